@@ -1,0 +1,244 @@
+//! The exact-match (microflow) cache: the first tier of the fast path.
+//!
+//! # What
+//! A fixed-size, two-way set of `(full key, megaflow reference)` entries.
+//! A hit costs one whole-key hash (computed by the caller, usually once per
+//! packet), at most two hash compares and one whole-key compare.
+//!
+//! # Why it exists
+//! A megaflow lookup probes one hash table per subtable; with many masks
+//! that is many probes. The EMC turns the common case (a few heavy flows)
+//! into one probe, as OVS's EMC does.
+//!
+//! # Invariants
+//! * Capacity is fixed at creation (a power of two); lookup and insert never
+//!   allocate.
+//! * An entry only *points at* a megaflow ([`FlowRef`], index + generation).
+//!   The megaflow cache bumps the generation when it removes a flow, so a
+//!   stale entry is detected by the caller's `MegaflowCache::get` and
+//!   treated as a miss; the EMC never needs to be flushed for correctness.
+//! * Insertion is probabilistic (`insert_inv_prob`, 1 in N, like OVS's
+//!   `emc-insert-inv-prob`, default 100), so a flood of one-packet flows
+//!   does not thrash it. N = 1 always inserts; N = 0 disables inserts.
+//!
+//! # Threads
+//! Owned by exactly one PMD thread; no sharing, no atomics.
+
+use crate::key::FlowKey;
+use crate::megaflow::FlowRef;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    hash: u32,
+    flow: FlowRef,
+    key: FlowKey,
+}
+
+const EMPTY: FlowRef = FlowRef {
+    index: u32::MAX,
+    generation: 0,
+};
+
+/// Counters kept by the cache itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EmcStats {
+    pub lookups: u64,
+    pub hits: u64,
+    pub inserts: u64,
+}
+
+pub struct ExactMatchCache {
+    entries: Box<[Entry]>,
+    mask: u32,
+    insert_inv_prob: u32,
+    rng: u32,
+    pub stats: EmcStats,
+}
+
+impl ExactMatchCache {
+    /// `entries` is rounded up to a power of two (minimum 2).
+    pub fn new(entries: usize, insert_inv_prob: u32) -> Self {
+        let n = entries.max(2).next_power_of_two();
+        let blank = Entry {
+            hash: 0,
+            flow: EMPTY,
+            key: FlowKey::ZERO,
+        };
+        ExactMatchCache {
+            entries: vec![blank; n].into_boxed_slice(),
+            mask: (n - 1) as u32,
+            insert_inv_prob,
+            rng: 0x2545_f491,
+            stats: EmcStats::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    #[inline(always)]
+    fn slots(&self, hash: u32) -> (usize, usize) {
+        (
+            (hash & self.mask) as usize,
+            ((hash >> 16 | hash << 16) & self.mask) as usize,
+        )
+    }
+
+    /// Looks up `key` (whose [`FlowKey::hash`] is `hash`).
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey, hash: u32) -> Option<FlowRef> {
+        self.stats.lookups += 1;
+        let (a, b) = self.slots(hash);
+        for i in [a, b] {
+            let e = &self.entries[i];
+            if e.hash == hash && e.flow.index != u32::MAX && e.key == *key {
+                self.stats.hits += 1;
+                return Some(e.flow);
+            }
+        }
+        None
+    }
+
+    /// Offers `key -> flow` to the cache; inserted with probability
+    /// 1/`insert_inv_prob`. An entry for the same key is always refreshed.
+    #[inline]
+    pub fn insert(&mut self, key: &FlowKey, hash: u32, flow: FlowRef) {
+        let (a, b) = self.slots(hash);
+        for i in [a, b] {
+            let e = &mut self.entries[i];
+            if e.hash == hash && e.flow.index != u32::MAX && e.key == *key {
+                e.flow = flow;
+                return;
+            }
+        }
+        if !self.should_insert() {
+            return;
+        }
+        // Prefer an empty slot, else the one with the smaller hash (an
+        // arbitrary but stable choice, as OVS does).
+        let victim = if self.entries[a].flow.index == u32::MAX {
+            a
+        } else if self.entries[b].flow.index == u32::MAX
+            || self.entries[b].hash < self.entries[a].hash
+        {
+            b
+        } else {
+            a
+        };
+        self.entries[victim] = Entry {
+            hash,
+            flow,
+            key: *key,
+        };
+        self.stats.inserts += 1;
+    }
+
+    fn should_insert(&mut self) -> bool {
+        match self.insert_inv_prob {
+            0 => false,
+            1 => true,
+            n => {
+                // xorshift32: cheap, and good enough for sampling.
+                let mut x = self.rng;
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                self.rng = x;
+                x % n == 0
+            }
+        }
+    }
+
+    /// Drops every entry (e.g. after a wholesale megaflow flush).
+    pub fn clear(&mut self) {
+        for e in self.entries.iter_mut() {
+            e.flow = EMPTY;
+        }
+    }
+
+    pub fn set_insert_inv_prob(&mut self, n: u32) {
+        self.insert_inv_prob = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u32) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        k.ipv4_src = n;
+        k
+    }
+
+    #[test]
+    fn hit_after_insert_and_miss_for_other_keys() {
+        let mut emc = ExactMatchCache::new(64, 1);
+        let k = key(7);
+        let r = FlowRef {
+            index: 3,
+            generation: 1,
+        };
+        assert_eq!(emc.lookup(&k, k.hash()), None);
+        emc.insert(&k, k.hash(), r);
+        assert_eq!(emc.lookup(&k, k.hash()), Some(r));
+        let k2 = key(8);
+        assert_eq!(emc.lookup(&k2, k2.hash()), None);
+    }
+
+    #[test]
+    fn disabled_inserts_and_sampling() {
+        let mut emc = ExactMatchCache::new(1024, 0);
+        let k = key(1);
+        emc.insert(
+            &k,
+            k.hash(),
+            FlowRef {
+                index: 0,
+                generation: 0,
+            },
+        );
+        assert_eq!(emc.lookup(&k, k.hash()), None);
+        let mut emc = ExactMatchCache::new(1 << 16, 100);
+        for i in 0..10_000 {
+            let k = key(i);
+            emc.insert(
+                &k,
+                k.hash(),
+                FlowRef {
+                    index: i,
+                    generation: 0,
+                },
+            );
+        }
+        // About 100 of 10,000 offers are taken.
+        assert!(
+            (30..300).contains(&emc.stats.inserts),
+            "{}",
+            emc.stats.inserts
+        );
+    }
+
+    #[test]
+    fn collisions_evict_but_never_return_wrong_flows() {
+        let mut emc = ExactMatchCache::new(2, 1);
+        for i in 0..100u32 {
+            let k = key(i);
+            emc.insert(
+                &k,
+                k.hash(),
+                FlowRef {
+                    index: i,
+                    generation: 0,
+                },
+            );
+        }
+        for i in 0..100u32 {
+            let k = key(i);
+            if let Some(r) = emc.lookup(&k, k.hash()) {
+                assert_eq!(r.index, i);
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The ODP text syntax: flow keys, masks and actions exactly as
+//! `ovs-dpctl dump-flows` prints them.
+//!
+//! # What
+//! * [`format_match`] / [`OdpKey::to_string`]: a key with its mask, printed
+//!   the way OVS prints a datapath flow (non-verbose): attributes whose mask
+//!   is all zero are left out, except the nested ones (`encap`, `tunnel`) and
+//!   `eth()` (which says "this is an Ethernet packet"); fields with an empty
+//!   mask are left out; full masks are not printed; partial masks are
+//!   `value/mask`.
+//! * [`format_exact_key`]: a packet's key (no mask), every field of every
+//!   present attribute, as OVS prints a miss upcall's key.
+//! * [`parse_key`], [`actions::parse_actions`], [`parse_flow_line`]: the
+//!   reverse. A field left out of the text is wildcarded; a field without
+//!   `/mask` is exact.
+//!
+//! # Canonical form
+//! Parsing canonicalises: attributes whose fields are all wildcarded are
+//! dropped (except `eth`, `encap`, `tunnel`), because OVS would not print
+//! them. Hence `format(parse(line)) == line` for every line this module
+//! prints, and `format(parse(format(parse(x)))) == format(parse(x))` for any
+//! accepted `x` (tested).
+//!
+//! # Attribute order
+//! Attributes print in the order the kernel emits them
+//! (`__ovs_nla_put_key`): recirc_id, dp_hash, skb_priority, tunnel, in_port,
+//! skb_mark, ct_*, eth, [eth_type(tpid),vlan,encap(...)], eth_type, L3, L4.
+//! The parser accepts any order (ODP says order does not matter) and rejects
+//! duplicates.
+//!
+//! # Attributes odpx does not interpret
+//! `ct_state`, `ct_zone`, `ct_mark`, `ct_label`, the other known-but-unused
+//! attributes and unknown `keyN(..)` numbers are kept as [`OpaqueAttr`]
+//! bytes, printed back unchanged (`ct_*` in OVS's own notation, the others as
+//! hex bytes) and never dropped.
+
+pub mod actions;
+mod format;
+mod parse;
+
+pub use actions::{OdpAction, SetAction, TunnelPush};
+pub use format::{fmt_tcp_flags, format_exact_key, format_match};
+pub use parse::{parse_flow_line, parse_key, parse_key_exact};
+
+use crate::key::{attr, FlowKey, Match};
+
+/// ODP key attribute numbers (`OVS_KEY_ATTR_*`) that odpx keeps opaque.
+pub mod opaque_id {
+    pub const CT_STATE: u16 = 22;
+    pub const CT_ZONE: u16 = 23;
+    pub const CT_MARK: u16 = 24;
+    pub const CT_LABELS: u16 = 25;
+    pub const CT_ORIG_TUPLE_IPV4: u16 = 26;
+    pub const CT_ORIG_TUPLE_IPV6: u16 = 27;
+    pub const NSH: u16 = 28;
+    pub const PACKET_TYPE: u16 = 29;
+    pub const ND_EXTENSIONS: u16 = 30;
+    pub const IPV6_EXTHDRS: u16 = 32;
+}
+
+/// An attribute odpx carries without interpreting it: its ODP number, the
+/// key bytes, and the mask bytes (`None`: exact) in netlink (host) order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OpaqueAttr {
+    pub attr: u16,
+    pub key: Vec<u8>,
+    pub mask: Option<Vec<u8>>,
+}
+
+impl OpaqueAttr {
+    /// The text name OVS uses for this attribute number.
+    pub fn name(&self) -> String {
+        opaque_name(self.attr).map_or_else(|| format!("key{}", self.attr), str::to_string)
+    }
+
+    fn mask_is_zero(&self) -> bool {
+        self.mask
+            .as_ref()
+            .is_some_and(|m| m.iter().all(|&b| b == 0))
+    }
+
+    /// The ct_* attributes sit right after skb_mark; the rest print last.
+    fn prints_after_skb_mark(&self) -> bool {
+        (opaque_id::CT_STATE..=opaque_id::CT_ORIG_TUPLE_IPV6).contains(&self.attr)
+    }
+}
+
+pub(crate) fn opaque_name(id: u16) -> Option<&'static str> {
+    Some(match id {
+        opaque_id::CT_STATE => "ct_state",
+        opaque_id::CT_ZONE => "ct_zone",
+        opaque_id::CT_MARK => "ct_mark",
+        opaque_id::CT_LABELS => "ct_label",
+        opaque_id::CT_ORIG_TUPLE_IPV4 => "ct_tuple4",
+        opaque_id::CT_ORIG_TUPLE_IPV6 => "ct_tuple6",
+        opaque_id::NSH => "nsh",
+        opaque_id::PACKET_TYPE => "packet_type",
+        opaque_id::ND_EXTENSIONS => "nd_ext",
+        opaque_id::IPV6_EXTHDRS => "ipv6_exthdrs",
+        _ => return None,
+    })
+}
+
+/// A datapath flow match in ODP terms: the interpreted [`Match`] plus the
+/// attributes odpx keeps opaque.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct OdpKey {
+    pub matched: Match,
+    pub opaque: Vec<OpaqueAttr>,
+}
+
+impl OdpKey {
+    pub fn from_match(matched: Match) -> Self {
+        OdpKey {
+            matched,
+            opaque: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for OdpKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format::format_key(
+            &self.matched.key,
+            &self.matched.mask,
+            false,
+            &self.opaque,
+        ))
+    }
+}
+
+/// The mask bits that belong to each attribute (in a [`FlowKey`] shape), used
+/// to decide whether an attribute is wildcarded and to canonicalise.
+pub fn attr_fields(bit: u32) -> FlowKey {
+    let mut m = FlowKey::ZERO;
+    match bit {
+        attr::PRIORITY => m.skb_priority = !0,
+        attr::SKB_MARK => m.skb_mark = !0,
+        attr::IN_PORT => m.in_port = !0,
+        attr::RECIRC_ID => m.recirc_id = !0,
+        attr::DP_HASH => m.dp_hash = !0,
+        attr::TUNNEL => {
+            m.tun_id = !0;
+            m.tun_ipv4_src = !0;
+            m.tun_ipv4_dst = !0;
+            m.tun_ipv6_src = [0xff; 16];
+            m.tun_ipv6_dst = [0xff; 16];
+            m.tun_flags = crate::key::tun_flag::ALL;
+            m.tun_tp_src = !0;
+            m.tun_tp_dst = !0;
+            m.tun_tos = !0;
+            m.tun_ttl = !0;
+        }
+        attr::ETHERNET => {
+            m.eth_src = [0xff; 6];
+            m.eth_dst = [0xff; 6];
+        }
+        attr::VLAN => {
+            m.vlan_tci = !0;
+            m.vlan_tpid = !0;
+        }
+        attr::CVLAN => {
+            m.cvlan_tci = !0;
+            m.cvlan_tpid = !0;
+        }
+        attr::ETHERTYPE => m.eth_type = !0,
+        attr::IPV4 => {
+            m.ipv4_src = !0;
+            m.ipv4_dst = !0;
+            m.ip_proto = !0;
+            m.ip_tos = !0;
+            m.ip_ttl = !0;
+            m.ip_frag = !0;
+        }
+        attr::IPV6 => {
+            m.ipv6_src = [0xff; 16];
+            m.ipv6_dst = [0xff; 16];
+            m.ipv6_label = 0x000f_ffff;
+            m.ip_proto = !0;
+            m.ip_tos = !0;
+            m.ip_ttl = !0;
+            m.ip_frag = !0;
+        }
+        attr::TCP | attr::UDP | attr::SCTP | attr::ICMP | attr::ICMPV6 => {
+            m.tp_src = !0;
+            m.tp_dst = !0;
+        }
+        attr::TCP_FLAGS => m.tcp_flags = 0x0fff,
+        attr::ARP => {
+            m.ipv4_src = !0;
+            m.ipv4_dst = !0;
+            m.arp_op = !0;
+            m.arp_sha = [0xff; 6];
+            m.arp_tha = [0xff; 6];
+        }
+        attr::ND => {
+            m.nd_target = [0xff; 16];
+            m.arp_sha = [0xff; 6];
+            m.arp_tha = [0xff; 6];
+        }
+        attr::MPLS => {
+            m.mpls_lse = [!0; 3];
+            m.mpls_depth = !0;
+        }
+        _ => {}
+    }
+    m
+}
+
+/// Attributes that are printed even when fully wildcarded.
+const ALWAYS_PRINTED: u32 = attr::ETHERNET | attr::ENCAP | attr::CENCAP | attr::TUNNEL;
+
+/// Every attribute bit that has fields of its own.
+const FIELD_ATTRS: [u32; 21] = [
+    attr::PRIORITY,
+    attr::SKB_MARK,
+    attr::IN_PORT,
+    attr::RECIRC_ID,
+    attr::DP_HASH,
+    attr::TUNNEL,
+    attr::ETHERNET,
+    attr::VLAN,
+    attr::CVLAN,
+    attr::ETHERTYPE,
+    attr::IPV4,
+    attr::IPV6,
+    attr::TCP,
+    attr::UDP,
+    attr::SCTP,
+    attr::ICMP,
+    attr::ICMPV6,
+    attr::TCP_FLAGS,
+    attr::ARP,
+    attr::ND,
+    attr::MPLS,
+];
+
+/// Brings a match to canonical form: drops the presence of attributes whose
+/// fields are all wildcarded (OVS does not print them), then normalises.
+pub fn canonicalize(m: &Match) -> Match {
+    let mut mask = m.mask;
+    for bit in FIELD_ATTRS {
+        if ALWAYS_PRINTED & bit != 0 {
+            continue;
+        }
+        // VLAN attributes carry the encap structure: keep them while the
+        // encap that follows them is kept.
+        if bit == attr::VLAN && m.key.has(attr::ENCAP)
+            || bit == attr::CVLAN && m.key.has(attr::CENCAP)
+        {
+            continue;
+        }
+        if m.key.has(bit) && mask.masked(&attr_fields(bit)).is_zero() {
+            mask.attrs &= !bit;
+        }
+    }
+    Match::new(m.key, mask)
+}
+
+/// One line of `ovs-dpctl dump-flows` (or of `ovs-dpctl add-flow` input):
+/// any of the key, the statistics and the actions may be absent.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct FlowLine {
+    pub ufid: Option<String>,
+    pub key: Option<OdpKey>,
+    pub stats: Option<FlowStatsText>,
+    pub actions: Option<Vec<OdpAction>>,
+}
+
+/// The statistics part of a dump-flows line, kept as OVS prints it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct FlowStatsText {
+    pub packets: u64,
+    pub bytes: u64,
+    /// `never` or `N.NNNs`.
+    pub used: String,
+    /// TCP flags seen, if printed.
+    pub flags: Option<String>,
+}
+
+impl std::fmt::Display for FlowLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(u) = &self.ufid {
+            parts.push(format!("ufid:{u}"));
+        }
+        if let Some(k) = &self.key {
+            parts.push(k.to_string());
+        }
+        if let Some(s) = &self.stats {
+            parts.push(format!("packets:{}", s.packets));
+            parts.push(format!("bytes:{}", s.bytes));
+            parts.push(format!("used:{}", s.used));
+            if let Some(fl) = &s.flags {
+                parts.push(format!("flags:{fl}"));
+            }
+        }
+        let head = parts.join(", ");
+        match &self.actions {
+            Some(a) => {
+                let acts = actions::format_actions(a);
+                if head.is_empty() {
+                    write!(f, "actions:{acts}")
+                } else if self.stats.is_some() {
+                    write!(f, "{head}, actions:{acts}")
+                } else {
+                    write!(f, "{head} actions:{acts}")
+                }
+            }
+            None => f.write_str(&head),
+        }
+    }
+}
