@@ -136,7 +136,7 @@ impl<'a> Cursor<'a> {
 
     pub fn mac(&mut self) -> PResult<[u8; 6]> {
         let start = self.pos;
-        let tok = self.take_while(|c| c.is_ascii_hexdigit() || c == ':');
+        let tok = self.take_while(|c| c.is_ascii_alphanumeric() || c == ':');
         parse_mac(tok).map_or_else(
             || {
                 self.err_at(
@@ -160,7 +160,7 @@ impl<'a> Cursor<'a> {
 
     pub fn ipv4(&mut self) -> PResult<u32> {
         let start = self.pos;
-        let tok = self.take_while(|c| c.is_ascii_digit() || c == '.');
+        let tok = self.take_while(|c| c.is_ascii_alphanumeric() || c == '.');
         match tok.parse::<Ipv4Addr>() {
             Ok(a) => Ok(u32::from(a)),
             Err(_) => self.err_at(
@@ -195,7 +195,7 @@ impl<'a> Cursor<'a> {
 
     pub fn ipv6(&mut self) -> PResult<[u8; 16]> {
         let start = self.pos;
-        let tok = self.take_while(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+        let tok = self.take_while(|c| c.is_ascii_alphanumeric() || c == ':' || c == '.');
         match tok.parse::<Ipv6Addr>() {
             Ok(a) => Ok(a.octets()),
             Err(_) => self.err_at(start, format!("expected an IPv6 address, found '{tok}'")),

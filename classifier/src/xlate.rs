@@ -19,8 +19,12 @@
 //!   depend on it. (OVS compares with the old value to save a set action and
 //!   must then un-wildcard; odpx prefers the wider megaflow.)
 //! * Finally the presence bits of the megaflow are the packet's attributes
-//!   that have a consulted field, plus `eth` (the packet is Ethernet) — and
-//!   the result is canonicalised, so it prints as OVS would.
+//!   that have a consulted field, the presence the actions read (VLAN tags),
+//!   plus `eth` (the packet is Ethernet) — and the result is canonicalised,
+//!   so it prints as OVS would. A presence bit set in the mask but absent
+//!   from the key means "must not carry it" (e.g. untagged); ODP text cannot
+//!   show absence, and the kernel enforces it itself by always matching the
+//!   VLAN TCI exactly.
 //!
 //! # Soundness (tested by property)
 //! For every packet P and every packet Q that the megaflow of P accepts,
@@ -143,7 +147,9 @@ pub fn translate(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> 
 pub fn megaflow_of(packet: &FlowKey, wc: &FlowKey) -> Match {
     let mut mask = *wc;
     mask._pad = 0;
-    let mut attrs = packet.attrs & (attr::ETHERNET | attr::ENCAP | attr::CENCAP);
+    // Presence that was read (wc.attrs), the structural attributes, and
+    // every present attribute with a consulted field.
+    let mut attrs = wc.attrs | packet.attrs & (attr::ETHERNET | attr::ENCAP | attr::CENCAP);
     for bit in (0..32).map(|i| 1u32 << i) {
         if packet.attrs & bit != 0 && !wc.masked(&attr_fields(bit)).is_zero() {
             attrs |= bit;
@@ -267,7 +273,7 @@ impl Xlate<'_> {
                 self.pending.ip_ttl = !0;
             }
             RuleAction::PushVlan(tpid) => {
-                self.wc.vlan_tci |= VLAN_CFI;
+                self.consult_tags();
                 self.vlan_dirty = true;
                 if self.flow.has(attr::VLAN) {
                     // The old outer tag becomes the inner one; the new tag copies its TCI.
@@ -283,7 +289,7 @@ impl Xlate<'_> {
                 self.flow.vlan_tpid = *tpid;
             }
             RuleAction::PopVlan => {
-                self.wc.vlan_tci |= VLAN_CFI;
+                self.consult_tags();
                 if self.flow.has(attr::VLAN) {
                     self.vlan_dirty = true;
                     if self.flow.has(attr::CVLAN) {
@@ -316,7 +322,7 @@ impl Xlate<'_> {
     /// mod_vlan_vid / mod_vlan_pcp / set_field on VLAN bits (OpenFlow 1.0
     /// semantics: a tag is pushed when there is none).
     fn vlan_write(&mut self, f: Field, value: u128, mask: u128) {
-        self.wc.vlan_tci |= VLAN_CFI;
+        self.consult_tags();
         self.vlan_dirty = true;
         if !self.flow.has(attr::VLAN) {
             self.flow.attrs |= attr::VLAN | attr::ENCAP;
@@ -329,6 +335,13 @@ impl Xlate<'_> {
         let mut m = FlowKey::ZERO;
         f.put(&mut m, mask, u128::MAX);
         self.vlan_written |= m.vlan_tci;
+    }
+
+    /// Records that the VLAN tag structure (which tags exist) was read.
+    fn consult_tags(&mut self) {
+        self.wc.attrs |= attr::VLAN | attr::CVLAN;
+        self.wc.vlan_tci |= VLAN_CFI;
+        self.wc.cvlan_tci |= VLAN_CFI;
     }
 
     fn output(&mut self, port: u32) {
@@ -358,10 +371,13 @@ impl Xlate<'_> {
             .filter(|(p, _, _)| *p)
             .map(|(_, t, c)| (t, c))
             .collect();
-            // TCI bits pushed but not written come from the packet.
+            // TCI bits and TPIDs pushed but not written come from the packet.
+            self.consult_tags();
             self.wc.vlan_tci |= !self.vlan_written;
+            self.wc.vlan_tpid = !0;
             if self.flow.has(attr::CVLAN) {
                 self.wc.cvlan_tci = !0;
+                self.wc.cvlan_tpid = !0;
             }
             for (tpid, tci) in tags {
                 self.out.push(OdpAction::PushVlan { tpid, tci });

@@ -284,7 +284,6 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
             b.set_present(c, attr::TCP_FLAGS, name)?;
             let (v, m) = flags_value(c, 0x0fff, tcp_flag_name)?;
             (b.key.tcp_flags, b.mask.tcp_flags) = (v as u16, m as u16);
-            c.expect(")")?;
         }
         "arp" => {
             b.set_present(c, attr::ARP, name)?;

@@ -708,6 +708,47 @@ mod tests {
         assert_eq!(wc.ipv4_dst, 0xff00_0000);
     }
 
+    /// Asserts that `q`, if it agrees with `p` on the reported wildcards,
+    /// gets the same rule.
+    fn assert_sound(rs: &RuleSet, p: &FlowKey, q: &FlowKey) -> FlowKey {
+        let mut wc = FlowKey::ZERO;
+        let want = rs.lookup(0, p, &mut wc).map(|r| r.seq);
+        if q.masked_eq(p, &wc) {
+            let mut wc2 = FlowKey::ZERO;
+            assert_eq!(rs.lookup(0, q, &mut wc2).map(|r| r.seq), want, "wc {wc:?}");
+        }
+        wc
+    }
+
+    #[test]
+    fn trie_skip_of_a_shorter_prefix_pins_its_length() {
+        // /16 skipped (10.1/16 is on the trie path but not a rule), then the
+        // priority-8 rule ends the search before the /24 subtable.
+        let rs = rules("priority=10,ip,nw_dst=10.0.0.0/16,actions=output:1\npriority=8,ip,actions=output:2\npriority=5,ip,nw_dst=10.1.2.0/24,actions=output:3\n");
+        let p = ipv4_tcp([1, 1, 1, 1], [10, 1, 9, 9], 80);
+        let wc = assert_sound(&rs, &p, &ipv4_tcp([1, 1, 1, 1], [10, 0, 9, 9], 80));
+        assert_eq!(wc.ipv4_dst, 0xffff_0000);
+    }
+
+    #[test]
+    fn trie_skip_of_a_longer_prefix_pins_where_the_path_leaves() {
+        let rs = rules("priority=10,ip,nw_dst=10.1.2.0/24,actions=output:1\npriority=8,ip,nw_dst=10.1.3.0/24,actions=output:4\npriority=1,ip,actions=output:2\n");
+        // 10.1.0.9 leaves the trie at bit 23 (10.1.2 and 10.1.3 share 23 bits).
+        let p = ipv4_tcp([1, 1, 1, 1], [10, 1, 0, 9], 80);
+        let wc = assert_sound(&rs, &p, &ipv4_tcp([1, 1, 1, 1], [10, 1, 2, 9], 80));
+        assert_eq!(wc.ipv4_dst, 0xffff_fe00);
+        // 10.1.9.9 leaves the path of 10.1.2.0/24 at bit 21.
+        let rs = rules(
+            "priority=10,ip,nw_dst=10.1.2.0/24,actions=output:1\npriority=1,ip,actions=output:2\n",
+        );
+        let wc = assert_sound(
+            &rs,
+            &ipv4_tcp([1, 1, 1, 1], [10, 1, 9, 9], 80),
+            &ipv4_tcp([1, 1, 1, 1], [10, 1, 2, 9], 80),
+        );
+        assert_eq!(wc.ipv4_dst, 0xffff_f800);
+    }
+
     #[test]
     fn replace_and_delete() {
         let mut rs = rules("priority=5,in_port=1,actions=output:2\n");
