@@ -1,1 +1,189 @@
-fn main() {}
+//! `odpx`: the command-line tool.
+//!
+//! Subcommands available now (issue 2): `odp normalize`, `parse-pcap`,
+//! `trace`. Each failure prints a one-line reason and exits non-zero.
+
+use odpx_tools::pcap;
+
+use clap::{Parser, Subcommand};
+use odpx_classifier::odp::{self, parse_flow_line};
+use odpx_classifier::rules::ofctl::parse_rules;
+use odpx_classifier::rules::RuleSet;
+use odpx_classifier::xlate::{translate, FloodEnv};
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "odpx",
+    version,
+    about = "odpx: a userspace fast-path switch that offloads to the Open vSwitch kernel datapath"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// ODP flow text tools.
+    Odp {
+        #[command(subcommand)]
+        cmd: OdpCmd,
+    },
+    /// Print the ODP flow key of every packet in a pcap file, one per line.
+    ParsePcap {
+        /// Classic pcap file with Ethernet frames.
+        file: String,
+        /// The in_port to report (a pcap has none).
+        #[arg(long, default_value_t = 0)]
+        in_port: u32,
+    },
+    /// Trace one packet through a rule file offline: rules hit, datapath
+    /// actions, and the megaflow that would be installed.
+    Trace {
+        /// Rules in ovs-ofctl add-flow syntax, one per line.
+        #[arg(long)]
+        rules: String,
+        /// Ports that FLOOD and NORMAL (no MAC table offline) send to;
+        /// default: every port the rules mention.
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<u32>,
+        /// The packet, as an ODP key (unmentioned fields are zero).
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OdpCmd {
+    /// Read flows (`KEY actions:ACTIONS`, a key alone, or `actions:...`)
+    /// from stdin and print each in canonical ovs-dpctl form.
+    Normalize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Odp {
+            cmd: OdpCmd::Normalize,
+        } => normalize(),
+        Cmd::ParsePcap { file, in_port } => parse_pcap(&file, in_port),
+        Cmd::Trace { rules, ports, key } => trace(&rules, ports, &key),
+    };
+    match r {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("odpx: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn normalize() -> Result<ExitCode, String> {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut bad = 0usize;
+    for (i, line) in stdin.lock().lines().enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        match parse_flow_line(t) {
+            Ok(f) => {
+                if writeln!(out, "{f}").is_err() {
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("line {}: {e}", i + 1);
+            }
+        }
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn parse_pcap(file: &str, in_port: u32) -> Result<ExitCode, String> {
+    let buf = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+    let packets = pcap::read(&buf).map_err(|e| format!("{file}: {e}"))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for p in packets {
+        let key = odpx_classifier::extract::extract(p.data, in_port);
+        if writeln!(out, "{}", odp::format_exact_key(&key)).is_err() {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(rules_file).map_err(|e| format!("{rules_file}: {e}"))?;
+    let rules = parse_rules(&text)
+        .map_err(|e| format!("{rules_file}:{}: {}; no rules loaded", e.line, e.err))?;
+    let mut set = RuleSet::new();
+    for r in rules {
+        set.add(r);
+    }
+    let key = odp::parse_key(key_text).map_err(|e| format!("key: {e}"))?;
+    if !key.opaque.is_empty() {
+        eprintln!(
+            "odpx: note: attributes odpx does not interpret ({}) do not take part in the trace",
+            key.opaque
+                .iter()
+                .map(|o| o.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let packet = key.matched.key;
+    if ports.is_empty() {
+        ports = mentioned_ports(&set);
+    }
+    let t = translate(&set, &packet, &mut FloodEnv { ports });
+    println!("Flow: {}", odp::format_exact_key(&packet));
+    for step in &t.trace {
+        let indent = "    ".repeat(step.depth);
+        match &step.rule {
+            Some(r) => println!("{indent}table {}: {r}", step.table),
+            None => println!("{indent}table {}: no match (drop)", step.table),
+        }
+    }
+    if t.too_deep {
+        println!(
+            "resubmit depth limit ({}) reached: packet dropped",
+            odpx_classifier::xlate::MAX_RESUBMIT_DEPTH
+        );
+    }
+    println!(
+        "Datapath actions: {}",
+        odp::actions::format_actions(&t.actions)
+    );
+    println!("Megaflow: {}", odp::format_match(&t.megaflow));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ports named by in_port matches and output actions.
+fn mentioned_ports(set: &RuleSet) -> Vec<u32> {
+    use odpx_classifier::rules::RuleAction;
+    let mut ports: Vec<u32> = Vec::new();
+    for r in set.iter() {
+        if r.matched.mask.in_port != 0 {
+            ports.push(r.matched.key.in_port);
+        }
+        for a in &r.actions {
+            if let RuleAction::Output(p) = a {
+                ports.push(*p);
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}

@@ -1,0 +1,3 @@
+//! Helpers shared by the `odpx` binary and its tests.
+
+pub mod pcap;
