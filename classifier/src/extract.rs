@@ -34,9 +34,7 @@
 //! [`crate::wire`]. Never panics on any input (fuzzed, and property-tested).
 
 use crate::key::{attr, frag, FlowKey, ETH_TYPE_802_2, VLAN_CFI};
-use crate::wire::{
-    ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader,
-};
+use crate::wire::{ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader};
 
 pub const ETH_TYPE_IPV4: u16 = 0x0800;
 pub const ETH_TYPE_IPV6: u16 = 0x86dd;
@@ -65,12 +63,7 @@ pub fn extract(frame: &[u8], in_port: u32) -> FlowKey {
 pub fn extract_into(frame: &[u8], in_port: u32, key: &mut FlowKey) {
     *key = FlowKey::ZERO;
     key.in_port = in_port;
-    key.attrs = attr::RECIRC_ID
-        | attr::DP_HASH
-        | attr::PRIORITY
-        | attr::IN_PORT
-        | attr::SKB_MARK
-        | attr::ETHERNET;
+    key.attrs = attr::RECIRC_ID | attr::DP_HASH | attr::PRIORITY | attr::IN_PORT | attr::SKB_MARK | attr::ETHERNET;
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         // Runt: keep the address bytes that are there.
         let n = frame.len().min(6);
@@ -114,13 +107,7 @@ pub fn extract_into(frame: &[u8], in_port: u32, key: &mut FlowKey) {
         // LLC/SNAP: AA AA 03 + OUI 00 00 00 + type.
         let snap = frame.get(l3..l3 + 8);
         match snap {
-            Some(s)
-                if s[0] == 0xaa
-                    && s[1] == 0xaa
-                    && s[2] == 0x03
-                    && s[3..6] == [0, 0, 0]
-                    && be16(s, 6) >= 0x0600 =>
-            {
+            Some(s) if s[0] == 0xaa && s[1] == 0xaa && s[2] == 0x03 && s[3..6] == [0, 0, 0] && be16(s, 6) >= 0x0600 => {
                 l3 += 8;
                 be16(s, 6)
             }
@@ -200,11 +187,7 @@ fn extract_ipv4(buf: &[u8], key: &mut FlowKey) {
     let fragf = ip.frag_field();
     if fragf & 0x3fff != 0 {
         // MF or a non-zero offset.
-        key.ip_frag = if fragf & 0x1fff != 0 {
-            frag::LATER
-        } else {
-            frag::FIRST
-        };
+        key.ip_frag = if fragf & 0x1fff != 0 { frag::LATER } else { frag::FIRST };
     }
     if key.ip_frag == frag::LATER {
         return;

@@ -331,10 +331,7 @@ impl<A> MegaflowCache<A> {
         let (wm, hash) = (st.wm, st.hash);
         st.table.insert_unique(h, idx, |&i| {
             // Rehash on growth: every flow here shares this subtable's mask.
-            slots[i as usize]
-                .flow
-                .as_ref()
-                .map_or(0, |f| hash(&wm, &f.matched.key))
+            slots[i as usize].flow.as_ref().map_or(0, |f| hash(&wm, &f.matched.key))
         });
         self.n_flows += 1;
         self.stats.inserts += 1;
@@ -491,9 +488,8 @@ impl<A> MegaflowCache<A> {
     /// restarts the counts.
     pub fn rerank(&mut self) {
         let subtables = &self.subtables;
-        self.order.sort_by_key(|&id| {
-            std::cmp::Reverse(subtables[id as usize].as_ref().map_or(0, |s| s.hits))
-        });
+        self.order
+            .sort_by_key(|&id| std::cmp::Reverse(subtables[id as usize].as_ref().map_or(0, |s| s.hits)));
         for st in self.subtables.iter_mut().flatten() {
             st.hits = 0;
         }
@@ -528,11 +524,7 @@ impl<A> MegaflowCache<A> {
 
     /// Removes every flow for which `keep` returns false; returns how many.
     pub fn retain(&mut self, mut keep: impl FnMut(&Megaflow<A>) -> bool) -> usize {
-        let doomed: Vec<FlowRef> = self
-            .iter()
-            .filter(|(_, f)| !keep(f))
-            .map(|(r, _)| r)
-            .collect();
+        let doomed: Vec<FlowRef> = self.iter().filter(|(_, f)| !keep(f)).map(|(r, _)| r).collect();
         for r in &doomed {
             self.remove(*r);
         }
@@ -590,8 +582,7 @@ mod tests {
     fn batch_matches_single_lookups_and_rerank_orders_by_hits() {
         let mut c: MegaflowCache<u32> = MegaflowCache::new(1000);
         for i in 0..50u32 {
-            c.insert(m(i << 24, 8 + (i % 4) * 4, Some(i as u16)), i, 0)
-                .unwrap();
+            c.insert(m(i << 24, 8 + (i % 4) * 4, Some(i as u16)), i, 0).unwrap();
         }
         let keys: Vec<FlowKey> = (0..32u32)
             .map(|i| pkt((i * 2) << 24 | 0x00ab_cdef, (i * 2) as u16))
@@ -613,14 +604,7 @@ mod tests {
         let mut c: MegaflowCache<()> = MegaflowCache::new(2);
         c.insert(m(1 << 24, 8, None), (), 0).unwrap();
         c.insert(m(2 << 24, 8, None), (), 0).unwrap();
-        assert_eq!(
-            c.insert(m(3 << 24, 16, None), (), 0),
-            Err(InsertError::Full(2))
-        );
-        assert_eq!(
-            c.subtable_count(),
-            1,
-            "a refused insert leaves no empty subtable"
-        );
+        assert_eq!(c.insert(m(3 << 24, 16, None), (), 0), Err(InsertError::Full(2)));
+        assert_eq!(c.subtable_count(), 1, "a refused insert leaves no empty subtable");
     }
 }

@@ -54,10 +54,7 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn err_at<T>(&self, pos: usize, msg: impl Into<String>) -> PResult<T> {
-        Err(ParseError {
-            pos,
-            msg: msg.into(),
-        })
+        Err(ParseError { pos, msg: msg.into() })
     }
 
     pub fn skip_ws(&mut self) {
@@ -115,10 +112,7 @@ impl<'a> Cursor<'a> {
             Some(_) => self.err_at(start, format!("value {tok} is out of range (max {max:#x})")),
             None => self.err_at(
                 start,
-                format!(
-                    "expected a number, found '{}'",
-                    first_token(tok, self.rest())
-                ),
+                format!("expected a number, found '{}'", first_token(tok, self.rest())),
             ),
         }
     }
@@ -126,11 +120,7 @@ impl<'a> Cursor<'a> {
     /// `VALUE[/MASK]` for an integer field; mask defaults to `full`.
     pub fn uint_masked(&mut self, full: u64) -> PResult<(u64, u64)> {
         let v = self.uint(full)?;
-        let m = if self.eat("/") {
-            self.uint(full)?
-        } else {
-            full
-        };
+        let m = if self.eat("/") { self.uint(full)? } else { full };
         Ok((v, m))
     }
 
@@ -138,23 +128,14 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let tok = self.take_while(|c| c.is_ascii_alphanumeric() || c == ':');
         parse_mac(tok).map_or_else(
-            || {
-                self.err_at(
-                    start,
-                    format!("expected an Ethernet address, found '{tok}'"),
-                )
-            },
+            || self.err_at(start, format!("expected an Ethernet address, found '{tok}'")),
             Ok,
         )
     }
 
     pub fn mac_masked(&mut self) -> PResult<([u8; 6], [u8; 6])> {
         let v = self.mac()?;
-        let m = if self.eat("/") {
-            self.mac()?
-        } else {
-            [0xff; 6]
-        };
+        let m = if self.eat("/") { self.mac()? } else { [0xff; 6] };
         Ok((v, m))
     }
 
@@ -165,10 +146,7 @@ impl<'a> Cursor<'a> {
             Ok(a) => Ok(u32::from(a)),
             Err(_) => self.err_at(
                 start,
-                format!(
-                    "expected an IPv4 address, found '{}'",
-                    first_token(tok, self.rest())
-                ),
+                format!("expected an IPv4 address, found '{}'", first_token(tok, self.rest())),
             ),
         }
     }
@@ -186,10 +164,7 @@ impl<'a> Cursor<'a> {
         }
         match tok.parse::<u32>() {
             Ok(len) if len <= 32 => Ok((v, prefix_mask_u32(len))),
-            _ => self.err_at(
-                start,
-                format!("expected a netmask or prefix length, found '{tok}'"),
-            ),
+            _ => self.err_at(start, format!("expected a netmask or prefix length, found '{tok}'")),
         }
     }
 
@@ -219,10 +194,7 @@ impl<'a> Cursor<'a> {
                 return Ok((v, prefix_mask_u128(len).to_be_bytes()));
             }
         }
-        self.err_at(
-            start,
-            format!("expected an IPv6 mask or prefix length, found '{tok}'"),
-        )
+        self.err_at(start, format!("expected an IPv6 mask or prefix length, found '{tok}'"))
     }
 }
 
@@ -307,10 +279,7 @@ mod tests {
         assert_eq!(parse_uint("0x2a"), Some(42));
         assert_eq!(parse_uint("42"), Some(42));
         assert_eq!(parse_uint("4x2"), None);
-        assert_eq!(
-            parse_mac("00:11:22:33:44:5f"),
-            Some([0, 0x11, 0x22, 0x33, 0x44, 0x5f])
-        );
+        assert_eq!(parse_mac("00:11:22:33:44:5f"), Some([0, 0x11, 0x22, 0x33, 0x44, 0x5f]));
         assert_eq!(parse_mac("00:11:22:33:44"), None);
         let mut c = Cursor::new("10.0.0.0/8,");
         assert_eq!(c.ipv4_masked().unwrap(), (0x0a00_0000, 0xff00_0000));

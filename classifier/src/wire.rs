@@ -265,10 +265,7 @@ mod tests {
 
     #[test]
     fn short_buffers_are_rejected_not_panicking() {
-        assert_eq!(
-            EthernetFrame::new_checked(&[0u8; 13][..]).unwrap_err(),
-            Truncated
-        );
+        assert_eq!(EthernetFrame::new_checked(&[0u8; 13][..]).unwrap_err(), Truncated);
         assert!(Ipv4Header::new_checked(&[0u8; 19][..]).is_err());
         let f = EthernetFrame::new_checked(&[0xffu8; 14][..]).unwrap();
         assert_eq!(f.ethertype(), 0xffff);

@@ -60,11 +60,7 @@ pub struct FloodEnv {
 
 impl SwitchEnv for FloodEnv {
     fn flood_ports(&self, in_port: u32) -> Vec<u32> {
-        self.ports
-            .iter()
-            .copied()
-            .filter(|&p| p != in_port)
-            .collect()
+        self.ports.iter().copied().filter(|&p| p != in_port).collect()
     }
     fn normal_lookup(&mut self, _key: &FlowKey) -> Option<u32> {
         None
@@ -244,11 +240,7 @@ impl Xlate<'_> {
                 self.pending.or_assign(&m);
                 if matches!(
                     field,
-                    Field::TunId
-                        | Field::TunSrc
-                        | Field::TunDst
-                        | Field::TunIpv6Src
-                        | Field::TunIpv6Dst
+                    Field::TunId | Field::TunSrc | Field::TunDst | Field::TunIpv6Src | Field::TunIpv6Dst
                 ) {
                     self.flow.attrs |= attr::TUNNEL;
                     if *field == Field::TunId {
@@ -356,16 +348,8 @@ impl Xlate<'_> {
                 self.out.push(OdpAction::PopVlan);
             }
             let tags: Vec<(u16, u16)> = [
-                (
-                    self.flow.has(attr::CVLAN),
-                    self.flow.cvlan_tpid,
-                    self.flow.cvlan_tci,
-                ),
-                (
-                    self.flow.has(attr::VLAN),
-                    self.flow.vlan_tpid,
-                    self.flow.vlan_tci,
-                ),
+                (self.flow.has(attr::CVLAN), self.flow.cvlan_tpid, self.flow.cvlan_tci),
+                (self.flow.has(attr::VLAN), self.flow.vlan_tpid, self.flow.vlan_tci),
             ]
             .into_iter()
             .filter(|(p, _, _)| *p)
@@ -382,8 +366,7 @@ impl Xlate<'_> {
             for (tpid, tci) in tags {
                 self.out.push(OdpAction::PushVlan { tpid, tci });
             }
-            self.committed_tags =
-                self.flow.has(attr::VLAN) as u8 + self.flow.has(attr::CVLAN) as u8;
+            self.committed_tags = self.flow.has(attr::VLAN) as u8 + self.flow.has(attr::CVLAN) as u8;
             self.vlan_dirty = false;
         }
         if self.pending.is_zero() {
@@ -443,11 +426,7 @@ impl Xlate<'_> {
             mask.attrs = bit;
             let mut key = self.flow.masked(&mask);
             key.attrs = bit;
-            let s = SetAction {
-                attr: bit,
-                key,
-                mask,
-            };
+            let s = SetAction { attr: bit, key, mask };
             let mut full = fields;
             full.attrs = bit;
             self.out.push(if mask == full {
@@ -496,10 +475,7 @@ mod tests {
             "push_vlan(vid=5,pcp=0),set(ipv4(dst=10.9.9.9)),3"
         );
         assert_eq!(t.trace.len(), 2);
-        assert_eq!(
-            format_match(&t.megaflow),
-            "in_port(1),eth(),eth_type(0x0800)"
-        );
+        assert_eq!(format_match(&t.megaflow), "in_port(1),eth(),eth_type(0x0800)");
     }
 
     #[test]
@@ -516,11 +492,7 @@ mod tests {
     #[test]
     fn resubmit_loops_are_cut() {
         let r = rs("priority=1,actions=resubmit(,0)");
-        let t = translate(
-            &r,
-            &key("in_port(1),eth()"),
-            &mut FloodEnv { ports: vec![] },
-        );
+        let t = translate(&r, &key("in_port(1),eth()"), &mut FloodEnv { ports: vec![] });
         assert!(t.too_deep);
         assert!(t.actions.is_empty());
     }

@@ -104,8 +104,7 @@ fn vlan_truncated_after_tpid_has_empty_encap() {
 fn short_or_bogus_ipv4_header_gives_zero_ipv4() {
     let mut f = eth_header(0x0800);
     f.extend_from_slice(&[0x45, 0, 0, 20]);
-    let zero =
-        format!("{ETH},eth_type(0x0800),ipv4(src=0.0.0.0,dst=0.0.0.0,proto=0,tos=0,ttl=0,frag=no)");
+    let zero = format!("{ETH},eth_type(0x0800),ipv4(src=0.0.0.0,dst=0.0.0.0,proto=0,tos=0,ttl=0,frag=no)");
     assert_eq!(key_of(&f), zero);
     // IHL of 15 words in a 20-byte header.
     let mut g = tcp_frame();
@@ -146,10 +145,7 @@ fn ipv6_extension_headers_are_skipped() {
     let n = f.len();
     f[n - 16 + 2] = 0x01; // offset 32 bytes
     let k = key_of(&f);
-    assert!(
-        k.ends_with("proto=44,tclass=0,hlimit=64,frag=later)"),
-        "{k}"
-    );
+    assert!(k.ends_with("proto=44,tclass=0,hlimit=64,frag=later)"), "{k}");
     // Extension header cut short: proto 59 (no next header).
     let k = key_of(&f[..14 + 40 + 4]);
     assert!(k.ends_with("proto=59,tclass=0,hlimit=64,frag=no)"), "{k}");
@@ -162,10 +158,7 @@ fn llc_and_runts() {
     assert_eq!(key_of(&f), ETH);
     let k = key_of(&[1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(k, "eth(src=07:08:00:00:00:00,dst=01:02:03:04:05:06)");
-    assert_eq!(
-        key_of(&[]),
-        "eth(src=00:00:00:00:00:00,dst=00:00:00:00:00:00)"
-    );
+    assert_eq!(key_of(&[]), "eth(src=00:00:00:00:00:00,dst=00:00:00:00:00:00)");
 }
 
 #[test]
@@ -178,7 +171,10 @@ fn neighbour_solicitation() {
     f.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
     f.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0xaa]);
     let k = key_of(&f);
-    assert!(k.ends_with("icmpv6(type=135,code=0),nd(target=2001:db8::9,sll=00:00:00:00:00:aa,tll=00:00:00:00:00:00)"), "{k}");
+    assert!(
+        k.ends_with("icmpv6(type=135,code=0),nd(target=2001:db8::9,sll=00:00:00:00:00:aa,tll=00:00:00:00:00:00)"),
+        "{k}"
+    );
 }
 
 proptest! {

@@ -66,10 +66,7 @@ fn non_canonical_input_normalises() {
             "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.0.0.0/255.0.0.0)",
         ),
         // Decimal and hex are both accepted.
-        (
-            "recirc_id(16),in_port(0x2),eth()",
-            "recirc_id(0x10),in_port(2),eth()",
-        ),
+        ("recirc_id(16),in_port(0x2),eth()", "recirc_id(0x10),in_port(2),eth()"),
         // Flags spelled either way.
         (
             "in_port(1),eth(),eth_type(0x0800),ipv4(proto=6,frag=no),tcp_flags(0x12)",
@@ -90,20 +87,12 @@ fn errors_say_where_and_what() {
             19,
             "expected an Ethernet address",
         ),
-        (
-            "in_port(1),ipv4(srcc=1.2.3.4)",
-            16,
-            "ipv4() has no field 'srcc'",
-        ),
+        ("in_port(1),ipv4(srcc=1.2.3.4)", 16, "ipv4() has no field 'srcc'"),
         ("in_port(1),in_port(2)", 19, "duplicate attribute in_port()"),
         ("in_port(1),vlan(vid=5)", 22, "vlan() needs eth_type"),
         ("in_port(1),foo(1)", 11, "unknown attribute 'foo'"),
         ("in_port(1),ipv4(ttl=300)", 20, "out of range"),
-        (
-            "in_port(1),ipv4(frag=maybe)",
-            21,
-            "frag must be no, first or later",
-        ),
+        ("in_port(1),ipv4(frag=maybe)", 21, "frag must be no, first or later"),
         ("in_port(1", 9, "expected ')'"),
     ];
     for (input, pos, msg) in cases {
@@ -126,26 +115,21 @@ fn exact_keys_print_every_field() {
 
 /// A random key text built from pieces the syntax allows.
 fn key_text() -> impl Strategy<Value = String> {
-    let ip =
-        (any::<u32>(), 0u32..=32).prop_map(|(a, l)| format!("{}/{l}", std::net::Ipv4Addr::from(a)));
+    let ip = (any::<u32>(), 0u32..=32).prop_map(|(a, l)| format!("{}/{l}", std::net::Ipv4Addr::from(a)));
     let l4 = prop_oneof![
         (any::<u16>(), any::<u16>())
             .prop_map(|(s, d)| format!("ipv4(proto=6,frag=no),tcp(src={s},dst={d}/{:#x})", d | 1)),
         any::<u16>().prop_map(|d| format!("ipv4(proto=17,frag=first),udp(dst={d})")),
-        (any::<u8>(), any::<u8>())
-            .prop_map(|(t, c)| format!("ipv4(proto=1,frag=no),icmp(type={t},code={c})")),
+        (any::<u8>(), any::<u8>()).prop_map(|(t, c)| format!("ipv4(proto=1,frag=no),icmp(type={t},code={c})")),
     ];
-    (any::<u16>(), ip.clone(), ip, l4, any::<bool>(), 0u16..4096).prop_map(
-        |(port, s, d, l4, vlan, vid)| {
-            let inner =
-                format!("eth_type(0x0800),ipv4(src={s},dst={d}),{l4}").replacen("),ipv4(", ",", 1);
-            if vlan {
-                format!("in_port({port}),eth(),eth_type(0x8100),vlan(vid={vid}),encap({inner})")
-            } else {
-                format!("in_port({port}),eth(),{inner}")
-            }
-        },
-    )
+    (any::<u16>(), ip.clone(), ip, l4, any::<bool>(), 0u16..4096).prop_map(|(port, s, d, l4, vlan, vid)| {
+        let inner = format!("eth_type(0x0800),ipv4(src={s},dst={d}),{l4}").replacen("),ipv4(", ",", 1);
+        if vlan {
+            format!("in_port({port}),eth(),eth_type(0x8100),vlan(vid={vid}),encap({inner})")
+        } else {
+            format!("in_port({port}),eth(),{inner}")
+        }
+    })
 }
 
 proptest! {

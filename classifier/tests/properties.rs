@@ -18,13 +18,7 @@ const NETS: [&str; 4] = ["10.0.0.0", "10.1.0.0", "10.1.2.0", "192.168.1.0"];
 const PLENS: [u32; 4] = [8, 16, 24, 32];
 
 fn rule_text(table: u8) -> impl Strategy<Value = String> {
-    let proto = prop_oneof![
-        Just(""),
-        Just("ip,"),
-        Just("tcp,"),
-        Just("udp,"),
-        Just("arp,")
-    ];
+    let proto = prop_oneof![Just(""), Just("ip,"), Just("tcp,"), Just("udp,"), Just("arp,")];
     (
         proto,
         proptest::option::of(1u32..4),
@@ -112,35 +106,31 @@ fn packet() -> impl Strategy<Value = FlowKey> {
         0usize..3,
         prop_oneof![Just(80u16), Just(443), Just(53), Just(1027), any::<u16>()],
     )
-        .prop_map(
-            |(in_port, dst, vlan, et, (sn, slow), (dn, dlow), proto, port)| {
-                let mut k = FlowKey::ZERO;
-                k.attrs = attr::IN_PORT | attr::ETHERNET | attr::ETHERTYPE;
-                k.in_port = in_port;
-                k.eth_dst = [0, 0, 0, 0, 0, dst as u8 + 1];
-                if let Some(v) = vlan {
-                    k.attrs |= attr::VLAN | attr::ENCAP;
-                    k.vlan_tpid = 0x8100;
-                    k.vlan_tci = v | 0x1000;
-                }
-                k.eth_type = [0x0800, 0x0806, 0x86dd][et];
-                let ip = |n: usize, low: u16| {
-                    u32::from(NETS[n].parse::<std::net::Ipv4Addr>().unwrap()) | low as u32
-                };
-                if et < 2 {
-                    k.attrs |= if et == 0 { attr::IPV4 } else { attr::ARP };
-                    k.ipv4_src = ip(sn, slow);
-                    k.ipv4_dst = ip(dn, dlow);
-                }
-                if et == 0 {
-                    k.ip_proto = [6, 17, 1][proto];
-                    k.attrs |= [attr::TCP, attr::UDP, attr::ICMP][proto];
-                    k.tp_dst = port;
-                    k.tp_src = port.rotate_left(3);
-                }
-                k
-            },
-        )
+        .prop_map(|(in_port, dst, vlan, et, (sn, slow), (dn, dlow), proto, port)| {
+            let mut k = FlowKey::ZERO;
+            k.attrs = attr::IN_PORT | attr::ETHERNET | attr::ETHERTYPE;
+            k.in_port = in_port;
+            k.eth_dst = [0, 0, 0, 0, 0, dst as u8 + 1];
+            if let Some(v) = vlan {
+                k.attrs |= attr::VLAN | attr::ENCAP;
+                k.vlan_tpid = 0x8100;
+                k.vlan_tci = v | 0x1000;
+            }
+            k.eth_type = [0x0800, 0x0806, 0x86dd][et];
+            let ip = |n: usize, low: u16| u32::from(NETS[n].parse::<std::net::Ipv4Addr>().unwrap()) | low as u32;
+            if et < 2 {
+                k.attrs |= if et == 0 { attr::IPV4 } else { attr::ARP };
+                k.ipv4_src = ip(sn, slow);
+                k.ipv4_dst = ip(dn, dlow);
+            }
+            if et == 0 {
+                k.ip_proto = [6, 17, 1][proto];
+                k.attrs |= [attr::TCP, attr::UDP, attr::ICMP][proto];
+                k.tp_dst = port;
+                k.tp_src = port.rotate_left(3);
+            }
+            k
+        })
 }
 
 fn load(texts: &[String]) -> (RuleSet, Vec<Rule>) {
@@ -150,9 +140,7 @@ fn load(texts: &[String]) -> (RuleSet, Vec<Rule>) {
         let r = ofctl::parse_rule(t).unwrap_or_else(|e| panic!("{t}: {e}"));
         let seq = i as u64;
         // OpenFlow add replaces an identical (table, priority, match).
-        linear.retain(|o| {
-            !(o.table == r.table && o.priority == r.priority && o.matched == r.matched)
-        });
+        linear.retain(|o| !(o.table == r.table && o.priority == r.priority && o.matched == r.matched));
         rs.add(r.clone());
         linear.push(Rule { seq, ..r });
     }

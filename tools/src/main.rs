@@ -64,9 +64,7 @@ enum OdpCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Odp {
-            cmd: OdpCmd::Normalize,
-        } => normalize(),
+        Cmd::Odp { cmd: OdpCmd::Normalize } => normalize(),
         Cmd::ParsePcap { file, in_port } => parse_pcap(&file, in_port),
         Cmd::Trace { rules, ports, key } => trace(&rules, ports, &key),
     };
@@ -102,11 +100,7 @@ fn normalize() -> Result<ExitCode, String> {
             }
         }
     }
-    Ok(if bad == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn parse_pcap(file: &str, in_port: u32) -> Result<ExitCode, String> {
@@ -125,8 +119,7 @@ fn parse_pcap(file: &str, in_port: u32) -> Result<ExitCode, String> {
 
 fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(rules_file).map_err(|e| format!("{rules_file}: {e}"))?;
-    let rules = parse_rules(&text)
-        .map_err(|e| format!("{rules_file}:{}: {}; no rules loaded", e.line, e.err))?;
+    let rules = parse_rules(&text).map_err(|e| format!("{rules_file}:{}: {}; no rules loaded", e.line, e.err))?;
     let mut set = RuleSet::new();
     for r in rules {
         set.add(r);
@@ -135,11 +128,7 @@ fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCo
     if !key.opaque.is_empty() {
         eprintln!(
             "odpx: note: attributes odpx does not interpret ({}) do not take part in the trace",
-            key.opaque
-                .iter()
-                .map(|o| o.name())
-                .collect::<Vec<_>>()
-                .join(", ")
+            key.opaque.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
         );
     }
     let packet = key.matched.key;
@@ -161,10 +150,7 @@ fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCo
             odpx_classifier::xlate::MAX_RESUBMIT_DEPTH
         );
     }
-    println!(
-        "Datapath actions: {}",
-        odp::actions::format_actions(&t.actions)
-    );
+    println!("Datapath actions: {}", odp::actions::format_actions(&t.actions));
     println!("Megaflow: {}", odp::format_match(&t.megaflow));
     Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,10 @@ impl fmt::Display for PcapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PcapError::TooShort => write!(f, "not a pcap file: shorter than the 24-byte header"),
-            PcapError::PcapNg => write!(f, "this is a pcapng file; odpx reads classic pcap (convert with: editcap -F pcap IN OUT)"),
+            PcapError::PcapNg => write!(
+                f,
+                "this is a pcapng file; odpx reads classic pcap (convert with: editcap -F pcap IN OUT)"
+            ),
             PcapError::BadMagic(m) => write!(f, "not a pcap file: magic number {m:#010x}"),
             PcapError::LinkType(l) => write!(f, "link type {l} is not Ethernet (1)"),
             PcapError::Truncated { packet } => write!(f, "packet {packet}: record runs past the end of the file"),
@@ -63,16 +66,12 @@ pub fn read(buf: &[u8]) -> Result<Vec<Packet<'_>>, PcapError> {
     let mut off = 24;
     while off < buf.len() {
         if off + 16 > buf.len() {
-            return Err(PcapError::Truncated {
-                packet: out.len() + 1,
-            });
+            return Err(PcapError::Truncated { packet: out.len() + 1 });
         }
         let caplen = u32_at(off + 8) as usize;
         let start = off + 16;
         if start + caplen > buf.len() {
-            return Err(PcapError::Truncated {
-                packet: out.len() + 1,
-            });
+            return Err(PcapError::Truncated { packet: out.len() + 1 });
         }
         out.push(Packet {
             ts_sec: u32_at(off),
@@ -120,9 +119,6 @@ mod tests {
         assert_eq!(p[0].data, &[1, 2, 3]);
         f.truncate(f.len() - 1);
         assert!(matches!(read(&f), Err(PcapError::Truncated { packet: 2 })));
-        assert!(matches!(
-            read(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0]),
-            Err(PcapError::PcapNg)
-        ));
+        assert!(matches!(read(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0]), Err(PcapError::PcapNg)));
     }
 }

@@ -13,12 +13,7 @@ fn odpx(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run odpx");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
@@ -48,10 +43,7 @@ fn normalize_prints_good_lines_and_reports_bad_ones() {
         "in_port(1),eth(),eth_type(0x0800),ipv4(src=10.0.0.0/255.255.255.0,frag=no) actions:2\n\
          actions:set(tunnel(tun_id=0x2a,dst=192.0.2.9,ttl=64,flags(df|key))),2\n"
     );
-    assert_eq!(
-        err.trim(),
-        "line 3: column 21: value 999 is out of range (max 0xff)"
-    );
+    assert_eq!(err.trim(), "line 3: column 21: value 999 is out of range (max 0xff)");
     // Canonical output is a fixed point.
     let (code, again, _) = odpx(&["odp", "normalize"], &out);
     assert_eq!((code, again), (0, out));
@@ -79,9 +71,7 @@ fn parse_pcap_prints_one_key_per_packet() {
         "recirc_id(0),dp_hash(0),skb_priority(0),in_port(7),skb_mark(0),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1000,dst=53)"
     );
     assert!(
-        lines[1].ends_with(
-            "eth_type(0x0800),ipv4(src=0.0.0.0,dst=0.0.0.0,proto=0,tos=0,ttl=0,frag=no)"
-        ),
+        lines[1].ends_with("eth_type(0x0800),ipv4(src=0.0.0.0,dst=0.0.0.0,proto=0,tos=0,ttl=0,frag=no)"),
         "{}",
         lines[1]
     );
@@ -93,7 +83,8 @@ fn parse_pcap_prints_one_key_per_packet() {
 
 #[test]
 fn trace_shows_rules_actions_and_megaflow() {
-    let rules = "table=0,priority=100,tcp,nw_dst=10.0.0.0/8,tp_dst=80,actions=mod_dl_dst:00:00:00:00:00:09,resubmit(,1)\n\
+    let rules =
+        "table=0,priority=100,tcp,nw_dst=10.0.0.0/8,tp_dst=80,actions=mod_dl_dst:00:00:00:00:00:09,resubmit(,1)\n\
                  table=0,priority=1,actions=drop\n\
                  table=1,priority=5,actions=output:2\n";
     let path = tmp("rules.txt", rules.as_bytes());
@@ -109,7 +100,10 @@ fn trace_shows_rules_actions_and_megaflow() {
         out.contains("Datapath actions: set(eth(dst=00:00:00:00:00:09)),2"),
         "{out}"
     );
-    assert!(out.contains("Megaflow: in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,proto=6),tcp(dst=80)"), "{out}");
+    assert!(
+        out.contains("Megaflow: in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,proto=6),tcp(dst=80)"),
+        "{out}"
+    );
 
     let broken = tmp(
         "broken.txt",

@@ -93,11 +93,7 @@ pub fn format_actions(actions: &[OdpAction]) -> String {
     if actions.is_empty() {
         return "drop".into();
     }
-    actions
-        .iter()
-        .map(format_action)
-        .collect::<Vec<_>>()
-        .join(",")
+    actions.iter().map(format_action).collect::<Vec<_>>().join(",")
 }
 
 fn attr_name(bit: u32) -> &'static str {
@@ -210,10 +206,7 @@ fn format_action(a: &OdpAction) -> String {
             t.out_port
         ),
         OdpAction::Clone(acts) => format!("clone({})", format_actions_inner(acts)),
-        OdpAction::Sample {
-            probability,
-            actions,
-        } => format!(
+        OdpAction::Sample { probability, actions } => format!(
             "sample(sample={:.1}%,actions({}))",
             100.0 * *probability as f64 / u32::MAX as f64,
             format_actions_inner(actions)
@@ -259,8 +252,7 @@ pub fn format_tnl_header(tnl_type: u32, h: &[u8]) -> String {
         fmt_mac(&dst),
         fmt_mac(&src)
     ));
-    let l4;
-    if et == 0x0800 {
+    let l4 = if et == 0x0800 {
         if h.len() < 34 {
             return s + "ipv4(truncated header))";
         }
@@ -274,7 +266,7 @@ pub fn format_tnl_header(tnl_type: u32, h: &[u8]) -> String {
             ip[8],
             be16(ip, 6)
         ));
-        l4 = 34;
+        34
     } else {
         if h.len() < 54 {
             return s + "ipv6(truncated header))";
@@ -292,8 +284,8 @@ pub fn format_tnl_header(tnl_type: u32, h: &[u8]) -> String {
             (flow >> 20) & 0xff,
             ip[7]
         ));
-        l4 = 54;
-    }
+        54
+    };
     if h.len() < l4 + 8 {
         return s + "udp(truncated header))";
     }
@@ -437,12 +429,7 @@ fn parse_action(c: &mut Cursor) -> PResult<OdpAction> {
             let alg = match c.ident() {
                 "l4" => 0,
                 "sym_l4" => 1,
-                other => {
-                    return c.err_at(
-                        apos,
-                        format!("unknown hash algorithm '{other}' (l4, sym_l4)"),
-                    )
-                }
+                other => return c.err_at(apos, format!("unknown hash algorithm '{other}' (l4, sym_l4)")),
             };
             let basis = paren_u32(c)?;
             c.expect(")")?;
@@ -497,10 +484,7 @@ fn parse_action(c: &mut Cursor) -> PResult<OdpAction> {
         "tnl_push" => parse_tnl_push(c)?,
         "drop" => return c.err_at(start, "'drop' must be the only action"),
         _ => {
-            if let Some(n) = name
-                .strip_prefix("action")
-                .and_then(|n| n.parse::<u16>().ok())
-            {
+            if let Some(n) = name.strip_prefix("action").and_then(|n| n.parse::<u16>().ok()) {
                 let data = if c.eat("(") {
                     let d = hex_bytes(c)?;
                     c.expect(")")?;
@@ -572,19 +556,13 @@ fn parse_set(c: &mut Cursor, start: usize) -> PResult<OdpAction> {
     if bits == attr::MPLS {
         key.mpls_depth = k.key.mpls_depth;
     }
-    let s = SetAction {
-        attr: bits,
-        key,
-        mask,
-    };
+    let s = SetAction { attr: bits, key, mask };
     let _ = start;
-    Ok(
-        if bits == attr::TUNNEL || mask == fields_with_attrs(fields, bits) {
-            OdpAction::Set(s)
-        } else {
-            OdpAction::SetMasked(s)
-        },
-    )
+    Ok(if bits == attr::TUNNEL || mask == fields_with_attrs(fields, bits) {
+        OdpAction::Set(s)
+    } else {
+        OdpAction::SetMasked(s)
+    })
 }
 
 fn fields_with_attrs(mut f: FlowKey, bits: u32) -> FlowKey {
@@ -684,10 +662,7 @@ fn parse_tnl_push(c: &mut Cursor) -> PResult<OdpAction> {
     if h.len() != size {
         return c.err_at(
             size_pos,
-            format!(
-                "header size={size} but the fields given make {} bytes",
-                h.len()
-            ),
+            format!("header size={size} but the fields given make {} bytes", h.len()),
         );
     }
     Ok(OdpAction::TunnelPush(TunnelPush {

@@ -127,12 +127,7 @@ fn format_flags(flags: u32, name: impl Fn(u32) -> Option<&'static str>) -> Strin
 
 /// OVS `format_flags_masked`: `a|b` when fully masked, `0/0` when empty,
 /// otherwise `+a-b` for every masked bit.
-fn format_flags_masked(
-    flags: u32,
-    mask: u32,
-    max: u32,
-    name: impl Fn(u32) -> Option<&'static str>,
-) -> String {
+fn format_flags_masked(flags: u32, mask: u32, max: u32, name: impl Fn(u32) -> Option<&'static str>) -> String {
     if mask == max {
         return format_flags(flags, name);
     }
@@ -246,8 +241,7 @@ pub(crate) fn attr_content(bit: u32, k: &FlowKey, m: &FlowKey, exact: bool) -> S
         attr::TUNNEL => {
             // Without a mask, a field prints when the kernel would emit its
             // netlink attribute; with one, when its mask is not empty.
-            let show =
-                |present: bool, mask_nonzero: bool| if exact { present } else { mask_nonzero };
+            let show = |present: bool, mask_nonzero: bool| if exact { present } else { mask_nonzero };
             if show(k.tun_flags & tun_flag::KEY != 0, m.tun_id != 0) {
                 let mut s = format!("tun_id=0x{:x}", k.tun_id);
                 if m.tun_id != u64::MAX {
@@ -274,38 +268,18 @@ pub(crate) fn attr_content(bit: u32, k: &FlowKey, m: &FlowKey, exact: bool) -> S
                 f.int("ttl", k.tun_ttl as u64, m.tun_ttl as u64, 0xff, true);
             }
             if show(k.tun_tp_src != 0, m.tun_tp_src != 0) {
-                f.int(
-                    "tp_src",
-                    k.tun_tp_src as u64,
-                    m.tun_tp_src as u64,
-                    0xffff,
-                    true,
-                );
+                f.int("tp_src", k.tun_tp_src as u64, m.tun_tp_src as u64, 0xffff, true);
             }
             if show(k.tun_tp_dst != 0, m.tun_tp_dst != 0) {
-                f.int(
-                    "tp_dst",
-                    k.tun_tp_dst as u64,
-                    m.tun_tp_dst as u64,
-                    0xffff,
-                    true,
-                );
+                f.int("tp_dst", k.tun_tp_dst as u64, m.tun_tp_dst as u64, 0xffff, true);
             }
             let fm = m.tun_flags & tun_flag::ALL;
             if exact {
-                f.raw(format!(
-                    "flags({})",
-                    format_flags(k.tun_flags as u32, tun_flag_name)
-                ));
+                f.raw(format!("flags({})", format_flags(k.tun_flags as u32, tun_flag_name)));
             } else if fm != 0 {
                 f.raw(format!(
                     "flags({})",
-                    format_flags_masked(
-                        k.tun_flags as u32,
-                        fm as u32,
-                        tun_flag::ALL as u32,
-                        tun_flag_name
-                    )
+                    format_flags_masked(k.tun_flags as u32, fm as u32, tun_flag::ALL as u32, tun_flag_name)
                 ));
             }
         }
@@ -345,20 +319,8 @@ pub(crate) fn attr_content(bit: u32, k: &FlowKey, m: &FlowKey, exact: bool) -> S
             f.int("dst", k.tp_dst as u64, m.tp_dst as u64, 0xffff, true);
         }
         attr::ICMP | attr::ICMPV6 => {
-            f.int(
-                "type",
-                k.tp_src as u64,
-                (m.tp_src & 0xff) as u64,
-                0xff,
-                true,
-            );
-            f.int(
-                "code",
-                k.tp_dst as u64,
-                (m.tp_dst & 0xff) as u64,
-                0xff,
-                true,
-            );
+            f.int("type", k.tp_src as u64, (m.tp_src & 0xff) as u64, 0xff, true);
+            f.int("code", k.tp_dst as u64, (m.tp_dst & 0xff) as u64, 0xff, true);
         }
         attr::TCP_FLAGS => {
             let fm = (m.tcp_flags & 0x0fff) as u32;
@@ -448,12 +410,7 @@ fn opaque_content(o: &OpaqueAttr) -> String {
             s
         }
         _ => {
-            let hex = |b: &[u8]| {
-                b.iter()
-                    .map(|x| format!("{x:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
             let mut s = hex(&o.key);
             if !exact {
                 if let Some(m) = &o.mask {
@@ -480,10 +437,7 @@ pub(crate) fn format_key(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[Opaque
     simple(&mut out, attr::DP_HASH, "dp_hash");
     simple(&mut out, attr::PRIORITY, "skb_priority");
     if present(attr::TUNNEL) {
-        out.push(format!(
-            "tunnel({})",
-            attr_content(attr::TUNNEL, k, m, exact)
-        ));
+        out.push(format!("tunnel({})", attr_content(attr::TUNNEL, k, m, exact)));
     }
     simple(&mut out, attr::IN_PORT, "in_port");
     simple(&mut out, attr::SKB_MARK, "skb_mark");
@@ -493,29 +447,17 @@ pub(crate) fn format_key(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[Opaque
         }
     }
     if present(attr::ETHERNET) {
-        out.push(format!(
-            "eth({})",
-            attr_content(attr::ETHERNET, k, m, exact)
-        ));
+        out.push(format!("eth({})", attr_content(attr::ETHERNET, k, m, exact)));
     }
     let inner = format_inner(k, m, exact);
     if present(attr::VLAN) {
         out.push(format!("eth_type({})", ethertype(k.vlan_tpid, m.vlan_tpid)));
-        out.push(format!(
-            "vlan({})",
-            format_vlan_tci(k.vlan_tci, m.vlan_tci, false)
-        ));
+        out.push(format!("vlan({})", format_vlan_tci(k.vlan_tci, m.vlan_tci, false)));
         if present(attr::ENCAP) {
             let mut enc: Vec<String> = Vec::new();
             if present(attr::CVLAN) {
-                enc.push(format!(
-                    "eth_type({})",
-                    ethertype(k.cvlan_tpid, m.cvlan_tpid)
-                ));
-                enc.push(format!(
-                    "vlan({})",
-                    format_vlan_tci(k.cvlan_tci, m.cvlan_tci, false)
-                ));
+                enc.push(format!("eth_type({})", ethertype(k.cvlan_tpid, m.cvlan_tpid)));
+                enc.push(format!("vlan({})", format_vlan_tci(k.cvlan_tci, m.cvlan_tci, false)));
                 if present(attr::CENCAP) {
                     enc.push(format!("encap({})", inner.join(",")));
                 }

@@ -74,9 +74,7 @@ impl OpaqueAttr {
     }
 
     fn mask_is_zero(&self) -> bool {
-        self.mask
-            .as_ref()
-            .is_some_and(|m| m.iter().all(|&b| b == 0))
+        self.mask.as_ref().is_some_and(|m| m.iter().all(|&b| b == 0))
     }
 
     /// The ct_* attributes sit right after skb_mark; the rest print last.
@@ -245,9 +243,7 @@ pub fn canonicalize(m: &Match) -> Match {
         }
         // VLAN attributes carry the encap structure: keep them while the
         // encap that follows them is kept.
-        if bit == attr::VLAN && m.key.has(attr::ENCAP)
-            || bit == attr::CVLAN && m.key.has(attr::CENCAP)
-        {
+        if bit == attr::VLAN && m.key.has(attr::ENCAP) || bit == attr::CVLAN && m.key.has(attr::CENCAP) {
             continue;
         }
         if m.key.has(bit) && mask.masked(&attr_fields(bit)).is_zero() {

@@ -1,9 +1,7 @@
 //! Parsing the `ovs-dpctl` key/mask syntax (see the parent module).
 
 use super::format::{ct_state_name, tcp_flag_name, tun_flag_name};
-use super::{
-    actions, canonicalize, opaque_id, opaque_name, FlowLine, FlowStatsText, OdpKey, OpaqueAttr,
-};
+use super::{actions, canonicalize, opaque_id, opaque_name, FlowLine, FlowStatsText, OdpKey, OpaqueAttr};
 use crate::key::{attr, frag, tun_flag, FlowKey, Match, VLAN_CFI};
 use crate::text::{Cursor, PResult};
 
@@ -111,11 +109,7 @@ impl Builder {
 
 fn at_key_end(c: &Cursor) -> bool {
     let r = c.rest();
-    r.is_empty()
-        || r.starts_with(')')
-        || r.starts_with(' ')
-        || r.starts_with(", ")
-        || r.starts_with("actions:")
+    r.is_empty() || r.starts_with(')') || r.starts_with(' ') || r.starts_with(", ") || r.starts_with("actions:")
 }
 
 fn parse_attr_list(c: &mut Cursor, b: &mut Builder, level: usize, top: bool) -> PResult<()> {
@@ -203,22 +197,17 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
         "ipv4" => {
             b.set_present(c, attr::IPV4, name)?;
             let (k, m) = (&mut b.key, &mut b.mask);
-            fields(
-                c,
-                name,
-                &["src", "dst", "proto", "tos", "ttl", "frag"],
-                |c, f| {
-                    match f {
-                        "src" => (k.ipv4_src, m.ipv4_src) = c.ipv4_masked()?,
-                        "dst" => (k.ipv4_dst, m.ipv4_dst) = c.ipv4_masked()?,
-                        "proto" => (k.ip_proto, m.ip_proto) = u8_masked(c)?,
-                        "tos" => (k.ip_tos, m.ip_tos) = u8_masked(c)?,
-                        "ttl" => (k.ip_ttl, m.ip_ttl) = u8_masked(c)?,
-                        _ => (k.ip_frag, m.ip_frag) = frag_value(c)?,
-                    }
-                    Ok(())
-                },
-            )?;
+            fields(c, name, &["src", "dst", "proto", "tos", "ttl", "frag"], |c, f| {
+                match f {
+                    "src" => (k.ipv4_src, m.ipv4_src) = c.ipv4_masked()?,
+                    "dst" => (k.ipv4_dst, m.ipv4_dst) = c.ipv4_masked()?,
+                    "proto" => (k.ip_proto, m.ip_proto) = u8_masked(c)?,
+                    "tos" => (k.ip_tos, m.ip_tos) = u8_masked(c)?,
+                    "ttl" => (k.ip_ttl, m.ip_ttl) = u8_masked(c)?,
+                    _ => (k.ip_frag, m.ip_frag) = frag_value(c)?,
+                }
+                Ok(())
+            })?;
         }
         "ipv6" => {
             b.set_present(c, attr::IPV6, name)?;
@@ -261,15 +250,7 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
             })?;
         }
         "icmp" | "icmpv6" => {
-            b.set_present(
-                c,
-                if name == "icmp" {
-                    attr::ICMP
-                } else {
-                    attr::ICMPV6
-                },
-                name,
-            )?;
+            b.set_present(c, if name == "icmp" { attr::ICMP } else { attr::ICMPV6 }, name)?;
             let (k, m) = (&mut b.key, &mut b.mask);
             fields(c, name, &["type", "code"], |c, f| {
                 let (v, mk) = u8_masked(c)?;
@@ -316,10 +297,7 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
             mpls_fields(c, &mut b.key, &mut b.mask)?;
         }
         _ => {
-            let id = opaque_number(name).map_or_else(
-                || c.err_at(start, format!("unknown attribute '{name}'")),
-                Ok,
-            )?;
+            let id = opaque_number(name).map_or_else(|| c.err_at(start, format!("unknown attribute '{name}'")), Ok)?;
             if b.opaque.iter().any(|o| o.attr == id) {
                 return c.err_at(start, format!("duplicate attribute {name}()"));
             }
@@ -332,10 +310,7 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
 
 fn opaque_number(name: &str) -> Option<u16> {
     if let Some(n) = name.strip_prefix("key") {
-        return n
-            .parse()
-            .ok()
-            .filter(|&id: &u16| opaque_name(id).is_none() && id > 32);
+        return n.parse().ok().filter(|&id: &u16| opaque_name(id).is_none() && id > 32);
     }
     (opaque_id::CT_STATE..=opaque_id::IPV6_EXTHDRS).find(|&id| opaque_name(id) == Some(name))
 }
@@ -346,8 +321,8 @@ fn opaque_value(c: &mut Cursor, id: u16) -> PResult<OpaqueAttr> {
             let (v, m) = flags_value(c, u32::MAX, ct_state_name)?;
             Ok(OpaqueAttr {
                 attr: id,
-                key: (v as u32).to_ne_bytes().to_vec(),
-                mask: Some((m as u32).to_ne_bytes().to_vec()),
+                key: v.to_ne_bytes().to_vec(),
+                mask: Some(m.to_ne_bytes().to_vec()),
             })
         }
         opaque_id::CT_ZONE => {
@@ -374,11 +349,7 @@ fn opaque_value(c: &mut Cursor, id: u16) -> PResult<OpaqueAttr> {
                 vec![0xff; key.len()]
             };
             if mask.len() != key.len() {
-                return c.err(format!(
-                    "mask has {} bytes but the value has {}",
-                    mask.len(),
-                    key.len()
-                ));
+                return c.err(format!("mask has {} bytes but the value has {}", mask.len(), key.len()));
             }
             Ok(OpaqueAttr {
                 attr: id,
@@ -394,15 +365,12 @@ pub(crate) fn hex_bytes(c: &mut Cursor) -> PResult<Vec<u8>> {
     let start = c.pos;
     let tok = c.take_while(|ch| ch.is_ascii_hexdigit() || ch == ' ');
     let digits: String = tok.chars().filter(|ch| *ch != ' ').collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return c.err_at(start, "hex bytes must have an even number of digits");
     }
     (0..digits.len())
         .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16)
-                .map_or_else(|_| c.err_at(start, "bad hex byte"), Ok)
-        })
+        .map(|i| u8::from_str_radix(&digits[i..i + 2], 16).map_or_else(|_| c.err_at(start, "bad hex byte"), Ok))
         .collect()
 }
 
@@ -424,10 +392,7 @@ fn fields(
         let Some(idx) = names.iter().position(|n| *n == f) else {
             return c.err_at(
                 start,
-                format!(
-                    "{attr_name}() has no field '{f}' (fields: {})",
-                    names.join(", ")
-                ),
+                format!("{attr_name}() has no field '{f}' (fields: {})", names.join(", ")),
             );
         };
         if seen & (1 << idx) != 0 {
@@ -463,23 +428,14 @@ fn frag_value(c: &mut Cursor) -> PResult<(u8, u8)> {
         "no" => frag::NO,
         "first" => frag::FIRST,
         "later" => frag::LATER,
-        other => {
-            return c.err_at(
-                start,
-                format!("frag must be no, first or later, not '{other}'"),
-            )
-        }
+        other => return c.err_at(start, format!("frag must be no, first or later, not '{other}'")),
     };
     Ok((v, 0xff))
 }
 
 /// Flags in either OVS notation: `a|b` / `0` (exact), or `+a-b` (masked),
 /// or a number with an optional mask. Stops before `)`.
-fn flags_value(
-    c: &mut Cursor,
-    allowed: u32,
-    name: impl Fn(u32) -> Option<&'static str>,
-) -> PResult<(u32, u32)> {
+fn flags_value(c: &mut Cursor, allowed: u32, name: impl Fn(u32) -> Option<&'static str>) -> PResult<(u32, u32)> {
     let lookup = |word: &str| {
         (0..32)
             .map(|i| 1u32 << i)
@@ -694,19 +650,12 @@ pub fn parse_flow_line(line: &str) -> PResult<FlowLine> {
         } else if c.eat("bytes:") {
             stats.bytes = c.uint(u64::MAX)?;
         } else if c.eat("used:") {
-            stats.used = c
-                .take_while(|ch| ch != ',' && !ch.is_whitespace())
-                .to_string();
+            stats.used = c.take_while(|ch| ch != ',' && !ch.is_whitespace()).to_string();
         } else if c.eat("flags:") {
-            stats.flags = Some(
-                c.take_while(|ch| ch != ',' && !ch.is_whitespace())
-                    .to_string(),
-            );
+            stats.flags = Some(c.take_while(|ch| ch != ',' && !ch.is_whitespace()).to_string());
         } else if c.pos == before || !c.rest().is_empty() {
             let word = c.rest().split([',', ' ']).next().unwrap_or("");
-            return c.err(format!(
-                "expected 'actions:' or a statistic, found '{word}'"
-            ));
+            return c.err(format!("expected 'actions:' or a statistic, found '{word}'"));
         }
     }
     if out.key.is_none() && out.actions.is_none() {

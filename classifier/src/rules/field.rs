@@ -164,11 +164,7 @@ impl Field {
 
     /// The canonical name (the first in [`FIELDS`]).
     pub fn name(self) -> &'static str {
-        FIELDS
-            .iter()
-            .find(|(_, f)| *f == self)
-            .map(|(n, _)| *n)
-            .unwrap_or("?")
+        FIELDS.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
     }
 
     pub fn syntax(self) -> Syntax {
@@ -364,15 +360,16 @@ impl Field {
                     _ => {
                         return c.err_at(
                             start,
-                            format!(
-                                "ip_frag must be no, yes, first, later or not_later, not '{w}'"
-                            ),
+                            format!("ip_frag must be no, yes, first, later or not_later, not '{w}'"),
                         )
                     }
                 };
                 // "yes" = first or later; "not_later" = no or first: bit tricks on the ODP enum.
                 if w == "yes" {
-                    return c.err_at(start, "ip_frag=yes cannot be expressed on the ODP frag enumeration; use first or later");
+                    return c.err_at(
+                        start,
+                        "ip_frag=yes cannot be expressed on the ODP frag enumeration; use first or later",
+                    );
                 }
                 (v, m)
             }
@@ -383,10 +380,7 @@ impl Field {
         };
         if self == Field::NwTos {
             if v & !0xfc != 0 {
-                return c.err_at(
-                    start,
-                    "nw_tos must be a DSCP value: a multiple of 4 up to 252",
-                );
+                return c.err_at(start, "nw_tos must be a DSCP value: a multiple of 4 up to 252");
             }
         } else if v & !full != 0 {
             return c.err_at(
@@ -438,8 +432,7 @@ impl Field {
                 return format!("{}/{}", b(v), b(m));
             }
             Syntax::Mac => {
-                let to =
-                    |x: u128| -> [u8; 6] { x.to_be_bytes()[10..16].try_into().unwrap_or_default() };
+                let to = |x: u128| -> [u8; 6] { x.to_be_bytes()[10..16].try_into().unwrap_or_default() };
                 if m == full {
                     return fmt_mac(&to(v));
                 }
@@ -458,11 +451,7 @@ impl Field {
                 if m != full
                     || matches!(
                         self,
-                        Field::DlType
-                            | Field::TunId
-                            | Field::VlanTci
-                            | Field::TcpFlags
-                            | Field::PktMark
+                        Field::DlType | Field::TunId | Field::VlanTci | Field::TcpFlags | Field::PktMark
                     )
                 {
                     format!("{v:#x}")

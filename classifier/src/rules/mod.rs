@@ -142,8 +142,8 @@ fn stage_fields() -> [FlowKey; 4] {
         ],
         &[DlSrc, DlDst, DlType, VlanTci],
         &[
-            NwSrc, NwDst, NwProto, NwTos, NwEcn, NwTtl, NwFrag, ArpOp, ArpSha, ArpTha, Ipv6Src,
-            Ipv6Dst, Ipv6Label, MplsLabel, MplsTc, MplsBos, MplsTtl,
+            NwSrc, NwDst, NwProto, NwTos, NwEcn, NwTtl, NwFrag, ArpOp, ArpSha, ArpTha, Ipv6Src, Ipv6Dst, Ipv6Label,
+            MplsLabel, MplsTc, MplsBos, MplsTtl,
         ],
         &[TpSrc, TpDst, TcpFlags, NdTarget],
     ];
@@ -382,9 +382,7 @@ impl RuleSet {
 
     /// Number of distinct masks in `table`.
     pub fn subtable_count(&self, table: u8) -> usize {
-        self.tables
-            .get(table as usize)
-            .map_or(0, |t| t.subtables.len())
+        self.tables.get(table as usize).map_or(0, |t| t.subtables.len())
     }
 
     /// Adds a rule (OpenFlow add: replaces a rule with the same table,
@@ -416,10 +414,7 @@ impl RuleSet {
         while self.tables.len() <= table {
             self.tables.push(Table {
                 subtables: Vec::new(),
-                tries: TRIE_FIELDS
-                    .iter()
-                    .map(|(f, _)| PrefixTrie::new(f.bits()))
-                    .collect(),
+                tries: TRIE_FIELDS.iter().map(|(f, _)| PrefixTrie::new(f.bits())).collect(),
                 n_rules: 0,
             });
         }
@@ -443,10 +438,7 @@ impl RuleSet {
         for (i, set) in st.stage_sets.iter_mut().enumerate() {
             bump(set, hash_masked(&rule.matched.key, &st.stages[i]), true);
         }
-        let bucket = st
-            .rules
-            .entry(hash_masked(&rule.matched.key, &st.mask))
-            .or_default();
+        let bucket = st.rules.entry(hash_masked(&rule.matched.key, &st.mask)).or_default();
         bucket.push(id);
         let rules = &self.rules;
         let key_of = |i: &u32| {
@@ -456,16 +448,8 @@ impl RuleSet {
         };
         // Best first: priority descending, then insertion order.
         bucket.sort_by(|a, b| {
-            let (pa, sa) = if *a == id {
-                (rule.priority, rule.seq)
-            } else {
-                key_of(a)
-            };
-            let (pb, sb) = if *b == id {
-                (rule.priority, rule.seq)
-            } else {
-                key_of(b)
-            };
+            let (pa, sa) = if *a == id { (rule.priority, rule.seq) } else { key_of(a) };
+            let (pb, sb) = if *b == id { (rule.priority, rule.seq) } else { key_of(b) };
             pb.cmp(&pa).then(sa.cmp(&sb))
         });
         st.n_rules += 1;
@@ -476,8 +460,7 @@ impl RuleSet {
             }
         }
         t.n_rules += 1;
-        t.subtables
-            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+        t.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
         self.rules[id as usize] = Some(rule);
     }
 
@@ -485,10 +468,7 @@ impl RuleSet {
         let rule = self.rules.get_mut(id as usize)?.take()?;
         self.free.push(id);
         let t = &mut self.tables[rule.table as usize];
-        let pos = t
-            .subtables
-            .iter()
-            .position(|s| s.mask == rule.matched.mask)?;
+        let pos = t.subtables.iter().position(|s| s.mask == rule.matched.mask)?;
         let st = &mut t.subtables[pos];
         for (i, set) in st.stage_sets.iter_mut().enumerate() {
             bump(set, hash_masked(&rule.matched.key, &st.stages[i]), false);
@@ -519,8 +499,7 @@ impl RuleSet {
                 .map(|r| r.priority)
                 .max()
                 .unwrap_or(0);
-            t.subtables
-                .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+            t.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
         }
         Some(rule)
     }
@@ -529,12 +508,7 @@ impl RuleSet {
     /// None) removes every rule in `table` (None: all tables) whose match is
     /// at least as specific as `m`; strict removes the rule with exactly this
     /// match and priority. Returns the removed rules.
-    pub fn delete(
-        &mut self,
-        table: Option<u8>,
-        m: &Match,
-        strict_priority: Option<u16>,
-    ) -> Vec<Rule> {
+    pub fn delete(&mut self, table: Option<u8>, m: &Match, strict_priority: Option<u16>) -> Vec<Rule> {
         let doomed: Vec<u32> = self
             .rules
             .iter()
@@ -545,16 +519,12 @@ impl RuleSet {
                 Some(p) => r.priority == p && r.matched == *m,
                 None => {
                     // Rule mask covers m's mask, and agrees on m's bits.
-                    r.matched.mask.masked(&m.mask) == m.mask
-                        && r.matched.key.masked(&m.mask) == m.key
+                    r.matched.mask.masked(&m.mask) == m.mask && r.matched.key.masked(&m.mask) == m.key
                 }
             })
             .map(|(i, _)| i)
             .collect();
-        doomed
-            .into_iter()
-            .filter_map(|id| self.remove_id(id))
-            .collect()
+        doomed.into_iter().filter_map(|id| self.remove_id(id)).collect()
     }
 
     /// Finds the best rule for `key` in `table`, ORing consulted bits into `wc`.
@@ -562,12 +532,7 @@ impl RuleSet {
         self.lookup_with_stats(table, key, wc).0
     }
 
-    pub fn lookup_with_stats(
-        &self,
-        table: u8,
-        key: &FlowKey,
-        wc: &mut FlowKey,
-    ) -> (Option<&Rule>, LookupStats) {
+    pub fn lookup_with_stats(&self, table: u8, key: &FlowKey, wc: &mut FlowKey) -> (Option<&Rule>, LookupStats) {
         let mut stats = LookupStats::default();
         let Some(t) = self.tables.get(table as usize) else {
             return (None, stats);
@@ -632,9 +597,7 @@ impl RuleSet {
                 if r.matches(key) {
                     let better = match best {
                         None => true,
-                        Some(b) => {
-                            r.priority > b.priority || (r.priority == b.priority && r.seq < b.seq)
-                        }
+                        Some(b) => r.priority > b.priority || (r.priority == b.priority && r.seq < b.seq),
                     };
                     if better {
                         best = Some(r);
@@ -693,9 +656,7 @@ mod tests {
     fn trie_pins_only_the_bits_that_decide() {
         let mut text = String::new();
         for i in 0..50 {
-            text.push_str(&format!(
-                "priority=32,ip,nw_dst=10.0.{i}.1,actions=output:1\n"
-            ));
+            text.push_str(&format!("priority=32,ip,nw_dst=10.0.{i}.1,actions=output:1\n"));
         }
         text.push_str("priority=8,ip,nw_dst=20.0.0.0/8,actions=output:2\n");
         let rs = rules(&text);
@@ -738,9 +699,7 @@ mod tests {
         let wc = assert_sound(&rs, &p, &ipv4_tcp([1, 1, 1, 1], [10, 1, 2, 9], 80));
         assert_eq!(wc.ipv4_dst, 0xffff_fe00);
         // 10.1.9.9 leaves the path of 10.1.2.0/24 at bit 21.
-        let rs = rules(
-            "priority=10,ip,nw_dst=10.1.2.0/24,actions=output:1\npriority=1,ip,actions=output:2\n",
-        );
+        let rs = rules("priority=10,ip,nw_dst=10.1.2.0/24,actions=output:1\npriority=1,ip,actions=output:2\n");
         let wc = assert_sound(
             &rs,
             &ipv4_tcp([1, 1, 1, 1], [10, 1, 9, 9], 80),

@@ -90,23 +90,9 @@ pub fn parse_rule(s: &str) -> PResult<Rule> {
         }
         seen.push(name);
         if let Some(&(_, et, proto)) = SHORTHANDS.iter().find(|(n, _, _)| *n == name) {
-            set_exact(
-                &mut c,
-                start,
-                &mut key,
-                &mut mask,
-                Field::DlType,
-                et as u128,
-            )?;
+            set_exact(&mut c, start, &mut key, &mut mask, Field::DlType, et as u128)?;
             if let Some(p) = proto {
-                set_exact(
-                    &mut c,
-                    start,
-                    &mut key,
-                    &mut mask,
-                    Field::NwProto,
-                    p as u128,
-                )?;
+                set_exact(&mut c, start, &mut key, &mut mask, Field::NwProto, p as u128)?;
             }
             continue;
         }
@@ -118,15 +104,7 @@ pub fn parse_rule(s: &str) -> PResult<Rule> {
             "dl_vlan" | "vlan_vid" if c.rest().starts_with("0xffff") => {
                 c.eat("0xffff");
                 // OpenFlow 1.0 OFP_VLAN_NONE: no tag at all.
-                merge(
-                    &mut c,
-                    start,
-                    &mut key,
-                    &mut mask,
-                    Field::VlanTci,
-                    0,
-                    0xffff,
-                )?;
+                merge(&mut c, start, &mut key, &mut mask, Field::VlanTci, 0, 0xffff)?;
             }
             _ => {
                 let Some(f) = Field::by_name(name) else {
@@ -150,26 +128,11 @@ pub fn parse_rule(s: &str) -> PResult<Rule> {
     Ok(rule)
 }
 
-fn set_exact(
-    c: &mut Cursor,
-    at: usize,
-    key: &mut FlowKey,
-    mask: &mut FlowKey,
-    f: Field,
-    v: u128,
-) -> PResult<()> {
+fn set_exact(c: &mut Cursor, at: usize, key: &mut FlowKey, mask: &mut FlowKey, f: Field, v: u128) -> PResult<()> {
     merge(c, at, key, mask, f, v, f.full_mask())
 }
 
-fn merge(
-    c: &mut Cursor,
-    at: usize,
-    key: &mut FlowKey,
-    mask: &mut FlowKey,
-    f: Field,
-    v: u128,
-    m: u128,
-) -> PResult<()> {
+fn merge(c: &mut Cursor, at: usize, key: &mut FlowKey, mask: &mut FlowKey, f: Field, v: u128, m: u128) -> PResult<()> {
     let mut fk = FlowKey::ZERO;
     let mut fm = FlowKey::ZERO;
     f.put(&mut fk, v, u128::MAX);
@@ -189,10 +152,7 @@ fn merge_key(
 ) -> PResult<()> {
     let both = mask.masked(fm);
     if !key.masked(&both).masked_eq(&fk.masked(&both), &both) {
-        return c.err_at(
-            at,
-            format!("'{name}' contradicts an earlier field or shorthand"),
-        );
+        return c.err_at(at, format!("'{name}' contradicts an earlier field or shorthand"));
     }
     *key = {
         let mut k = key.masked(mask);
@@ -218,13 +178,9 @@ pub fn prereq_ok(p: Prereq, m: &Match) -> Result<(), &'static str> {
         Prereq::Ipv6 => et == Some(0x86dd),
         Prereq::Ipv4OrArp => matches!(et, Some(0x0800 | 0x0806 | 0x8035)),
         Prereq::Arp => matches!(et, Some(0x0806 | 0x8035)),
-        Prereq::Transport => {
-            matches!(et, Some(0x0800 | 0x86dd)) && matches!(proto, Some(6 | 17 | 132))
-        }
+        Prereq::Transport => matches!(et, Some(0x0800 | 0x86dd)) && matches!(proto, Some(6 | 17 | 132)),
         Prereq::Tcp => matches!(et, Some(0x0800 | 0x86dd)) && proto == Some(6),
-        Prereq::Icmp => {
-            (et == Some(0x0800) && proto == Some(1)) || (et == Some(0x86dd) && proto == Some(58))
-        }
+        Prereq::Icmp => (et == Some(0x0800) && proto == Some(1)) || (et == Some(0x86dd) && proto == Some(58)),
         Prereq::Nd => {
             et == Some(0x86dd)
                 && proto == Some(58)
@@ -275,12 +231,8 @@ fn check_match_prereqs(m: &Match) -> Result<(), String> {
         if alias.is_some_and(|a| prereq_ok(a.prereq(), m).is_ok()) {
             continue;
         }
-        prereq_ok(f.prereq(), m).map_err(|need| {
-            format!(
-                "{name} needs {need} in the same rule (e.g. '{}')",
-                example(need)
-            )
-        })?;
+        prereq_ok(f.prereq(), m)
+            .map_err(|need| format!("{name} needs {need} in the same rule (e.g. '{}')", example(need)))?;
     }
     Ok(())
 }
@@ -295,8 +247,7 @@ fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
         RuleAction::DecTtl => ("dec_ttl", Prereq::Ip),
         _ => return Ok(()),
     };
-    prereq_ok(p, m)
-        .map_err(|need| format!("action setting {name} needs a rule that matches {need}"))
+    prereq_ok(p, m).map_err(|need| format!("action setting {name} needs a rule that matches {need}"))
 }
 
 fn parse_actions(c: &mut Cursor) -> PResult<Vec<RuleAction>> {
@@ -539,8 +490,7 @@ pub fn format_match(m: &Match) -> String {
             parts.push(n.to_string());
             skip_type = true;
             skip_proto = p.is_some();
-        } else if let Some((n, _, _)) = SHORTHANDS.iter().find(|(_, e, p)| *e == et && p.is_none())
-        {
+        } else if let Some((n, _, _)) = SHORTHANDS.iter().find(|(_, e, p)| *e == et && p.is_none()) {
             parts.push(n.to_string());
             skip_type = true;
         }
@@ -630,13 +580,7 @@ pub fn format_rule(r: &Rule) -> String {
     if r.actions.is_empty() {
         s.push_str("drop");
     } else {
-        s.push_str(
-            &r.actions
-                .iter()
-                .map(format_action)
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        s.push_str(&r.actions.iter().map(format_action).collect::<Vec<_>>().join(","));
     }
     s
 }
@@ -661,12 +605,13 @@ mod tests {
             assert_eq!(format_rule(&r), line);
         }
         // Legacy action spellings parse to their set_field form.
-        let a =
-            parse_rule("in_port=1,actions=mod_dl_src:00:00:00:00:00:02,mod_tp_dst:80").unwrap_err();
+        let a = parse_rule("in_port=1,actions=mod_dl_src:00:00:00:00:00:02,mod_tp_dst:80").unwrap_err();
         assert!(a.msg.contains("tp_dst"), "{a}");
-        let r = parse_rule("in_port=1,actions=mod_dl_src:00:00:00:00:00:02,strip_vlan,output:1")
-            .unwrap();
-        assert_eq!(format_rule(&r), "table=0, priority=32768,in_port=1 actions=set_field:00:00:00:00:00:02->dl_src,pop_vlan,output:1");
+        let r = parse_rule("in_port=1,actions=mod_dl_src:00:00:00:00:00:02,strip_vlan,output:1").unwrap();
+        assert_eq!(
+            format_rule(&r),
+            "table=0, priority=32768,in_port=1 actions=set_field:00:00:00:00:00:02->dl_src,pop_vlan,output:1"
+        );
     }
 
     #[test]
@@ -682,15 +627,10 @@ mod tests {
 
     #[test]
     fn bad_lines_fail_the_whole_file() {
-        let e = parse_rules(
-            "priority=1,actions=drop\n# comment\n\npriority=2,nw_dst=1.2.3.4,actions=drop\n",
-        )
-        .unwrap_err();
+        let e =
+            parse_rules("priority=1,actions=drop\n# comment\n\npriority=2,nw_dst=1.2.3.4,actions=drop\n").unwrap_err();
         assert_eq!(e.line, 4);
-        assert!(parse_rule("priority=1")
-            .unwrap_err()
-            .msg
-            .contains("missing 'actions='"));
+        assert!(parse_rule("priority=1").unwrap_err().msg.contains("missing 'actions='"));
         assert!(parse_rule("actions=drop,output:1").is_err());
         assert!(parse_rule("actions=goto_table:1,output:2").is_err());
         assert!(parse_rule("bogus=1,actions=drop")

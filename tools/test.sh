@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# odpx: run every test. Installs what the tests need (cached after the first
+# run), then runs the whole workspace's tests and checks that the benchmarks
+# build. Tests whose prerequisites are missing skip locally with a reason and
+# FAIL when CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*"; }
+
+# The independent ODP text parser used as a cross-check (PyPI package `ovs`,
+# the Open vSwitch Python library, with its flow-parsing extras).
+if ! python3 -c 'import ovs.flow.odp' 2>/dev/null; then
+  log "installing the Open vSwitch Python flow parser (pip: ovs[flow]==3.4.1)"
+  python3 -m pip install --quiet --disable-pip-version-check 'ovs[flow]==3.4.1' \
+    || log "could not install ovs[flow]; the ODP cross-check test will report it"
+fi
+
+log "cargo test (workspace)"
+out=$(mktemp)
+ODPX_SKIP_LOG=$(mktemp)
+export ODPX_SKIP_LOG
+trap 'rm -f "$out" "$ODPX_SKIP_LOG"' EXIT
+set +e
+cargo test --workspace --quiet 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+
+log "benchmarks build"
+cargo bench --workspace --no-run --quiet
+
+# One closing line for the whole run (cargo's last line is a doc-test run).
+passed=$(grep -Eo '[0-9]+ passed' "$out" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIPPED' "$ODPX_SKIP_LOG" || true)
+cat "$ODPX_SKIP_LOG"
+echo "odpx: $passed passed, $failed failed, $skipped skipped"
+exit "$status"
