@@ -33,6 +33,8 @@
 
 pub mod emc;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod key;
 pub mod megaflow;
 pub mod odp;

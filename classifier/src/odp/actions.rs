@@ -509,7 +509,8 @@ fn parse_set(c: &mut Cursor, start: usize) -> PResult<OdpAction> {
     if c.rest().starts_with("vlan(") {
         c.eat("vlan(");
         let (mut tci, mut mask) = (VLAN_CFI, VLAN_CFI);
-        loop {
+        // A fully wildcarded masked set prints as `vlan()`.
+        while c.peek() != Some(')') {
             let f = c.ident();
             c.expect("=")?;
             let (shift, width) = match f {

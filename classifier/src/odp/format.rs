@@ -126,13 +126,19 @@ fn format_flags(flags: u32, name: impl Fn(u32) -> Option<&'static str>) -> Strin
 }
 
 /// OVS `format_flags_masked`: `a|b` when fully masked, `0/0` when empty,
-/// otherwise `+a-b` for every masked bit.
+/// otherwise `+a-b` for every masked bit (numeric `value/mask` when a
+/// masked bit has no name).
 fn format_flags_masked(flags: u32, mask: u32, max: u32, name: impl Fn(u32) -> Option<&'static str>) -> String {
     if mask == max {
         return format_flags(flags, name);
     }
     if mask == 0 {
         return "0/0".into();
+    }
+    // OVS would print "[Unknown]" for a masked bit without a name, which no
+    // parser reads back; the numeric form does.
+    if (0..32).map(|i| 1u32 << i).any(|b| mask & b != 0 && name(b).is_none()) {
+        return format!("{}/{}", hexc((flags & mask) as u64), hexc(mask as u64));
     }
     let mut s = String::new();
     let mut rest = mask;

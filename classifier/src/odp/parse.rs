@@ -27,6 +27,10 @@ pub fn parse_key_exact(s: &str) -> PResult<FlowKey> {
 /// Parses a key starting at the cursor, stopping before ` actions:`, `, packets:` or the end.
 pub(crate) fn parse_key_at(c: &mut Cursor) -> PResult<OdpKey> {
     let mut b = Builder::default();
+    // An empty key prints as `<empty>`, as in OVS.
+    if c.eat("<empty>") {
+        return b.finish(c);
+    }
     parse_attr_list(c, &mut b, 0, true)?;
     b.finish(c)
 }
@@ -466,6 +470,17 @@ fn flags_value(c: &mut Cursor, allowed: u32, name: impl Fn(u32) -> Option<&'stat
     loop {
         let wpos = c.pos;
         let word = c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '[' || ch == ']');
+        // Bits without a name print as hex inside the list (`est|0x8600`).
+        if let Some(bits) = word.strip_prefix("0x").and_then(|h| u32::from_str_radix(h, 16).ok()) {
+            if bits & !allowed != 0 {
+                return c.err_at(wpos, format!("flag bits {word} are outside {allowed:#x}"));
+            }
+            v |= bits;
+            if !c.eat("|") {
+                return Ok((v, allowed));
+            }
+            continue;
+        }
         let Some(bit) = lookup(word) else {
             return c.err_at(
                 if word.is_empty() { start } else { wpos },
@@ -650,9 +665,13 @@ pub fn parse_flow_line(line: &str) -> PResult<FlowLine> {
         } else if c.eat("bytes:") {
             stats.bytes = c.uint(u64::MAX)?;
         } else if c.eat("used:") {
-            stats.used = c.take_while(|ch| ch != ',' && !ch.is_whitespace()).to_string();
+            stats.used = c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '.').to_string();
         } else if c.eat("flags:") {
-            stats.flags = Some(c.take_while(|ch| ch != ',' && !ch.is_whitespace()).to_string());
+            // TCP flags as ovs-dpctl prints them: letters, '.' and '|'.
+            stats.flags = Some(
+                c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '|')
+                    .to_string(),
+            );
         } else if c.pos == before || !c.rest().is_empty() {
             let word = c.rest().split([',', ' ']).next().unwrap_or("");
             return c.err(format!("expected 'actions:' or a statistic, found '{word}'"));
