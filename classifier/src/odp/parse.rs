@@ -403,7 +403,10 @@ fn fields(
             return c.err_at(start, format!("field '{f}' given twice in {attr_name}()"));
         }
         seen |= 1 << idx;
-        c.expect("=")?;
+        // `name=value`, or `name(...)` (tunnel flags): the closure sees '('.
+        if c.peek() != Some('(') {
+            c.expect("=")?;
+        }
         each(c, f)?;
         if !c.eat(",") {
             return Ok(());
@@ -570,55 +573,35 @@ fn tunnel_fields(c: &mut Cursor, k: &mut FlowKey, m: &mut FlowKey) -> PResult<()
     let names = [
         "tun_id", "src", "dst", "ipv6_src", "ipv6_dst", "tos", "ttl", "tp_src", "tp_dst", "flags",
     ];
-    let mut seen = 0u32;
-    if c.peek() == Some(')') {
-        return Ok(());
-    }
-    loop {
-        let start = c.pos;
-        let f = c.ident();
-        let Some(idx) = names.iter().position(|n| *n == f) else {
-            return c.err_at(
-                start,
-                format!("tunnel() has no field '{f}' (fields: {})", names.join(", ")),
-            );
-        };
-        if seen & (1 << idx) != 0 {
-            return c.err_at(start, format!("field '{f}' given twice in tunnel()"));
-        }
-        seen |= 1 << idx;
-        if f == "flags" {
-            c.expect("(")?;
-            let (v, mk) = flags_value(c, tun_flag::ALL as u32, tun_flag_name)?;
-            c.expect(")")?;
-            // Flags given without '+'/'-' are exact; `0/0` means not matched.
-            k.tun_flags = (k.tun_flags & tun_flag::KEY) | v as u16;
-            m.tun_flags = (m.tun_flags & tun_flag::KEY) | mk as u16;
-        } else {
-            c.expect("=")?;
-            match f {
-                "tun_id" => {
-                    let (v, mk) = c.uint_masked(u64::MAX)?;
-                    k.tun_id = v;
-                    m.tun_id = mk;
-                    // A tunnel ID implies the key flag, as in OVS.
-                    k.tun_flags |= tun_flag::KEY;
-                    m.tun_flags |= tun_flag::KEY;
-                }
-                "src" => (k.tun_ipv4_src, m.tun_ipv4_src) = c.ipv4_masked()?,
-                "dst" => (k.tun_ipv4_dst, m.tun_ipv4_dst) = c.ipv4_masked()?,
-                "ipv6_src" => (k.tun_ipv6_src, m.tun_ipv6_src) = c.ipv6_masked()?,
-                "ipv6_dst" => (k.tun_ipv6_dst, m.tun_ipv6_dst) = c.ipv6_masked()?,
-                "tos" => (k.tun_tos, m.tun_tos) = u8_masked(c)?,
-                "ttl" => (k.tun_ttl, m.tun_ttl) = u8_masked(c)?,
-                "tp_src" => (k.tun_tp_src, m.tun_tp_src) = u16_masked(c)?,
-                _ => (k.tun_tp_dst, m.tun_tp_dst) = u16_masked(c)?,
+    fields(c, "tunnel", &names, |c, f| {
+        match f {
+            "flags" => {
+                c.expect("(")?;
+                let (v, mk) = flags_value(c, tun_flag::ALL as u32, tun_flag_name)?;
+                c.expect(")")?;
+                // Flags given without '+'/'-' are exact; `0/0` means not matched.
+                k.tun_flags = (k.tun_flags & tun_flag::KEY) | v as u16;
+                m.tun_flags = (m.tun_flags & tun_flag::KEY) | mk as u16;
             }
+            "tun_id" => {
+                let (v, mk) = c.uint_masked(u64::MAX)?;
+                k.tun_id = v;
+                m.tun_id = mk;
+                // A tunnel ID implies the key flag, as in OVS.
+                k.tun_flags |= tun_flag::KEY;
+                m.tun_flags |= tun_flag::KEY;
+            }
+            "src" => (k.tun_ipv4_src, m.tun_ipv4_src) = c.ipv4_masked()?,
+            "dst" => (k.tun_ipv4_dst, m.tun_ipv4_dst) = c.ipv4_masked()?,
+            "ipv6_src" => (k.tun_ipv6_src, m.tun_ipv6_src) = c.ipv6_masked()?,
+            "ipv6_dst" => (k.tun_ipv6_dst, m.tun_ipv6_dst) = c.ipv6_masked()?,
+            "tos" => (k.tun_tos, m.tun_tos) = u8_masked(c)?,
+            "ttl" => (k.tun_ttl, m.tun_ttl) = u8_masked(c)?,
+            "tp_src" => (k.tun_tp_src, m.tun_tp_src) = u16_masked(c)?,
+            _ => (k.tun_tp_dst, m.tun_tp_dst) = u16_masked(c)?,
         }
-        if !c.eat(",") {
-            return Ok(());
-        }
-    }
+        Ok(())
+    })
 }
 
 /// Parses one line of flow text: `[ufid:U, ]KEY[, packets:N, bytes:N, used:T[, flags:F]][, ]actions:A`
