@@ -16,6 +16,12 @@ if ! python3 -c 'import ovs.flow.odp' 2>/dev/null; then
     || log "could not install ovs[flow]; the ODP cross-check test will report it"
 fi
 
+# The real Open vSwitch kernel datapath runs in a VM (the host kernel has no
+# openvswitch module): qemu, busybox, ovs-dpctl and a Debian cloud kernel,
+# cached in ~/.cache/odpx-vm after the first run.
+log "provisioning the kernel-datapath test VM"
+tools/vm.sh provision || log "VM provisioning failed; the kernel tests will report it"
+
 log "cargo test (workspace)"
 out=$(mktemp)
 ODPX_SKIP_LOG=$(mktemp)

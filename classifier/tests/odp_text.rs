@@ -27,6 +27,7 @@ const CANONICAL: &[&str] = &[
     "in_port(1),eth(),eth_type(0x0800),ipv4(proto=132,frag=no),sctp(src=1,dst=2)",
     "in_port(1/0xff),eth(),eth_type(0x0800/0xff00)",
     "in_port(1),eth(),key40(01 02 03/ff 00 ff)",
+    "in_port(1),eth(),eth_type(0x86dd),ipv6(proto=58,frag=no),key32(00 00/00 00),icmpv6(type=135,code=0)",
     "in_port(1),ct_tuple4(0a 00 00 01 0a 00 00 02 06 00 00 00 00 00),eth(),eth_type(0x0800),ipv4(frag=no)",
 ];
 

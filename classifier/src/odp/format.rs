@@ -447,15 +447,18 @@ pub(crate) fn format_key(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[Opaque
     }
     simple(&mut out, attr::IN_PORT, "in_port");
     simple(&mut out, attr::SKB_MARK, "skb_mark");
-    for o in opaque.iter().filter(|o| o.prints_after_skb_mark()) {
-        if exact || !o.mask_is_zero() {
+    for o in opaque
+        .iter()
+        .filter(|o| o.placement() == super::OpaquePlacement::AfterSkbMark)
+    {
+        if exact || o.shown_when_masked() {
             out.push(format!("{}({})", o.name(), opaque_content(o)));
         }
     }
     if present(attr::ETHERNET) {
         out.push(format!("eth({})", attr_content(attr::ETHERNET, k, m, exact)));
     }
-    let inner = format_inner(k, m, exact);
+    let inner = format_inner(k, m, exact, opaque);
     if present(attr::VLAN) {
         out.push(format!("eth_type({})", ethertype(k.vlan_tpid, m.vlan_tpid)));
         out.push(format!("vlan({})", format_vlan_tci(k.vlan_tci, m.vlan_tci, false)));
@@ -475,8 +478,8 @@ pub(crate) fn format_key(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[Opaque
     } else {
         out.extend(inner);
     }
-    for o in opaque.iter().filter(|o| !o.prints_after_skb_mark()) {
-        if exact || !o.mask_is_zero() {
+    for o in opaque.iter().filter(|o| o.placement() == super::OpaquePlacement::Last) {
+        if exact || o.shown_when_masked() {
             out.push(format!("{}({})", o.name(), opaque_content(o)));
         }
     }
@@ -487,9 +490,11 @@ pub(crate) fn format_key(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[Opaque
 }
 
 /// eth_type and everything below it (the innermost encapsulation level).
-fn format_inner(k: &FlowKey, m: &FlowKey, exact: bool) -> Vec<String> {
+/// Opaque attributes that the kernel emits among these (IPv6 extension
+/// headers, after `ipv6`) print in the same place.
+fn format_inner(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[OpaqueAttr]) -> Vec<String> {
     let mut out = Vec::new();
-    let order: [(u32, &str); 13] = [
+    let order: [(u32, &str); 12] = [
         (attr::ETHERTYPE, "eth_type"),
         (attr::IPV4, "ipv4"),
         (attr::IPV6, "ipv6"),
@@ -502,11 +507,20 @@ fn format_inner(k: &FlowKey, m: &FlowKey, exact: bool) -> Vec<String> {
         (attr::ICMP, "icmp"),
         (attr::ICMPV6, "icmpv6"),
         (attr::ND, "nd"),
-        (0, ""),
     ];
     for (bit, name) in order {
-        if bit != 0 && k.attrs & bit != 0 && (exact || !is_wild(m, bit)) {
+        if k.attrs & bit != 0 && (exact || !is_wild(m, bit)) {
             out.push(format!("{name}({})", attr_content(bit, k, m, exact)));
+        }
+        if bit == attr::IPV6 {
+            for o in opaque
+                .iter()
+                .filter(|o| o.placement() == super::OpaquePlacement::AfterL3)
+            {
+                if exact || o.shown_when_masked() {
+                    out.push(format!("{}({})", o.name(), opaque_content(o)));
+                }
+            }
         }
     }
     out

@@ -55,6 +55,7 @@ pub mod opaque_id {
     pub const NSH: u16 = 28;
     pub const PACKET_TYPE: u16 = 29;
     pub const ND_EXTENSIONS: u16 = 30;
+    /// IPv6 extension headers (kernel 5.19+); OVS 3.1 prints it as `key32`.
     pub const IPV6_EXTHDRS: u16 = 32;
 }
 
@@ -77,9 +78,21 @@ impl OpaqueAttr {
         self.mask.as_ref().is_some_and(|m| m.iter().all(|&b| b == 0))
     }
 
-    /// The ct_* attributes sit right after skb_mark; the rest print last.
-    fn prints_after_skb_mark(&self) -> bool {
-        (opaque_id::CT_STATE..=opaque_id::CT_ORIG_TUPLE_IPV6).contains(&self.attr)
+    /// Whether a masked print shows it: attributes OVS names (ct_*) are
+    /// left out when wildcarded, like every known attribute; ones printed
+    /// as `keyN` are always shown, as OVS does with attributes it does not
+    /// know (kernel 6.1 dumps `key32(00 00/00 00)` on IPv6 flows).
+    fn shown_when_masked(&self) -> bool {
+        opaque_name(self.attr).is_none() || !self.mask_is_zero()
+    }
+
+    /// Where the kernel emits it, hence where it prints.
+    fn placement(&self) -> OpaquePlacement {
+        match self.attr {
+            opaque_id::CT_STATE..=opaque_id::CT_ORIG_TUPLE_IPV6 => OpaquePlacement::AfterSkbMark,
+            opaque_id::IPV6_EXTHDRS => OpaquePlacement::AfterL3,
+            _ => OpaquePlacement::Last,
+        }
     }
 }
 
@@ -94,9 +107,15 @@ pub(crate) fn opaque_name(id: u16) -> Option<&'static str> {
         opaque_id::NSH => "nsh",
         opaque_id::PACKET_TYPE => "packet_type",
         opaque_id::ND_EXTENSIONS => "nd_ext",
-        opaque_id::IPV6_EXTHDRS => "ipv6_exthdrs",
         _ => return None,
     })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpaquePlacement {
+    AfterSkbMark,
+    AfterL3,
+    Last,
 }
 
 /// A datapath flow match in ODP terms: the interpreted [`Match`] plus the

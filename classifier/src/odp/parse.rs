@@ -314,7 +314,12 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
 
 fn opaque_number(name: &str) -> Option<u16> {
     if let Some(n) = name.strip_prefix("key") {
-        return n.parse().ok().filter(|&id: &u16| opaque_name(id).is_none() && id > 32);
+        // Any attribute number odpx does not interpret (ODP's own numbers
+        // for those are 22 and up, minus the named ones).
+        return n
+            .parse()
+            .ok()
+            .filter(|&id: &u16| opaque_name(id).is_none() && id >= opaque_id::CT_STATE);
     }
     (opaque_id::CT_STATE..=opaque_id::IPV6_EXTHDRS).find(|&id| opaque_name(id) == Some(name))
 }
