@@ -31,7 +31,7 @@ struct Run {
 
 fn run(
     label: &str,
-    n_rules: usize,
+    round_pins: bool,
     flows: Vec<odpx_classifier::FlowKey>,
     packets: u64,
     emc_inv_prob: u32,
@@ -39,7 +39,8 @@ fn run(
 ) -> Run {
     let n_flows = flows.len();
     let mut rules = RuleSet::new();
-    for r in acl_routing_rules(n_rules, 42) {
+    rules.set_prefix_pin_rounding(round_pins);
+    for r in acl_routing_rules(1000, 42) {
         rules.add(r);
     }
     let zipf = Zipf::new(n_flows, skew);
@@ -100,7 +101,7 @@ fn main() {
     let runs = [
         run(
             "gateway: 100k flows, Zipf 1.0, EMC insert 1/100",
-            1000,
+            true,
             flows(100_000, 7),
             packets,
             100,
@@ -108,7 +109,7 @@ fn main() {
         ),
         run(
             "gateway: 100k flows, Zipf 1.0, EMC insert always",
-            1000,
+            true,
             flows(100_000, 7),
             packets,
             1,
@@ -116,7 +117,7 @@ fn main() {
         ),
         run(
             "gateway: 100k flows, uniform popularity",
-            1000,
+            true,
             flows(100_000, 7),
             packets,
             100,
@@ -124,7 +125,23 @@ fn main() {
         ),
         run(
             "stress: 100k flows, random addresses, Zipf 1.0",
-            1000,
+            true,
+            flows_uniform(100_000, 7),
+            packets,
+            100,
+            1.0,
+        ),
+        run(
+            "gateway, Zipf 1.0, prefix pins not rounded",
+            false,
+            flows(100_000, 7),
+            packets,
+            100,
+            1.0,
+        ),
+        run(
+            "stress, Zipf 1.0, prefix pins not rounded",
+            false,
             flows_uniform(100_000, 7),
             packets,
             100,

@@ -133,8 +133,9 @@ fn packet() -> impl Strategy<Value = FlowKey> {
         })
 }
 
-fn load(texts: &[String]) -> (RuleSet, Vec<Rule>) {
+fn load(texts: &[String], round_pins: bool) -> (RuleSet, Vec<Rule>) {
     let mut rs = RuleSet::new();
+    rs.set_prefix_pin_rounding(round_pins);
     let mut linear: Vec<Rule> = Vec::new();
     for (i, t) in texts.iter().enumerate() {
         let r = ofctl::parse_rule(t).unwrap_or_else(|e| panic!("{t}: {e}"));
@@ -172,8 +173,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     #[test]
-    fn rule_lookup_matches_linear_reference(texts in rule_set(), pkts in proptest::collection::vec(packet(), 20)) {
-        let (rs, linear) = load(&texts);
+    fn rule_lookup_matches_linear_reference(texts in rule_set(), pkts in proptest::collection::vec(packet(), 20), round in any::<bool>()) {
+        let (rs, linear) = load(&texts, round);
         for k in &pkts {
             for table in 0..2u8 {
                 let mut wc = FlowKey::ZERO;
@@ -185,8 +186,8 @@ proptest! {
     }
 
     #[test]
-    fn lookup_wildcards_are_sound(texts in rule_set(), p in packet(), noises in proptest::collection::vec(noise(), 24)) {
-        let (rs, _) = load(&texts);
+    fn lookup_wildcards_are_sound(texts in rule_set(), p in packet(), noises in proptest::collection::vec(noise(), 24), round in any::<bool>()) {
+        let (rs, _) = load(&texts, round);
         for table in 0..2u8 {
             let mut wc = FlowKey::ZERO;
             let want = rs.lookup(table, &p, &mut wc).map(|r| r.seq);
@@ -199,8 +200,8 @@ proptest! {
     }
 
     #[test]
-    fn megaflows_are_sound(texts in rule_set(), p in packet(), noises in proptest::collection::vec(noise(), 24)) {
-        let (rs, _) = load(&texts);
+    fn megaflows_are_sound(texts in rule_set(), p in packet(), noises in proptest::collection::vec(noise(), 24), round in any::<bool>()) {
+        let (rs, _) = load(&texts, round);
         let mut env = FloodEnv { ports: vec![1, 2, 3] };
         let t = translate(&rs, &p, &mut env);
         prop_assert!(t.megaflow.matches(&p));
