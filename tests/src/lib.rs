@@ -25,3 +25,31 @@ pub fn prerequisite(available: bool, what: &str) -> bool {
     }
     false
 }
+
+/// Translates each packet (ODP key text) through the rules (ovs-ofctl text)
+/// and returns, per packet, its megaflow and datapath actions as one
+/// `MATCH actions:ACTIONS` line in odpx's canonical ODP text, plus the
+/// packet's parsed key.
+pub fn translated_flows(rules: &str, ports: &[u32], packets: &[String]) -> Vec<(String, odpx_classifier::FlowKey)> {
+    use odpx_classifier::odp;
+    let mut set = odpx_classifier::rules::RuleSet::new();
+    for r in odpx_classifier::rules::ofctl::parse_rules(rules).expect("test rules parse") {
+        set.add(r);
+    }
+    let mut env = odpx_classifier::xlate::FloodEnv { ports: ports.to_vec() };
+    packets
+        .iter()
+        .map(|p| {
+            let k = odp::parse_key(p).expect("test packet parses").matched.key;
+            let t = odpx_classifier::xlate::translate(&set, &k, &mut env);
+            (
+                format!(
+                    "{} actions:{}",
+                    odp::format_match(&t.megaflow),
+                    odp::actions::format_actions(&t.actions)
+                ),
+                k,
+            )
+        })
+        .collect()
+}

@@ -9,9 +9,7 @@
 //! 2. Every line `ovs-dpctl dump-flows` prints must pass through odpx's
 //!    parser and printer unchanged.
 
-use odpx_classifier::odp::{self, parse_flow_line};
-use odpx_classifier::rules::{ofctl::parse_rules, RuleSet};
-use odpx_classifier::xlate::{translate, FloodEnv};
+use odpx_classifier::odp::parse_flow_line;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -63,36 +61,20 @@ fn flows() -> Vec<(String, Option<String>)> {
                  table=0,priority=40,ip,nw_dst=10.0.0.0/8,actions=set_tunnel:0x2a,set_field:192.0.2.9->tun_dst,output:2\n\
                  table=0,priority=10,ip,nw_src=172.16.0.0/12,actions=mod_vlan_vid:7,output:4\n\
                  table=0,priority=1,actions=drop\n";
-    let mut set = RuleSet::new();
-    for r in parse_rules(rules).unwrap() {
-        set.add(r);
-    }
-    for (port, dst, dport) in [
-        (20u32, [10, 1, 2, 3], 4789u16),
-        (21, [10, 1, 2, 3], 53),
-        (22, [192, 168, 0, 1], 53),
-    ] {
-        let key = format!(
-            "in_port({port}),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=172.16.5.5,dst={},proto=17,tos=0,ttl=64,frag=no),udp(src=1000,dst={dport})",
-            std::net::Ipv4Addr::from(dst)
-        );
-        let k = odp::parse_key(&key).unwrap().matched.key;
-        let t = translate(
-            &set,
-            &k,
-            &mut FloodEnv {
-                ports: vec![1, 2, 3, 4],
-            },
-        );
-        v.push((
+    let packets: Vec<String> = [(20u32, [10, 1, 2, 3], 4789u16), (21, [10, 1, 2, 3], 53), (22, [192, 168, 0, 1], 53)]
+        .iter()
+        .map(|&(port, dst, dport)| {
             format!(
-                "{} actions:{}",
-                odp::format_match(&t.megaflow),
-                odp::actions::format_actions(&t.actions)
-            ),
-            None,
-        ));
-    }
+                "in_port({port}),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=172.16.5.5,dst={},proto=17,tos=0,ttl=64,frag=no),udp(src=1000,dst={dport})",
+                std::net::Ipv4Addr::from(dst)
+            )
+        })
+        .collect();
+    v.extend(
+        odpx_tests::translated_flows(rules, &[1, 2, 3, 4], &packets)
+            .into_iter()
+            .map(|(line, _)| (line, None)),
+    );
     v
 }
 

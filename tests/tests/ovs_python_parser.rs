@@ -5,8 +5,6 @@
 //! the ones odpx meant.
 
 use odpx_classifier::odp::{self, parse_flow_line};
-use odpx_classifier::rules::{ofctl::parse_rules, RuleSet};
-use odpx_classifier::xlate::{translate, FloodEnv};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -80,32 +78,22 @@ fn odpx_lines() -> Vec<String> {
                  table=0,priority=10,ip,nw_src=172.16.0.0/12,actions=mod_vlan_vid:7,output:2\n\
                  table=0,priority=1,actions=NORMAL\n\
                  table=1,priority=5,actions=output:2\n";
-    let mut set = RuleSet::new();
-    for r in parse_rules(rules).unwrap() {
-        set.add(r);
-    }
-    for (proto, dst, sport) in [
-        (6u8, [10, 1, 2, 3], 80u16),
-        (17, [10, 1, 2, 3], 53),
-        (6, [192, 168, 0, 1], 22),
-        (1, [172, 17, 0, 1], 0),
-    ] {
-        let key = format!(
-            "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=172.16.5.5,dst={},proto={proto},tos=0,ttl=64,frag=no),{}",
-            std::net::Ipv4Addr::from(dst),
-            match proto {
-                6 => format!("tcp(src=1000,dst={sport})"),
-                17 => format!("udp(src=1000,dst={sport})"),
-                _ => "icmp(type=8,code=0)".into(),
-            }
-        );
-        let k = odp::parse_key(&key).unwrap().matched.key;
-        let t = translate(&set, &k, &mut FloodEnv { ports: vec![1, 2, 3] });
-        lines.push(format!(
-            "{} actions:{}",
-            odp::format_match(&t.megaflow),
-            odp::actions::format_actions(&t.actions)
-        ));
+    let packets: Vec<String> = [(6u8, [10, 1, 2, 3], 80u16), (17, [10, 1, 2, 3], 53), (6, [192, 168, 0, 1], 22), (1, [172, 17, 0, 1], 0)]
+        .iter()
+        .map(|&(proto, dst, sport)| {
+            format!(
+                "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=172.16.5.5,dst={},proto={proto},tos=0,ttl=64,frag=no),{}",
+                std::net::Ipv4Addr::from(dst),
+                match proto {
+                    6 => format!("tcp(src=1000,dst={sport})"),
+                    17 => format!("udp(src=1000,dst={sport})"),
+                    _ => "icmp(type=8,code=0)".into(),
+                }
+            )
+        })
+        .collect();
+    for (line, k) in odpx_tests::translated_flows(rules, &[1, 2, 3], &packets) {
+        lines.push(line);
         lines.push(format!("{} actions:drop", odp::format_exact_key(&k)));
     }
     lines
