@@ -371,10 +371,6 @@ impl FlowKey {
     pub fn has(&self, bits: u32) -> bool {
         self.attrs & bits == bits
     }
-
-    pub fn has_any(&self, bits: u32) -> bool {
-        self.attrs & bits != 0
-    }
 }
 
 /// Final avalanche shared by the key hashes.
@@ -432,11 +428,6 @@ impl core::fmt::Debug for Match {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Match({})", crate::odp::format_match(self))
     }
-}
-
-/// Helpers for the network-order byte-array fields.
-pub fn ipv4_from_u32(v: u32) -> std::net::Ipv4Addr {
-    std::net::Ipv4Addr::from(v)
 }
 
 #[cfg(test)]

@@ -98,11 +98,6 @@ impl<'a> Cursor<'a> {
         self.take_while(|c| c.is_ascii_alphanumeric() || c == '_')
     }
 
-    /// A token for a scalar value: everything up to `,` `)` `/` or whitespace.
-    pub fn value_token(&mut self) -> &'a str {
-        self.take_while(|c| !matches!(c, ',' | ')' | '(' | '/') && !c.is_whitespace())
-    }
-
     /// Parses an unsigned integer (decimal or 0x hex) that fits in `max`.
     pub fn uint(&mut self, max: u64) -> PResult<u64> {
         let start = self.pos;
