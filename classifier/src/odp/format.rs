@@ -389,6 +389,10 @@ fn ethertype(v: u16, m: u16) -> String {
 }
 
 fn opaque_content(o: &OpaqueAttr) -> String {
+    if o.is_mask_only_ethertype() {
+        let m = o.mask.as_deref().unwrap_or(&[0, 0]);
+        return format!("0/0x{:04x}", u16::from_be_bytes([m[0], m[1]]));
+    }
     let int = |b: &[u8]| -> Option<u64> {
         match b.len() {
             2 => Some(u16::from_ne_bytes([b[0], b[1]]) as u64),

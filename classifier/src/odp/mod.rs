@@ -57,6 +57,9 @@ pub mod opaque_id {
     pub const ND_EXTENSIONS: u16 = 30;
     /// IPv6 extension headers (kernel 5.19+); OVS 3.1 prints it as `key32`.
     pub const IPV6_EXTHDRS: u16 = 32;
+    /// `OVS_KEY_ATTR_ETHERTYPE`, kept opaque only in its mask-only form
+    /// (see [`OpaqueAttr::is_mask_only_ethertype`]).
+    pub const ETHERTYPE: u16 = 6;
 }
 
 /// An attribute odpx carries without interpreting it: its ODP number, the
@@ -69,6 +72,23 @@ pub struct OpaqueAttr {
 }
 
 impl OpaqueAttr {
+    /// The kernel's way of saying "Ethernet frame, Ethertype masked": the
+    /// key has no ETHERTYPE attribute (which the kernel reads as 802.2) and
+    /// the mask has one. OVS prints it last, as `eth_type(0/0xMMMM)`, and
+    /// so does odpx; a top-level `eth_type(0/M)` parses back to it. It has
+    /// an empty key and a two-byte mask.
+    pub fn mask_only_ethertype(mask: u16) -> OpaqueAttr {
+        OpaqueAttr {
+            attr: opaque_id::ETHERTYPE,
+            key: Vec::new(),
+            mask: Some(mask.to_be_bytes().to_vec()),
+        }
+    }
+
+    pub fn is_mask_only_ethertype(&self) -> bool {
+        self.attr == opaque_id::ETHERTYPE && self.key.is_empty() && self.mask.as_ref().is_some_and(|m| m.len() == 2)
+    }
+
     /// The text name OVS uses for this attribute number.
     pub fn name(&self) -> String {
         opaque_name(self.attr).map_or_else(|| format!("key{}", self.attr), str::to_string)
@@ -83,7 +103,7 @@ impl OpaqueAttr {
     /// as `keyN` are always shown, as OVS does with attributes it does not
     /// know (kernel 6.1 dumps `key32(00 00/00 00)` on IPv6 flows).
     fn shown_when_masked(&self) -> bool {
-        opaque_name(self.attr).is_none() || !self.mask_is_zero()
+        self.is_mask_only_ethertype() || opaque_name(self.attr).is_none() || !self.mask_is_zero()
     }
 
     /// Where the kernel emits it, hence where it prints.
@@ -107,6 +127,7 @@ pub(crate) fn opaque_name(id: u16) -> Option<&'static str> {
         opaque_id::NSH => "nsh",
         opaque_id::PACKET_TYPE => "packet_type",
         opaque_id::ND_EXTENSIONS => "nd_ext",
+        opaque_id::ETHERTYPE => "eth_type",
         _ => return None,
     })
 }

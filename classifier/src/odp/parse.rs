@@ -96,8 +96,17 @@ impl Builder {
                 return c.err("encap() is only valid after vlan()");
             }
             final_level = 0;
+            // `eth_type(0/M)` at the top is the kernel's mask-only
+            // Ethertype (no key attribute, a mask attribute), as OVS prints it.
+            if let Some((0, m)) = l[0].eth_type {
+                if self.opaque.iter().any(|o| o.attr == super::opaque_id::ETHERTYPE) {
+                    return c.err("duplicate attribute eth_type()");
+                }
+                self.opaque.push(OpaqueAttr::mask_only_ethertype(m));
+                self.levels[0].eth_type = None;
+            }
         }
-        if let Some((v, m)) = l[final_level].eth_type {
+        if let Some((v, m)) = self.levels[final_level].eth_type {
             self.key.eth_type = v;
             self.mask.eth_type = m;
             self.key.attrs |= attr::ETHERTYPE;
