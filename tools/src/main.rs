@@ -1,7 +1,11 @@
 //! `odpx`: the command-line tool.
 //!
-//! Subcommands available now (issue 2): `odp normalize`, `parse-pcap`,
-//! `trace`. Each failure prints a one-line reason and exits non-zero.
+//! Subcommands: `datapath`, `vport`, `flow`, `packet` (the kernel
+//! datapath, go-odp style), `odp normalize`, `parse-pcap`, `trace`.
+//! Subcommands may be abbreviated while unambiguous. Each failure prints a
+//! one-line reason and exits non-zero.
+
+mod odp_cli;
 
 use odpx_tools::pcap;
 
@@ -17,6 +21,7 @@ use std::process::ExitCode;
 #[command(
     name = "odpx",
     version,
+    infer_subcommands = true,
     about = "odpx: a userspace fast-path switch that offloads to the Open vSwitch kernel datapath"
 )]
 struct Cli {
@@ -24,8 +29,34 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
+    /// Kernel datapaths: list, add, delete, show, set, listen.
+    #[command(infer_subcommands = true)]
+    Datapath {
+        #[command(subcommand)]
+        cmd: Option<odp_cli::DpCmd>,
+    },
+    /// Kernel datapath ports: list, add netdev|internal|vxlan|geneve|gre, delete.
+    #[command(infer_subcommands = true)]
+    Vport {
+        #[command(subcommand)]
+        cmd: Option<odp_cli::VportCmd>,
+    },
+    /// Kernel datapath flows: list, add, delete, get, clear.
+    #[command(infer_subcommands = true)]
+    Flow {
+        #[command(subcommand)]
+        cmd: odp_cli::FlowCmd,
+    },
+    /// Run actions on a packet in the kernel datapath.
+    #[command(infer_subcommands = true)]
+    Packet {
+        #[command(subcommand)]
+        cmd: odp_cli::PacketCmd,
+    },
     /// ODP flow text tools.
     Odp {
         #[command(subcommand)]
@@ -64,6 +95,10 @@ enum OdpCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
+        Cmd::Datapath { cmd } => odp_cli::datapath(cmd),
+        Cmd::Vport { cmd } => odp_cli::vport(cmd),
+        Cmd::Flow { cmd } => odp_cli::flow(cmd),
+        Cmd::Packet { cmd } => odp_cli::packet(cmd),
         Cmd::Odp { cmd: OdpCmd::Normalize } => normalize(),
         Cmd::ParsePcap { file, in_port } => parse_pcap(&file, in_port),
         Cmd::Trace { rules, ports, key } => trace(&rules, ports, &key),

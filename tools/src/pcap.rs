@@ -122,3 +122,56 @@ mod tests {
         assert!(matches!(read(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0]), Err(PcapError::PcapNg)));
     }
 }
+
+/// Writes a classic pcap stream (microsecond timestamps, Ethernet), e.g.
+/// to a pipe into `tcpdump -r -`.
+pub struct Writer<W: std::io::Write> {
+    out: W,
+}
+
+impl<W: std::io::Write> Writer<W> {
+    /// Writes the global header.
+    pub fn new(mut out: W) -> std::io::Result<Self> {
+        let mut h = Vec::with_capacity(24);
+        h.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        h.extend_from_slice(&2u16.to_le_bytes());
+        h.extend_from_slice(&4u16.to_le_bytes());
+        h.extend_from_slice(&0i32.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&65535u32.to_le_bytes());
+        h.extend_from_slice(&1u32.to_le_bytes());
+        out.write_all(&h)?;
+        out.flush()?;
+        Ok(Writer { out })
+    }
+
+    /// Writes one packet (flushed, so a reader on a pipe sees it at once).
+    pub fn packet(&mut self, ts: std::time::SystemTime, data: &[u8], orig_len: u32) -> std::io::Result<()> {
+        let d = ts.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut h = Vec::with_capacity(16);
+        h.extend_from_slice(&(d.as_secs() as u32).to_le_bytes());
+        h.extend_from_slice(&d.subsec_micros().to_le_bytes());
+        h.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        h.extend_from_slice(&orig_len.max(data.len() as u32).to_le_bytes());
+        self.out.write_all(&h)?;
+        self.out.write_all(data)?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod writer_tests {
+    #[test]
+    fn written_stream_reads_back() {
+        let mut buf = Vec::new();
+        {
+            let mut w = super::Writer::new(&mut buf).unwrap();
+            w.packet(std::time::UNIX_EPOCH, &[1, 2, 3], 0).unwrap();
+            w.packet(std::time::UNIX_EPOCH, &[4; 60], 100).unwrap();
+        }
+        let p = super::read(&buf).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].data, &[1, 2, 3]);
+        assert_eq!(p[1].orig_len, 100);
+    }
+}
