@@ -22,7 +22,7 @@ mkdir -p "$cache"
 provision() {
   local need=()
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-  [ -x /bin/busybox ] && /bin/busybox --list | grep -qx insmod || need+=(busybox-static)
+  [ -x /bin/busybox ] && /bin/busybox --list | grep -x insmod >/dev/null || need+=(busybox-static)
   command -v ovs-dpctl >/dev/null || need+=(openvswitch-switch)
   command -v cpio >/dev/null || need+=(cpio)
   command -v depmod >/dev/null || need+=(kmod)
@@ -62,7 +62,7 @@ deps = {}
 for line in open(sys.argv[1]):
     mod, _, rest = line.partition(":")
     deps[mod] = rest.split()
-want = ["kernel/net/openvswitch/openvswitch.ko", "kernel/net/openvswitch/vport-vxlan.ko", "kernel/drivers/net/veth.ko"]
+want = ["kernel/net/openvswitch/openvswitch.ko", "kernel/net/openvswitch/vport-vxlan.ko", "kernel/net/openvswitch/vport-geneve.ko", "kernel/net/openvswitch/vport-gre.ko", "kernel/drivers/net/veth.ko"]
 order, seen = [], set()
 def visit(m):
     if m in seen or m not in deps:
