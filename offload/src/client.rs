@@ -624,13 +624,68 @@ impl Channel {
     }
 
     fn one(&mut self, r: Request, op: Op, context: impl FnOnce() -> String) -> Result<Vec<Reply>, OdpError> {
+        // The kernel names a refused flow attribute only in its log.
+        let mut log = matches!(op, Op::Flow | Op::Packet).then(KernelLog::open).flatten();
         let mut res = self.transact(std::slice::from_ref(&r))?;
-        res.pop().expect("one result").map_err(|e| OdpError::Kernel {
-            op,
-            errno: e.errno,
-            context: context(),
-            ext_ack: e.ext_ack,
+        res.pop().expect("one result").map_err(|e| {
+            let ext_ack = match (e.errno, log.as_mut()) {
+                (EINVAL, Some(l)) => l.openvswitch_lines().or(e.ext_ack),
+                _ => e.ext_ack,
+            };
+            OdpError::Kernel {
+                op,
+                errno: e.errno,
+                context: context(),
+                ext_ack,
+            }
         })
+    }
+}
+
+const EINVAL: i32 = 22;
+
+/// The kernel log (`/dev/kmsg`) from a point on: where the openvswitch
+/// module explains an EINVAL ("openvswitch: netlink: Missing key ...").
+/// Unavailable without permission to read it; then errors just lack the
+/// explanation.
+struct KernelLog {
+    f: std::fs::File,
+}
+
+impl KernelLog {
+    fn open() -> Option<KernelLog> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        // O_NONBLOCK (the Linux value): reading past the newest record must
+        // return EAGAIN, not wait for the next one.
+        const O_NONBLOCK: i32 = 0o4000;
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok()?;
+        f.seek(SeekFrom::End(0)).ok()?;
+        Some(KernelLog { f })
+    }
+
+    /// The openvswitch records logged since `open`, joined.
+    fn openvswitch_lines(&mut self) -> Option<String> {
+        let mut lines = Vec::new();
+        let mut rec = vec![0u8; 8192];
+        // Each read returns one record: "prio,seq,time,flags;text\n".
+        for _ in 0..64 {
+            match self.f.read(&mut rec) {
+                Ok(n) if n > 0 => {
+                    let text = String::from_utf8_lossy(&rec[..n]);
+                    let msg = text.split_once(';').map_or(&*text, |(_, m)| m).trim_end();
+                    if let Some(m) = msg.strip_prefix("openvswitch: ") {
+                        lines.push(m.strip_prefix("netlink: ").unwrap_or(m).to_string());
+                    }
+                }
+                _ => break,
+            }
+        }
+        (!lines.is_empty()).then(|| lines.join("; "))
     }
 }
 

@@ -50,7 +50,8 @@ pub enum OdpError {
         errno: i32,
         /// What was asked, e.g. "datapath dp0" or "flow in_port(1),...".
         context: String,
-        /// The kernel's extended-ack message, when it gave one.
+        /// The kernel's own explanation, when it gave one: an extended-ack
+        /// message, or (EINVAL on flows and packets) its log lines.
         ext_ack: Option<String>,
     },
     #[error("netlink socket: {0}")]
@@ -133,7 +134,7 @@ fn meaning(op: Op, errno: i32) -> &'static str {
         (Op::Flow, ENOENT) => "no such flow",
         (Op::Flow, ENODEV) => "no such datapath",
         (Op::Flow, EEXIST) => "a flow with that key (or UFID) exists",
-        (Op::Flow, EINVAL) => "the kernel rejected a key, mask or action attribute (its log, dmesg, names which)",
+        (Op::Flow, EINVAL) => "the kernel rejected a key, mask or action attribute",
         (Op::Flow, EOPNOTSUPP) => "an action or key attribute is not supported by this kernel",
         (Op::Flow, EMSGSIZE) => "the actions are too large for one netlink message",
         (Op::Packet, ENODEV) => "no such datapath",
@@ -162,8 +163,13 @@ fn kernel_message(op: Op, errno: i32, context: &str, ext_ack: Option<&str>) -> S
     } else {
         s.push_str(&format!(" ({name})"));
     }
-    if let Some(x) = ext_ack {
-        s.push_str(&format!("; kernel says: {x}"));
+    match ext_ack {
+        Some(x) => s.push_str(&format!("; kernel says: {x}")),
+        // Without access to the kernel log, say where the reason is.
+        None if errno == EINVAL && matches!(op, Op::Flow | Op::Packet) => {
+            s.push_str("; the kernel log (dmesg) names which")
+        }
+        None => {}
     }
     s
 }

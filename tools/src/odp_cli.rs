@@ -63,6 +63,9 @@ pub enum DpCmd {
         /// Exit after this many seconds (status 1 if --count was not reached).
         #[arg(long)]
         timeout: Option<f64>,
+        /// Also print the kernel's key attributes as hex.
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -332,7 +335,8 @@ pub fn datapath(cmd: Option<DpCmd>) -> R {
             pcap,
             count,
             timeout,
-        } => return listen(c, &dp, keys, pcap, count, timeout),
+            raw,
+        } => return listen(c, &dp, keys, raw, pcap, count, timeout),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -386,7 +390,15 @@ fn show_dp(c: &mut OdpClient, d: &Datapath, statistics: bool) -> Result<(), Stri
     Ok(())
 }
 
-fn listen(mut c: OdpClient, dp: &str, keys: bool, pcap: Option<String>, count: Option<u64>, timeout: Option<f64>) -> R {
+fn listen(
+    mut c: OdpClient,
+    dp: &str,
+    keys: bool,
+    raw: bool,
+    pcap: Option<String>,
+    count: Option<u64>,
+    timeout: Option<f64>,
+) -> R {
     let d = lookup_dp(&mut c, dp)?;
     let mut l = UpcallListener::open(&c).map_err(err)?;
     let how = l.attach(&mut c, &d).map_err(err)?;
@@ -466,6 +478,12 @@ fn listen(mut c: OdpClient, dp: &str, keys: bool, pcap: Option<String>, count: O
                 }
             }
             say(line);
+            if raw {
+                say(format!(
+                    "  key: {}",
+                    u.key_raw.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ));
+            }
             if let Some(w) = pcap_w.as_mut() {
                 w.packet(std::time::SystemTime::now(), &u.packet, u.orig_len.unwrap_or(0))
                     .map_err(|e| format!("pcap: {e}"))?;
