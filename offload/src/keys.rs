@@ -457,7 +457,7 @@ impl Pair {
     fn opaque(&mut self, o: &OpaqueAttr) {
         // A mask-only attribute (the kernel's 802.2 Ethertype form): the
         // key leaves it out, the mask carries it.
-        if o.key.is_empty() {
+        if o.is_mask_only_ethertype() {
             if let Some(m) = &o.mask {
                 self.mask.put(o.attr, m);
             }

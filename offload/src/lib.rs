@@ -42,6 +42,8 @@
 pub mod actions;
 pub mod client;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod keys;
 pub mod nla;
 pub mod uapi;

@@ -274,7 +274,8 @@ const FIELD_ATTRS: [u32; 21] = [
 ];
 
 /// Brings a match to canonical form: drops the presence of attributes whose
-/// fields are all wildcarded (OVS does not print them), then normalises.
+/// fields are all wildcarded (OVS does not print them), masks ICMP type and
+/// code to their 8 bits, then normalises.
 pub fn canonicalize(m: &Match) -> Match {
     let mut mask = m.mask;
     for bit in FIELD_ATTRS {
@@ -289,6 +290,13 @@ pub fn canonicalize(m: &Match) -> Match {
         if m.key.has(bit) && mask.masked(&attr_fields(bit)).is_zero() {
             mask.attrs &= !bit;
         }
+    }
+    // ICMP type and code are 8-bit fields stored in 16: mask only 8 bits,
+    // so every way of matching them has one form (the kernel's and the
+    // text's).
+    if m.key.attrs & (attr::ICMP | attr::ICMPV6) != 0 {
+        mask.tp_src &= 0xff;
+        mask.tp_dst &= 0xff;
     }
     Match::new(m.key, mask)
 }
