@@ -98,7 +98,9 @@ impl Builder {
             final_level = 0;
             // `eth_type(0/M)` at the top is the kernel's mask-only
             // Ethertype (no key attribute, a mask attribute), as OVS prints it.
-            if let Some((0, m)) = l[0].eth_type {
+            // (Judged on the masked value, so `eth_type(12/2)` and
+            // `eth_type(0/2)` are one flow with one printed form.)
+            if let Some((_, m)) = l[0].eth_type.filter(|(v, m)| v & m == 0) {
                 if self.opaque.iter().any(|o| o.attr == super::opaque_id::ETHERTYPE) {
                     return c.err("duplicate attribute eth_type()");
                 }
