@@ -469,10 +469,7 @@ fn listen(
                 match u.key() {
                     Ok((k, opaque)) => {
                         line.push_str(": ");
-                        line.push_str(&odp::format_exact_key(&k));
-                        for o in opaque {
-                            line.push_str(&format!(",{}(..)", o.name()));
-                        }
+                        line.push_str(&odp::format_exact_key_with(&k, &opaque));
                     }
                     Err(e) => line.push_str(&format!(": <key does not decode: {e}>")),
                 }

@@ -14,6 +14,12 @@ pub fn format_exact_key(key: &FlowKey) -> String {
     format_key(key, &FlowKey::exact_mask(), true, &[])
 }
 
+/// A packet's key with the attributes odpx keeps opaque (as a kernel
+/// upcall reports them), each in its kernel position.
+pub fn format_exact_key_with(key: &FlowKey, opaque: &[OpaqueAttr]) -> String {
+    format_key(key, &FlowKey::exact_mask(), true, opaque)
+}
+
 /// Collects `name=value` fields of one attribute.
 struct Fields {
     items: Vec<String>,

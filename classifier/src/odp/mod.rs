@@ -39,7 +39,7 @@ mod format;
 mod parse;
 
 pub use actions::{OdpAction, SetAction, TunnelPush};
-pub use format::{fmt_tcp_flags, format_exact_key, format_match};
+pub use format::{fmt_tcp_flags, format_exact_key, format_exact_key_with, format_match};
 pub use parse::{parse_flow_line, parse_key, parse_key_exact};
 
 use crate::key::{attr, FlowKey, Match};
