@@ -91,6 +91,11 @@ fn errors_say_where_and_what() {
         ("in_port(1),ipv4(srcc=1.2.3.4)", 16, "ipv4() has no field 'srcc'"),
         ("in_port(1),in_port(2)", 19, "duplicate attribute in_port()"),
         ("in_port(1),vlan(vid=5)", 22, "vlan() needs eth_type"),
+        (
+            "in_port(1),eth(),eth_type(0x0800),ipv4(proto=6),tcp(src=1),icmp(type=3)",
+            64,
+            "tcp() and icmp() cannot appear together",
+        ),
         ("in_port(1),foo(1)", 11, "unknown attribute 'foo'"),
         ("in_port(1),ipv4(ttl=300)", 20, "out of range"),
         ("in_port(1),ipv4(frag=maybe)", 21, "frag must be no, first or later"),

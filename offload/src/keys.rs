@@ -39,7 +39,9 @@ use crate::error::{DecodeError, EncodeError};
 use crate::nla::{self, Attr, Writer};
 use crate::uapi::{key_attr, tun_key_attr};
 use odpx_classifier::key::{attr, tun_flag, FlowKey, Match};
-use odpx_classifier::odp::{attr_fields, canonicalize, opaque_id, OdpKey, OpaqueAttr};
+use odpx_classifier::odp::{
+    apply_encap_levels, attr_fields, canonicalize, check_layers, opaque_id, EncapLevel, OdpKey, OpaqueAttr,
+};
 
 const KEY: &str = "flow key";
 const TUN: &str = "tunnel key";
@@ -480,6 +482,13 @@ impl Pair {
 pub fn encode_match(odp: &OdpKey) -> Result<EncodedKey, EncodeError> {
     let (k, m) = (&odp.matched.key, &odp.matched.mask);
     check_kernel_mask_rules(k, m)?;
+    // The attributes the values imply must agree with those present
+    // (e.g. not `ipv4(proto=1)` with `tcp()`).
+    check_layers(k.attrs | expected_attrs(k)).map_err(|e| {
+        EncodeError(format!(
+            "the key's eth_type and IP protocol imply other attributes: {e}"
+        ))
+    })?;
     let mut p = Pair {
         key: Writer::new(),
         mask: Writer::new(),
@@ -588,17 +597,10 @@ pub fn encode_packet_key(key: &FlowKey, opaque: &[OpaqueAttr]) -> Vec<u8> {
     encode_match(&odp).map(|e| e.key).unwrap_or_default()
 }
 
-#[derive(Default, Clone, Copy)]
-struct Level {
-    eth_type: Option<(u16, u16)>,
-    vlan: Option<(u16, u16)>,
-    encap: bool,
-}
-
 struct Decoder {
     key: FlowKey,
     mask: FlowKey,
-    levels: [Level; 3],
+    levels: [EncapLevel; 3],
     opaque: Vec<OpaqueAttr>,
     /// No MASK attribute: the flow is an exact match.
     exact: bool,
@@ -676,55 +678,11 @@ impl Decoder {
 
     /// Applies the VLAN levels, as the text parser does.
     fn finish(mut self) -> Result<(FlowKey, FlowKey, Vec<OpaqueAttr>), DecodeError> {
-        let l = self.levels;
-        let (k, m) = (&mut self.key, &mut self.mask);
-        let bad = |detail: &str| DecodeError::Invalid {
+        apply_encap_levels(&self.levels, &mut self.key, &mut self.mask).map_err(|e| DecodeError::Invalid {
             what: KEY,
-            detail: detail.into(),
-        };
-        let final_level = if let Some(tci) = l[0].vlan {
-            let tpid = l[0]
-                .eth_type
-                .ok_or_else(|| bad("vlan without an eth_type (TPID) at the same level"))?;
-            (k.vlan_tpid, m.vlan_tpid) = tpid;
-            (k.vlan_tci, m.vlan_tci) = tci;
-            k.attrs |= attr::VLAN;
-            m.attrs |= attr::VLAN;
-            if l[0].encap {
-                k.attrs |= attr::ENCAP;
-                m.attrs |= attr::ENCAP;
-            }
-            if let Some(ctci) = l[1].vlan {
-                let ctpid = l[1]
-                    .eth_type
-                    .ok_or_else(|| bad("inner vlan without an eth_type (TPID)"))?;
-                (k.cvlan_tpid, m.cvlan_tpid) = ctpid;
-                (k.cvlan_tci, m.cvlan_tci) = ctci;
-                k.attrs |= attr::CVLAN;
-                m.attrs |= attr::CVLAN;
-                if l[1].encap {
-                    k.attrs |= attr::CENCAP;
-                    m.attrs |= attr::CENCAP;
-                }
-                2
-            } else {
-                if l[1].encap {
-                    return Err(bad("encap without a vlan at the same level"));
-                }
-                1
-            }
-        } else {
-            if l[0].encap {
-                return Err(bad("encap without a vlan at the same level"));
-            }
-            0
-        };
-        if let Some((v, mk)) = l[final_level].eth_type {
-            k.eth_type = v;
-            m.eth_type = mk;
-            k.attrs |= attr::ETHERTYPE;
-            m.attrs |= attr::ETHERTYPE;
-        }
+            detail: e.to_string(),
+        })?;
+        check_layers(self.key.attrs).map_err(|detail| DecodeError::Invalid { what: KEY, detail })?;
         Ok((self.key, self.mask, self.opaque))
     }
 }
@@ -736,7 +694,7 @@ pub fn decode_match(key: &[u8], mask: Option<&[u8]>) -> Result<OdpKey, DecodeErr
     let mut d = Decoder {
         key: FlowKey::ZERO,
         mask: FlowKey::ZERO,
-        levels: [Level::default(); 3],
+        levels: [EncapLevel::default(); 3],
         opaque: Vec::new(),
         exact: mask.is_none(),
     };
@@ -753,7 +711,7 @@ pub fn decode_packet_key(key: &[u8]) -> Result<(FlowKey, Vec<OpaqueAttr>), Decod
     let mut d = Decoder {
         key: FlowKey::ZERO,
         mask: FlowKey::ZERO,
-        levels: [Level::default(); 3],
+        levels: [EncapLevel::default(); 3],
         opaque: Vec::new(),
         exact: true,
     };

@@ -94,8 +94,11 @@ impl OpaqueAttr {
         opaque_name(self.attr).map_or_else(|| format!("key{}", self.attr), str::to_string)
     }
 
+    /// A zero-length attribute has nothing to wildcard: never "zero".
     fn mask_is_zero(&self) -> bool {
-        self.mask.as_ref().is_some_and(|m| m.iter().all(|&b| b == 0))
+        self.mask
+            .as_ref()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|&b| b == 0))
     }
 
     /// Whether a masked print shows it: attributes OVS names (ct_*) are
@@ -243,6 +246,112 @@ pub fn attr_fields(bit: u32) -> FlowKey {
         _ => {}
     }
     m
+}
+
+/// The `eth_type`, `vlan` and `encap` attributes found at one level of an
+/// ODP key (the top, inside the first `encap`, inside the second), each
+/// as (value, mask). Text and netlink keys are read level by level, then
+/// [`apply_encap_levels`] turns the levels into the key's VLAN fields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EncapLevel {
+    pub eth_type: Option<(u16, u16)>,
+    pub vlan: Option<(u16, u16)>,
+    pub encap: bool,
+}
+
+/// A level structure that is not a valid ODP key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncapError {
+    /// A `vlan` without the `eth_type` (TPID) at its level.
+    VlanWithoutTpid { inner: bool },
+    /// An `encap` without a `vlan` at its level.
+    EncapWithoutVlan,
+}
+
+impl std::fmt::Display for EncapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EncapError::VlanWithoutTpid { inner: false } => {
+                "vlan() needs eth_type(0x8100) or eth_type(0x88a8) before it"
+            }
+            EncapError::VlanWithoutTpid { inner: true } => "the inner vlan() needs eth_type(0x8100) before it",
+            EncapError::EncapWithoutVlan => "encap() is only valid after vlan()",
+        })
+    }
+}
+
+/// Sets the VLAN tags (outer, then 802.1ad inner), the encapsulation bits
+/// and the innermost Ethertype of `key` and `mask` from the levels.
+pub fn apply_encap_levels(levels: &[EncapLevel; 3], key: &mut FlowKey, mask: &mut FlowKey) -> Result<(), EncapError> {
+    let mut depth = 0;
+    for (i, l) in levels.iter().take(2).enumerate() {
+        let Some((tci, tci_m)) = l.vlan else {
+            if l.encap {
+                return Err(EncapError::EncapWithoutVlan);
+            }
+            break;
+        };
+        let (tpid, tpid_m) = l.eth_type.ok_or(EncapError::VlanWithoutTpid { inner: i == 1 })?;
+        let (vlan_bit, encap_bit) = if i == 0 {
+            (key.vlan_tpid, key.vlan_tci, mask.vlan_tpid, mask.vlan_tci) = (tpid, tci, tpid_m, tci_m);
+            (attr::VLAN, attr::ENCAP)
+        } else {
+            (key.cvlan_tpid, key.cvlan_tci, mask.cvlan_tpid, mask.cvlan_tci) = (tpid, tci, tpid_m, tci_m);
+            (attr::CVLAN, attr::CENCAP)
+        };
+        let bits = vlan_bit | if l.encap { encap_bit } else { 0 };
+        key.attrs |= bits;
+        mask.attrs |= bits;
+        depth = i + 1;
+        if !l.encap {
+            break;
+        }
+    }
+    if let Some((v, m)) = levels[depth].eth_type {
+        key.eth_type = v;
+        mask.eth_type = m;
+        key.attrs |= attr::ETHERTYPE;
+        mask.attrs |= attr::ETHERTYPE;
+    }
+    Ok(())
+}
+
+/// Refuses keys that describe no packet: two network-layer attributes
+/// (ipv4, ipv6, arp, mpls), two transport-layer ones (tcp, udp, sctp, icmp,
+/// icmpv6), or nd with arp. Such attributes would also share fields in
+/// [`FlowKey`] (ICMP type lives in `tp_src`, ARP addresses in `ipv4_*`).
+pub fn check_layers(attrs: u32) -> Result<(), String> {
+    let names = |bits: u32| -> Vec<&'static str> {
+        [
+            (attr::IPV4, "ipv4"),
+            (attr::IPV6, "ipv6"),
+            (attr::ARP, "arp"),
+            (attr::MPLS, "mpls"),
+            (attr::TCP, "tcp"),
+            (attr::UDP, "udp"),
+            (attr::SCTP, "sctp"),
+            (attr::ICMP, "icmp"),
+            (attr::ICMPV6, "icmpv6"),
+            (attr::ND, "nd"),
+        ]
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| *n)
+        .collect()
+    };
+    for group in [
+        attr::IPV4 | attr::IPV6 | attr::ARP | attr::MPLS,
+        attr::TCP | attr::UDP | attr::SCTP | attr::ICMP | attr::ICMPV6,
+        attr::ND | attr::ARP,
+    ] {
+        if (attrs & group).count_ones() > 1 {
+            return Err(format!(
+                "{}() cannot appear together: a packet has one of them",
+                names(attrs & group).join("() and ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Attributes that are printed even when fully wildcarded.

@@ -35,18 +35,11 @@ pub(crate) fn parse_key_at(c: &mut Cursor) -> PResult<OdpKey> {
     b.finish(c)
 }
 
-#[derive(Default, Clone, Copy)]
-struct Level {
-    eth_type: Option<(u16, u16)>,
-    vlan: Option<(u16, u16)>,
-    encap: bool,
-}
-
 #[derive(Default)]
 struct Builder {
     key: FlowKey,
     mask: FlowKey,
-    levels: [Level; 3],
+    levels: [super::EncapLevel; 3],
     opaque: Vec<OpaqueAttr>,
 }
 
@@ -57,50 +50,20 @@ impl Builder {
         }
         self.key.attrs |= bit;
         self.mask.attrs |= bit;
+        if let Err(e) = super::check_layers(self.key.attrs) {
+            return c.err(e);
+        }
         Ok(())
     }
 
     fn finish(mut self, c: &Cursor) -> PResult<OdpKey> {
-        let l = self.levels;
-        let final_level;
-        if let Some(tci) = l[0].vlan {
-            let Some(tpid) = l[0].eth_type else {
-                return c.err("vlan() needs eth_type(0x8100) or eth_type(0x88a8) before it");
-            };
-            (self.key.vlan_tpid, self.mask.vlan_tpid) = tpid;
-            (self.key.vlan_tci, self.mask.vlan_tci) = tci;
-            self.key.attrs |= attr::VLAN;
-            self.mask.attrs |= attr::VLAN;
-            if l[0].encap {
-                self.key.attrs |= attr::ENCAP;
-                self.mask.attrs |= attr::ENCAP;
-            }
-            if let Some(ctci) = l[1].vlan {
-                let Some(ctpid) = l[1].eth_type else {
-                    return c.err("the inner vlan() needs eth_type(0x8100) before it");
-                };
-                (self.key.cvlan_tpid, self.mask.cvlan_tpid) = ctpid;
-                (self.key.cvlan_tci, self.mask.cvlan_tci) = ctci;
-                self.key.attrs |= attr::CVLAN;
-                self.mask.attrs |= attr::CVLAN;
-                if l[1].encap {
-                    self.key.attrs |= attr::CENCAP;
-                    self.mask.attrs |= attr::CENCAP;
-                }
-                final_level = 2;
-            } else {
-                final_level = 1;
-            }
-        } else {
-            if l[0].encap {
-                return c.err("encap() is only valid after vlan()");
-            }
-            final_level = 0;
-            // `eth_type(0/M)` at the top is the kernel's mask-only
-            // Ethertype (no key attribute, a mask attribute), as OVS prints it.
-            // (Judged on the masked value, so `eth_type(12/2)` and
-            // `eth_type(0/2)` are one flow with one printed form.)
-            if let Some((_, m)) = l[0].eth_type.filter(|(v, m)| v & m == 0) {
+        // `eth_type(0/M)` at the top is the kernel's mask-only Ethertype (no
+        // key attribute, a mask attribute), as OVS prints it. (Judged on the
+        // masked value, so `eth_type(12/2)` and `eth_type(0/2)` are one flow
+        // with one printed form.)
+        let top = self.levels[0];
+        if top.vlan.is_none() {
+            if let Some((_, m)) = top.eth_type.filter(|(v, m)| v & m == 0) {
                 if self.opaque.iter().any(|o| o.attr == super::opaque_id::ETHERTYPE) {
                     return c.err("duplicate attribute eth_type()");
                 }
@@ -108,11 +71,8 @@ impl Builder {
                 self.levels[0].eth_type = None;
             }
         }
-        if let Some((v, m)) = self.levels[final_level].eth_type {
-            self.key.eth_type = v;
-            self.mask.eth_type = m;
-            self.key.attrs |= attr::ETHERTYPE;
-            self.mask.attrs |= attr::ETHERTYPE;
+        if let Err(e) = super::apply_encap_levels(&self.levels, &mut self.key, &mut self.mask) {
+            return c.err(e.to_string());
         }
         let matched = canonicalize(&Match::new(self.key, self.mask));
         Ok(OdpKey {
