@@ -1,7 +1,11 @@
-//! # odpx-dataplane (issue 4: not built yet)
+//! # odpx-dataplane: AF_XDP ports, PMD threads and action execution
 //!
-//! Will hold the AF_XDP ports (the only `unsafe` module of odpx), the
-//! in-memory port type, the PMD threads and action execution. It depends on
-//! `odpx-classifier` only. Nothing is implemented here yet; the crate exists
-//! so the workspace layout and its layering are fixed from the start.
-#![forbid(unsafe_code)]
+//! (Being built for issue 4; see each module's essay.)
+//!
+//! * [`xsk`]: AF_XDP sockets, UMEM, rings and the XDP redirect program on
+//!   raw syscalls: the only module of odpx with `unsafe` code, every block
+//!   with a `// SAFETY:` line.
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod xsk;

@@ -1,0 +1,806 @@
+//! AF_XDP sockets, their UMEM and rings, and the XDP redirect program: the
+//! only `unsafe` code of odpx.
+//!
+//! # What
+//! * [`Umem`]: an anonymous, page-aligned memory area cut into frames of
+//!   [`FRAME_SIZE`] bytes, registered with one socket.
+//! * [`XskSocket`]: an AF_XDP socket bound to one (interface, queue), with
+//!   its four rings (fill, completion, rx, tx) mapped into this process.
+//! * [`RedirectProgram`]: an XSKMAP and a six-instruction XDP program
+//!   (`bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS)`), loaded with
+//!   the raw `bpf()` syscall and attached to the interface through a
+//!   bpf_link, which the kernel removes when the process exits.
+//!
+//! # Why raw syscalls
+//! No C toolchain beyond gcc may be assumed (no clang, no libbpf, no
+//! libxdp), and the program is six instructions, so it is written here as
+//! bytes. The ring protocol is the kernel's (Documentation/networking/
+//! af_xdp.rst): single producer, single consumer, free-running u32
+//! indices, the producer publishes with a release store and the consumer
+//! reads it with an acquire load.
+//!
+//! # Invariants (what the `unsafe` blocks rely on)
+//! * Every ring pointer comes from a successful `mmap` of the size the
+//!   kernel's `XDP_MMAP_OFFSETS` describe, and the mapping lives as long as
+//!   the [`XskSocket`] (unmapped in `Drop`, after which nothing reads it).
+//! * Ring sizes are powers of two; an index is masked before use, so every
+//!   descriptor access is inside the mapping.
+//! * A frame address handed to the kernel (fill or tx ring) is a multiple
+//!   of [`FRAME_SIZE`] below the UMEM length, and the frame is not touched
+//!   by this process until the kernel returns it (rx or completion ring).
+//!   [`XskSocket`] owns the frame bookkeeping that enforces this.
+//!
+//! # Threads
+//! An [`XskSocket`] is used by one thread at a time (the PMD that polls
+//! it); it is `Send`, not `Sync`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Bytes per UMEM frame (the kernel's minimum chunk size; a power of two).
+pub const FRAME_SIZE: usize = 2048;
+/// Frames per socket: half stay in the fill ring for reception, half are
+/// for transmission. 4096 receive frames kept the kernel from running out
+/// of fill descriptors on this machine's veths (shared notes).
+pub const FRAMES: usize = 8192;
+/// Ring sizes (descriptors).
+pub const RING_SIZE: u32 = 4096;
+
+const AF_XDP: i32 = 44;
+const SOL_XDP: i32 = 283;
+const XDP_MMAP_OFFSETS: i32 = 1;
+const XDP_RX_RING: i32 = 2;
+const XDP_TX_RING: i32 = 3;
+const XDP_UMEM_REG: i32 = 4;
+const XDP_UMEM_FILL_RING: i32 = 5;
+const XDP_UMEM_COMPLETION_RING: i32 = 6;
+const XDP_STATISTICS: i32 = 7;
+const XDP_PGOFF_RX_RING: i64 = 0;
+const XDP_PGOFF_TX_RING: i64 = 0x8000_0000;
+const XDP_UMEM_PGOFF_FILL_RING: i64 = 0x1_0000_0000;
+const XDP_UMEM_PGOFF_COMPLETION_RING: i64 = 0x1_8000_0000;
+const XDP_COPY: u16 = 1 << 1;
+const XDP_ZEROCOPY: u16 = 1 << 2;
+const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
+const XDP_RING_NEED_WAKEUP: u32 = 1;
+
+#[repr(C)]
+#[derive(Default)]
+struct UmemReg {
+    addr: u64,
+    len: u64,
+    chunk_size: u32,
+    headroom: u32,
+    flags: u32,
+    tx_metadata_len: u32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct RingOffset {
+    producer: u64,
+    consumer: u64,
+    desc: u64,
+    flags: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MmapOffsets {
+    rx: RingOffset,
+    tx: RingOffset,
+    fr: RingOffset,
+    cr: RingOffset,
+}
+
+#[repr(C)]
+struct SockaddrXdp {
+    family: u16,
+    flags: u16,
+    ifindex: u32,
+    queue_id: u32,
+    shared_umem_fd: u32,
+}
+
+/// One rx or tx descriptor (`struct xdp_desc`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+    pub options: u32,
+}
+
+/// Kernel counters of one socket (`struct xdp_statistics`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XskStats {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
+}
+
+fn last_err(what: &str) -> io::Error {
+    let e = io::Error::last_os_error();
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+fn setsockopt<T>(fd: RawFd, opt: i32, val: &T, what: &str) -> io::Result<()> {
+    // SAFETY: `val` points to a live T of size_of::<T>() bytes for the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            SOL_XDP,
+            opt,
+            (val as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(last_err(what));
+    }
+    Ok(())
+}
+
+fn getsockopt<T: Default>(fd: RawFd, opt: i32, what: &str) -> io::Result<T> {
+    let mut val = T::default();
+    let mut len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `val` is a writable T and `len` says its size; the kernel
+    // writes at most `len` bytes.
+    let r = unsafe { libc::getsockopt(fd, SOL_XDP, opt, (&mut val as *mut T).cast(), &mut len) };
+    if r < 0 {
+        return Err(last_err(what));
+    }
+    Ok(val)
+}
+
+/// An anonymous mapping, unmapped on drop.
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    fn anonymous(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // affected. The result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_err("mmap UMEM"));
+        }
+        Ok(Mapping {
+            ptr: NonNull::new(p.cast()).expect("mmap returned non-null"),
+            len,
+        })
+    }
+
+    fn ring(fd: RawFd, len: usize, pgoff: i64, what: &str) -> io::Result<Mapping> {
+        // SAFETY: maps the kernel's ring of this socket at the offset the
+        // uapi defines; `len` comes from XDP_MMAP_OFFSETS plus the ring size.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                pgoff,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(last_err(what));
+        }
+        Ok(Mapping {
+            ptr: NonNull::new(p.cast()).expect("mmap returned non-null"),
+            len,
+        })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping created in `anonymous`/`ring`;
+        // no reference into it outlives `self` (rings and UMEM are owned
+        // by the socket that owns this mapping).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// A single-producer single-consumer ring shared with the kernel.
+struct Ring {
+    _map: Mapping,
+    producer: *const AtomicU32,
+    consumer: *const AtomicU32,
+    flags: *const AtomicU32,
+    desc: *mut u8,
+    mask: u32,
+    /// Local copies: what this side has produced/consumed, and the other
+    /// side's index as last read.
+    cached_prod: u32,
+    cached_cons: u32,
+}
+
+impl Ring {
+    fn new(map: Mapping, off: &RingOffset) -> Ring {
+        let base = map.ptr.as_ptr();
+        // SAFETY: the offsets come from XDP_MMAP_OFFSETS for this mapping,
+        // which the kernel sized to hold all four fields and the
+        // descriptor array; the index words are 4-byte aligned.
+        unsafe {
+            Ring {
+                producer: base.add(off.producer as usize).cast(),
+                consumer: base.add(off.consumer as usize).cast(),
+                flags: base.add(off.flags as usize).cast(),
+                desc: base.add(off.desc as usize),
+                mask: RING_SIZE - 1,
+                cached_prod: 0,
+                cached_cons: 0,
+                _map: map,
+            }
+        }
+    }
+
+    fn load(&self, p: *const AtomicU32, order: Ordering) -> u32 {
+        // SAFETY: `p` points into the live ring mapping (see `new`); the
+        // kernel updates it concurrently, hence the atomic access.
+        unsafe { (*p).load(order) }
+    }
+
+    fn store(&self, p: *const AtomicU32, v: u32) {
+        // SAFETY: as in `load`; this side is the only writer of its index.
+        unsafe { (*p).store(v, Ordering::Release) }
+    }
+
+    fn needs_wakeup(&self) -> bool {
+        self.load(self.flags, Ordering::Relaxed) & XDP_RING_NEED_WAKEUP != 0
+    }
+
+    /// Producer side: free slots.
+    fn free(&mut self) -> u32 {
+        let n = RING_SIZE - (self.cached_prod.wrapping_sub(self.cached_cons));
+        if n > 0 {
+            return n;
+        }
+        self.cached_cons = self.load(self.consumer, Ordering::Acquire);
+        RING_SIZE - (self.cached_prod.wrapping_sub(self.cached_cons))
+    }
+
+    /// Consumer side: entries ready.
+    fn ready(&mut self) -> u32 {
+        let n = self.cached_prod.wrapping_sub(self.cached_cons);
+        if n > 0 {
+            return n;
+        }
+        self.cached_prod = self.load(self.producer, Ordering::Acquire);
+        self.cached_prod.wrapping_sub(self.cached_cons)
+    }
+
+    fn addr_slot(&self, idx: u32) -> *mut u64 {
+        // SAFETY: idx is masked to the ring size; the fill and completion
+        // rings hold u64 addresses.
+        unsafe { self.desc.cast::<u64>().add((idx & self.mask) as usize) }
+    }
+
+    fn desc_slot(&self, idx: u32) -> *mut Desc {
+        // SAFETY: idx is masked; rx and tx rings hold `struct xdp_desc`.
+        unsafe { self.desc.cast::<Desc>().add((idx & self.mask) as usize) }
+    }
+}
+
+/// Which AF_XDP mode the socket got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpMode {
+    ZeroCopy,
+    Copy,
+}
+
+/// An AF_XDP socket on one (interface, queue) with its own UMEM.
+pub struct XskSocket {
+    fd: OwnedFd,
+    umem: Mapping,
+    fill: Ring,
+    comp: Ring,
+    rx: Ring,
+    tx: Ring,
+    /// Frames owned by this process and free for transmission.
+    free_tx: Vec<u64>,
+    /// Receive frames not yet handed back to the fill ring.
+    fill_stash: Vec<u64>,
+    tx_outstanding: u32,
+    pub mode: XdpMode,
+    pub ifindex: u32,
+    pub queue: u32,
+}
+
+// SAFETY: the raw pointers refer to mappings owned by the socket itself;
+// moving the socket to another thread moves sole ownership with it.
+unsafe impl Send for XskSocket {}
+
+impl XskSocket {
+    /// Creates the socket, its UMEM and rings, and binds it to
+    /// (ifindex, queue): zero-copy when the driver offers it, copy mode
+    /// otherwise (veth is copy-only).
+    pub fn bind(ifindex: u32, queue: u32) -> io::Result<XskSocket> {
+        match Self::bind_mode(ifindex, queue, XDP_ZEROCOPY) {
+            Ok(s) => Ok(s),
+            Err(_) => Self::bind_mode(ifindex, queue, XDP_COPY),
+        }
+    }
+
+    fn bind_mode(ifindex: u32, queue: u32, mode_flag: u16) -> io::Result<XskSocket> {
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let raw = unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(last_err("socket(AF_XDP)"));
+        }
+        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let umem = Mapping::anonymous(FRAMES * FRAME_SIZE)?;
+        let reg = UmemReg {
+            addr: umem.ptr.as_ptr() as u64,
+            len: (FRAMES * FRAME_SIZE) as u64,
+            chunk_size: FRAME_SIZE as u32,
+            ..Default::default()
+        };
+        setsockopt(fd.as_raw_fd(), XDP_UMEM_REG, &reg, "XDP_UMEM_REG")?;
+        for (opt, what) in [
+            (XDP_UMEM_FILL_RING, "XDP_UMEM_FILL_RING"),
+            (XDP_UMEM_COMPLETION_RING, "XDP_UMEM_COMPLETION_RING"),
+            (XDP_RX_RING, "XDP_RX_RING"),
+            (XDP_TX_RING, "XDP_TX_RING"),
+        ] {
+            setsockopt(fd.as_raw_fd(), opt, &RING_SIZE, what)?;
+        }
+        let off: MmapOffsets = getsockopt(fd.as_raw_fd(), XDP_MMAP_OFFSETS, "XDP_MMAP_OFFSETS")?;
+        let addr_ring = |o: &RingOffset| o.desc as usize + RING_SIZE as usize * 8;
+        let desc_ring = |o: &RingOffset| o.desc as usize + RING_SIZE as usize * std::mem::size_of::<Desc>();
+        let fd_raw = fd.as_raw_fd();
+        let fill = Ring::new(
+            Mapping::ring(fd_raw, addr_ring(&off.fr), XDP_UMEM_PGOFF_FILL_RING, "mmap fill ring")?,
+            &off.fr,
+        );
+        let comp = Ring::new(
+            Mapping::ring(
+                fd_raw,
+                addr_ring(&off.cr),
+                XDP_UMEM_PGOFF_COMPLETION_RING,
+                "mmap completion ring",
+            )?,
+            &off.cr,
+        );
+        let rx = Ring::new(
+            Mapping::ring(fd_raw, desc_ring(&off.rx), XDP_PGOFF_RX_RING, "mmap rx ring")?,
+            &off.rx,
+        );
+        let mut tx = Ring::new(
+            Mapping::ring(fd_raw, desc_ring(&off.tx), XDP_PGOFF_TX_RING, "mmap tx ring")?,
+            &off.tx,
+        );
+        tx.cached_cons = 0;
+        let sa = SockaddrXdp {
+            family: AF_XDP as u16,
+            flags: mode_flag | XDP_USE_NEED_WAKEUP,
+            ifindex,
+            queue_id: queue,
+            shared_umem_fd: 0,
+        };
+        // Re-binding right after a close can fail with EBUSY while the
+        // kernel tears the old socket down (shared notes): retry a while.
+        let mut tries = 0;
+        loop {
+            // SAFETY: `sa` is a valid sockaddr_xdp of the stated size.
+            let r = unsafe {
+                libc::bind(
+                    fd_raw,
+                    (&sa as *const SockaddrXdp).cast(),
+                    std::mem::size_of::<SockaddrXdp>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EBUSY) && tries < 30 {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+            return Err(io::Error::new(
+                e.kind(),
+                format!("bind AF_XDP to ifindex {ifindex} queue {queue}: {e}"),
+            ));
+        }
+        let half = FRAMES / 2;
+        let mut s = XskSocket {
+            fd,
+            umem,
+            fill,
+            comp,
+            rx,
+            tx,
+            free_tx: (half..FRAMES).map(|i| (i * FRAME_SIZE) as u64).collect(),
+            fill_stash: (0..half).map(|i| (i * FRAME_SIZE) as u64).collect(),
+            tx_outstanding: 0,
+            mode: if mode_flag == XDP_ZEROCOPY {
+                XdpMode::ZeroCopy
+            } else {
+                XdpMode::Copy
+            },
+            ifindex,
+            queue,
+        };
+        s.refill();
+        Ok(s)
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Moves stashed receive frames into the fill ring.
+    pub fn refill(&mut self) {
+        let n = (self.fill.free() as usize).min(self.fill_stash.len());
+        if n == 0 {
+            return;
+        }
+        let prod = self.fill.cached_prod;
+        for i in 0..n {
+            let addr = self.fill_stash.pop().expect("n <= stash length");
+            // SAFETY: slot inside the fill ring (masked index); the frame
+            // address is frame-aligned and inside the UMEM.
+            unsafe { self.fill.addr_slot(prod.wrapping_add(i as u32)).write(addr) };
+        }
+        self.fill.cached_prod = prod.wrapping_add(n as u32);
+        self.fill.store(self.fill.producer, self.fill.cached_prod);
+        if self.fill.needs_wakeup() {
+            self.wake_rx();
+        }
+    }
+
+    /// Receives up to `out.len()` descriptors. The frames stay owned by
+    /// the caller until passed to [`XskSocket::release`].
+    pub fn recv(&mut self, out: &mut [Desc]) -> usize {
+        let n = (self.rx.ready() as usize).min(out.len());
+        let cons = self.rx.cached_cons;
+        for (i, d) in out.iter_mut().enumerate().take(n) {
+            // SAFETY: slot inside the rx ring (masked); the kernel produced
+            // it before publishing the producer index we read.
+            *d = unsafe { self.rx.desc_slot(cons.wrapping_add(i as u32)).read() };
+        }
+        if n > 0 {
+            self.rx.cached_cons = cons.wrapping_add(n as u32);
+            self.rx.store(self.rx.consumer, self.rx.cached_cons);
+        } else if self.fill.needs_wakeup() {
+            self.wake_rx();
+        }
+        n
+    }
+
+    /// The bytes of a received or owned frame region.
+    pub fn frame(&self, addr: u64, len: u32) -> &[u8] {
+        let (off, len) = self.bounds(addr, len);
+        // SAFETY: `bounds` keeps the range inside the UMEM; the frame is
+        // owned by this process (received, or free for tx).
+        unsafe { std::slice::from_raw_parts(self.umem.ptr.as_ptr().add(off), len) }
+    }
+
+    /// Mutable bytes of a frame region (received frames may be edited in
+    /// place; addresses from 256 bytes into the frame leave headroom).
+    pub fn frame_mut(&mut self, addr: u64, len: u32) -> &mut [u8] {
+        let (off, len) = self.bounds(addr, len);
+        // SAFETY: as in `frame`; `&mut self` makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(off), len) }
+    }
+
+    /// The whole frame that holds `addr` (for headroom: pushes write in
+    /// front of the received data).
+    pub fn whole_frame_mut(&mut self, addr: u64) -> &mut [u8] {
+        let start = addr & !(FRAME_SIZE as u64 - 1);
+        self.frame_mut(start, FRAME_SIZE as u32)
+    }
+
+    fn bounds(&self, addr: u64, len: u32) -> (usize, usize) {
+        let off = (addr as usize).min(self.umem.len);
+        let frame_end = (off & !(FRAME_SIZE - 1)) + FRAME_SIZE;
+        (off, (len as usize).min(frame_end.min(self.umem.len) - off))
+    }
+
+    /// Returns received frames to the fill ring (via the stash).
+    pub fn release(&mut self, descs: &[Desc]) {
+        for d in descs {
+            // Copy-mode rx addresses are frame start + 256: recycle the frame.
+            self.fill_stash.push(d.addr & !(FRAME_SIZE as u64 - 1));
+        }
+        self.refill();
+    }
+
+    /// A free tx frame to write a packet into, if any.
+    pub fn tx_frame(&mut self) -> Option<u64> {
+        if self.free_tx.is_empty() {
+            self.reap_completions();
+        }
+        self.free_tx.pop()
+    }
+
+    /// Gives a tx frame back unused.
+    pub fn tx_unused(&mut self, addr: u64) {
+        self.free_tx.push(addr);
+    }
+
+    /// Queues written tx frames (address, length) and kicks the kernel.
+    /// Returns how many were queued; the rest (tx ring full) are handed
+    /// back as free frames and should be counted as drops by the caller.
+    pub fn send(&mut self, frames: &[(u64, u32)]) -> usize {
+        let n = (self.tx.free() as usize).min(frames.len());
+        let prod = self.tx.cached_prod;
+        for (i, &(addr, len)) in frames.iter().enumerate().take(n) {
+            // SAFETY: slot inside the tx ring (masked); the frame is ours and
+            // stays untouched until the completion ring returns it.
+            unsafe {
+                self.tx
+                    .desc_slot(prod.wrapping_add(i as u32))
+                    .write(Desc { addr, len, options: 0 })
+            };
+        }
+        for &(addr, _) in &frames[n..] {
+            self.free_tx.push(addr);
+        }
+        if n > 0 {
+            self.tx.cached_prod = prod.wrapping_add(n as u32);
+            self.tx.store(self.tx.producer, self.tx.cached_prod);
+            self.tx_outstanding += n as u32;
+        }
+        if self.tx_outstanding > 0 {
+            self.kick_tx();
+        }
+        self.reap_completions();
+        n
+    }
+
+    /// Collects frames the kernel finished sending, and kicks again while
+    /// the tx ring still holds descriptors the kernel has not taken (one
+    /// kick sends at most 32 frames in copy mode).
+    pub fn reap_completions(&mut self) {
+        if self.tx_outstanding > 0 && self.tx.load(self.tx.consumer, Ordering::Acquire) != self.tx.cached_prod {
+            self.kick_tx();
+        }
+        let n = self.comp.ready();
+        if n == 0 {
+            return;
+        }
+        let cons = self.comp.cached_cons;
+        for i in 0..n {
+            // SAFETY: slot inside the completion ring, published by the kernel.
+            let addr = unsafe { self.comp.addr_slot(cons.wrapping_add(i)).read() };
+            self.free_tx.push(addr & !(FRAME_SIZE as u64 - 1));
+        }
+        self.comp.cached_cons = cons.wrapping_add(n);
+        self.comp.store(self.comp.consumer, self.comp.cached_cons);
+        self.tx_outstanding = self.tx_outstanding.saturating_sub(n);
+    }
+
+    /// TX needs a kick (a zero-length send) to start copy-mode transmission.
+    fn kick_tx(&self) {
+        // SAFETY: sendto with a null buffer of length 0 is the AF_XDP kick.
+        unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            );
+        }
+    }
+
+    fn wake_rx(&self) {
+        // SAFETY: recvfrom with a null buffer of length 0 wakes the driver
+        // to refill from the fill ring.
+        unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+        }
+    }
+
+    /// The kernel's drop counters for this socket.
+    pub fn stats(&self) -> io::Result<XskStats> {
+        getsockopt(self.fd.as_raw_fd(), XDP_STATISTICS, "XDP_STATISTICS")
+    }
+}
+
+// ------------------------------------------------------------------ BPF
+
+const SYS_BPF: libc::c_long = 321;
+const BPF_MAP_CREATE: i32 = 0;
+const BPF_MAP_UPDATE_ELEM: i32 = 2;
+const BPF_PROG_LOAD: i32 = 5;
+const BPF_LINK_CREATE: i32 = 28;
+const BPF_MAP_TYPE_XSKMAP: u32 = 17;
+const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_XDP: u32 = 37;
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+const XDP_PASS: i32 = 2;
+
+/// Union bpf_attr, large enough for the commands used here.
+#[repr(C, align(8))]
+struct BpfAttr([u8; 128]);
+
+impl BpfAttr {
+    fn new() -> Self {
+        BpfAttr([0; 128])
+    }
+    fn u32(&mut self, at: usize, v: u32) -> &mut Self {
+        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+    fn u64(&mut self, at: usize, v: u64) -> &mut Self {
+        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+}
+
+fn bpf(cmd: i32, attr: &mut BpfAttr, what: &str) -> io::Result<OwnedFd> {
+    // SAFETY: bpf(2) reads at most `size_of(BpfAttr)` bytes of `attr`,
+    // which lives for the call; pointers inside it (instructions, license,
+    // log, key, value) point to buffers the caller keeps alive.
+    let r = unsafe { libc::syscall(SYS_BPF, cmd, attr.0.as_mut_ptr(), std::mem::size_of::<BpfAttr>() as u32) };
+    if r < 0 {
+        return Err(last_err(what));
+    }
+    // SAFETY: the commands used here return a new fd nobody else owns
+    // (MAP_UPDATE_ELEM returns 0, handled by its caller).
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// One eBPF instruction.
+fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[0] = code;
+    b[1] = (dst & 0xf) | (src << 4);
+    b[2..4].copy_from_slice(&off.to_le_bytes());
+    b[4..8].copy_from_slice(&imm.to_le_bytes());
+    b
+}
+
+/// The redirect program for one interface: an XSKMAP indexed by rx queue
+/// and the XDP program attached through a bpf_link (detached by the kernel
+/// when the link's last fd closes, i.e. at the latest when the process
+/// exits).
+pub struct RedirectProgram {
+    map: OwnedFd,
+    _prog: OwnedFd,
+    _link: OwnedFd,
+    pub ifindex: u32,
+    /// Driver (native) mode, or generic (skb) mode as a fallback.
+    pub native: bool,
+}
+
+impl RedirectProgram {
+    /// Loads and attaches the program; `queues` is the XSKMAP size.
+    pub fn attach(ifindex: u32, queues: u32) -> io::Result<RedirectProgram> {
+        let mut a = BpfAttr::new();
+        a.u32(0, BPF_MAP_TYPE_XSKMAP).u32(4, 4).u32(8, 4).u32(12, queues.max(1));
+        let map = bpf(BPF_MAP_CREATE, &mut a, "bpf(BPF_MAP_CREATE xskmap)")?;
+        // r2 = ctx->rx_queue_index; r1 = &xsks; r3 = XDP_PASS;
+        // r0 = bpf_redirect_map(r1, r2, r3); return r0
+        let code: Vec<u8> = [
+            insn(0x61, 2, 1, 16, 0),                    // ldxw r2, [r1 + 16]
+            insn(0x18, 1, 1, 0, map.as_raw_fd()),       // ld_imm64 r1, map fd (pseudo)
+            insn(0x00, 0, 0, 0, 0),                     //   (second half)
+            insn(0xb7, 3, 0, 0, XDP_PASS),              // mov64 r3, XDP_PASS
+            insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP), // call bpf_redirect_map
+            insn(0x95, 0, 0, 0, 0),                     // exit
+        ]
+        .concat();
+        let license = b"GPL\0";
+        let mut log = vec![0u8; 4096];
+        let mut a = BpfAttr::new();
+        a.u32(0, BPF_PROG_TYPE_XDP)
+            .u32(4, (code.len() / 8) as u32)
+            .u64(8, code.as_ptr() as u64)
+            .u64(16, license.as_ptr() as u64)
+            .u32(24, 1)
+            .u32(28, log.len() as u32)
+            .u64(32, log.as_mut_ptr() as u64)
+            .u32(68, BPF_XDP); // expected_attach_type
+        a.0[48..56].copy_from_slice(b"odpx_xsk");
+        let prog = bpf(BPF_PROG_LOAD, &mut a, "bpf(BPF_PROG_LOAD)").map_err(|e| {
+            let msg = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).into_owned();
+            io::Error::new(e.kind(), format!("{e}; verifier: {msg}"))
+        })?;
+        let link = |flags: u32| {
+            let mut a = BpfAttr::new();
+            a.u32(0, prog.as_raw_fd() as u32)
+                .u32(4, ifindex)
+                .u32(8, BPF_XDP)
+                .u32(12, flags);
+            bpf(BPF_LINK_CREATE, &mut a, "bpf(BPF_LINK_CREATE xdp)")
+        };
+        let (link, native) = match link(XDP_FLAGS_DRV_MODE) {
+            Ok(l) => (l, true),
+            Err(_) => (link(XDP_FLAGS_SKB_MODE)?, false),
+        };
+        Ok(RedirectProgram {
+            map,
+            _prog: prog,
+            _link: link,
+            ifindex,
+            native,
+        })
+    }
+
+    /// Points queue `queue`'s packets at a socket.
+    pub fn register(&self, queue: u32, sock: &XskSocket) -> io::Result<()> {
+        let key = queue;
+        let value = sock.fd() as u32;
+        let mut a = BpfAttr::new();
+        a.u32(0, self.map.as_raw_fd() as u32)
+            .u64(8, &key as *const u32 as u64)
+            .u64(16, &value as *const u32 as u64)
+            .u64(24, 0);
+        // SAFETY: as in `bpf`; key and value live across the call. The
+        // command returns 0, not an fd, so the raw result is checked here.
+        let r = unsafe {
+            libc::syscall(
+                SYS_BPF,
+                BPF_MAP_UPDATE_ELEM,
+                a.0.as_mut_ptr(),
+                std::mem::size_of::<BpfAttr>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(last_err("bpf(BPF_MAP_UPDATE_ELEM xskmap)"));
+        }
+        Ok(())
+    }
+}
+
+/// The interface index of a network device, by name.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
+    // SAFETY: `c` is a valid NUL-terminated string for the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no network interface '{name}'"),
+        ));
+    }
+    Ok(i)
+}
+
+/// Moves the calling thread into a network namespace (an open
+/// `/var/run/netns/NAME` file). For tests and the demo sandbox.
+pub fn enter_netns(f: &std::fs::File) -> io::Result<()> {
+    // SAFETY: setns on a valid namespace fd affects only this thread.
+    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+    if r < 0 {
+        return Err(last_err("setns"));
+    }
+    Ok(())
+}
