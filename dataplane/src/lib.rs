@@ -5,7 +5,10 @@
 //! * [`xsk`]: AF_XDP sockets, UMEM, rings and the XDP redirect program on
 //!   raw syscalls: the only module of odpx with `unsafe` code, every block
 //!   with a `// SAFETY:` line.
+//! * [`exec`]: running datapath actions on a packet (set fields with
+//!   incremental checksums, VLAN push/pop, outputs, clone).
 #![deny(unsafe_code)]
 
+pub mod exec;
 #[allow(unsafe_code)]
 pub mod xsk;
