@@ -1,0 +1,489 @@
+//! PMD threads: poll receive queues, classify in batches, run actions.
+//!
+//! # What
+//! A PMD ("poll mode driver") thread is pinned to a core and loops over its
+//! receive queues. Per batch of up to 32 packets it extracts the flow keys,
+//! looks each up in its exact-match cache, sends the misses to its megaflow
+//! cache as one batch, runs the actions of every hit, and transmits what
+//! the actions output, staged per port and sent with one kick per port.
+//! A packet that misses both caches is an *upcall*: it goes, with its key
+//! and bytes, to the slow path over a bounded channel.
+//!
+//! # The slow path's door
+//! The translator (in `odpx-control`) answers an upcall with a
+//! [`PmdMsg::Install`]: the megaflow, its actions, and the packet, which the
+//! PMD executes right after installing, so a miss is never lost. The PMD
+//! drains its message channel between batches, so installs and removals
+//! never stop it. When the upcall channel is full the packet is dropped and
+//! counted as a lost upcall (the queue bounds the slow path's memory and
+//! latency; OVS's kernel datapath does the same when its netlink socket
+//! overflows).
+//!
+//! # Ownership
+//! Each PMD owns its caches outright: no locks around lookups. Control
+//! reads them only through messages ([`PmdMsg::Dump`]). Counters are
+//! relaxed atomics ([`PmdCounters`]) written by the PMD alone.
+//!
+//! # Lifecycle of megaflows here
+//! Idle megaflows (no hit for `idle_timeout`) are removed by the PMD itself
+//! once a second; the cache's flow limit refuses installs beyond it (the
+//! packet is still executed; the refusal is counted).
+
+use crate::exec::{execute, Packet, HEADROOM};
+use crate::port::{Port, RxBatch, TxStage, BATCH};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use odpx_classifier::emc::ExactMatchCache;
+use odpx_classifier::extract::extract_into;
+use odpx_classifier::key::{FlowKey, Match};
+use odpx_classifier::megaflow::{FlowRef, FlowStats, MegaflowCache};
+use odpx_classifier::odp::OdpAction;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Actions shared between the translator's answer and the cache.
+pub type Actions = Arc<[OdpAction]>;
+
+/// A packet that missed both caches.
+#[derive(Debug)]
+pub struct Upcall {
+    pub pmd: usize,
+    pub in_port: u32,
+    pub key: FlowKey,
+    pub packet: Vec<u8>,
+}
+
+/// One installed megaflow, as reported by [`PmdMsg::Dump`].
+#[derive(Clone, Debug)]
+pub struct MegaflowEntry {
+    pub matched: Match,
+    pub actions: Actions,
+    pub stats: FlowStats,
+}
+
+/// Messages from control to a PMD.
+pub enum PmdMsg {
+    /// Install a megaflow (replacing the actions of an identical match),
+    /// then run its actions on `packet` (the upcalled packet, if any).
+    Install {
+        /// Boxed: a match is 400 bytes and the other messages are small.
+        matched: Box<Match>,
+        actions: Actions,
+        packet: Option<(u32, Vec<u8>)>,
+    },
+    /// Run actions on a packet without installing anything.
+    Execute {
+        in_port: u32,
+        actions: Actions,
+        packet: Vec<u8>,
+    },
+    /// Remove every megaflow the predicate selects.
+    Remove(Box<dyn Fn(&Match, &[OdpAction]) -> bool + Send>),
+    /// Report every megaflow.
+    Dump(Sender<Vec<MegaflowEntry>>),
+    ClearStats,
+}
+
+/// Per-PMD counters (relaxed atomics, written by the PMD only).
+#[derive(Default, Debug)]
+pub struct PmdCounters {
+    pub packets: AtomicU64,
+    pub emc_hits: AtomicU64,
+    pub megaflow_hits: AtomicU64,
+    /// Subtables probed by megaflow lookups that hit.
+    pub subtables_probed: AtomicU64,
+    pub upcalls: AtomicU64,
+    pub upcalls_lost: AtomicU64,
+    pub flow_limit_hits: AtomicU64,
+    pub unsupported_actions: AtomicU64,
+    pub drops_no_headroom: AtomicU64,
+    pub busy_ns: AtomicU64,
+    pub idle_ns: AtomicU64,
+    pub megaflows: AtomicU64,
+    pub expired: AtomicU64,
+}
+
+/// A snapshot of [`PmdCounters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PmdSnapshot {
+    pub packets: u64,
+    pub emc_hits: u64,
+    pub megaflow_hits: u64,
+    pub subtables_probed: u64,
+    pub upcalls: u64,
+    pub upcalls_lost: u64,
+    pub flow_limit_hits: u64,
+    pub unsupported_actions: u64,
+    pub drops_no_headroom: u64,
+    pub busy_ns: u64,
+    pub idle_ns: u64,
+    pub megaflows: u64,
+    pub expired: u64,
+}
+
+impl PmdCounters {
+    pub fn snapshot(&self) -> PmdSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        PmdSnapshot {
+            packets: l(&self.packets),
+            emc_hits: l(&self.emc_hits),
+            megaflow_hits: l(&self.megaflow_hits),
+            subtables_probed: l(&self.subtables_probed),
+            upcalls: l(&self.upcalls),
+            upcalls_lost: l(&self.upcalls_lost),
+            flow_limit_hits: l(&self.flow_limit_hits),
+            unsupported_actions: l(&self.unsupported_actions),
+            drops_no_headroom: l(&self.drops_no_headroom),
+            busy_ns: l(&self.busy_ns),
+            idle_ns: l(&self.idle_ns),
+            megaflows: l(&self.megaflows),
+            expired: l(&self.expired),
+        }
+    }
+
+    fn clear(&self) {
+        for a in [
+            &self.packets,
+            &self.emc_hits,
+            &self.megaflow_hits,
+            &self.subtables_probed,
+            &self.upcalls,
+            &self.upcalls_lost,
+            &self.flow_limit_hits,
+            &self.unsupported_actions,
+            &self.drops_no_headroom,
+            &self.busy_ns,
+            &self.idle_ns,
+            &self.expired,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PmdConfig {
+    pub id: usize,
+    /// Core to pin to (`None`: not pinned).
+    pub core: Option<usize>,
+    /// (port number, queue) pairs this PMD polls.
+    pub rxqs: Vec<(u32, usize)>,
+    pub emc_entries: usize,
+    /// EMC insertion probability is 1 / this.
+    pub emc_insert_inv_prob: u32,
+    pub megaflow_limit: usize,
+    pub idle_timeout: Duration,
+}
+
+/// The ports by number (index = port number; slot 0 unused).
+pub type PortTable = Arc<Vec<Option<Arc<Port>>>>;
+
+/// Control's handle on a running PMD.
+pub struct PmdHandle {
+    pub id: usize,
+    pub core: Option<usize>,
+    pub rxqs: Vec<(u32, usize)>,
+    pub tx: Sender<PmdMsg>,
+    pub counters: Arc<PmdCounters>,
+    stop: Arc<AtomicBool>,
+    join: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PmdHandle {
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for PmdHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Starts a PMD thread.
+pub fn spawn(cfg: PmdConfig, ports: PortTable, upcalls: Sender<Upcall>) -> PmdHandle {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let counters = Arc::new(PmdCounters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (c2, s2, cfg2) = (counters.clone(), stop.clone(), cfg.clone());
+    let join = std::thread::Builder::new()
+        .name(format!("pmd{}", cfg.id))
+        .spawn(move || {
+            if let Some(core) = cfg2.core {
+                core_affinity::set_for_current(core_affinity::CoreId { id: core });
+            }
+            let mut pmd = Pmd::new(cfg2, ports, upcalls, rx, c2);
+            pmd.run(&s2);
+        })
+        .expect("spawn PMD thread");
+    PmdHandle {
+        id: cfg.id,
+        core: cfg.core,
+        rxqs: cfg.rxqs,
+        tx,
+        counters,
+        stop,
+        join: Some(join),
+    }
+}
+
+/// A PMD's state; public so benchmarks can drive one without a thread.
+pub struct Pmd {
+    cfg: PmdConfig,
+    ports: PortTable,
+    emc: ExactMatchCache,
+    mf: MegaflowCache<Actions>,
+    upcalls: Sender<Upcall>,
+    msgs: Receiver<PmdMsg>,
+    counters: Arc<PmdCounters>,
+    batch: RxBatch,
+    keys: [FlowKey; BATCH],
+    stages: Vec<TxStage>,
+    started: Instant,
+    last_expiry: u64,
+}
+
+impl Pmd {
+    pub fn new(
+        cfg: PmdConfig,
+        ports: PortTable,
+        upcalls: Sender<Upcall>,
+        msgs: Receiver<PmdMsg>,
+        counters: Arc<PmdCounters>,
+    ) -> Pmd {
+        let nports = ports.len();
+        Pmd {
+            emc: ExactMatchCache::new(cfg.emc_entries, cfg.emc_insert_inv_prob),
+            mf: MegaflowCache::new(cfg.megaflow_limit),
+            cfg,
+            ports,
+            upcalls,
+            msgs,
+            counters,
+            batch: RxBatch::default(),
+            keys: [FlowKey::ZERO; BATCH],
+            stages: (0..nports).map(|_| TxStage::default()).collect(),
+            started: Instant::now(),
+            last_expiry: 0,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let mut idle_rounds = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let t0 = Instant::now();
+            let n = self.poll_once();
+            let dt = t0.elapsed().as_nanos() as u64;
+            if n > 0 {
+                self.counters.busy_ns.fetch_add(dt, Ordering::Relaxed);
+                idle_rounds = 0;
+            } else {
+                self.counters.idle_ns.fetch_add(dt, Ordering::Relaxed);
+                idle_rounds = idle_rounds.saturating_add(1);
+                // Busy-poll, but give the core a breath after a long idle
+                // stretch so a test machine stays usable.
+                if idle_rounds > 10_000 {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+
+    /// One pass over the receive queues and the message channel; returns
+    /// the packets processed.
+    pub fn poll_once(&mut self) -> usize {
+        let mut total = 0;
+        for i in 0..self.cfg.rxqs.len() {
+            let (port_no, q) = self.cfg.rxqs[i];
+            let Some(port) = self.ports.get(port_no as usize).and_then(|p| p.clone()) else {
+                continue;
+            };
+            let n = port.recv(q, &mut self.batch);
+            if n > 0 {
+                self.process_batch(port_no, n);
+                total += n;
+            }
+            port.poll_tx(self.cfg.id);
+        }
+        while let Ok(m) = self.msgs.try_recv() {
+            self.handle(m);
+        }
+        let now = self.now();
+        self.mf.maybe_rerank(now);
+        if now - self.last_expiry > 1_000_000_000 {
+            self.last_expiry = now;
+            self.expire(now);
+        }
+        total
+    }
+
+    fn process_batch(&mut self, in_port: u32, n: usize) {
+        let now = self.now();
+        self.counters.packets.fetch_add(n as u64, Ordering::Relaxed);
+        let mut flows: [Option<FlowRef>; BATCH] = [None; BATCH];
+        let mut miss_idx = [0usize; BATCH];
+        let mut miss_keys = [FlowKey::ZERO; BATCH];
+        let mut n_miss = 0;
+        let mut hashes = [0u32; BATCH];
+        for i in 0..n {
+            extract_into(self.batch.data(i), in_port, &mut self.keys[i]);
+            hashes[i] = self.keys[i].hash();
+            match self.emc.lookup(&self.keys[i], hashes[i]) {
+                Some(r) if self.mf.get(r).is_some() => flows[i] = Some(r),
+                _ => {
+                    miss_idx[n_miss] = i;
+                    miss_keys[n_miss] = self.keys[i];
+                    n_miss += 1;
+                }
+            }
+        }
+        self.counters.emc_hits.fetch_add((n - n_miss) as u64, Ordering::Relaxed);
+        if n_miss > 0 {
+            let mut out = [None; BATCH];
+            let probed_before = self.mf.stats.subtables_probed_on_hit;
+            let hits = self.mf.lookup_batch(&miss_keys[..n_miss], &mut out);
+            self.counters
+                .subtables_probed
+                .fetch_add(self.mf.stats.subtables_probed_on_hit - probed_before, Ordering::Relaxed);
+            self.counters
+                .megaflow_hits
+                .fetch_add(hits.count_ones() as u64, Ordering::Relaxed);
+            for j in 0..n_miss {
+                let i = miss_idx[j];
+                match out[j] {
+                    Some(r) => {
+                        flows[i] = Some(r);
+                        self.emc.insert(&self.keys[i], hashes[i], r);
+                    }
+                    None => self.upcall(in_port, i),
+                }
+            }
+        }
+        for (i, f) in flows.iter().enumerate().take(n) {
+            let Some(r) = *f else { continue };
+            let len = self.batch.lens[i];
+            let tcp_flags = self.keys[i].tcp_flags;
+            self.mf.credit(r, 1, len as u64, tcp_flags, now);
+            let Some(actions) = self.mf.get(r).map(|m| m.actions.clone()) else {
+                continue;
+            };
+            let buf = self.batch.buf_mut(i);
+            run_actions(&actions, buf, len, &mut self.stages, &self.counters);
+        }
+        self.flush_tx();
+    }
+
+    fn upcall(&mut self, in_port: u32, i: usize) {
+        self.counters.upcalls.fetch_add(1, Ordering::Relaxed);
+        let u = Upcall {
+            pmd: self.cfg.id,
+            in_port,
+            key: self.keys[i],
+            packet: self.batch.data(i).to_vec(),
+        };
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.upcalls.try_send(u) {
+            self.counters.upcalls_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn flush_tx(&mut self) {
+        for (no, stage) in self.stages.iter_mut().enumerate() {
+            if stage.is_empty() {
+                continue;
+            }
+            if let Some(Some(p)) = self.ports.get(no) {
+                p.send(self.cfg.id, stage);
+            }
+            stage.clear();
+        }
+    }
+
+    fn run_packet(&mut self, actions: &Actions, packet: &[u8]) {
+        let mut buf = [0u8; crate::port::BUF_SIZE];
+        let len = packet.len().min(buf.len() - HEADROOM);
+        buf[HEADROOM..HEADROOM + len].copy_from_slice(&packet[..len]);
+        run_actions(actions, &mut buf, len, &mut self.stages, &self.counters);
+        self.flush_tx();
+    }
+
+    fn handle(&mut self, m: PmdMsg) {
+        match m {
+            PmdMsg::Install {
+                matched,
+                actions,
+                packet,
+            } => {
+                // An identical match (two upcalls of one flow raced) only
+                // gets its actions replaced.
+                let now = self.now();
+                if self.mf.insert(*matched, actions.clone(), now).is_err() {
+                    self.counters.flow_limit_hits.fetch_add(1, Ordering::Relaxed);
+                }
+                self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+                if let Some((_, p)) = packet {
+                    self.run_packet(&actions, &p);
+                }
+            }
+            PmdMsg::Execute { actions, packet, .. } => self.run_packet(&actions, &packet),
+            PmdMsg::Remove(pred) => {
+                self.mf.retain(|f| !pred(&f.matched, &f.actions));
+                self.emc.clear();
+                self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+            }
+            PmdMsg::Dump(reply) => {
+                let v = self
+                    .mf
+                    .iter()
+                    .map(|(_, f)| MegaflowEntry {
+                        matched: f.matched,
+                        actions: f.actions.clone(),
+                        stats: f.stats,
+                    })
+                    .collect();
+                let _ = reply.send(v);
+            }
+            PmdMsg::ClearStats => self.counters.clear(),
+        }
+    }
+
+    /// Removes megaflows idle for longer than the idle timeout.
+    fn expire(&mut self, now: u64) {
+        let timeout = self.cfg.idle_timeout.as_nanos() as u64;
+        let before = self.mf.len();
+        self.mf.retain(|f| {
+            let last = if f.stats.used == 0 { f.created } else { f.stats.used };
+            now.saturating_sub(last) < timeout
+        });
+        let gone = before - self.mf.len();
+        if gone > 0 {
+            self.emc.clear();
+            self.counters.expired.fetch_add(gone as u64, Ordering::Relaxed);
+            self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+fn run_actions(actions: &[OdpAction], buf: &mut [u8], len: usize, stages: &mut [TxStage], counters: &PmdCounters) {
+    let mut p = Packet::new(buf, HEADROOM, len);
+    let mut sink = |port: u32, data: &[u8]| {
+        if let Some(s) = stages.get_mut(port as usize) {
+            s.push(data);
+        }
+    };
+    let r = execute(actions, &mut p, &mut sink);
+    if r.unsupported {
+        counters.unsupported_actions.fetch_add(1, Ordering::Relaxed);
+    }
+    if r.no_headroom {
+        counters.drops_no_headroom.fetch_add(1, Ordering::Relaxed);
+    }
+}
