@@ -61,6 +61,9 @@ pub struct MegaflowEntry {
     pub stats: FlowStats,
 }
 
+/// Selects megaflows by match and actions (for removals).
+pub type MegaflowFilter = Box<dyn Fn(&Match, &[OdpAction]) -> bool + Send>;
+
 /// Messages from control to a PMD.
 pub enum PmdMsg {
     /// Install a megaflow (replacing the actions of an identical match),
@@ -78,7 +81,7 @@ pub enum PmdMsg {
         packet: Vec<u8>,
     },
     /// Remove every megaflow the predicate selects.
-    Remove(Box<dyn Fn(&Match, &[OdpAction]) -> bool + Send>),
+    Remove(MegaflowFilter),
     /// Report every megaflow.
     Dump(Sender<Vec<MegaflowEntry>>),
     ClearStats,
