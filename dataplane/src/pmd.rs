@@ -59,6 +59,8 @@ pub struct MegaflowEntry {
     pub matched: Match,
     pub actions: Actions,
     pub stats: FlowStats,
+    /// Time since the last hit (`None`: never hit).
+    pub idle: Option<Duration>,
 }
 
 /// Selects megaflows by match and actions (for removals).
@@ -443,6 +445,7 @@ impl Pmd {
                 self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
             }
             PmdMsg::Dump(reply) => {
+                let now = self.now();
                 let v = self
                     .mf
                     .iter()
@@ -450,6 +453,7 @@ impl Pmd {
                         matched: f.matched,
                         actions: f.actions.clone(),
                         stats: f.stats,
+                        idle: (f.stats.used != 0).then(|| Duration::from_nanos(now.saturating_sub(f.stats.used))),
                     })
                     .collect();
                 let _ = reply.send(v);

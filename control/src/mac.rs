@@ -1,0 +1,165 @@
+//! The MAC learning table behind the NORMAL action.
+//!
+//! Keyed by (VLAN id, MAC): the port a source address was last seen on,
+//! and when. Entries age out after `aging` without being seen (OVS's
+//! default is 300 s). Learning a new address, or an address that moved to
+//! another port, is reported to the caller, which must then drop the
+//! megaflows that flooded or sent that destination elsewhere.
+//!
+//! Owned by the translator thread alone.
+
+use odpx_classifier::key::{attr, FlowKey};
+use odpx_classifier::xlate::SwitchEnv;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    port: u32,
+    seen: Instant,
+}
+
+pub struct MacTable {
+    entries: HashMap<(u16, [u8; 6]), Entry>,
+    aging: Duration,
+    capacity: usize,
+    /// All switch ports, for flooding.
+    ports: Vec<u32>,
+}
+
+/// What learning one source address did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    Known,
+    New,
+    Moved { from: u32 },
+}
+
+fn vlan_of(k: &FlowKey) -> u16 {
+    if k.has(attr::VLAN) {
+        k.vlan_tci & 0x0fff
+    } else {
+        0
+    }
+}
+
+impl MacTable {
+    pub fn new(ports: Vec<u32>, aging: Duration, capacity: usize) -> MacTable {
+        MacTable {
+            entries: HashMap::new(),
+            aging,
+            capacity,
+            ports,
+        }
+    }
+
+    /// Learns the source of a packet that arrived on `key.in_port`.
+    /// Broadcast and multicast sources are never learned.
+    pub fn learn(&mut self, key: &FlowKey, now: Instant) -> Learned {
+        let src = key.eth_src;
+        if src[0] & 1 != 0 || !key.has(attr::ETHERNET) {
+            return Learned::Known;
+        }
+        let k = (vlan_of(key), src);
+        let port = key.in_port;
+        match self.entries.get_mut(&k) {
+            Some(e) if e.port == port => {
+                e.seen = now;
+                Learned::Known
+            }
+            Some(e) => {
+                let from = e.port;
+                *e = Entry { port, seen: now };
+                Learned::Moved { from }
+            }
+            None => {
+                if self.entries.len() >= self.capacity {
+                    self.age(now);
+                }
+                if self.entries.len() >= self.capacity {
+                    return Learned::Known;
+                }
+                self.entries.insert(k, Entry { port, seen: now });
+                Learned::New
+            }
+        }
+    }
+
+    /// Drops entries not seen within the aging time; returns how many.
+    pub fn age(&mut self, now: Instant) -> usize {
+        let before = self.entries.len();
+        let aging = self.aging;
+        self.entries.retain(|_, e| now.duration_since(e.seen) < aging);
+        before - self.entries.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// (vlan, mac, port, age) of every entry, for `ctl show`.
+    pub fn dump(&self, now: Instant) -> Vec<(u16, [u8; 6], u32, Duration)> {
+        let mut v: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(&(vlan, mac), e)| (vlan, mac, e.port, now.duration_since(e.seen)))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl SwitchEnv for MacTable {
+    fn flood_ports(&self, in_port: u32) -> Vec<u32> {
+        self.ports.iter().copied().filter(|&p| p != in_port).collect()
+    }
+
+    fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32> {
+        let dst = key.eth_dst;
+        if dst[0] & 1 != 0 {
+            return None;
+        }
+        let e = self.entries.get(&(vlan_of(key), dst))?;
+        (e.seen.elapsed() < self.aging).then_some(e.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(in_port: u32, src: u8, dst: u8) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        k.attrs = attr::ETHERNET | attr::IN_PORT;
+        k.in_port = in_port;
+        k.eth_src = [2, 0, 0, 0, 0, src];
+        k.eth_dst = [2, 0, 0, 0, 0, dst];
+        k
+    }
+
+    #[test]
+    fn learns_moves_and_ages() {
+        let mut t = MacTable::new(vec![1, 2, 3], Duration::from_secs(300), 100);
+        let now = Instant::now();
+        assert_eq!(t.learn(&key(1, 0xa, 0xb), now), Learned::New);
+        assert_eq!(t.learn(&key(1, 0xa, 0xb), now), Learned::Known);
+        assert_eq!(t.normal_lookup(&key(2, 0xb, 0xa)), Some(1));
+        assert_eq!(t.normal_lookup(&key(2, 0xb, 0xc)), None, "unknown: flood");
+        assert_eq!(t.learn(&key(3, 0xa, 0xb), now), Learned::Moved { from: 1 });
+        assert_eq!(t.normal_lookup(&key(2, 0xb, 0xa)), Some(3));
+        assert_eq!(t.flood_ports(2), vec![1, 3]);
+        let mut bcast = key(1, 0xa, 0xb);
+        bcast.eth_src = [0xff; 6];
+        assert_eq!(
+            t.learn(&bcast, now),
+            Learned::Known,
+            "broadcast sources are not learned"
+        );
+        assert_eq!(t.age(now + Duration::from_secs(301)), 1);
+        assert!(t.is_empty());
+    }
+}

@@ -1,0 +1,365 @@
+//! The switch: ports, PMD threads and the translator, started from a
+//! [`Config`] and driven through the control socket ([`serve`]).
+//!
+//! # Start and stop
+//! [`Switch::start`] parses the rules, opens every port, starts the
+//! translator and the PMDs; if anything fails, what was opened is closed
+//! again (ports detach their XDP programs on drop) and the error names the
+//! part that failed. [`Switch::stop`] stops the PMDs, then the translator;
+//! dropping the ports removes the XDP programs.
+//!
+//! # Threads
+//! One thread per PMD, one translator thread, and the caller's. The switch
+//! object itself is only read after start (ports, PMD handles, counters)
+//! and is shared with the control-socket thread behind an `Arc`.
+
+use crate::config::{Config, PortType};
+use crate::translator::{Request, Translator, TranslatorCounters};
+use crossbeam_channel::Sender;
+use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
+use odpx_classifier::rules::{ofctl, RuleSet};
+use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable};
+use odpx_dataplane::port::Port;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Switch {
+    pub ports: PortTable,
+    pmds: Vec<PmdHandle>,
+    translator: Option<std::thread::JoinHandle<()>>,
+    pub requests: Sender<Request>,
+    pub translator_counters: Arc<TranslatorCounters>,
+    started: Instant,
+}
+
+impl Switch {
+    /// Starts the switch on already-opened ports (numbered by position +1).
+    pub fn start_with_ports(cfg: &Config, ports: Vec<Port>) -> Result<Switch, String> {
+        let text = cfg.rules_text()?;
+        let rules =
+            ofctl::parse_rules(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
+        let mut set = RuleSet::new();
+        for r in rules {
+            set.add(r);
+        }
+        let port_nos: Vec<u32> = ports.iter().map(|p| p.no).collect();
+        let mut table: Vec<Option<Arc<Port>>> = vec![None; port_nos.iter().max().map_or(1, |m| *m as usize + 1)];
+        let mut rxqs: Vec<(u32, usize)> = Vec::new();
+        for p in ports {
+            for q in 0..p.queues() {
+                rxqs.push((p.no, q));
+            }
+            let no = p.no as usize;
+            table[no] = Some(Arc::new(p));
+        }
+        let table: PortTable = Arc::new(table);
+        let (utx, urx) = crossbeam_channel::bounded(cfg.cache.upcall_queue);
+        let (rtx, rrx) = crossbeam_channel::unbounded();
+        let idle = Duration::from_millis(cfg.cache.idle_timeout_ms);
+        let mut pmds = Vec::new();
+        let n = cfg.pmd.cores.len();
+        for (i, &core) in cfg.pmd.cores.iter().enumerate() {
+            let mine: Vec<(u32, usize)> = rxqs
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(j, _)| j % n == i)
+                .map(|(_, q)| q)
+                .collect();
+            pmds.push(pmd::spawn(
+                PmdConfig {
+                    id: i,
+                    core: Some(core),
+                    rxqs: mine,
+                    emc_entries: cfg.cache.emc_entries,
+                    emc_insert_inv_prob: cfg.cache.emc_insert_inv_prob,
+                    megaflow_limit: cfg.cache.megaflow_limit,
+                    idle_timeout: idle,
+                },
+                table.clone(),
+                utx.clone(),
+            ));
+        }
+        drop(utx);
+        let t = Translator::new(set, port_nos, pmds.iter().map(|p| p.tx.clone()).collect(), idle);
+        let translator_counters = t.counters.clone();
+        let translator = std::thread::Builder::new()
+            .name("translator".into())
+            .spawn(move || t.run(urx, rrx))
+            .map_err(|e| format!("translator thread: {e}"))?;
+        Ok(Switch {
+            ports: table,
+            pmds,
+            translator: Some(translator),
+            requests: rtx,
+            translator_counters,
+            started: Instant::now(),
+        })
+    }
+
+    /// Opens the configured ports (all or none) and starts the switch.
+    pub fn start(cfg: &Config) -> Result<Switch, String> {
+        // Rules first: a bad rule file must not leave XDP programs behind.
+        let text = cfg.rules_text()?;
+        ofctl::parse_rules(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
+        let mut ports = Vec::new();
+        for (i, p) in cfg.ports.iter().enumerate() {
+            let no = i as u32 + 1;
+            let port = match p.kind {
+                PortType::Afxdp => Port::open_xdp(no, &p.name).map_err(|e| format!("port {}: {e}", p.name))?,
+                PortType::Memory => Port::memory(no, &p.name, false),
+            };
+            ports.push(port);
+        }
+        Switch::start_with_ports(cfg, ports)
+    }
+
+    pub fn stop(&mut self) {
+        for p in &mut self.pmds {
+            p.stop();
+        }
+        let _ = self.requests.send(Request::Stop);
+        if let Some(t) = self.translator.take() {
+            let _ = t.join();
+        }
+    }
+
+    pub fn pmds(&self) -> &[PmdHandle] {
+        &self.pmds
+    }
+
+    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T, String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.requests
+            .send(make(tx))
+            .map_err(|_| "the translator has stopped".to_string())?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "the translator did not answer".to_string())
+    }
+
+    /// `ctl show`.
+    pub fn show(&self) -> String {
+        let mut s = format!("odpx switch, up {} s\n", self.started.elapsed().as_secs());
+        for p in self.ports.iter().flatten() {
+            let c = p.stats.snapshot();
+            let kind = if p.mem().is_some() { "memory" } else { "afxdp" };
+            let alive = if p.is_alive() { "" } else { " (interface gone)" };
+            s += &format!(
+                "  port {}: {} ({kind}, {} queue(s)){alive}\n    rx packets:{} bytes:{} dropped_too_big:{}\n    tx packets:{} bytes:{} dropped_full:{}\n",
+                p.no, p.name, p.queues(), c.rx_packets, c.rx_bytes, c.rx_dropped_too_big, c.tx_packets, c.tx_bytes, c.tx_dropped_full
+            );
+        }
+        for h in &self.pmds {
+            let q: Vec<String> = h
+                .rxqs
+                .iter()
+                .map(|(p, q)| format!("{}:{q}", self.port_name(*p)))
+                .collect();
+            s += &format!(
+                "  pmd {} core {}: rx queues {}\n",
+                h.id,
+                h.core.map_or("-".into(), |c| c.to_string()),
+                q.join(" ")
+            );
+        }
+        s
+    }
+
+    fn port_name(&self, no: u32) -> String {
+        self.ports
+            .get(no as usize)
+            .and_then(|p| p.as_ref())
+            .map_or(no.to_string(), |p| p.name.clone())
+    }
+
+    /// `ctl pmd-stats-show`, in the spirit of `ovs-appctl dpif-netdev/pmd-stats-show`.
+    pub fn pmd_stats(&self) -> String {
+        let mut s = String::new();
+        for h in &self.pmds {
+            let c = h.counters.snapshot();
+            let pct = |x: u64| {
+                if c.packets > 0 {
+                    100.0 * x as f64 / c.packets as f64
+                } else {
+                    0.0
+                }
+            };
+            let busy = c.busy_ns + c.idle_ns;
+            s += &format!(
+                "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  avg. subtable lookups per megaflow hit: {:.2}\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  flow limit hits: {}\n  unsupported actions: {}\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n",
+                h.id,
+                h.core.map_or("-".into(), |c| c.to_string()),
+                c.packets,
+                c.emc_hits,
+                pct(c.emc_hits),
+                c.megaflow_hits,
+                pct(c.megaflow_hits),
+                if c.megaflow_hits > 0 { c.subtables_probed as f64 / c.megaflow_hits as f64 } else { 0.0 },
+                c.upcalls,
+                pct(c.upcalls),
+                c.upcalls_lost,
+                c.flow_limit_hits,
+                c.unsupported_actions,
+                c.megaflows,
+                c.expired,
+                if busy > 0 { 100.0 * c.busy_ns as f64 / busy as f64 } else { 0.0 },
+                busy as f64 / 1e9,
+                if c.packets > 0 { c.busy_ns as f64 / c.packets as f64 } else { 0.0 },
+            );
+        }
+        let t = &self.translator_counters;
+        s += &format!(
+            "translator:\n  upcalls handled: {}\n  megaflows installed: {}\n  revalidated: {} (removed: {})\n  MAC addresses learned: {} (moved: {})\n",
+            t.upcalls.load(Ordering::Relaxed),
+            t.installs.load(Ordering::Relaxed),
+            t.revalidated.load(Ordering::Relaxed),
+            t.revalidation_removals.load(Ordering::Relaxed),
+            t.mac_learned.load(Ordering::Relaxed),
+            t.mac_moves.load(Ordering::Relaxed),
+        );
+        s
+    }
+
+    pub fn clear_pmd_stats(&self) {
+        for h in &self.pmds {
+            let _ = h.tx.send(PmdMsg::ClearStats);
+        }
+    }
+
+    /// `ctl dump-megaflows`: every PMD's megaflows in ODP syntax with
+    /// statistics, like `ovs-appctl dpctl/dump-flows`.
+    pub fn dump_megaflows(&self) -> Result<String, String> {
+        let mut s = String::new();
+        for h in &self.pmds {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            h.tx.send(PmdMsg::Dump(tx))
+                .map_err(|_| format!("pmd {} stopped", h.id))?;
+            let flows = rx
+                .recv_timeout(Duration::from_secs(10))
+                .map_err(|_| format!("pmd {} did not answer", h.id))?;
+            for f in flows {
+                let line = FlowLine {
+                    ufid: None,
+                    key: Some(OdpKey::from_match(f.matched)),
+                    stats: Some(FlowStatsText {
+                        packets: f.stats.packets,
+                        bytes: f.stats.bytes,
+                        used: f.idle.map_or("never".into(), |d| format!("{:.3}s", d.as_secs_f64())),
+                        flags: (f.stats.tcp_flags != 0).then(|| odp::fmt_tcp_flags(f.stats.tcp_flags)),
+                    }),
+                    actions: Some(f.actions.to_vec()),
+                };
+                s += &format!("{line}\n");
+            }
+        }
+        Ok(s)
+    }
+}
+
+impl Drop for Switch {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn ok(body: String) -> String {
+    format!("ok\n{body}")
+}
+
+/// Runs one control command; the reply starts with `ok` or `error: ...`.
+pub fn command(sw: &Switch, line: &str) -> String {
+    let line = line.trim();
+    let (cmd, arg) = line.split_once(' ').map_or((line, ""), |(c, a)| (c, a.trim()));
+    let r: Result<String, String> = match cmd {
+        "show" => Ok(sw.show()),
+        "dump-flows" => sw.ask(Request::DumpRules),
+        "add-flow" => ofctl::parse_rule(arg)
+            .map_err(|e| format!("{e}; no rule added"))
+            .and_then(|r| sw.ask(|tx| Request::AddRules(vec![r], tx)).map(|_| String::new())),
+        "add-flows" => ofctl::parse_rules(arg)
+            .map_err(|e| format!("line {}: {}; no rules added", e.line, e.err))
+            .and_then(|rs| sw.ask(|tx| Request::AddRules(rs, tx)).map(|n| format!("{n} rules added\n"))),
+        "del-flows" => {
+            let m = if arg.is_empty() { "actions=drop".to_string() } else { format!("{arg},actions=drop") };
+            ofctl::parse_rule(&m).map_err(|e| e.to_string()).and_then(|r| {
+                let table = arg.contains("table=").then_some(r.table);
+                sw.ask(|tx| Request::DelRules {
+                    table,
+                    matched: r.matched,
+                    reply: tx,
+                })
+                .map(|n| format!("{n} rules deleted\n"))
+            })
+        }
+        "dump-megaflows" => sw.dump_megaflows(),
+        "pmd-stats-show" => Ok(sw.pmd_stats()),
+        "pmd-stats-clear" => {
+            sw.clear_pmd_stats();
+            Ok(String::new())
+        }
+        "mac-table" => sw.ask(Request::MacTable),
+        "trace" => odp::parse_key(arg)
+            .map_err(|e| format!("key: {e}"))
+            .and_then(|k| sw.ask(|tx| Request::Trace(Box::new(k.matched.key), tx))),
+        "" => Err("empty command".into()),
+        other => Err(format!(
+            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows, dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, trace)"
+        )),
+    };
+    match r {
+        Ok(b) => ok(b),
+        Err(e) => format!("error: {e}\n"),
+    }
+}
+
+/// Serves the control socket at `path` (root-only: mode 0600) until the
+/// switch is dropped. One command per connection.
+pub fn serve(sw: Arc<Switch>, path: &Path) -> Result<std::thread::JoinHandle<()>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(format!("{}: another odpx is running", path.display()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let l = UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let weak = Arc::downgrade(&sw);
+    drop(sw);
+    std::thread::Builder::new()
+        .name("ctl".into())
+        .spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { continue };
+                let Some(sw) = weak.upgrade() else { return };
+                let mut line = String::new();
+                if BufReader::new(&c).read_line(&mut line).is_ok() {
+                    let reply = command(&sw, line.replace("\\n", "\n").trim_end_matches('\n'));
+                    let _ = c.write_all(reply.as_bytes());
+                }
+            }
+        })
+        .map_err(|e| format!("ctl thread: {e}"))
+}
+
+/// Sends one command to a running switch; Ok(body) or Err(reason).
+pub fn request(path: &Path, line: &str) -> Result<String, String> {
+    use std::io::Read;
+    let mut c = UnixStream::connect(path).map_err(|e| format!("{}: {e} (is odpx running?)", path.display()))?;
+    c.write_all(format!("{}\n", line.replace('\n', "\\n")).as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut s = String::new();
+    c.read_to_string(&mut s).map_err(|e| e.to_string())?;
+    match s.strip_prefix("ok\n") {
+        Some(body) => Ok(body.to_string()),
+        None => Err(s.trim_start_matches("error: ").trim_end().to_string()),
+    }
+}

@@ -1,0 +1,119 @@
+//! The whole switch on in-memory ports: PMD and translator threads, NORMAL
+//! switching with MAC learning, live rule changes, control commands.
+
+use odpx_control::config::Config;
+use odpx_control::switch::{command, Switch};
+use odpx_dataplane::port::Port;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn frame(src: u8, dst: [u8; 6], dport: u16) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, src], dst)
+        .ipv4([10, 0, 0, src], [10, 0, 0, dst[5]], 64)
+        .udp(1000, dport);
+    let mut f = Vec::new();
+    b.write(&mut f, &[0u8; 18]).unwrap();
+    f
+}
+
+const MAC2: [u8; 6] = [2, 0, 0, 0, 0, 2];
+const MAC1: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+fn switch(rules: &str) -> Switch {
+    let cfg = Config::parse(
+        &format!(
+            "[switch]\nrules_inline = [{}]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[[port]]\nname = \"p3\"\ntype = \"memory\"\n[pmd]\ncores = [0]\n[cache]\nemc_insert_inv_prob = 1\n",
+            rules.lines().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(",")
+        ),
+        Path::new("/"),
+    )
+    .unwrap();
+    let ports = (1..=3).map(|i| Port::memory(i, &format!("p{i}"), true)).collect();
+    Switch::start_with_ports(&cfg, ports).unwrap()
+}
+
+/// Frames that left port `no` within `wait`.
+fn sent(sw: &Switch, no: usize, want: usize, wait: Duration) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    loop {
+        got.extend(sw.ports[no].as_ref().unwrap().mem().unwrap().take_tx());
+        if got.len() >= want || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn push(sw: &Switch, no: usize, f: Vec<u8>) {
+    sw.ports[no].as_ref().unwrap().mem().unwrap().push_rx(f);
+}
+
+const W: Duration = Duration::from_secs(5);
+const SHORT: Duration = Duration::from_millis(300);
+
+#[test]
+fn normal_floods_learns_and_then_unicasts() {
+    let sw = switch("priority=0,actions=NORMAL");
+    // 1 -> 2's MAC, unknown: flooded to 2 and 3.
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1);
+    assert_eq!(sent(&sw, 3, 1, W).len(), 1);
+    // 2 answers from port 2: learned; 1's MAC was learned already.
+    push(&sw, 2, frame(2, MAC1, 53));
+    assert_eq!(sent(&sw, 1, 1, W).len(), 1);
+    assert!(sent(&sw, 3, 1, SHORT).is_empty(), "1 is known: no flood to 3");
+    // Now 1 -> 2 is unicast: the flooding megaflow was removed on learning.
+    for _ in 0..10 {
+        push(&sw, 1, frame(1, MAC2, 53));
+    }
+    assert_eq!(sent(&sw, 2, 10, W).len(), 10);
+    assert!(sent(&sw, 3, 1, SHORT).is_empty(), "2 is known: no more flooding");
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(stats.contains("packets received: 12"), "{stats}");
+    assert!(stats.contains("MAC addresses learned: 2"), "{stats}");
+    let macs = command(&sw, "mac-table");
+    assert!(macs.contains("02:00:00:00:00:02"), "{macs}");
+    let mf = command(&sw, "dump-megaflows");
+    assert!(mf.starts_with("ok\n") && mf.contains("actions:2"), "{mf}");
+}
+
+#[test]
+fn a_live_rule_change_takes_effect_and_stale_megaflows_go() {
+    let sw = switch("priority=10,udp,actions=output:2\npriority=0,actions=drop");
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1);
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1, "megaflow hit");
+    // A higher-priority rule sends UDP/53 to port 3 from now on.
+    let r = command(&sw, "add-flow priority=20,udp,tp_dst=53,actions=output:3");
+    assert_eq!(r, "ok\n");
+    std::thread::sleep(Duration::from_millis(100));
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 3, 1, W).len(), 1, "the new rule decides");
+    assert!(sent(&sw, 2, 1, SHORT).is_empty(), "the stale megaflow is gone");
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(stats.contains("revalidated: 1 (removed: 1)"), "{stats}");
+    // Deleting it restores the old decision.
+    assert_eq!(command(&sw, "del-flows udp,tp_dst=53"), "ok\n1 rules deleted\n");
+    std::thread::sleep(Duration::from_millis(100));
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1);
+    let flows = command(&sw, "dump-flows");
+    assert!(flows.contains("priority=10,udp actions=output:2"), "{flows}");
+    assert!(command(&sw, "add-flow priority=5,bogus=1,actions=drop").starts_with("error: "));
+    assert!(command(&sw, "frobnicate").starts_with("error: unknown command"));
+    let t = command(&sw, "trace in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1000,dst=53)");
+    assert!(t.contains("Datapath actions: 2"), "{t}");
+}
+
+#[test]
+fn malformed_frames_are_forwarded_by_a_catch_all_rule() {
+    let sw = switch("priority=0,actions=output:2");
+    let mut cut = frame(1, MAC2, 53);
+    cut.truncate(20); // cut inside the IPv4 header
+    push(&sw, 1, cut.clone());
+    push(&sw, 1, vec![0xff; 9]); // shorter than an Ethernet header
+    let got = sent(&sw, 2, 2, W);
+    assert_eq!(got, vec![cut, vec![0xff; 9]]);
+}
