@@ -289,7 +289,7 @@ pub fn command(sw: &Switch, line: &str) -> String {
                 let table = arg.contains("table=").then_some(r.table);
                 sw.ask(|tx| Request::DelRules {
                     table,
-                    matched: r.matched,
+                    matched: Box::new(r.matched),
                     reply: tx,
                 })
                 .map(|n| format!("{n} rules deleted\n"))

@@ -44,7 +44,7 @@ pub enum Request {
     /// Deletes rules like `ovs-ofctl del-flows` (non-strict).
     DelRules {
         table: Option<u8>,
-        matched: Match,
+        matched: Box<Match>,
         reply: Sender<usize>,
     },
     DumpRules(Sender<String>),
