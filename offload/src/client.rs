@@ -488,14 +488,14 @@ const RECV_BUF: usize = 1 << 20;
 const BATCH: usize = 64;
 
 /// A netlink socket with request/response handling.
-struct Channel {
-    sock: NlSocket,
-    seq: u32,
+pub(crate) struct Channel {
+    pub(crate) sock: NlSocket,
+    pub(crate) seq: u32,
     buf: Vec<u8>,
 }
 
 impl Channel {
-    fn open() -> Result<Channel, OdpError> {
+    pub(crate) fn open() -> Result<Channel, OdpError> {
         let sock = NlSocket::connect(NlFamily::Generic, None, Groups::empty())?;
         sock.block()?;
         // Extended acks carry the kernel's reason text where it gives one.
@@ -553,7 +553,7 @@ impl Channel {
     }
 
     /// Receives one datagram and splits it into messages.
-    fn recv_msgs(&mut self) -> Result<Vec<Nlmsghdr<u16, Buffer>>, OdpError> {
+    pub(crate) fn recv_msgs(&mut self) -> Result<Vec<Nlmsghdr<u16, Buffer>>, OdpError> {
         let (n, _) = self.sock.recv(&mut self.buf[..RECV_BUF - 4], Msg::empty())?;
         // The kernel does not pad an upcall's last message (its length is
         // the packet's); neli expects 4-byte alignment, so pad with zeros.
@@ -715,7 +715,7 @@ fn parse_reply(p: &Buffer) -> Result<Reply, OdpError> {
 
 /// Resolves a generic netlink family through the controller (neli's genl
 /// control types).
-fn resolve_family(ch: &mut Channel, name: &str) -> Result<(u16, Vec<(String, u32)>), OdpError> {
+pub(crate) fn resolve_family(ch: &mut Channel, name: &str) -> Result<(u16, Vec<(String, u32)>), OdpError> {
     ch.seq = ch.seq.wrapping_add(1);
     let mut attrs = GenlBuffer::new();
     attrs.push(

@@ -42,6 +42,7 @@
 pub mod actions;
 pub mod client;
 pub mod error;
+pub mod ethtool;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod keys;

@@ -85,6 +85,13 @@ impl Writer {
         at
     }
 
+    /// Starts a nested attribute carrying NLA_F_NESTED, which strictly
+    /// validated families (ethtool, newer ones) require. ODP does not use
+    /// the flag, and neither do the kernel's own ODP replies.
+    pub fn begin_nested_flagged(&mut self, ty: u16) -> usize {
+        self.begin_nested(ty | F_NESTED)
+    }
+
     pub fn end_nested(&mut self, at: usize) {
         let len = (self.buf.len() - at) as u16;
         self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());

@@ -5,6 +5,7 @@
 //! Subcommands may be abbreviated while unambiguous. Each failure prints a
 //! one-line reason and exits non-zero.
 
+mod daemon;
 mod odp_cli;
 
 use odpx_tools::pcap;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 use odpx_classifier::odp::{self, parse_flow_line};
 use odpx_classifier::rules::ofctl::parse_rules;
 use odpx_classifier::rules::RuleSet;
-use odpx_classifier::xlate::{translate, FloodEnv};
+use odpx_classifier::xlate::FloodEnv;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
@@ -33,6 +34,28 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
+    /// The switch on a sandbox of namespaces and veths, forwarding real
+    /// traffic with live statistics; removes everything it made on exit.
+    Demo {
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Run the switch daemon from a configuration file.
+    Run {
+        #[arg(short, long)]
+        config: std::path::PathBuf,
+    },
+    /// Talk to a running switch: show, dump-flows, add-flow RULE,
+    /// del-flows [MATCH], dump-megaflows, pmd-stats-show, pmd-stats-clear,
+    /// mac-table, trace KEY.
+    Ctl {
+        /// The control socket.
+        #[arg(short, long, default_value = "/run/odpx/odpx.sock")]
+        socket: std::path::PathBuf,
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Kernel datapaths: list, add, delete, show, set, listen.
     #[command(infer_subcommands = true)]
     Datapath {
@@ -95,6 +118,9 @@ enum OdpCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
+        Cmd::Demo { duration } => daemon::demo(duration),
+        Cmd::Run { config } => daemon::run(&config),
+        Cmd::Ctl { socket, command } => daemon::ctl(&socket, &command),
         Cmd::Datapath { cmd } => odp_cli::datapath(cmd),
         Cmd::Vport { cmd } => odp_cli::vport(cmd),
         Cmd::Flow { cmd } => odp_cli::flow(cmd),
@@ -170,23 +196,10 @@ fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCo
     if ports.is_empty() {
         ports = mentioned_ports(&set);
     }
-    let t = translate(&set, &packet, &mut FloodEnv { ports });
-    println!("Flow: {}", odp::format_exact_key(&packet));
-    for step in &t.trace {
-        let indent = "    ".repeat(step.depth);
-        match &step.rule {
-            Some(r) => println!("{indent}table {}: {r}", step.table),
-            None => println!("{indent}table {}: no match (drop)", step.table),
-        }
-    }
-    if t.too_deep {
-        println!(
-            "resubmit depth limit ({}) reached: packet dropped",
-            odpx_classifier::xlate::MAX_RESUBMIT_DEPTH
-        );
-    }
-    println!("Datapath actions: {}", odp::actions::format_actions(&t.actions));
-    println!("Megaflow: {}", odp::format_match(&t.megaflow));
+    print!(
+        "{}",
+        odpx_control::translator::trace_text(&set, &packet, &mut FloodEnv { ports })
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,436 @@
+//! `odpx run`, `odpx ctl` and `odpx demo`.
+
+use odpx_control::config::Config;
+use odpx_control::switch::{self, Switch};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type R = Result<ExitCode, String>;
+
+/// Ctrl-C and SIGTERM set this; long-running commands poll it.
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(|e| format!("signal handler: {e}"))?;
+    Ok(stop)
+}
+
+/// `odpx run -c CONFIG`: the switch daemon, until SIGINT or SIGTERM.
+pub fn run(config: &Path) -> R {
+    let cfg = Config::load(config)?;
+    let stop = stop_flag()?;
+    let sw = Arc::new(Switch::start(&cfg)?);
+    let socket = cfg.switch.socket.clone();
+    switch::serve(sw.clone(), &socket)?;
+    eprintln!(
+        "odpx: switching on {} port(s) with {} PMD thread(s); control socket {}",
+        cfg.ports.len(),
+        cfg.pmd.cores.len(),
+        socket.display()
+    );
+    let mut gone: Vec<u32> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        for p in sw.ports.iter().flatten() {
+            if !p.is_alive() && !gone.contains(&p.no) {
+                gone.push(p.no);
+                eprintln!(
+                    "odpx: port {} ({}): the interface is gone; the switch goes on without it",
+                    p.no, p.name
+                );
+            }
+        }
+    }
+    eprintln!("odpx: stopping");
+    let _ = std::fs::remove_file(&socket);
+    drop(sw);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `odpx ctl [-s SOCKET] COMMAND [ARGS...]`.
+pub fn ctl(socket: &Path, words: &[String]) -> R {
+    let line = words.join(" ");
+    let body = switch::request(socket, &line)?;
+    print!("{body}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sh(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+/// The demo's namespaces; deleted (with their veths) when dropped, so the
+/// sandbox goes away on normal exit, Ctrl-C and errors alike.
+struct Sandbox {
+    namespaces: Vec<String>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+const HOSTS: usize = 3;
+
+fn build_sandbox(tag: &str) -> Result<(Sandbox, String, Vec<String>), String> {
+    let sw = format!("odpx-sw-{tag}");
+    let hosts: Vec<String> = (1..=HOSTS).map(|i| format!("odpx-h{i}-{tag}")).collect();
+    let mut sb = Sandbox { namespaces: Vec::new() };
+    for ns in std::iter::once(&sw).chain(&hosts) {
+        sh(&["ip", "netns", "add", ns])?;
+        sb.namespaces.push(ns.clone());
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+    }
+    for (i, h) in hosts.iter().enumerate() {
+        let port = format!("s{}", i + 1);
+        // One queue per end (AF_XDP binds per queue; veth makes one per CPU).
+        sh(&[
+            "ip",
+            "-n",
+            &sw,
+            "link",
+            "add",
+            &port,
+            "numrxqueues",
+            "1",
+            "numtxqueues",
+            "1",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            h,
+            "numrxqueues",
+            "1",
+            "numtxqueues",
+            "1",
+        ])?;
+        sh(&["ip", "-n", &sw, "link", "set", &port, "up"])?;
+        sh(&[
+            "ip",
+            "-n",
+            h,
+            "addr",
+            "add",
+            &format!("10.0.0.{}/24", i + 1),
+            "dev",
+            "eth0",
+        ])?;
+        // The hosts' veths must finish their own checksums: AF_XDP copies
+        // raw bytes, and a partial checksum would leave the switch as is.
+        let f = std::fs::File::open(format!("/var/run/netns/{h}")).map_err(|e| format!("{h}: {e}"))?;
+        let h2 = h.clone();
+        std::thread::spawn(move || {
+            odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
+            odpx_offload::ethtool::disable_tx_checksum("eth0").map_err(|e| format!("{h2}: eth0: {e}"))
+        })
+        .join()
+        .map_err(|_| "ethtool thread panicked".to_string())??;
+        sh(&["ip", "-n", h, "link", "set", "eth0", "up"])?;
+    }
+    Ok((sb, sw, hosts))
+}
+
+fn enter(ns: &str) -> bool {
+    std::fs::File::open(format!("/var/run/netns/{ns}")).is_ok_and(|f| odpx_dataplane::xsk::enter_netns(&f).is_ok())
+}
+
+const ECHO_PORT: u16 = 7;
+
+/// Answers UDP echo requests in a host namespace until `stop`.
+fn udp_echo_server(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        if !enter(&ns) {
+            return;
+        }
+        let Ok(s) = std::net::UdpSocket::bind(("0.0.0.0", ECHO_PORT)) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let mut buf = [0u8; 1500];
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                let _ = s.send_to(&buf[..n], from);
+            }
+        }
+    })
+}
+
+/// Sends an echo request every 200 ms from a host namespace to `dst`;
+/// returns (sent, answered, total round-trip time of the answered).
+fn udp_echo_client(ns: String, dst: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64, Duration)> {
+    std::thread::spawn(move || {
+        if !enter(&ns) {
+            return (0, 0, Duration::ZERO);
+        }
+        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
+            return (0, 0, Duration::ZERO);
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let (mut sent, mut got, mut rtt) = (0u64, 0u64, Duration::ZERO);
+        let mut buf = [0u8; 64];
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            if s.send_to(&sent.to_be_bytes(), (dst.as_str(), ECHO_PORT)).is_err() {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            sent += 1;
+            while t.elapsed() < Duration::from_millis(200) {
+                match s.recv_from(&mut buf) {
+                    Ok((8, _)) if buf[..8] == (sent - 1).to_be_bytes() => {
+                        got += 1;
+                        rtt += t.elapsed();
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            if let Some(rest) = Duration::from_millis(200).checked_sub(t.elapsed()) {
+                std::thread::sleep(rest);
+            }
+        }
+        (sent, got, rtt)
+    })
+}
+
+/// UDP datagrams from a host namespace to `dst`, over `flows` destination
+/// ports, at up to `pps`, until `stop`.
+fn udp_traffic(
+    ns: String,
+    dst: &'static str,
+    flows: u16,
+    pps: u64,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let Ok(f) = std::fs::File::open(format!("/var/run/netns/{ns}")) else {
+            return 0;
+        };
+        if odpx_dataplane::xsk::enter_netns(&f).is_err() {
+            return 0;
+        }
+        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
+            return 0;
+        };
+        let payload = [0u8; 64];
+        let mut sent = 0u64;
+        let start = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            for _ in 0..64 {
+                let port = 20000 + (sent % flows as u64) as u16;
+                if s.send_to(&payload, (dst, port)).is_ok() {
+                    sent += 1;
+                }
+            }
+            // Pace to `pps`.
+            let due = Duration::from_secs_f64(sent as f64 / pps as f64);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        sent
+    })
+}
+
+/// `odpx demo [--duration S]`: the switch forwarding real traffic in a
+/// sandbox of namespaces, with live statistics.
+pub fn demo(duration: Option<u64>) -> R {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !root {
+        return Err("odpx demo needs root: it creates network namespaces, veth pairs and XDP programs".into());
+    }
+    let stop = stop_flag()?;
+    let tag = std::process::id().to_string();
+    let (sandbox, sw_ns, hosts) = build_sandbox(&tag)?;
+    println!(
+        "sandbox: namespaces {} and {} (10.0.0.1-3/24), switch ports s1-s3",
+        sw_ns,
+        hosts.join(", ")
+    );
+    // The switch opens its ports from inside the switch namespace.
+    let f = std::fs::File::open(format!("/var/run/netns/{sw_ns}")).map_err(|e| format!("{sw_ns}: {e}"))?;
+    let here = std::fs::File::open("/proc/self/ns/net").map_err(|e| format!("own namespace: {e}"))?;
+    odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cfg = Config::parse(
+        &format!(
+            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n[pmd]\ncores = [{}]\n",
+            cores - 1
+        ),
+        Path::new("/"),
+    )?;
+    let started = Switch::start(&cfg);
+    odpx_dataplane::xsk::enter_netns(&here).map_err(|e| e.to_string())?;
+    let sw = Arc::new(started?);
+    let socket = cfg.switch.socket.clone();
+    let _ = switch::serve(sw.clone(), &socket);
+    println!(
+        "switch: AF_XDP on s1-s3, NORMAL (MAC learning), PMD on core {}",
+        cores - 1
+    );
+    println!(
+        "inspect it meanwhile: odpx ctl -s {} dump-megaflows | pmd-stats-show | mac-table",
+        socket.display()
+    );
+    // Traffic: echo round trips around the ring (UDP echo always; ICMP
+    // ping too when it is installed), and UDP flows.
+    let traffic_stop = Arc::new(AtomicBool::new(false));
+    let echo_servers: Vec<_> = hosts
+        .iter()
+        .map(|h| udp_echo_server(h.clone(), traffic_stop.clone()))
+        .collect();
+    let have_ping = Command::new("sh")
+        .args(["-c", "command -v ping"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut pings = Vec::new();
+    let mut echoes = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let dst = format!("10.0.0.{}", (i + 1) % HOSTS + 1);
+        echoes.push((
+            format!("h{} -> {dst}", i + 1),
+            udp_echo_client(h.clone(), dst.clone(), traffic_stop.clone()),
+        ));
+        if have_ping {
+            let child = Command::new("ip")
+                .args(["netns", "exec", h, "ping", "-i", "0.2", "-W", "1", &dst])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(|e| format!("ping: {e}"))?;
+            pings.push((format!("h{} -> {dst}", i + 1), child));
+        }
+    }
+    if !have_ping {
+        println!("(ICMP ping is not installed here: round trips are UDP echo only)");
+    }
+    let udp = vec![
+        udp_traffic(hosts[0].clone(), "10.0.0.2", 200, 20_000, traffic_stop.clone()),
+        udp_traffic(hosts[2].clone(), "10.0.0.2", 50, 5_000, traffic_stop.clone()),
+    ];
+    let start = Instant::now();
+    let mut last = (Instant::now(), totals(&sw));
+    println!(
+        "{:>5}  {:>9} {:>9}  {:>6} {:>8} {:>7}  {:>9}  {:>4}",
+        "time", "rx pps", "tx pps", "EMC", "megaflow", "upcall", "megaflows", "MACs"
+    );
+    while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed() < Duration::from_secs(d)) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.0.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        let now = totals(&sw);
+        let dt = last.0.elapsed().as_secs_f64();
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let pk = d(now.packets, last.1.packets).max(1) as f64;
+        println!(
+            "{:>4}s  {:>9.0} {:>9.0}  {:>5.1}% {:>7.1}% {:>6.1}%  {:>9}  {:>4}",
+            start.elapsed().as_secs(),
+            d(now.rx, last.1.rx) as f64 / dt,
+            d(now.tx, last.1.tx) as f64 / dt,
+            100.0 * d(now.emc, last.1.emc) as f64 / pk,
+            100.0 * d(now.megaflow, last.1.megaflow) as f64 / pk,
+            100.0 * d(now.upcalls, last.1.upcalls) as f64 / pk,
+            now.megaflows,
+            now.macs,
+        );
+        last = (Instant::now(), now);
+    }
+    traffic_stop.store(true, Ordering::Relaxed);
+    let udp_sent: u64 = udp.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    println!("\nsummary after {:.1} s:", start.elapsed().as_secs_f64());
+    for (name, h) in echoes {
+        let (sent, got, rtt) = h.join().unwrap_or((0, 0, Duration::ZERO));
+        let avg = if got > 0 {
+            rtt.as_secs_f64() * 1000.0 / got as f64
+        } else {
+            0.0
+        };
+        println!("  echo {name}: {got}/{sent} answered, average round trip {avg:.3} ms");
+    }
+    for h in echo_servers {
+        let _ = h.join();
+    }
+    for (name, child) in pings {
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        let out = child
+            .wait_with_output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let line = out
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or("no ping summary");
+        println!("  ping {name}: {line}");
+    }
+    let t = totals(&sw);
+    println!("  UDP datagrams sent by the hosts: {udp_sent}");
+    println!(
+        "  switch: {} packets in, {} out; {} megaflows, {} MAC addresses",
+        t.rx, t.tx, t.megaflows, t.macs
+    );
+    print!(
+        "{}",
+        sw.pmd_stats().lines().map(|l| format!("  {l}\n")).collect::<String>()
+    );
+    let _ = std::fs::remove_file(&socket);
+    drop(sw);
+    drop(sandbox);
+    println!("sandbox removed");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    rx: u64,
+    tx: u64,
+    packets: u64,
+    emc: u64,
+    megaflow: u64,
+    upcalls: u64,
+    megaflows: u64,
+    macs: u64,
+}
+
+fn totals(sw: &Switch) -> Totals {
+    let mut t = Totals::default();
+    for p in sw.ports.iter().flatten() {
+        let c = p.stats.snapshot();
+        t.rx += c.rx_packets;
+        t.tx += c.tx_packets;
+    }
+    for h in sw.pmds() {
+        let c = h.counters.snapshot();
+        t.packets += c.packets;
+        t.emc += c.emc_hits;
+        t.megaflow += c.megaflow_hits;
+        t.upcalls += c.upcalls;
+        t.megaflows += c.megaflows;
+    }
+    t.macs = sw.translator_counters.mac_learned.load(Ordering::Relaxed);
+    t
+}
