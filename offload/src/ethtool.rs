@@ -36,12 +36,10 @@ pub fn disable_tx_checksum(ifname: &str) -> Result<(), OdpError> {
     header.put_str(A_HEADER_DEV_NAME, ifname);
     let mut wanted = Writer::new();
     let bits = wanted.begin_nested_flagged(A_BITSET_BITS);
-    for name in ["tx-checksum-ip-generic"] {
-        let bit = wanted.begin_nested_flagged(A_BITSET_BITS_BIT);
-        wanted.put_str(A_BITSET_BIT_NAME, name);
-        // No VALUE flag: the bit is wanted off.
-        wanted.end_nested(bit);
-    }
+    let bit = wanted.begin_nested_flagged(A_BITSET_BITS_BIT);
+    wanted.put_str(A_BITSET_BIT_NAME, "tx-checksum-ip-generic");
+    // No VALUE flag: the bit is wanted off.
+    wanted.end_nested(bit);
     wanted.end_nested(bits);
     let mut attrs = GenlBuffer::new();
     for (ty, payload) in [
