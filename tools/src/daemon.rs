@@ -2,6 +2,7 @@
 
 use odpx_control::config::Config;
 use odpx_control::switch::{self, Switch};
+use odpx_tools::sandbox::{self, udp_echo_client, udp_echo_server, udp_traffic};
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,200 +59,7 @@ pub fn ctl(socket: &Path, words: &[String]) -> R {
     Ok(ExitCode::SUCCESS)
 }
 
-fn sh(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args[0]))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(())
-}
-
-/// The demo's namespaces; deleted (with their veths) when dropped, so the
-/// sandbox goes away on normal exit, Ctrl-C and errors alike.
-struct Sandbox {
-    namespaces: Vec<String>,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        }
-    }
-}
-
 const HOSTS: usize = 3;
-
-fn build_sandbox(tag: &str) -> Result<(Sandbox, String, Vec<String>), String> {
-    let sw = format!("odpx-sw-{tag}");
-    let hosts: Vec<String> = (1..=HOSTS).map(|i| format!("odpx-h{i}-{tag}")).collect();
-    let mut sb = Sandbox { namespaces: Vec::new() };
-    for ns in std::iter::once(&sw).chain(&hosts) {
-        sh(&["ip", "netns", "add", ns])?;
-        sb.namespaces.push(ns.clone());
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
-    }
-    for (i, h) in hosts.iter().enumerate() {
-        let port = format!("s{}", i + 1);
-        // One queue per end (AF_XDP binds per queue; veth makes one per CPU).
-        sh(&[
-            "ip",
-            "-n",
-            &sw,
-            "link",
-            "add",
-            &port,
-            "numrxqueues",
-            "1",
-            "numtxqueues",
-            "1",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            h,
-            "numrxqueues",
-            "1",
-            "numtxqueues",
-            "1",
-        ])?;
-        sh(&["ip", "-n", &sw, "link", "set", &port, "up"])?;
-        sh(&[
-            "ip",
-            "-n",
-            h,
-            "addr",
-            "add",
-            &format!("10.0.0.{}/24", i + 1),
-            "dev",
-            "eth0",
-        ])?;
-        // The hosts' veths must finish their own checksums: AF_XDP copies
-        // raw bytes, and a partial checksum would leave the switch as is.
-        let f = std::fs::File::open(format!("/var/run/netns/{h}")).map_err(|e| format!("{h}: {e}"))?;
-        let h2 = h.clone();
-        std::thread::spawn(move || {
-            odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
-            odpx_offload::ethtool::disable_tx_checksum("eth0").map_err(|e| format!("{h2}: eth0: {e}"))
-        })
-        .join()
-        .map_err(|_| "ethtool thread panicked".to_string())??;
-        sh(&["ip", "-n", h, "link", "set", "eth0", "up"])?;
-    }
-    Ok((sb, sw, hosts))
-}
-
-fn enter(ns: &str) -> bool {
-    std::fs::File::open(format!("/var/run/netns/{ns}")).is_ok_and(|f| odpx_dataplane::xsk::enter_netns(&f).is_ok())
-}
-
-const ECHO_PORT: u16 = 7;
-
-/// Answers UDP echo requests in a host namespace until `stop`.
-fn udp_echo_server(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        if !enter(&ns) {
-            return;
-        }
-        let Ok(s) = std::net::UdpSocket::bind(("0.0.0.0", ECHO_PORT)) else {
-            return;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-        let mut buf = [0u8; 1500];
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok((n, from)) = s.recv_from(&mut buf) {
-                let _ = s.send_to(&buf[..n], from);
-            }
-        }
-    })
-}
-
-/// Sends an echo request every 200 ms from a host namespace to `dst`;
-/// returns (sent, answered, total round-trip time of the answered).
-fn udp_echo_client(ns: String, dst: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64, Duration)> {
-    std::thread::spawn(move || {
-        if !enter(&ns) {
-            return (0, 0, Duration::ZERO);
-        }
-        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
-            return (0, 0, Duration::ZERO);
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-        let (mut sent, mut got, mut rtt) = (0u64, 0u64, Duration::ZERO);
-        let mut buf = [0u8; 64];
-        while !stop.load(Ordering::Relaxed) {
-            let t = Instant::now();
-            if s.send_to(&sent.to_be_bytes(), (dst.as_str(), ECHO_PORT)).is_err() {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
-            sent += 1;
-            while t.elapsed() < Duration::from_millis(200) {
-                match s.recv_from(&mut buf) {
-                    Ok((8, _)) if buf[..8] == (sent - 1).to_be_bytes() => {
-                        got += 1;
-                        rtt += t.elapsed();
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-            if let Some(rest) = Duration::from_millis(200).checked_sub(t.elapsed()) {
-                std::thread::sleep(rest);
-            }
-        }
-        (sent, got, rtt)
-    })
-}
-
-/// UDP datagrams from a host namespace to `dst`, over `flows` destination
-/// ports, at up to `pps`, until `stop`.
-fn udp_traffic(
-    ns: String,
-    dst: &'static str,
-    flows: u16,
-    pps: u64,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let Ok(f) = std::fs::File::open(format!("/var/run/netns/{ns}")) else {
-            return 0;
-        };
-        if odpx_dataplane::xsk::enter_netns(&f).is_err() {
-            return 0;
-        }
-        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
-            return 0;
-        };
-        let payload = [0u8; 64];
-        let mut sent = 0u64;
-        let start = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            for _ in 0..64 {
-                let port = 20000 + (sent % flows as u64) as u16;
-                if s.send_to(&payload, (dst, port)).is_ok() {
-                    sent += 1;
-                }
-            }
-            // Pace to `pps`.
-            let due = Duration::from_secs_f64(sent as f64 / pps as f64);
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        sent
-    })
-}
 
 /// `odpx demo [--duration S]`: the switch forwarding real traffic in a
 /// sandbox of namespaces, with live statistics.
@@ -265,7 +73,8 @@ pub fn demo(duration: Option<u64>) -> R {
     }
     let stop = stop_flag()?;
     let tag = std::process::id().to_string();
-    let (sandbox, sw_ns, hosts) = build_sandbox(&tag)?;
+    let sandbox = sandbox::build(&tag, HOSTS)?;
+    let (sw_ns, hosts) = (sandbox.switch.clone(), sandbox.hosts.clone());
     println!(
         "sandbox: namespaces {} and {} (10.0.0.1-3/24), switch ports s1-s3",
         sw_ns,

@@ -1,3 +1,4 @@
 //! Helpers shared by the `odpx` binary and its tests.
 
 pub mod pcap;
+pub mod sandbox;
