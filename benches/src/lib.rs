@@ -227,3 +227,21 @@ pub mod frames {
         f
     }
 }
+
+/// An Ethernet frame for a flow key made by [`flow_key`] (IPv4, TCP with
+/// ACK or UDP, 18 bytes of payload: a 64-byte frame on the wire).
+pub fn frame_of(k: &FlowKey) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv4(
+        k.ipv4_src.to_be_bytes(),
+        k.ipv4_dst.to_be_bytes(),
+        64,
+    );
+    let mut f = Vec::new();
+    let payload = [0u8; 6];
+    if k.ip_proto == 6 {
+        b.tcp(k.tp_src, k.tp_dst, 1, 65535).ack(1).write(&mut f, &payload).unwrap();
+    } else {
+        b.udp(k.tp_src, k.tp_dst).write(&mut f, &payload).unwrap();
+    }
+    f
+}
