@@ -239,7 +239,10 @@ pub fn frame_of(k: &FlowKey) -> Vec<u8> {
     let mut f = Vec::new();
     let payload = [0u8; 6];
     if k.ip_proto == 6 {
-        b.tcp(k.tp_src, k.tp_dst, 1, 65535).ack(1).write(&mut f, &payload).unwrap();
+        b.tcp(k.tp_src, k.tp_dst, 1, 65535)
+            .ack(1)
+            .write(&mut f, &payload)
+            .unwrap();
     } else {
         b.udp(k.tp_src, k.tp_dst).write(&mut f, &payload).unwrap();
     }

@@ -552,6 +552,28 @@ impl Channel {
         Ok(self.seq)
     }
 
+    /// Frames a request of a family without a user header (the
+    /// controller, ethtool) with the next sequence number, asks for an
+    /// ack, sends it, and returns the sequence number.
+    pub(crate) fn send_plain<C, T>(&mut self, nl_type: u16, genl: Genlmsghdr<C, T>) -> Result<u32, OdpError>
+    where
+        C: neli::consts::genl::Cmd,
+        T: neli::consts::genl::NlAttrType,
+    {
+        self.seq = self.seq.wrapping_add(1);
+        let msg = NlmsghdrBuilder::default()
+            .nl_type(nl_type)
+            .nl_flags(NlmF::REQUEST | NlmF::ACK)
+            .nl_seq(self.seq)
+            .nl_payload(NlPayload::Payload(genl))
+            .build()
+            .map_err(|e| OdpError::Netlink(e.to_string()))?;
+        let mut cur = Cursor::new(vec![0u8; msg.padded_size()]);
+        msg.to_bytes(&mut cur).map_err(|e| OdpError::Netlink(e.to_string()))?;
+        self.sock.send(cur.get_ref(), Msg::empty())?;
+        Ok(self.seq)
+    }
+
     /// Receives one datagram and splits it into messages.
     pub(crate) fn recv_msgs(&mut self) -> Result<Vec<Nlmsghdr<u16, Buffer>>, OdpError> {
         let (n, _) = self.sock.recv(&mut self.buf[..RECV_BUF - 4], Msg::empty())?;
@@ -716,7 +738,6 @@ fn parse_reply(p: &Buffer) -> Result<Reply, OdpError> {
 /// Resolves a generic netlink family through the controller (neli's genl
 /// control types).
 pub(crate) fn resolve_family(ch: &mut Channel, name: &str) -> Result<(u16, Vec<(String, u32)>), OdpError> {
-    ch.seq = ch.seq.wrapping_add(1);
     let mut attrs = GenlBuffer::new();
     attrs.push(
         NlattrBuilder::default()
@@ -736,17 +757,7 @@ pub(crate) fn resolve_family(ch: &mut Channel, name: &str) -> Result<(u16, Vec<(
         .attrs(attrs)
         .build()
         .map_err(|e| OdpError::Netlink(e.to_string()))?;
-    let msg = NlmsghdrBuilder::default()
-        .nl_type(GenlId::Ctrl)
-        .nl_flags(NlmF::REQUEST | NlmF::ACK)
-        .nl_seq(ch.seq)
-        .nl_payload(NlPayload::Payload(genl))
-        .build()
-        .map_err(|e| OdpError::Netlink(e.to_string()))?;
-    let mut cur = Cursor::new(vec![0u8; msg.padded_size()]);
-    msg.to_bytes(&mut cur).map_err(|e| OdpError::Netlink(e.to_string()))?;
-    ch.sock.send(cur.get_ref(), Msg::empty())?;
-    let seq = ch.seq;
+    let seq = ch.send_plain(GenlId::Ctrl.into(), genl)?;
     let mut found = None;
     loop {
         for m in ch.recv_msgs()? {

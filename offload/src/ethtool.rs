@@ -11,13 +11,9 @@
 use crate::client::{resolve_family, Channel};
 use crate::error::{OdpError, Op};
 use crate::nla::Writer;
-use neli::consts::nl::NlmF;
-use neli::consts::socket::Msg;
 use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, NlattrBuilder};
-use neli::nl::{NlPayload, NlmsghdrBuilder};
+use neli::nl::NlPayload;
 use neli::types::{Buffer, GenlBuffer};
-use neli::{Size, ToBytes};
-use std::io::Cursor;
 
 const FEATURES_SET: u8 = 12;
 const A_FEATURES_HEADER: u16 = 1;
@@ -66,18 +62,7 @@ pub fn disable_tx_checksum(ifname: &str) -> Result<(), OdpError> {
         .attrs(attrs)
         .build()
         .map_err(|e| OdpError::Netlink(e.to_string()))?;
-    ch.seq = ch.seq.wrapping_add(1);
-    let seq = ch.seq;
-    let msg = NlmsghdrBuilder::default()
-        .nl_type(family)
-        .nl_flags(NlmF::REQUEST | NlmF::ACK)
-        .nl_seq(seq)
-        .nl_payload(NlPayload::Payload(genl))
-        .build()
-        .map_err(|e| OdpError::Netlink(e.to_string()))?;
-    let mut cur = Cursor::new(vec![0u8; msg.padded_size()]);
-    msg.to_bytes(&mut cur).map_err(|e| OdpError::Netlink(e.to_string()))?;
-    ch.sock.send(cur.get_ref(), Msg::empty())?;
+    let seq = ch.send_plain(family, genl)?;
     loop {
         for m in ch.recv_msgs()? {
             if *m.nl_seq() != seq {
