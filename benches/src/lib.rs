@@ -33,6 +33,15 @@ fn routed_addr(r: &mut StdRng) -> u32 {
 
 /// `n` rules: about 45% ACL entries in table 0, the rest routes in table 1.
 pub fn acl_routing_rules(n: usize, seed: u64) -> Vec<Rule> {
+    acl_routing_rules_text(n, seed)
+        .iter()
+        .map(|t| parse_rule(t).unwrap_or_else(|e| panic!("{t}: {e}")))
+        .collect()
+}
+
+/// The same rules as `ovs-ofctl add-flow` lines (Open vSwitch reads them
+/// too, for side-by-side runs).
+pub fn acl_routing_rules_text(n: usize, seed: u64) -> Vec<String> {
     let mut r = rng(seed);
     let mut text = Vec::new();
     let n_acl = n * 45 / 100;
@@ -71,9 +80,7 @@ pub fn acl_routing_rules(n: usize, seed: u64) -> Vec<Rule> {
         ));
     }
     text.push("table=1,priority=0,ip,actions=output:1".into());
-    text.iter()
-        .map(|t| parse_rule(t).unwrap_or_else(|e| panic!("{t}: {e}")))
-        .collect()
+    text
 }
 
 /// A plausible packet key for an IPv4 TCP/UDP flow.

@@ -190,7 +190,7 @@ impl Switch {
             };
             let busy = c.busy_ns + c.idle_ns;
             s += &format!(
-                "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  avg. subtable lookups per megaflow hit: {:.2}\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  flow limit hits: {}\n  unsupported actions: {}\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n",
+                "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  avg. subtable lookups per megaflow hit: {:.2}\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  flow limit hits: {}\n  unsupported actions: {}\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n  avg processing cycles per packet: {:.0}\n",
                 h.id,
                 h.core.map_or("-".into(), |c| c.to_string()),
                 c.packets,
@@ -209,6 +209,7 @@ impl Switch {
                 if busy > 0 { 100.0 * c.busy_ns as f64 / busy as f64 } else { 0.0 },
                 busy as f64 / 1e9,
                 if c.packets > 0 { c.busy_ns as f64 / c.packets as f64 } else { 0.0 },
+                if c.packets > 0 { c.busy_cycles as f64 / c.packets as f64 } else { 0.0 },
             );
         }
         let t = &self.translator_counters;

@@ -104,6 +104,9 @@ pub struct PmdCounters {
     pub drops_no_headroom: AtomicU64,
     pub busy_ns: AtomicU64,
     pub idle_ns: AtomicU64,
+    /// TSC cycles spent in passes that processed packets / found none.
+    pub busy_cycles: AtomicU64,
+    pub idle_cycles: AtomicU64,
     pub megaflows: AtomicU64,
     pub expired: AtomicU64,
 }
@@ -122,6 +125,8 @@ pub struct PmdSnapshot {
     pub drops_no_headroom: u64,
     pub busy_ns: u64,
     pub idle_ns: u64,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
     pub megaflows: u64,
     pub expired: u64,
 }
@@ -141,6 +146,8 @@ impl PmdCounters {
             drops_no_headroom: l(&self.drops_no_headroom),
             busy_ns: l(&self.busy_ns),
             idle_ns: l(&self.idle_ns),
+            busy_cycles: l(&self.busy_cycles),
+            idle_cycles: l(&self.idle_cycles),
             megaflows: l(&self.megaflows),
             expired: l(&self.expired),
         }
@@ -159,6 +166,8 @@ impl PmdCounters {
             &self.drops_no_headroom,
             &self.busy_ns,
             &self.idle_ns,
+            &self.busy_cycles,
+            &self.idle_cycles,
             &self.expired,
         ] {
             a.store(0, Ordering::Relaxed);
@@ -286,13 +295,17 @@ impl Pmd {
         let mut idle_rounds = 0u32;
         while !stop.load(Ordering::Relaxed) {
             let t0 = Instant::now();
+            let c0 = crate::xsk::cycles();
             let n = self.poll_once();
+            let dc = crate::xsk::cycles().wrapping_sub(c0);
             let dt = t0.elapsed().as_nanos() as u64;
             if n > 0 {
                 self.counters.busy_ns.fetch_add(dt, Ordering::Relaxed);
+                self.counters.busy_cycles.fetch_add(dc, Ordering::Relaxed);
                 idle_rounds = 0;
             } else {
                 self.counters.idle_ns.fetch_add(dt, Ordering::Relaxed);
+                self.counters.idle_cycles.fetch_add(dc, Ordering::Relaxed);
                 idle_rounds = idle_rounds.saturating_add(1);
                 // Busy-poll, but give the core a breath after a long idle
                 // stretch so a test machine stays usable.

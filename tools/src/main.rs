@@ -7,6 +7,7 @@
 
 mod daemon;
 mod odp_cli;
+mod traffic;
 
 use odpx_tools::pcap;
 
@@ -55,6 +56,45 @@ enum Cmd {
         socket: std::path::PathBuf,
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
+    },
+    /// Send frames with AF_XDP (benchmark traffic).
+    Gen {
+        iface: String,
+        /// p2p (one UDP flow) or gateway (the hit-rate bench mix).
+        #[arg(long, default_value = "p2p")]
+        workload: String,
+        #[arg(long, default_value_t = 10_000)]
+        flows: usize,
+        #[arg(long, default_value_t = 1.0)]
+        zipf: f64,
+        /// Packets per second (0: as fast as possible).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Frame size in bytes (at least the headers).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        #[arg(long)]
+        core: Option<usize>,
+    },
+    /// Bare AF_XDP forwarder IN -> OUT without lookup (the I/O ceiling).
+    Fwd {
+        inp: String,
+        out: String,
+        #[arg(long)]
+        core: Option<usize>,
+        #[arg(long)]
+        duration: Option<f64>,
+    },
+    /// Print a benchmark workload's rules (ovs-ofctl syntax).
+    Workload {
+        /// The number of ACL + routing rules.
+        #[arg(long, default_value_t = 1000)]
+        rules: usize,
+        /// Port every output goes to.
+        #[arg(long, default_value_t = 2)]
+        out_port: u32,
     },
     /// Kernel datapaths: list, add, delete, show, set, listen.
     #[command(infer_subcommands = true)]
@@ -119,6 +159,23 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
         Cmd::Demo { duration } => daemon::demo(duration),
+        Cmd::Gen {
+            iface,
+            workload,
+            flows,
+            zipf,
+            rate,
+            size,
+            duration,
+            core,
+        } => traffic::gen(&iface, &workload, flows, zipf, rate, size, duration, core),
+        Cmd::Fwd {
+            inp,
+            out,
+            core,
+            duration,
+        } => traffic::fwd(&inp, &out, core, duration),
+        Cmd::Workload { rules, out_port } => traffic::rules(rules, out_port),
         Cmd::Run { config } => daemon::run(&config),
         Cmd::Ctl { socket, command } => daemon::ctl(&socket, &command),
         Cmd::Datapath { cmd } => odp_cli::datapath(cmd),

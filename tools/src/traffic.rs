@@ -1,0 +1,150 @@
+//! Traffic for benchmarks: `odpx gen` (an AF_XDP frame generator) and
+//! `odpx fwd` (a bare AF_XDP forwarder without lookup: the I/O ceiling an
+//! AF_XDP switch on this machine can reach), plus the workloads shared with
+//! Open vSwitch in side-by-side runs (`odpx workload`).
+
+use odpx_benches::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
+use odpx_dataplane::port::{Port, RxBatch, TxStage};
+use odpx_dataplane::xsk::{self, RedirectProgram, XskSocket};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type R = Result<ExitCode, String>;
+
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(|e| format!("signal handler: {e}"))?;
+    Ok(stop)
+}
+
+/// The frames of a workload: `p2p` is one UDP flow; `gateway` is `flows`
+/// connections of the hit-rate bench mix, drawn with Zipf(`zipf`)
+/// popularity into a replay loop of 64k frames.
+pub fn workload_frames(kind: &str, n_flows: usize, zipf: f64, size: usize) -> Result<Vec<Vec<u8>>, String> {
+    let pad = |mut f: Vec<u8>| {
+        if f.len() < size {
+            f.resize(size, 0);
+        }
+        f
+    };
+    match kind {
+        "p2p" => Ok(vec![pad(frame_of(&flows(1, 7)[0]))]),
+        "gateway" => {
+            let keys = flows(n_flows.max(1), 7);
+            let z = Zipf::new(keys.len(), zipf);
+            let mut r = rng(11);
+            Ok((0..65536).map(|_| pad(frame_of(&keys[z.sample(&mut r)]))).collect())
+        }
+        other => Err(format!("unknown workload '{other}' (p2p, gateway)")),
+    }
+}
+
+/// `odpx workload rules acl N --out-port P`: the ACL + routing rule set
+/// with every output going to port P (both switches of a side-by-side run
+/// load the same text).
+pub fn rules(n: usize, out_port: u32) -> R {
+    use std::io::Write;
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    for line in acl_routing_rules_text(n, 3) {
+        let l = match line.find("output:") {
+            Some(i) => format!("{}output:{out_port}", &line[..i]),
+            None => line,
+        };
+        if writeln!(out, "{l}").is_err() {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `odpx gen IFACE`: sends frames with AF_XDP as fast as `rate` allows
+/// (0: as fast as possible) for `duration` seconds, then prints
+/// `sent N packets in S s (R pps)`.
+pub fn gen(
+    iface: &str,
+    kind: &str,
+    n_flows: usize,
+    zipf: f64,
+    rate: u64,
+    size: usize,
+    duration: f64,
+    core: Option<usize>,
+) -> R {
+    let frames = workload_frames(kind, n_flows, zipf, size)?;
+    let stop = stop_flag()?;
+    if let Some(c) = core {
+        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+    }
+    let i = xsk::ifindex(iface).map_err(|e| e.to_string())?;
+    // An XDP program on the sending veth too: copy-mode TX into a veth is
+    // delivered reliably only then (shared notes).
+    let _prog = RedirectProgram::attach(i, 1).map_err(|e| format!("{iface}: {e}"))?;
+    let mut s = XskSocket::bind(i, 0).map_err(|e| format!("{iface}: {e}"))?;
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(duration);
+    let mut sent = 0u64;
+    let mut next = 0usize;
+    let mut batch = Vec::with_capacity(64);
+    while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        if rate > 0 {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            if sent >= due {
+                s.reap_completions();
+                std::hint::spin_loop();
+                continue;
+            }
+        }
+        batch.clear();
+        for _ in 0..64 {
+            let Some(a) = s.tx_frame() else { break };
+            let f = &frames[next % frames.len()];
+            next += 1;
+            s.frame_mut(a, f.len() as u32).copy_from_slice(f);
+            batch.push((a, f.len() as u32));
+        }
+        sent += s.send(&batch) as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("sent {sent} packets in {secs:.3} s ({:.0} pps)", sent as f64 / secs);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `odpx fwd IN OUT`: forwards every frame from IN to OUT through the same
+/// AF_XDP port code and batching as the switch, with no lookup and no
+/// actions: the ceiling of an AF_XDP switch here. Prints packets and
+/// cycles per packet when stopped.
+pub fn fwd(inp: &str, out: &str, core: Option<usize>, duration: Option<f64>) -> R {
+    let stop = stop_flag()?;
+    if let Some(c) = core {
+        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+    }
+    let a = Port::open_xdp(1, inp).map_err(|e| format!("{inp}: {e}"))?;
+    let b = Port::open_xdp(2, out).map_err(|e| format!("{out}: {e}"))?;
+    let mut batch = RxBatch::default();
+    let mut stage = TxStage::default();
+    let (mut packets, mut busy) = (0u64, 0u64);
+    let start = Instant::now();
+    while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed().as_secs_f64() < d) {
+        let c0 = xsk::cycles();
+        let n = a.recv(0, &mut batch);
+        if n > 0 {
+            for i in 0..n {
+                stage.push(batch.data(i));
+            }
+            b.send(0, &stage);
+            stage.clear();
+            packets += n as u64;
+            busy += xsk::cycles().wrapping_sub(c0);
+        }
+        b.poll_tx(0);
+    }
+    println!(
+        "forwarded {packets} packets; avg processing cycles per packet: {:.0}",
+        if packets > 0 { busy as f64 / packets as f64 } else { 0.0 }
+    );
+    Ok(ExitCode::SUCCESS)
+}
