@@ -168,7 +168,16 @@ fn main() -> ExitCode {
             size,
             duration,
             core,
-        } => traffic::gen(&iface, &workload, flows, zipf, rate, size, duration, core),
+        } => traffic::gen(&traffic::GenArgs {
+            iface: &iface,
+            workload: &workload,
+            flows,
+            zipf,
+            rate,
+            size,
+            duration,
+            core,
+        }),
         Cmd::Fwd {
             inp,
             out,

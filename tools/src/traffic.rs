@@ -61,20 +61,26 @@ pub fn rules(n: usize, out_port: u32) -> R {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `odpx gen` sends.
+pub struct GenArgs<'a> {
+    pub iface: &'a str,
+    /// `p2p` or `gateway` (see [`workload_frames`]).
+    pub workload: &'a str,
+    pub flows: usize,
+    pub zipf: f64,
+    /// Packets per second; 0: as fast as possible.
+    pub rate: u64,
+    pub size: usize,
+    pub duration: f64,
+    pub core: Option<usize>,
+}
+
 /// `odpx gen IFACE`: sends frames with AF_XDP as fast as `rate` allows
-/// (0: as fast as possible) for `duration` seconds, then prints
-/// `sent N packets in S s (R pps)`.
-pub fn gen(
-    iface: &str,
-    kind: &str,
-    n_flows: usize,
-    zipf: f64,
-    rate: u64,
-    size: usize,
-    duration: f64,
-    core: Option<usize>,
-) -> R {
-    let frames = workload_frames(kind, n_flows, zipf, size)?;
+/// for `duration` seconds, then prints `sent N packets in S s (R pps)`.
+pub fn gen(a: &GenArgs) -> R {
+    let (iface, rate, core) = (a.iface, a.rate, a.core);
+    let frames = workload_frames(a.workload, a.flows, a.zipf, a.size)?;
+    let duration = a.duration;
     let stop = stop_flag()?;
     if let Some(c) = core {
         core_affinity::set_for_current(core_affinity::CoreId { id: c });
