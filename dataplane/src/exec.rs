@@ -22,8 +22,8 @@
 //!   as a truncated action list would: what was output stays output.
 //!
 //! # Cost
-//! No allocation except for `clone`; header offsets are found once per
-//! packet and again only after a VLAN push or pop.
+//! No allocation except for `clone` (fields are rewritten through stack
+//! buffers); header offsets are found once per set action.
 
 use odpx_classifier::key::attr;
 use odpx_classifier::odp::{OdpAction, SetAction};
@@ -187,31 +187,27 @@ fn l4_csum_at(d: &[u8], proto: u8, l4: usize, ipv4: bool) -> Option<usize> {
     Some(at)
 }
 
-/// Writes `new` over `d[at..]` and updates the checksums at the given
-/// offsets for the change.
-fn write_with_csums(d: &mut [u8], at: usize, new: &[u8], csums: &[Option<usize>]) {
-    if d[at..at + new.len()] == *new {
+/// Writes `(old & !mask) | (val & mask)` over `d[at..at + val.len()]` (at
+/// most 16 bytes: a MAC, an address, a port) and updates the checksums at
+/// the given offsets for the change. No allocation: this runs per packet.
+fn write_masked(d: &mut [u8], at: usize, val: &[u8], mask: &[u8], csums: &[Option<usize>]) {
+    let n = val.len();
+    let mut new = [0u8; 16];
+    for i in 0..n {
+        new[i] = (d[at + i] & !mask[i]) | (val[i] & mask[i]);
+    }
+    if d[at..at + n] == new[..n] {
         return;
     }
     // Checksums are over 16-bit words: align the changed range.
-    let (s, e) = (at & !1, (at + new.len() + 1) & !1);
-    let e = e.min(d.len());
-    let before = d[s..e].to_vec();
-    d[at..at + new.len()].copy_from_slice(new);
-    let after = d[s..e].to_vec();
+    let (s, e) = (at & !1, ((at + n + 1) & !1).min(d.len()));
+    let mut before = [0u8; 18];
+    before[..e - s].copy_from_slice(&d[s..e]);
+    d[at..at + n].copy_from_slice(&new[..n]);
     for c in csums.iter().flatten() {
-        let cur = be16(d, *c);
-        let upd = csum_replace_bytes(cur, &before, &after);
+        let upd = csum_replace_bytes(be16(d, *c), &before[..e - s], &d[s..e]);
         d[*c..*c + 2].copy_from_slice(&upd.to_be_bytes());
     }
-}
-
-fn masked_bytes(cur: &[u8], val: &[u8], mask: &[u8]) -> Vec<u8> {
-    cur.iter()
-        .zip(val)
-        .zip(mask)
-        .map(|((c, v), m)| (c & !m) | (v & m))
-        .collect()
 }
 
 /// Applies one set action; false when the header is not there.
@@ -224,10 +220,8 @@ fn apply_set(p: &mut Packet, s: &SetAction) -> bool {
             if d.len() < 12 {
                 return false;
             }
-            let dst = masked_bytes(&d[0..6], &k.eth_dst, &m.eth_dst);
-            let src = masked_bytes(&d[6..12], &k.eth_src, &m.eth_src);
-            d[0..6].copy_from_slice(&dst);
-            d[6..12].copy_from_slice(&src);
+            write_masked(d, 0, &k.eth_dst, &m.eth_dst, &[]);
+            write_masked(d, 6, &k.eth_src, &m.eth_src, &[]);
             true
         }
         attr::VLAN => {
@@ -246,22 +240,12 @@ fn apply_set(p: &mut Packet, s: &SetAction) -> bool {
             }
             let ip_csum = Some(l3 + 10);
             let l4c = l.l4.and_then(|(proto, l4)| l4_csum_at(d, proto, l4, true));
-            let tos = (d[l3 + 1] & !m.ip_tos) | (k.ip_tos & m.ip_tos);
-            write_with_csums(d, l3 + 1, &[tos], &[ip_csum]);
-            let ttl = (d[l3 + 8] & !m.ip_ttl) | (k.ip_ttl & m.ip_ttl);
-            write_with_csums(d, l3 + 8, &[ttl], &[ip_csum]);
-            let src = masked_bytes(
-                &d[l3 + 12..l3 + 16],
-                &k.ipv4_src.to_be_bytes(),
-                &m.ipv4_src.to_be_bytes(),
-            );
-            write_with_csums(d, l3 + 12, &src, &[ip_csum, l4c]);
-            let dst = masked_bytes(
-                &d[l3 + 16..l3 + 20],
-                &k.ipv4_dst.to_be_bytes(),
-                &m.ipv4_dst.to_be_bytes(),
-            );
-            write_with_csums(d, l3 + 16, &dst, &[ip_csum, l4c]);
+            write_masked(d, l3 + 1, &[k.ip_tos], &[m.ip_tos], &[ip_csum]);
+            write_masked(d, l3 + 8, &[k.ip_ttl], &[m.ip_ttl], &[ip_csum]);
+            let (ks, ms) = (k.ipv4_src.to_be_bytes(), m.ipv4_src.to_be_bytes());
+            write_masked(d, l3 + 12, &ks, &ms, &[ip_csum, l4c]);
+            let (kd, md) = (k.ipv4_dst.to_be_bytes(), m.ipv4_dst.to_be_bytes());
+            write_masked(d, l3 + 16, &kd, &md, &[ip_csum, l4c]);
             true
         }
         attr::IPV6 => {
@@ -276,10 +260,8 @@ fn apply_set(p: &mut Packet, s: &SetAction) -> bool {
             let v = (vtcfl & 0xf000_0000) | ((tc as u32) << 20) | fl;
             d[l3..l3 + 4].copy_from_slice(&v.to_be_bytes());
             d[l3 + 7] = (d[l3 + 7] & !m.ip_ttl) | (k.ip_ttl & m.ip_ttl);
-            let src = masked_bytes(&d[l3 + 8..l3 + 24], &k.ipv6_src, &m.ipv6_src);
-            write_with_csums(d, l3 + 8, &src, &[l4c]);
-            let dst = masked_bytes(&d[l3 + 24..l3 + 40], &k.ipv6_dst, &m.ipv6_dst);
-            write_with_csums(d, l3 + 24, &dst, &[l4c]);
+            write_masked(d, l3 + 8, &k.ipv6_src, &m.ipv6_src, &[l4c]);
+            write_masked(d, l3 + 24, &k.ipv6_dst, &m.ipv6_dst, &[l4c]);
             true
         }
         attr::TCP | attr::UDP => {
@@ -290,10 +272,8 @@ fn apply_set(p: &mut Packet, s: &SetAction) -> bool {
             }
             let ipv4 = matches!(l.l3, Some((0x0800, _)));
             let c = l4_csum_at(d, proto, l4, ipv4);
-            let sp = (be16(d, l4) & !m.tp_src) | (k.tp_src & m.tp_src);
-            let dp = (be16(d, l4 + 2) & !m.tp_dst) | (k.tp_dst & m.tp_dst);
-            write_with_csums(d, l4, &sp.to_be_bytes(), &[c]);
-            write_with_csums(d, l4 + 2, &dp.to_be_bytes(), &[c]);
+            write_masked(d, l4, &k.tp_src.to_be_bytes(), &m.tp_src.to_be_bytes(), &[c]);
+            write_masked(d, l4 + 2, &k.tp_dst.to_be_bytes(), &m.tp_dst.to_be_bytes(), &[c]);
             true
         }
         _ => false,

@@ -1,6 +1,17 @@
 //! # odpx-dataplane: AF_XDP ports, PMD threads and action execution
 //!
-//! (Being built for issue 4; see each module's essay.)
+//! ## What
+//! The fast path: PMD threads poll AF_XDP (or in-memory) ports in batches
+//! of 32, classify through the caches of `odpx-classifier` (exact-match,
+//! then megaflow), run the actions and transmit, staged per output port.
+//! Misses leave as upcalls over a bounded channel; the slow path
+//! (`odpx-control`) answers with megaflows to install.
+//!
+//! ## Threads and ownership
+//! Each PMD owns its caches and buffers; ports are shared, with one lock
+//! per AF_XDP queue taken once per batch; counters are relaxed atomics
+//! that control reads. No allocation, lock or syscall per packet besides
+//! the transmit kick per batch (upcalls, the slow path, copy the packet).
 //!
 //! * [`xsk`]: AF_XDP sockets, UMEM, rings and the XDP redirect program on
 //!   raw syscalls: the only module of odpx with `unsafe` code, every block

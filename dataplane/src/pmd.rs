@@ -391,11 +391,16 @@ impl Pmd {
             let len = self.batch.lens[i];
             let tcp_flags = self.keys[i].tcp_flags;
             self.mf.credit(r, 1, len as u64, tcp_flags, now);
-            let Some(actions) = self.mf.get(r).map(|m| m.actions.clone()) else {
-                continue;
-            };
-            let buf = self.batch.buf_mut(i);
-            run_actions(&actions, buf, len, &mut self.stages, &self.counters);
+            // Borrow the actions in place (disjoint fields): no reference
+            // count traffic per packet.
+            let Some(flow) = self.mf.get(r) else { continue };
+            run_actions(
+                &flow.actions,
+                self.batch.buf_mut(i),
+                len,
+                &mut self.stages,
+                &self.counters,
+            );
         }
         self.flush_tx();
     }

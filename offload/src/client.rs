@@ -805,13 +805,34 @@ pub(crate) fn resolve_family(ch: &mut Channel, name: &str) -> Result<(u16, Vec<(
     }
 }
 
-/// Datapath and vport NEW/SET answer through `genl_notify`, which reaches
-/// the requester only when it asks for an echo.
-fn echo_for(cmd: u8) -> NlmF {
-    if cmd == cmd::NEW || cmd == cmd::SET {
-        NlmF::ECHO
-    } else {
-        NlmF::empty()
+/// The ODP family a request goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fam {
+    Datapath,
+    Vport,
+    Flow,
+    Packet,
+}
+
+/// A request to an ODP family. Datapath and vport NEW/SET answer through
+/// `genl_notify`, which reaches the requester only when it asks for an
+/// echo; flows are not echoed (batched puts need only the acks).
+fn request(f: &Families, fam: Fam, cmd: u8, dp_ifindex: i32, attrs: Vec<(u16, Vec<u8>)>) -> Request {
+    let (family, version) = match fam {
+        Fam::Datapath => (f.datapath, uapi::DATAPATH_VERSION),
+        Fam::Vport => (f.vport, uapi::VPORT_VERSION),
+        Fam::Flow => (f.flow, uapi::FLOW_VERSION),
+        Fam::Packet => (f.packet, uapi::PACKET_VERSION),
+    };
+    let echo = matches!(fam, Fam::Datapath | Fam::Vport) && (cmd == cmd::NEW || cmd == cmd::SET);
+    Request {
+        family,
+        cmd,
+        version,
+        dp_ifindex,
+        dump: false,
+        flags: if echo { NlmF::ECHO } else { NlmF::empty() },
+        attrs,
     }
 }
 
@@ -853,18 +874,6 @@ impl OdpClient {
         self.ch.pid()
     }
 
-    fn dp_req(&self, cmd: u8, dp_ifindex: i32, attrs: Vec<(u16, Vec<u8>)>) -> Request {
-        Request {
-            family: self.families.datapath,
-            cmd,
-            version: uapi::DATAPATH_VERSION,
-            dp_ifindex,
-            dump: false,
-            flags: echo_for(cmd),
-            attrs,
-        }
-    }
-
     // ---------------------------------------------------------------- datapaths
 
     /// Creates a datapath. `per_cpu_upcalls` asks for per-CPU upcall
@@ -881,23 +890,21 @@ impl OdpClient {
         if per_cpu_upcalls {
             features |= dp_feature::DISPATCH_UPCALL_PER_CPU;
         }
-        let fam = self.families.datapath;
+        let fams = self.families;
         let req = |features: u32| {
             let mut name_b = name.as_bytes().to_vec();
             name_b.push(0);
-            Request {
-                family: fam,
-                cmd: cmd::NEW,
-                version: uapi::DATAPATH_VERSION,
-                dp_ifindex: 0,
-                dump: false,
-                flags: echo_for(cmd::NEW),
-                attrs: vec![
+            request(
+                &fams,
+                Fam::Datapath,
+                cmd::NEW,
+                0,
+                vec![
                     (dp_attr::NAME, name_b),
                     (dp_attr::UPCALL_PID, upcall_pid.to_ne_bytes().to_vec()),
                     (dp_attr::USER_FEATURES, features.to_ne_bytes().to_vec()),
                 ],
-            }
+            )
         };
         let r = self.ch.one(req(features), Op::Datapath, || format!("datapath {name}"));
         let replies = match r {
@@ -919,21 +926,22 @@ impl OdpClient {
     pub fn delete_datapath(&mut self, name: &str) -> Result<(), OdpError> {
         let mut b = name.as_bytes().to_vec();
         b.push(0);
-        self.ch
-            .one(self.dp_req(cmd::DEL, 0, vec![(dp_attr::NAME, b)]), Op::Datapath, || {
-                format!("datapath {name}")
-            })?;
+        self.ch.one(
+            request(&self.families, Fam::Datapath, cmd::DEL, 0, vec![(dp_attr::NAME, b)]),
+            Op::Datapath,
+            || format!("datapath {name}"),
+        )?;
         Ok(())
     }
 
     pub fn get_datapath(&mut self, name: &str) -> Result<Datapath, OdpError> {
         let mut b = name.as_bytes().to_vec();
         b.push(0);
-        let r = self
-            .ch
-            .one(self.dp_req(cmd::GET, 0, vec![(dp_attr::NAME, b)]), Op::Datapath, || {
-                format!("datapath {name}")
-            })?;
+        let r = self.ch.one(
+            request(&self.families, Fam::Datapath, cmd::GET, 0, vec![(dp_attr::NAME, b)]),
+            Op::Datapath,
+            || format!("datapath {name}"),
+        )?;
         parse_datapath(
             r.first()
                 .ok_or_else(|| OdpError::NotFound(format!("datapath {name}: no reply")))?,
@@ -941,7 +949,7 @@ impl OdpClient {
     }
 
     pub fn list_datapaths(&mut self) -> Result<Vec<Datapath>, OdpError> {
-        let mut req = self.dp_req(cmd::GET, 0, vec![]);
+        let mut req = request(&self.families, Fam::Datapath, cmd::GET, 0, vec![]);
         req.dump = true;
         let r = self.ch.one(req, Op::Datapath, || "datapath dump".into())?;
         let mut v: Vec<Datapath> = r.iter().map(parse_datapath).collect::<Result<_, _>>()?;
@@ -971,9 +979,11 @@ impl OdpClient {
                 pids.iter().flat_map(|p| p.to_ne_bytes()).collect(),
             ));
         }
-        let r = self.ch.one(self.dp_req(cmd::SET, 0, attrs), Op::Datapath, || {
-            format!("datapath {name}")
-        })?;
+        let r = self.ch.one(
+            request(&self.families, Fam::Datapath, cmd::SET, 0, attrs),
+            Op::Datapath,
+            || format!("datapath {name}"),
+        )?;
         parse_datapath(
             r.first()
                 .ok_or_else(|| OdpError::Netlink("no reply to datapath set".into()))?,
@@ -981,18 +991,6 @@ impl OdpClient {
     }
 
     // ---------------------------------------------------------------- vports
-
-    fn vport_req(&self, cmd: u8, dp_ifindex: i32, attrs: Vec<(u16, Vec<u8>)>) -> Request {
-        Request {
-            family: self.families.vport,
-            cmd,
-            version: uapi::VPORT_VERSION,
-            dp_ifindex,
-            dump: false,
-            flags: echo_for(cmd),
-            attrs,
-        }
-    }
 
     fn vport_id_attrs(id: &VportId) -> (i32, Vec<(u16, Vec<u8>)>, String) {
         match id {
@@ -1038,11 +1036,11 @@ impl OdpClient {
                 spec.vtype.name()
             ))));
         }
-        let r = self
-            .ch
-            .one(self.vport_req(cmd::NEW, dp_ifindex, attrs), Op::Vport, || {
-                format!("vport {} ({})", spec.name, spec.vtype.name())
-            })?;
+        let r = self.ch.one(
+            request(&self.families, Fam::Vport, cmd::NEW, dp_ifindex, attrs),
+            Op::Vport,
+            || format!("vport {} ({})", spec.name, spec.vtype.name()),
+        )?;
         parse_vport(
             r.first()
                 .ok_or_else(|| OdpError::Netlink("no reply to vport create".into()))?,
@@ -1051,13 +1049,21 @@ impl OdpClient {
 
     pub fn delete_vport(&mut self, id: &VportId) -> Result<(), OdpError> {
         let (dp, attrs, ctx) = Self::vport_id_attrs(id);
-        self.ch.one(self.vport_req(cmd::DEL, dp, attrs), Op::Vport, || ctx)?;
+        self.ch.one(
+            request(&self.families, Fam::Vport, cmd::DEL, dp, attrs),
+            Op::Vport,
+            || ctx,
+        )?;
         Ok(())
     }
 
     pub fn get_vport(&mut self, id: &VportId) -> Result<Vport, OdpError> {
         let (dp, attrs, ctx) = Self::vport_id_attrs(id);
-        let r = self.ch.one(self.vport_req(cmd::GET, dp, attrs), Op::Vport, || ctx)?;
+        let r = self.ch.one(
+            request(&self.families, Fam::Vport, cmd::GET, dp, attrs),
+            Op::Vport,
+            || ctx,
+        )?;
         parse_vport(
             r.first()
                 .ok_or_else(|| OdpError::Netlink("no reply to vport get".into()))?,
@@ -1065,7 +1071,7 @@ impl OdpClient {
     }
 
     pub fn list_vports(&mut self, dp_ifindex: i32) -> Result<Vec<Vport>, OdpError> {
-        let mut req = self.vport_req(cmd::GET, dp_ifindex, vec![]);
+        let mut req = request(&self.families, Fam::Vport, cmd::GET, dp_ifindex, vec![]);
         req.dump = true;
         let r = self.ch.one(req, Op::Vport, || "vport dump".into())?;
         let mut v: Vec<Vport> = r.iter().map(parse_vport).collect::<Result<_, _>>()?;
@@ -1080,7 +1086,11 @@ impl OdpClient {
             vport_attr::UPCALL_PID,
             pids.iter().flat_map(|p| p.to_ne_bytes()).collect(),
         ));
-        let r = self.ch.one(self.vport_req(cmd::SET, dp, attrs), Op::Vport, || ctx)?;
+        let r = self.ch.one(
+            request(&self.families, Fam::Vport, cmd::SET, dp, attrs),
+            Op::Vport,
+            || ctx,
+        )?;
         parse_vport(
             r.first()
                 .ok_or_else(|| OdpError::Netlink("no reply to vport set".into()))?,
@@ -1088,18 +1098,6 @@ impl OdpClient {
     }
 
     // ---------------------------------------------------------------- flows
-
-    fn flow_req(&self, cmd: u8, dp_ifindex: i32, attrs: Vec<(u16, Vec<u8>)>) -> Request {
-        Request {
-            family: self.families.flow,
-            cmd,
-            version: uapi::FLOW_VERSION,
-            dp_ifindex,
-            dump: false,
-            flags: NlmF::empty(),
-            attrs,
-        }
-    }
 
     fn put_req(&self, dp_ifindex: i32, f: &FlowPut) -> Request {
         let mut attrs = vec![(flow_attr::KEY, f.key.clone())];
@@ -1118,7 +1116,7 @@ impl OdpClient {
             PutMode::CreateOrModify => (cmd::NEW, NlmF::CREATE),
             PutMode::Modify => (cmd::SET, NlmF::empty()),
         };
-        let mut r = self.flow_req(cmd, dp_ifindex, attrs);
+        let mut r = request(&self.families, Fam::Flow, cmd, dp_ifindex, attrs);
         r.flags = flags;
         r
     }
@@ -1157,7 +1155,7 @@ impl OdpClient {
 
     pub fn get_flow(&mut self, dp_ifindex: i32, id: &FlowId) -> Result<Flow, OdpError> {
         let r = self.ch.one(
-            self.flow_req(cmd::GET, dp_ifindex, Self::id_attrs(id)),
+            request(&self.families, Fam::Flow, cmd::GET, dp_ifindex, Self::id_attrs(id)),
             Op::Flow,
             || "flow".into(),
         )?;
@@ -1169,7 +1167,7 @@ impl OdpClient {
 
     pub fn del_flow(&mut self, dp_ifindex: i32, id: &FlowId) -> Result<(), OdpError> {
         self.ch.one(
-            self.flow_req(cmd::DEL, dp_ifindex, Self::id_attrs(id)),
+            request(&self.families, Fam::Flow, cmd::DEL, dp_ifindex, Self::id_attrs(id)),
             Op::Flow,
             || "flow".into(),
         )?;
@@ -1180,7 +1178,7 @@ impl OdpClient {
     pub fn del_flows(&mut self, dp_ifindex: i32, ids: &[FlowId]) -> Result<Vec<Result<(), OdpError>>, OdpError> {
         let reqs: Vec<Request> = ids
             .iter()
-            .map(|id| self.flow_req(cmd::DEL, dp_ifindex, Self::id_attrs(id)))
+            .map(|id| request(&self.families, Fam::Flow, cmd::DEL, dp_ifindex, Self::id_attrs(id)))
             .collect();
         Ok(self
             .ch
@@ -1199,9 +1197,11 @@ impl OdpClient {
 
     /// Deletes every flow of a datapath.
     pub fn flush_flows(&mut self, dp_ifindex: i32) -> Result<(), OdpError> {
-        self.ch.one(self.flow_req(cmd::DEL, dp_ifindex, vec![]), Op::Flow, || {
-            "flow flush".into()
-        })?;
+        self.ch.one(
+            request(&self.families, Fam::Flow, cmd::DEL, dp_ifindex, vec![]),
+            Op::Flow,
+            || "flow flush".into(),
+        )?;
         Ok(())
     }
 
@@ -1213,7 +1213,7 @@ impl OdpClient {
         } else {
             vec![]
         };
-        let mut req = self.flow_req(cmd::GET, dp_ifindex, attrs);
+        let mut req = request(&self.families, Fam::Flow, cmd::GET, dp_ifindex, attrs);
         req.dump = true;
         let r = self.ch.one(req, Op::Flow, || "flow dump".into())?;
         r.iter().map(parse_flow).collect()
@@ -1231,15 +1231,7 @@ impl OdpClient {
         if e.probe {
             attrs.push((packet_attr::PROBE, Vec::new()));
         }
-        let req = Request {
-            family: self.families.packet,
-            cmd: packet_cmd::EXECUTE,
-            version: uapi::PACKET_VERSION,
-            dp_ifindex,
-            dump: false,
-            flags: NlmF::empty(),
-            attrs,
-        };
+        let req = request(&self.families, Fam::Packet, packet_cmd::EXECUTE, dp_ifindex, attrs);
         self.ch.one(req, Op::Packet, || "packet execute".into())?;
         Ok(())
     }

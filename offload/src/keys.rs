@@ -543,22 +543,17 @@ pub fn encode_match(odp: &OdpKey) -> Result<EncodedKey, EncodeError> {
             }
         }
     };
+    // A tag is the TPID as an Ethertype, then the TCI.
+    let tag = |p: &mut Pair, (tpid, tpid_m): (u16, u16), (tci, tci_m): (u16, u16)| {
+        p.put(key_attr::ETHERTYPE, &tpid.to_be_bytes(), &tpid_m.to_be_bytes());
+        p.put(key_attr::VLAN, &tci.to_be_bytes(), &tci_m.to_be_bytes());
+    };
     if k.has(attr::VLAN) {
-        p.put(
-            key_attr::ETHERTYPE,
-            &k.vlan_tpid.to_be_bytes(),
-            &m.vlan_tpid.to_be_bytes(),
-        );
-        p.put(key_attr::VLAN, &k.vlan_tci.to_be_bytes(), &m.vlan_tci.to_be_bytes());
+        tag(&mut p, (k.vlan_tpid, m.vlan_tpid), (k.vlan_tci, m.vlan_tci));
         if k.has(attr::ENCAP) {
             let outer = p.begin(key_attr::ENCAP);
             if k.has(attr::CVLAN) {
-                p.put(
-                    key_attr::ETHERTYPE,
-                    &k.cvlan_tpid.to_be_bytes(),
-                    &m.cvlan_tpid.to_be_bytes(),
-                );
-                p.put(key_attr::VLAN, &k.cvlan_tci.to_be_bytes(), &m.cvlan_tci.to_be_bytes());
+                tag(&mut p, (k.cvlan_tpid, m.cvlan_tpid), (k.cvlan_tci, m.cvlan_tci));
                 if k.has(attr::CENCAP) {
                     let at = p.begin(key_attr::ENCAP);
                     inner(&mut p);

@@ -11,18 +11,10 @@ use std::time::{Duration, Instant};
 
 type R = Result<ExitCode, String>;
 
-/// Ctrl-C and SIGTERM set this; long-running commands poll it.
-fn stop_flag() -> Result<Arc<AtomicBool>, String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(|e| format!("signal handler: {e}"))?;
-    Ok(stop)
-}
-
 /// `odpx run -c CONFIG`: the switch daemon, until SIGINT or SIGTERM.
 pub fn run(config: &Path) -> R {
     let cfg = Config::load(config)?;
-    let stop = stop_flag()?;
+    let stop = odpx_tools::stop_flag()?;
     let sw = Arc::new(Switch::start(&cfg)?);
     let socket = cfg.switch.socket.clone();
     switch::serve(sw.clone(), &socket)?;
@@ -71,7 +63,7 @@ pub fn demo(duration: Option<u64>) -> R {
     if !root {
         return Err("odpx demo needs root: it creates network namespaces, veth pairs and XDP programs".into());
     }
-    let stop = stop_flag()?;
+    let stop = odpx_tools::stop_flag()?;
     let tag = std::process::id().to_string();
     let sandbox = sandbox::build(&tag, HOSTS)?;
     let (sw_ns, hosts) = (sandbox.switch.clone(), sandbox.hosts.clone());

@@ -7,18 +7,10 @@ use odpx_benches::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
 use odpx_dataplane::port::{Port, RxBatch, TxStage};
 use odpx_dataplane::xsk::{self, RedirectProgram, XskSocket};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 type R = Result<ExitCode, String>;
-
-fn stop_flag() -> Result<Arc<AtomicBool>, String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed)).map_err(|e| format!("signal handler: {e}"))?;
-    Ok(stop)
-}
 
 /// The frames of a workload: `p2p` is one UDP flow; `gateway` is `flows`
 /// connections of the hit-rate bench mix, drawn with Zipf(`zipf`)
@@ -81,7 +73,7 @@ pub fn gen(a: &GenArgs) -> R {
     let (iface, rate, core) = (a.iface, a.rate, a.core);
     let frames = workload_frames(a.workload, a.flows, a.zipf, a.size)?;
     let duration = a.duration;
-    let stop = stop_flag()?;
+    let stop = odpx_tools::stop_flag()?;
     if let Some(c) = core {
         core_affinity::set_for_current(core_affinity::CoreId { id: c });
     }
@@ -124,7 +116,7 @@ pub fn gen(a: &GenArgs) -> R {
 /// actions: the ceiling of an AF_XDP switch here. Prints packets and
 /// cycles per packet when stopped.
 pub fn fwd(inp: &str, out: &str, core: Option<usize>, duration: Option<f64>) -> R {
-    let stop = stop_flag()?;
+    let stop = odpx_tools::stop_flag()?;
     if let Some(c) = core {
         core_affinity::set_for_current(core_affinity::CoreId { id: c });
     }
