@@ -2,10 +2,10 @@
 //! only `unsafe` code of odpx.
 //!
 //! # What
-//! * [`Umem`]: an anonymous, page-aligned memory area cut into frames of
-//!   [`FRAME_SIZE`] bytes, registered with one socket.
 //! * [`XskSocket`]: an AF_XDP socket bound to one (interface, queue), with
-//!   its four rings (fill, completion, rx, tx) mapped into this process.
+//!   its UMEM (an anonymous, page-aligned area cut into [`FRAME_SIZE`]-byte
+//!   frames) and its four rings (fill, completion, rx, tx) mapped into
+//!   this process.
 //! * [`RedirectProgram`]: an XSKMAP and a six-instruction XDP program
 //!   (`bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS)`), loaded with
 //!   the raw `bpf()` syscall and attached to the interface through a
