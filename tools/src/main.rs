@@ -48,7 +48,7 @@ enum Cmd {
         config: std::path::PathBuf,
     },
     /// Talk to a running switch: show, dump-flows, add-flow RULE,
-    /// del-flows [MATCH], dump-megaflows, pmd-stats-show, pmd-stats-clear,
+    /// del-flows MATCH (none: all), dump-megaflows, pmd-stats-show, pmd-stats-clear,
     /// mac-table, trace KEY.
     Ctl {
         /// The control socket.
