@@ -2,7 +2,7 @@
 //! `ovs-dpctl dump-flows` prints them.
 //!
 //! # What
-//! * [`format_match`] / [`OdpKey::to_string`]: a key with its mask, printed
+//! * [`format_match`] / [`OdpKey`]'s `Display`: a key with its mask, printed
 //!   the way OVS prints a datapath flow (non-verbose): attributes whose mask
 //!   is all zero are left out, except the nested ones (`encap`, `tunnel`) and
 //!   `eth()` (which says "this is an Ethernet packet"); fields with an empty
@@ -58,7 +58,7 @@ pub mod opaque_id {
     /// IPv6 extension headers (kernel 5.19+); OVS 3.1 prints it as `key32`.
     pub const IPV6_EXTHDRS: u16 = 32;
     /// `OVS_KEY_ATTR_ETHERTYPE`, kept opaque only in its mask-only form
-    /// (see [`OpaqueAttr::is_mask_only_ethertype`]).
+    /// (see [`crate::odp::OpaqueAttr::is_mask_only_ethertype`]).
     pub const ETHERTYPE: u16 = 6;
 }
 
