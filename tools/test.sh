@@ -16,6 +16,14 @@ if ! python3 -c 'import ovs.flow.odp' 2>/dev/null; then
     || log "could not install ovs[flow]; the ODP cross-check test will report it"
 fi
 
+# `ping` for the ping-across-the-switch test (the demo and the other tests
+# use odpx's own ICMP and UDP echo and need no outside tool).
+if ! command -v ping >/dev/null; then
+  log "installing ping (Debian: iputils-ping)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iputils-ping >/dev/null; } \
+    || log "could not install iputils-ping; the ping test will report it"
+fi
+
 # The real Open vSwitch kernel datapath runs in a VM (the host kernel has no
 # openvswitch module): qemu, busybox, ovs-dpctl and a Debian cloud kernel,
 # cached in ~/.cache/odpx-vm after the first run.

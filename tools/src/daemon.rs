@@ -2,7 +2,7 @@
 
 use odpx_control::config::Config;
 use odpx_control::switch::{self, Switch};
-use odpx_tools::sandbox::{self, udp_echo_client, udp_echo_server, udp_traffic};
+use odpx_tools::sandbox::{self, echo_client, udp_echo_server, udp_traffic, Echo};
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,37 +97,22 @@ pub fn demo(duration: Option<u64>) -> R {
         "inspect it meanwhile: odpx ctl -s {} dump-megaflows | pmd-stats-show | mac-table",
         socket.display()
     );
-    // Traffic: echo round trips around the ring (UDP echo always; ICMP
-    // ping too when it is installed), and UDP flows.
+    // Traffic: echo round trips around the ring, both ICMP ping (answered
+    // by the far host's kernel) and UDP echo, and UDP flows.
     let traffic_stop = Arc::new(AtomicBool::new(false));
     let echo_servers: Vec<_> = hosts
         .iter()
         .map(|h| udp_echo_server(h.clone(), traffic_stop.clone()))
         .collect();
-    let have_ping = Command::new("sh")
-        .args(["-c", "command -v ping"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let mut pings = Vec::new();
     let mut echoes = Vec::new();
     for (i, h) in hosts.iter().enumerate() {
         let dst = format!("10.0.0.{}", (i + 1) % HOSTS + 1);
-        echoes.push((
-            format!("h{} -> {dst}", i + 1),
-            udp_echo_client(h.clone(), dst.clone(), traffic_stop.clone()),
-        ));
-        if have_ping {
-            let child = Command::new("ip")
-                .args(["netns", "exec", h, "ping", "-i", "0.2", "-W", "1", &dst])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .map_err(|e| format!("ping: {e}"))?;
-            pings.push((format!("h{} -> {dst}", i + 1), child));
+        for (kind, name) in [(Echo::Icmp, "ping"), (Echo::Udp, "UDP echo")] {
+            echoes.push((
+                format!("{name} h{} -> {dst}", i + 1),
+                echo_client(h.clone(), dst.clone(), kind, traffic_stop.clone()),
+            ));
         }
-    }
-    if !have_ping {
-        println!("(ICMP ping is not installed here: round trips are UDP echo only)");
     }
     let udp = vec![
         udp_traffic(hosts[0].clone(), "10.0.0.2", 200, 20_000, traffic_stop.clone()),
@@ -171,22 +156,10 @@ pub fn demo(duration: Option<u64>) -> R {
         } else {
             0.0
         };
-        println!("  echo {name}: {got}/{sent} answered, average round trip {avg:.3} ms");
+        println!("  {name}: {got}/{sent} answered, average round trip {avg:.3} ms");
     }
     for h in echo_servers {
         let _ = h.join();
-    }
-    for (name, child) in pings {
-        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
-        let out = child
-            .wait_with_output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        let line = out
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or("no ping summary");
-        println!("  ping {name}: {line}");
     }
     let t = totals(&sw);
     println!("  UDP datagrams sent by the hosts: {udp_sent}");

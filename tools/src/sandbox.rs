@@ -1,7 +1,7 @@
 //! Network namespaces for the demo and the tests: a switch namespace with
 //! ports `s1..sN`, host namespaces with `eth0` at 10.0.0.i/24, removed
-//! when the [`Sandbox`] is dropped; and a UDP echo to check round trips
-//! through the switch without any outside tool.
+//! when the [`Sandbox`] is dropped; and UDP and ICMP echo to check round
+//! trips through the switch without any outside tool.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,40 +131,126 @@ pub fn udp_echo_server(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHa
     })
 }
 
-/// Sends an echo request every 200 ms from a host namespace to `dst`;
-/// returns (sent, answered, total round-trip time of the answered).
-pub fn udp_echo_client(
+/// How a round trip through the switch is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// A datagram to [`ECHO_PORT`], answered by [`udp_echo_server`].
+    Udp,
+    /// An ICMP echo request (what `ping` sends), answered by the far
+    /// host's kernel. Needs a raw socket, so root.
+    Icmp,
+}
+
+/// One open echo "session" from inside a host namespace.
+enum Asker {
+    Udp(std::net::UdpSocket, std::net::SocketAddr),
+    Icmp(socket2::Socket, socket2::SockAddr, u16),
+}
+
+impl Asker {
+    fn open(kind: Echo, dst: &str) -> Option<Self> {
+        let ip: std::net::Ipv4Addr = dst.parse().ok()?;
+        match kind {
+            Echo::Udp => {
+                let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+                s.set_read_timeout(Some(Duration::from_millis(50))).ok()?;
+                Some(Self::Udp(s, (ip, ECHO_PORT).into()))
+            }
+            Echo::Icmp => {
+                use socket2::{Domain, Protocol, Socket, Type};
+                let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).ok()?;
+                s.set_read_timeout(Some(Duration::from_millis(50))).ok()?;
+                // Distinct per asker so concurrent pingers ignore each
+                // other's replies (a raw socket sees every ICMP packet).
+                static NEXT_IDENT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0x0d00);
+                let ident = NEXT_IDENT.fetch_add(1, Ordering::Relaxed) ^ std::process::id() as u16;
+                let to = std::net::SocketAddr::from((ip, 0)).into();
+                Some(Self::Icmp(s, to, ident))
+            }
+        }
+    }
+
+    /// Sends request `seq` and waits up to `timeout` for its answer.
+    fn ask(&self, seq: u64, timeout: Duration) -> bool {
+        let t = Instant::now();
+        let mut buf = [0u8; 1500];
+        match self {
+            Self::Udp(s, to) => {
+                if s.send_to(&seq.to_be_bytes(), to).is_err() {
+                    return false;
+                }
+                while t.elapsed() < timeout {
+                    if let Ok((8, _)) = s.recv_from(&mut buf) {
+                        if buf[..8] == seq.to_be_bytes() {
+                            return true;
+                        }
+                    }
+                }
+            }
+            Self::Icmp(s, to, ident) => {
+                if s.send_to(&icmp_echo_request(*ident, seq), to).is_err() {
+                    return false;
+                }
+                while t.elapsed() < timeout {
+                    use std::io::Read;
+                    if let Ok(n) = (&*s).read(&mut buf) {
+                        if is_icmp_echo_reply(&buf[..n], *ident, seq) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+/// An ICMP echo request (type 8) with identifier `ident`, sequence number
+/// `seq` (low 16 bits) and the whole `seq` as payload, checksummed.
+fn icmp_echo_request(ident: u16, seq: u64) -> [u8; 16] {
+    let mut m = [0u8; 16];
+    m[0] = 8;
+    m[4..6].copy_from_slice(&ident.to_be_bytes());
+    m[6..8].copy_from_slice(&(seq as u16).to_be_bytes());
+    m[8..].copy_from_slice(&seq.to_be_bytes());
+    let sum = m
+        .chunks(2)
+        .fold(0u32, |acc, w| acc + u32::from(u16::from_be_bytes([w[0], w[1]])));
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let folded = (folded & 0xffff) + (folded >> 16);
+    m[2..4].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    m
+}
+
+/// True when `packet` (an IPv4 datagram as a raw socket reads it) is the
+/// echo reply (type 0) to [`icmp_echo_request`]`(ident, seq)`.
+fn is_icmp_echo_reply(packet: &[u8], ident: u16, seq: u64) -> bool {
+    let Some(&first) = packet.first() else {
+        return false;
+    };
+    let icmp = &packet[(usize::from(first & 0x0f) * 4).min(packet.len())..];
+    icmp.len() >= 16 && icmp[0] == 0 && icmp[4..6] == ident.to_be_bytes() && icmp[8..16] == seq.to_be_bytes()
+}
+
+/// Sends an echo request of `kind` every 200 ms from a host namespace to
+/// `dst`; returns (sent, answered, total round-trip time of the answered).
+pub fn echo_client(
     ns: String,
     dst: String,
+    kind: Echo,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<(u64, u64, Duration)> {
     std::thread::spawn(move || {
-        if !enter(&ns) {
-            return (0, 0, Duration::ZERO);
-        }
-        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
+        let Some(asker) = enter(&ns).then(|| Asker::open(kind, &dst)).flatten() else {
             return (0, 0, Duration::ZERO);
         };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
         let (mut sent, mut got, mut rtt) = (0u64, 0u64, Duration::ZERO);
-        let mut buf = [0u8; 64];
         while !stop.load(Ordering::Relaxed) {
             let t = Instant::now();
-            if s.send_to(&sent.to_be_bytes(), (dst.as_str(), ECHO_PORT)).is_err() {
-                std::thread::sleep(Duration::from_millis(200));
-                continue;
-            }
             sent += 1;
-            while t.elapsed() < Duration::from_millis(200) {
-                match s.recv_from(&mut buf) {
-                    Ok((8, _)) if buf[..8] == (sent - 1).to_be_bytes() => {
-                        got += 1;
-                        rtt += t.elapsed();
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
+            if asker.ask(sent, Duration::from_millis(200)) {
+                got += 1;
+                rtt += t.elapsed();
             }
             if let Some(rest) = Duration::from_millis(200).checked_sub(t.elapsed()) {
                 std::thread::sleep(rest);
@@ -213,39 +299,26 @@ pub fn udp_traffic(
     })
 }
 
-/// Sends `n` echo requests from namespace `ns` to `dst` (200 ms apart at
-/// most) and returns how many were answered.
-pub fn echo_count(ns: &str, dst: &str, n: u64) -> u64 {
+/// Sends `n` echo requests of `kind` from namespace `ns` to `dst`, each
+/// waited for up to 300 ms, and returns how many were answered.
+pub fn echo_count_with(kind: Echo, ns: &str, dst: &str, n: u64) -> u64 {
     let ns = ns.to_string();
     let dst = dst.to_string();
     std::thread::spawn(move || {
-        if !enter(&ns) {
-            return 0;
-        }
-        let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {
+        let Some(asker) = enter(&ns).then(|| Asker::open(kind, &dst)).flatten() else {
             return 0;
         };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
-        let mut got = 0;
-        let mut buf = [0u8; 64];
-        for i in 0..n {
-            let _ = s.send_to(&i.to_be_bytes(), (dst.as_str(), ECHO_PORT));
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_millis(300) {
-                match s.recv_from(&mut buf) {
-                    Ok((8, _)) if buf[..8] == i.to_be_bytes() => {
-                        got += 1;
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        got
+        (1..=n)
+            .filter(|&seq| asker.ask(seq, Duration::from_millis(300)))
+            .count() as u64
     })
     .join()
     .unwrap_or(0)
+}
+
+/// [`echo_count_with`] over UDP echo.
+pub fn echo_count(ns: &str, dst: &str, n: u64) -> u64 {
+    echo_count_with(Echo::Udp, ns, dst, n)
 }
 
 /// True when this process can build sandboxes (root, `ip netns`).
@@ -258,4 +331,35 @@ pub fn available() -> bool {
         .args(["netns", "list"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn icmp_echo_request_checksums_to_zero_and_its_reply_is_recognised() {
+        let req = icmp_echo_request(0x1234, 0x0102_0304_0506_0708);
+        let sum = req
+            .chunks(2)
+            .fold(0u32, |a, w| a + u32::from(u16::from_be_bytes([w[0], w[1]])));
+        assert_eq!((sum & 0xffff) + (sum >> 16), 0xffff, "{req:02x?}");
+        assert_eq!(&req[..2], &[8, 0]);
+        // The far kernel's reply: the request with type 0, behind a
+        // 24-byte IPv4 header (IHL 6, with options).
+        let mut packet = vec![0x46u8];
+        packet.resize(24, 0);
+        packet.extend_from_slice(&req);
+        packet[24] = 0;
+        assert!(is_icmp_echo_reply(&packet, 0x1234, 0x0102_0304_0506_0708));
+        assert!(!is_icmp_echo_reply(&packet, 0x1235, 0x0102_0304_0506_0708));
+        assert!(!is_icmp_echo_reply(&packet, 0x1234, 7));
+        packet[24] = 8;
+        assert!(
+            !is_icmp_echo_reply(&packet, 0x1234, 0x0102_0304_0506_0708),
+            "a request is no reply"
+        );
+        assert!(!is_icmp_echo_reply(&packet[..30], 0x1234, 0x0102_0304_0506_0708));
+        assert!(!is_icmp_echo_reply(&[], 0x1234, 0));
+    }
 }

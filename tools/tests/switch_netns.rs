@@ -1,9 +1,9 @@
 //! The switch daemon (`odpx run`) on AF_XDP ports, in network namespaces,
-//! with real traffic (UDP echo through the switch). Needs root; skips
-//! locally without it and fails in CI.
+//! with real traffic (ping and UDP echo through the switch). Needs root;
+//! skips locally without it and fails in CI.
 
 use odpx_control::switch::request;
-use odpx_tools::sandbox::{self, echo_count, sh, udp_echo_server, Sandbox};
+use odpx_tools::sandbox::{self, echo_count, echo_count_with, sh, udp_echo_server, Echo, Sandbox};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -146,6 +146,53 @@ fn learning_switch_forwards_and_stops_cleanly() {
         .unwrap();
     let link = String::from_utf8_lossy(&link.stdout);
     assert!(!link.contains("xdp"), "no XDP program left behind:\n{link}");
+}
+
+#[test]
+fn ping_crosses_the_switch_where_the_rules_let_icmp_through() {
+    // Only ARP and ICMP pass: ping answers, UDP echo does not, and the
+    // megaflows show the switch classified on the IP protocol.
+    let rules = "priority=10,arp,actions=NORMAL\npriority=10,icmp,actions=NORMAL\npriority=0,actions=drop";
+    let Some(d) = Daemon::start("p", 2, rules) else {
+        return;
+    };
+    assert_eq!(echo_count_with(Echo::Icmp, d.host(1), "10.0.0.2", 5), 5, "{}", d.log());
+    assert_eq!(echo_count(d.host(1), "10.0.0.2", 2), 0, "UDP is dropped");
+    let mf = d.ctl("dump-megaflows");
+    assert!(
+        mf.lines().any(|l| l.contains("proto=1") && l.contains("actions:")),
+        "an ICMP megaflow:\n{mf}"
+    );
+    assert!(
+        mf.lines()
+            .any(|l| l.contains("proto=17") && l.ends_with("actions:drop")),
+        "a UDP drop megaflow:\n{mf}"
+    );
+    // The real `ping` (iputils, installed by tools/test.sh) agrees.
+    let have_ping = Command::new("ping")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if odpx_tests::prerequisite(have_ping, "the ping command (iputils-ping)") {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                d.host(2),
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                "10.0.0.1",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains(" 0% packet loss"), "{text}");
+    }
 }
 
 #[test]
