@@ -3,7 +3,13 @@
 # rules: a bare AF_XDP forwarder (no lookup: the I/O ceiling), odpx, and
 # Open vSwitch 3.1 (Debian package, userspace bridge, type=afxdp ports).
 #
-#   sudo tools/switch-bench.sh [SECONDS] [ROUNDS]   default 10 s per run, 3 rounds
+#   sudo tools/switch-bench.sh [SECONDS] [ROUNDS] [RATES]
+#
+# Defaults: 5 s per measurement, 3 rounds, RATES="200000 400000 600000 0":
+# the offered loads in pps, the same for all three systems (`odpx gen
+# --rate`); 0 is the generator's full speed, which varies from run to run.
+# Rounds alternate the systems, so drift on this shared machine hits all
+# three alike.
 #
 # Topology: netns gen (g0) -> s1 [switch netns] s2 -> netns sink (k0).
 # The generator (`odpx gen`, AF_XDP) runs on core 0 at full rate; the
@@ -15,8 +21,9 @@
 # the bare forwarder's count, all from TSC cycles of busy passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:-10}
+secs=${1:-5}
 rounds=${2:-3}
+rates=${3:-200000 400000 600000 0}
 [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
 command -v ovs-vswitchd >/dev/null || { echo "== installing openvswitch-switch"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch >/dev/null; }
 cargo build --release -q -p odpx-tools
@@ -42,13 +49,14 @@ echo "priority=0,in_port=1,actions=output:2" > "$work/p2p.rules"
 
 rx() { ip netns exec $K cat /sys/class/net/k0/statistics/rx_packets; }
 
-# measure LABEL WORKLOAD: runs the generator, prints offered/forwarded.
+# measure LABEL WORKLOAD RATE: runs the generator, prints offered/forwarded.
 measure() {
-  local label=$1 wl=$2 genargs
+  local label=$1 wl=$2 rate=$3 genargs
   case $wl in
     p2p) genargs="--workload p2p" ;;
     acl) genargs="--workload gateway --flows 10000 --zipf 1.0" ;;
   esac
+  genargs="$genargs --rate $rate"
   # Warm-up (fills caches, learns), then the measured run.
   ip netns exec $G "$odpx" gen g0 $genargs --duration 2 --core 0 >/dev/null
   local before after out
@@ -60,18 +68,20 @@ measure() {
   sent=$(echo "$out" | awk '{print $2}')
   pps_off=$(echo "$out" | sed -n 's/.*(\([0-9]*\) pps).*/\1/p')
   pps_fwd=$(( (after - before) / secs ))
-  echo "RESULT $label $wl offered_pps=$pps_off forwarded_pps=$pps_fwd sent=$sent received=$((after - before))"
+  echo "RESULT $label $wl $rate offered_pps=$pps_off forwarded_pps=$pps_fwd sent=$sent received=$((after - before))"
 }
 
 for round in $(seq "$rounds"); do
 for wl in p2p acl; do
-  # 1. Bare forwarder.
+  # 1. Bare forwarder (it counts its cycles until stopped: one per rate).
+  for rate in $rates; do
   ip netns exec $SW "$odpx" fwd s1 s2 --core 1 > "$work/fwd.out" 2>&1 &
   echo $! > "$work/fwd.pid"; sleep 1
-  measure bare $wl
+  measure bare $wl "$rate"
   kill -INT "$(cat "$work/fwd.pid")"; wait "$(cat "$work/fwd.pid")" 2>/dev/null || true; rm -f "$work/fwd.pid"
-  echo "CYCLES bare $wl $(sed -n 's/.*cycles per packet: \([0-9]*\).*/\1/p' "$work/fwd.out")"
-  sleep 1
+  echo "CYCLES bare $wl $rate $(sed -n 's/.*cycles per packet: \([0-9]*\).*/\1/p' "$work/fwd.out")"
+  sleep 0.5
+  done
 
   # 2. odpx.
   cat > "$work/odpx.toml" <<EOF
@@ -88,11 +98,13 @@ EOF
   ip netns exec $SW "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
   echo $! > "$work/odpx.pid"
   for _ in $(seq 50); do [ -S "$work/odpx.sock" ] && break; sleep 0.1; done
+  for rate in $rates; do
   "$odpx" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
-  measure odpx $wl
+  measure odpx $wl "$rate"
   "$odpx" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
-  echo "CYCLES odpx $wl $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
-  echo "STATS odpx $wl $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';')"
+  echo "CYCLES odpx $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
+  echo "STATS odpx $wl $rate $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';')"
+  done
   kill -TERM "$(cat "$work/odpx.pid")"; wait "$(cat "$work/odpx.pid")" 2>/dev/null || true; rm -f "$work/odpx.pid"
   sleep 1
 
@@ -113,12 +125,14 @@ EOF
   sleep 2
   ovs-ofctl del-flows br0
   ovs-ofctl add-flows br0 "$work/$wl.rules"
-  ovs-appctl -t "$o/ovs-vswitchd.$(cat "$o/ovs-vswitchd.pid").ctl" dpif-netdev/pmd-stats-clear >/dev/null
-  measure ovs $wl
   ctl="$o/ovs-vswitchd.$(cat "$o/ovs-vswitchd.pid").ctl"
+  for rate in $rates; do
+  ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-clear >/dev/null
+  measure ovs $wl "$rate"
   ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-show > "$work/ovs.stats"
-  echo "CYCLES ovs $wl $(sed -n 's/.*avg processing cycles per packet: \([0-9.]*\).*/\1/p' "$work/ovs.stats" | head -1)"
-  echo "STATS ovs $wl $(grep -E 'emc hits|smc hits|megaflow hits|miss with success|miss with failure' "$work/ovs.stats" | tr -s ' ' | tr '\n' ';') megaflows=$(ovs-appctl -t "$ctl" dpctl/dump-flows 2>/dev/null | wc -l)"
+  echo "CYCLES ovs $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9.]*\).*/\1/p' "$work/ovs.stats" | head -1)"
+  echo "STATS ovs $wl $rate $(grep -E 'emc hits|smc hits|megaflow hits|miss with success|miss with failure' "$work/ovs.stats" | tr -s ' ' | tr '\n' ';') megaflows=$(ovs-appctl -t "$ctl" dpctl/dump-flows 2>/dev/null | wc -l)"
+  done
   ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
   kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
   rm -f "$work/vswitchd.pid" "$work/ovsdb.pid"; rm -rf "$o"
@@ -126,33 +140,33 @@ EOF
 done
 done 2>&1 | grep -E '^(RESULT|CYCLES|STATS) ' | tee "$work/all"
 python3 - "$work/all" "$secs" <<'PY'
-import sys, statistics, re
+import sys, statistics
 res, cyc = {}, {}
 for line in open(sys.argv[1]):
     p = line.split()
+    key = (p[1], p[2], int(p[3]))
     if p[0] == "RESULT":
-        kv = dict(x.split("=") for x in p[3:])
-        res.setdefault((p[1], p[2]), []).append((int(kv["offered_pps"]), int(kv["forwarded_pps"])))
-    elif p[0] == "CYCLES" and len(p) > 3 and p[3]:
-        cyc.setdefault((p[1], p[2]), []).append(float(p[3]))
-print(f"\nmedians over {max(len(v) for v in res.values())} round(s), {sys.argv[2]} s each:")
-print(f"{'':14}{'offered pps':>12}{'forwarded pps':>15}{'loss':>7}{'cycles/pkt':>12}")
-med = {}
-for wl in ("p2p", "acl"):
-    for sut in ("bare", "odpx", "ovs"):
-        v = res.get((sut, wl))
-        if not v:
-            continue
-        off = statistics.median(o for o, _ in v)
-        fwd = statistics.median(f for _, f in v)
-        c = statistics.median(cyc.get((sut, wl), [0]))
-        med[(sut, wl)] = (off, fwd, c)
-        print(f"{wl + ' ' + sut:14}{off:12.0f}{fwd:15.0f}{100 * (1 - fwd / off):6.1f}%{c:12.0f}")
-for wl in ("p2p", "acl"):
-    try:
-        o, b, v = med[("odpx", wl)], med[("bare", wl)], med[("ovs", wl)]
-        print(f"{wl}: odpx/ovs forwarded {o[1] / v[1]:.3f}, odpx/bare forwarded {o[1] / b[1]:.3f}, "
-              f"cycles odpx/ovs {o[2] / v[2]:.2f}, odpx/bare {o[2] / b[2]:.2f}")
-    except KeyError:
-        pass
+        kv = dict(x.split("=") for x in p[4:])
+        res.setdefault(key, []).append((int(kv["offered_pps"]), int(kv["forwarded_pps"])))
+    elif p[0] == "CYCLES" and len(p) > 4 and p[4]:
+        cyc.setdefault(key, []).append(float(p[4]))
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+rounds = max(len(v) for v in res.values())
+print(f"\nmedians over {rounds} round(s), {sys.argv[2]} s each; rate 0 = generator at full speed")
+print(f"{'workload':9}{'rate':>8} {'system':6}{'offered pps':>12}{'forwarded pps':>15}{'loss':>7}"
+      f"{'fwd min-max':>18}{'cycles/pkt':>11}")
+m = {}
+for (sut, wl, rate), v in sorted(res.items(), key=lambda kv: (kv[0][1] != "p2p", kv[0][2] or 1e12, ["bare", "odpx", "ovs"].index(kv[0][0]))):
+    off, fwd = med([o for o, _ in v]), med([f for _, f in v])
+    c = med(cyc.get((sut, wl, rate), []))
+    m[(sut, wl, rate)] = (off, fwd, c)
+    lo, hi = min(f for _, f in v), max(f for _, f in v)
+    print(f"{wl:9}{rate:>8} {sut:6}{off:12.0f}{fwd:15.0f}{100 * (1 - fwd / off):6.2f}%{lo:>9}-{hi:<8}{c:11.0f}")
+print()
+for (sut, wl, rate) in sorted(m):
+    if sut != "odpx" or ("ovs", wl, rate) not in m or ("bare", wl, rate) not in m:
+        continue
+    o, v, b = m[("odpx", wl, rate)], m[("ovs", wl, rate)], m[("bare", wl, rate)]
+    print(f"{wl} rate {rate}: forwarded odpx/ovs {o[1] / v[1]:.3f}, odpx/bare {o[1] / b[1]:.3f}; "
+          f"cycles odpx/ovs {o[2] / v[2]:.2f}, odpx/bare {o[2] / b[2]:.2f}")
 PY
