@@ -271,10 +271,13 @@ impl Ring {
         self.load(self.flags, Ordering::Relaxed) & XDP_RING_NEED_WAKEUP != 0
     }
 
-    /// Producer side: free slots.
-    fn free(&mut self) -> u32 {
+    /// Producer side: free slots, at least `wanted` if the ring has them.
+    /// The cached consumer index goes stale as the kernel consumes; it is
+    /// re-read whenever it promises fewer than `wanted` slots (re-reading
+    /// only at zero would refuse a batch that straddles a stale count).
+    fn free(&mut self, wanted: u32) -> u32 {
         let n = RING_SIZE - (self.cached_prod.wrapping_sub(self.cached_cons));
-        if n > 0 {
+        if n >= wanted {
             return n;
         }
         self.cached_cons = self.load(self.consumer, Ordering::Acquire);
@@ -455,7 +458,7 @@ impl XskSocket {
 
     /// Moves stashed receive frames into the fill ring.
     pub fn refill(&mut self) {
-        let n = (self.fill.free() as usize).min(self.fill_stash.len());
+        let n = (self.fill.free(self.fill_stash.len() as u32) as usize).min(self.fill_stash.len());
         if n == 0 {
             return;
         }
@@ -547,7 +550,7 @@ impl XskSocket {
     /// Returns how many were queued; the rest (tx ring full) are handed
     /// back as free frames and should be counted as drops by the caller.
     pub fn send(&mut self, frames: &[(u64, u32)]) -> usize {
-        let n = (self.tx.free() as usize).min(frames.len());
+        let n = (self.tx.free(frames.len() as u32) as usize).min(frames.len());
         let prod = self.tx.cached_prod;
         for (i, &(addr, len)) in frames.iter().enumerate().take(n) {
             // SAFETY: slot inside the tx ring (masked); the frame is ours and

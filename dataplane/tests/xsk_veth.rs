@@ -18,12 +18,19 @@ fn can_run() -> bool {
     root && sh("ip netns list >/dev/null 2>&1")
 }
 
-#[test]
-fn frames_cross_a_veth_pair_through_af_xdp() {
+/// Runs `body(tx, rx)` on a thread inside a fresh namespace holding a veth
+/// pair `xa`/`xb`, with a socket bound on each end (frames sent on `tx`
+/// arrive on `rx`). None when the prerequisites are missing.
+fn on_veth_pair<T: Send + 'static>(body: impl FnOnce(XskSocket, XskSocket) -> T + Send + 'static) -> Option<T> {
     if !odpx_tests::prerequisite(can_run(), "root and network namespaces (ip netns)") {
-        return;
+        return None;
     }
-    let ns = format!("odpx-xsk-{}", std::process::id());
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let ns = format!(
+        "odpx-xsk-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     assert!(sh(&format!(
         "ip netns add {ns} && ip -n {ns} link add xa numrxqueues 1 numtxqueues 1 type veth peer name xb numrxqueues 1 numtxqueues 1 && ip -n {ns} link set xa up && ip -n {ns} link set xb up"
     )));
@@ -36,52 +43,107 @@ fn frames_cross_a_veth_pair_through_af_xdp() {
     let _c = Cleanup(ns.clone());
     // Enter the namespace in a thread of our own, so sockets and links are
     // made there; then do everything on that thread.
-    let ns2 = ns.clone();
     let got = std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns2}")).unwrap();
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
         odpx_dataplane::xsk::enter_netns(&f).expect("setns");
         let (a, b) = (ifindex("xa").unwrap(), ifindex("xb").unwrap());
         let prog_b = RedirectProgram::attach(b, 1).expect("attach on xb");
         // The sender's end needs an XDP program too for copy-mode veth TX
         // to be received by the peer's XDP path.
         let _prog_a = RedirectProgram::attach(a, 1).expect("attach on xa");
-        let mut rx = XskSocket::bind(b, 0).expect("bind xb");
+        let rx = XskSocket::bind(b, 0).expect("bind xb");
         prog_b.register(0, &rx).unwrap();
-        let mut tx = XskSocket::bind(a, 0).expect("bind xa");
-        let mut frame = vec![0xffu8; 6];
-        frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x88, 0xb5]);
-        frame.extend_from_slice(&[0x5a; 50]);
+        let tx = XskSocket::bind(a, 0).expect("bind xa");
+        body(tx, rx)
+    })
+    .join()
+    .unwrap();
+    Some(got)
+}
+
+/// A 64-byte frame of an unassigned Ethertype, numbered `i` in byte 20.
+fn test_frame(i: u8) -> Vec<u8> {
+    let mut frame = vec![0xffu8; 6];
+    frame.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x88, 0xb5]);
+    frame.extend_from_slice(&[0x5a; 50]);
+    frame[20] = i;
+    frame
+}
+
+/// Receives what has arrived on `rx`; returns the test frames' numbers.
+fn drain(rx: &mut XskSocket) -> Vec<u8> {
+    let mut descs = [Desc::default(); 32];
+    let n = rx.recv(&mut descs);
+    let seen = descs[..n]
+        .iter()
+        .map(|d| rx.frame(d.addr, d.len))
+        .filter(|f| f.len() == 64 && f[12..14] == [0x88, 0xb5])
+        .map(|f| f[20])
+        .collect();
+    rx.release(&descs[..n]);
+    seen
+}
+
+#[test]
+fn frames_cross_a_veth_pair_through_af_xdp() {
+    let Some(mut seen) = on_veth_pair(|mut tx, mut rx| {
         let mut sent = Vec::new();
         for i in 0..64u8 {
             let addr = tx.tx_frame().expect("free tx frame");
-            let buf = tx.frame_mut(addr, frame.len() as u32);
-            buf.copy_from_slice(&frame);
-            buf[20] = i;
-            sent.push((addr, frame.len() as u32));
+            tx.frame_mut(addr, 64).copy_from_slice(&test_frame(i));
+            sent.push((addr, 64));
         }
         assert_eq!(tx.send(&sent), 64);
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut descs = [Desc::default(); 32];
         while seen.len() < 64 && Instant::now() < deadline {
-            let n = rx.recv(&mut descs);
-            for d in &descs[..n] {
-                let f = rx.frame(d.addr, d.len);
-                if f.len() == frame.len() && f[12..14] == [0x88, 0xb5] {
-                    seen.push(f[20]);
-                }
-            }
-            rx.release(&descs[..n]);
+            let got = drain(&mut rx);
             tx.reap_completions();
-            if n == 0 {
+            if got.is_empty() {
                 std::thread::sleep(Duration::from_millis(1));
             }
+            seen.extend(got);
         }
-        (seen, rx.mode)
-    })
-    .join()
-    .unwrap();
-    let (mut seen, _mode) = got;
+        seen
+    }) else {
+        return;
+    };
     seen.sort_unstable();
     assert_eq!(seen, (0..64u8).collect::<Vec<_>>(), "every frame arrives once");
+}
+
+#[test]
+fn batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring() {
+    // Batches of 31 wrap the 4,096-slot TX ring at slot counts that are
+    // not multiples of the batch: the socket's cached view of the ring
+    // then promises a few slots, fewer than the batch, while the kernel
+    // has long consumed them. Every batch must still be taken whole.
+    let Some(outcome) = on_veth_pair(|mut tx, mut rx| {
+        let (mut sent, mut arrived) = (0usize, 0usize);
+        for round in 0..400 {
+            let mut batch = Vec::new();
+            for i in 0..31u8 {
+                let addr = tx.tx_frame().expect("a free tx frame");
+                tx.frame_mut(addr, 64).copy_from_slice(&test_frame(i));
+                batch.push((addr, 64));
+            }
+            let took = tx.send(&batch);
+            if took != batch.len() {
+                return Err(format!("round {round}: the ring took {took} of {}", batch.len()));
+            }
+            sent += took;
+            // Let the kernel drain: everything sent arrives before the next batch.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while arrived < sent && Instant::now() < deadline {
+                arrived += drain(&mut rx).len();
+                tx.reap_completions();
+            }
+        }
+        Ok((sent, arrived))
+    }) else {
+        return;
+    };
+    let (sent, arrived) = outcome.unwrap();
+    assert_eq!(sent, 400 * 31);
+    assert_eq!(arrived, sent, "every frame arrives");
 }
