@@ -152,6 +152,12 @@ impl Switch {
                 "  port {}: {} ({kind}, {} queue(s)){alive}\n    rx packets:{} bytes:{} dropped_too_big:{}\n    tx packets:{} bytes:{} dropped_full:{}\n",
                 p.no, p.name, p.queues(), c.rx_packets, c.rx_bytes, c.rx_dropped_too_big, c.tx_packets, c.tx_bytes, c.tx_dropped_full
             );
+            if let Some(k) = p.kernel_stats() {
+                s += &format!(
+                    "    kernel rx_dropped:{} rx_ring_full:{} fill_ring_empty:{} rx_invalid:{} tx_invalid:{}\n",
+                    k.rx_dropped, k.rx_ring_full, k.rx_fill_ring_empty_descs, k.rx_invalid_descs, k.tx_invalid_descs
+                );
+            }
         }
         for h in &self.pmds {
             let q: Vec<String> = h

@@ -347,6 +347,26 @@ impl Port {
         sent
     }
 
+    /// The kernel's drop counters of an AF_XDP port, summed over its
+    /// sockets (`None` for an in-memory port). Drops the kernel makes before
+    /// a frame reaches odpx (RX ring full, no fill buffer) show only here.
+    pub fn kernel_stats(&self) -> Option<xsk::XskStats> {
+        let Backend::Xdp { queues, .. } = &self.backend else {
+            return None;
+        };
+        let mut sum = xsk::XskStats::default();
+        for q in queues {
+            let st = q.lock().expect("queue lock").stats().unwrap_or_default();
+            sum.rx_dropped += st.rx_dropped;
+            sum.rx_invalid_descs += st.rx_invalid_descs;
+            sum.tx_invalid_descs += st.tx_invalid_descs;
+            sum.rx_ring_full += st.rx_ring_full;
+            sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
+            sum.tx_ring_empty_descs += st.tx_ring_empty_descs;
+        }
+        Some(sum)
+    }
+
     /// Keeps an AF_XDP port's completion ring drained (frames sent earlier
     /// become reusable) and its transmissions going.
     pub fn poll_tx(&self, q: usize) {
