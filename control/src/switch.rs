@@ -217,6 +217,20 @@ impl Switch {
                 if c.packets > 0 { c.busy_ns as f64 / c.packets as f64 } else { 0.0 },
                 if c.packets > 0 { c.busy_cycles as f64 / c.packets as f64 } else { 0.0 },
             );
+            let per = |x: u64| {
+                if c.packets > 0 {
+                    x as f64 / c.packets as f64
+                } else {
+                    0.0
+                }
+            };
+            s += &format!(
+                "  cycles per packet by stage: receive {:.0}, classify {:.0}, actions {:.0}, transmit {:.0}\n",
+                per(c.rx_cycles),
+                per(c.classify_cycles),
+                per(c.action_cycles),
+                per(c.tx_cycles),
+            );
         }
         let t = &self.translator_counters;
         s += &format!(

@@ -107,6 +107,14 @@ pub struct PmdCounters {
     /// TSC cycles spent in passes that processed packets / found none.
     pub busy_cycles: AtomicU64,
     pub idle_cycles: AtomicU64,
+    /// Where the busy cycles go, by stage (TSC cycles, summed over batches):
+    /// receiving (ring to batch buffers), classifying (key extraction, EMC,
+    /// megaflow lookup, upcalls), running the actions (including stats
+    /// credit), and transmitting (staging, the kick, completions).
+    pub rx_cycles: AtomicU64,
+    pub classify_cycles: AtomicU64,
+    pub action_cycles: AtomicU64,
+    pub tx_cycles: AtomicU64,
     pub megaflows: AtomicU64,
     pub expired: AtomicU64,
 }
@@ -127,6 +135,10 @@ pub struct PmdSnapshot {
     pub idle_ns: u64,
     pub busy_cycles: u64,
     pub idle_cycles: u64,
+    pub rx_cycles: u64,
+    pub classify_cycles: u64,
+    pub action_cycles: u64,
+    pub tx_cycles: u64,
     pub megaflows: u64,
     pub expired: u64,
 }
@@ -148,6 +160,10 @@ impl PmdCounters {
             idle_ns: l(&self.idle_ns),
             busy_cycles: l(&self.busy_cycles),
             idle_cycles: l(&self.idle_cycles),
+            rx_cycles: l(&self.rx_cycles),
+            classify_cycles: l(&self.classify_cycles),
+            action_cycles: l(&self.action_cycles),
+            tx_cycles: l(&self.tx_cycles),
             megaflows: l(&self.megaflows),
             expired: l(&self.expired),
         }
@@ -168,6 +184,10 @@ impl PmdCounters {
             &self.idle_ns,
             &self.busy_cycles,
             &self.idle_cycles,
+            &self.rx_cycles,
+            &self.classify_cycles,
+            &self.action_cycles,
+            &self.tx_cycles,
             &self.expired,
         ] {
             a.store(0, Ordering::Relaxed);
@@ -325,8 +345,11 @@ impl Pmd {
             let Some(port) = self.ports.get(port_no as usize).and_then(|p| p.clone()) else {
                 continue;
             };
+            let c0 = crate::xsk::cycles();
             let n = port.recv(q, &mut self.batch);
             if n > 0 {
+                let rx = crate::xsk::cycles().wrapping_sub(c0);
+                self.counters.rx_cycles.fetch_add(rx, Ordering::Relaxed);
                 self.process_batch(port_no, n);
                 total += n;
             }
@@ -345,6 +368,7 @@ impl Pmd {
     }
 
     fn process_batch(&mut self, in_port: u32, n: usize) {
+        let c_start = crate::xsk::cycles();
         let now = self.now();
         self.counters.packets.fetch_add(n as u64, Ordering::Relaxed);
         let mut flows: [Option<FlowRef>; BATCH] = [None; BATCH];
@@ -386,6 +410,10 @@ impl Pmd {
                 }
             }
         }
+        let c_actions = crate::xsk::cycles();
+        self.counters
+            .classify_cycles
+            .fetch_add(c_actions.wrapping_sub(c_start), Ordering::Relaxed);
         for (i, f) in flows.iter().enumerate().take(n) {
             let Some(r) = *f else { continue };
             let len = self.batch.lens[i];
@@ -402,7 +430,13 @@ impl Pmd {
                 &self.counters,
             );
         }
+        let c_tx = crate::xsk::cycles();
+        self.counters
+            .action_cycles
+            .fetch_add(c_tx.wrapping_sub(c_actions), Ordering::Relaxed);
         self.flush_tx();
+        let tx = crate::xsk::cycles().wrapping_sub(c_tx);
+        self.counters.tx_cycles.fetch_add(tx, Ordering::Relaxed);
     }
 
     fn upcall(&mut self, in_port: u32, i: usize) {
