@@ -72,6 +72,14 @@ fn normal_floods_learns_and_then_unicasts() {
     let stats = command(&sw, "pmd-stats-show");
     assert!(stats.contains("packets received: 12"), "{stats}");
     assert!(stats.contains("MAC addresses learned: 2"), "{stats}");
+    // Every stage of the batches took time.
+    let stages = stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cycles per packet by stage: "))
+        .unwrap_or_else(|| panic!("{stats}"));
+    for (name, cycles) in stages.split(", ").map(|kv| kv.split_once(' ').unwrap()) {
+        assert!(cycles.parse::<u64>().unwrap() > 0, "{name}: {stats}");
+    }
     let macs = command(&sw, "mac-table");
     assert!(macs.contains("02:00:00:00:00:02"), "{macs}");
     let mf = command(&sw, "dump-megaflows");
