@@ -103,7 +103,7 @@ EOF
   measure odpx $wl "$rate"
   "$odpx" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
   echo "CYCLES odpx $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
-  echo "STATS odpx $wl $rate $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';')"
+  echo "STATS odpx $wl $rate $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls|by stage' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';') $("$odpx" ctl -s "$work/odpx.sock" show | grep -E 'dropped|kernel' | tr -s ' ' | tr '\n' ';')"
   done
   kill -TERM "$(cat "$work/odpx.pid")"; wait "$(cat "$work/odpx.pid")" 2>/dev/null || true; rm -f "$work/odpx.pid"
   sleep 1
