@@ -213,17 +213,19 @@ fn write_masked(d: &mut [u8], at: usize, val: &[u8], mask: &[u8], csums: &[Optio
 /// Applies one set action; false when the header is not there.
 fn apply_set(p: &mut Packet, s: &SetAction) -> bool {
     let (k, m) = (&s.key, &s.mask);
+    if s.attr == attr::ETHERNET {
+        // The commonest rewrite (routing): no need to parse the headers.
+        let d = p.data_mut();
+        if d.len() < 12 {
+            return false;
+        }
+        write_masked(d, 0, &k.eth_dst, &m.eth_dst, &[]);
+        write_masked(d, 6, &k.eth_src, &m.eth_src, &[]);
+        return true;
+    }
     let l = layout(p.data());
     let d = p.data_mut();
     match s.attr {
-        attr::ETHERNET => {
-            if d.len() < 12 {
-                return false;
-            }
-            write_masked(d, 0, &k.eth_dst, &m.eth_dst, &[]);
-            write_masked(d, 6, &k.eth_src, &m.eth_src, &[]);
-            true
-        }
         attr::VLAN => {
             if l.vlan_tags == 0 {
                 return false;
