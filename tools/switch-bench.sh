@@ -131,7 +131,7 @@ EOF
   measure ovs $wl "$rate"
   ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-show > "$work/ovs.stats"
   echo "CYCLES ovs $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9.]*\).*/\1/p' "$work/ovs.stats" | head -1)"
-  echo "STATS ovs $wl $rate $(grep -E 'emc hits|smc hits|megaflow hits|miss with success|miss with failure' "$work/ovs.stats" | tr -s ' ' | tr '\n' ';') megaflows=$(ovs-appctl -t "$ctl" dpctl/dump-flows 2>/dev/null | wc -l)"
+  echo "STATS ovs $wl $rate $(grep -E 'simple match hits|emc hits|smc hits|megaflow hits|miss with success|miss with failure' "$work/ovs.stats" | tr -s ' ' | tr '\n' ';') megaflows=$(ovs-appctl -t "$ctl" dpctl/dump-flows 2>/dev/null | wc -l)"
   done
   ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
   kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
