@@ -87,6 +87,19 @@ enum Cmd {
         #[arg(long)]
         duration: Option<f64>,
     },
+    /// Count the frames arriving on an interface, through AF_XDP (a
+    /// counting sink for `odpx gen`): per-second rates, then the totals.
+    Sink {
+        iface: String,
+        #[arg(long)]
+        core: Option<usize>,
+        /// Stop after this many seconds (default: at Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Print nothing until the totals.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Print a benchmark workload's rules (ovs-ofctl syntax).
     Workload {
         /// The number of ACL + routing rules.
@@ -184,6 +197,12 @@ fn main() -> ExitCode {
             core,
             duration,
         } => traffic::fwd(&inp, &out, core, duration),
+        Cmd::Sink {
+            iface,
+            core,
+            duration,
+            quiet,
+        } => traffic::sink(&iface, core, duration, quiet),
         Cmd::Workload { rules, out_port } => traffic::rules(rules, out_port),
         Cmd::Run { config } => daemon::run(&config),
         Cmd::Ctl { socket, command } => daemon::ctl(&socket, &command),

@@ -111,6 +111,45 @@ pub fn gen(a: &GenArgs) -> R {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `odpx sink IFACE`: receives every frame arriving on IFACE through
+/// AF_XDP (the same port code as the switch) and counts packets and bytes;
+/// prints the rates of each second unless `quiet`, then
+/// `received N packets, B bytes in S s (R pps)`.
+pub fn sink(iface: &str, core: Option<usize>, duration: Option<f64>, quiet: bool) -> R {
+    let stop = odpx_tools::stop_flag()?;
+    if let Some(c) = core {
+        core_affinity::set_for_current(core_affinity::CoreId { id: c });
+    }
+    let port = Port::open_xdp(1, iface).map_err(|e| format!("{iface}: {e}"))?;
+    let mut batch = RxBatch::default();
+    let start = Instant::now();
+    let mut tick = (start, 0u64);
+    let (mut packets, mut bytes) = (0u64, 0u64);
+    while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed().as_secs_f64() < d) {
+        let n = port.recv(0, &mut batch);
+        packets += n as u64;
+        bytes += batch.lens[..n].iter().map(|&l| l as u64).sum::<u64>();
+        if n == 0 {
+            std::hint::spin_loop();
+        }
+        if !quiet && tick.0.elapsed() >= Duration::from_secs(1) {
+            let dt = tick.0.elapsed().as_secs_f64();
+            println!(
+                "{:>5.1} s  {:>10.0} pps",
+                start.elapsed().as_secs_f64(),
+                (packets - tick.1) as f64 / dt
+            );
+            tick = (Instant::now(), packets);
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "received {packets} packets, {bytes} bytes in {secs:.3} s ({:.0} pps)",
+        packets as f64 / secs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `odpx fwd IN OUT`: forwards every frame from IN to OUT through the same
 /// AF_XDP port code and batching as the switch, with no lookup and no
 /// actions: the ceiling of an AF_XDP switch here. Prints packets and
