@@ -217,6 +217,14 @@ impl Switch {
                 if c.packets > 0 { c.busy_ns as f64 / c.packets as f64 } else { 0.0 },
                 if c.packets > 0 { c.busy_cycles as f64 / c.packets as f64 } else { 0.0 },
             );
+            let all_cycles = (c.idle_cycles + c.busy_cycles).max(1) as f64;
+            s += &format!(
+                "  idle cycles: {} ({:.2}%)\n  processing cycles: {} ({:.2}%)\n",
+                c.idle_cycles,
+                100.0 * c.idle_cycles as f64 / all_cycles,
+                c.busy_cycles,
+                100.0 * c.busy_cycles as f64 / all_cycles,
+            );
             let per = |x: u64| {
                 if c.packets > 0 {
                     x as f64 / c.packets as f64
