@@ -137,6 +137,14 @@ fn learning_switch_forwards_and_stops_cleanly() {
     assert!(stats.contains("lost upcalls: 0"), "{stats}");
     let show = d.ctl("show");
     assert!(show.contains("port 1: s1 (afxdp, 1 queue(s))"), "{show}");
+    // The kernel's own AF_XDP counters, one line per port; nothing lost.
+    let kernel: Vec<&str> = show.lines().filter(|l| l.trim_start().starts_with("kernel ")).collect();
+    assert_eq!(kernel.len(), 3, "{show}");
+    assert!(
+        kernel.iter().all(|l| l.contains("rx_dropped:0 rx_ring_full:0")),
+        "{show}"
+    );
+    assert!(show.contains("dropped_full:0"), "{show}");
     let status = d.stop();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}\n{}", d.log());
     assert!(!d.socket.exists(), "control socket removed");
