@@ -20,9 +20,15 @@ const MAC2: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const MAC1: [u8; 6] = [2, 0, 0, 0, 0, 1];
 
 fn switch(rules: &str) -> Switch {
+    switch_on_cores(rules, "0")
+}
+
+/// The switch with one PMD per listed core (`"0, 1"`); the receive queues
+/// of p1, p2, p3 are dealt to the PMDs in turn.
+fn switch_on_cores(rules: &str, cores: &str) -> Switch {
     let cfg = Config::parse(
         &format!(
-            "[switch]\nrules_inline = [{}]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[[port]]\nname = \"p3\"\ntype = \"memory\"\n[pmd]\ncores = [0]\n[cache]\nemc_insert_inv_prob = 1\n",
+            "[switch]\nrules_inline = [{}]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[[port]]\nname = \"p3\"\ntype = \"memory\"\n[pmd]\ncores = [{cores}]\n[cache]\nemc_insert_inv_prob = 1\n",
             rules.lines().map(|l| format!("{l:?}")).collect::<Vec<_>>().join(",")
         ),
         Path::new("/"),
@@ -124,4 +130,37 @@ fn malformed_frames_are_forwarded_by_a_catch_all_rule() {
     push(&sw, 1, vec![0xff; 9]); // shorter than an Ethernet header
     let got = sent(&sw, 2, 2, W);
     assert_eq!(got, vec![cut, vec![0xff; 9]]);
+}
+
+#[test]
+fn two_pmds_each_serve_their_queues_with_their_own_megaflows() {
+    // p1 and p3 go to PMD 0, p2 to PMD 1; both learn through one translator.
+    let sw = switch_on_cores("priority=0,actions=NORMAL", "0, 1");
+    let show = command(&sw, "show");
+    assert!(show.contains("pmd 0 core 0: rx queues p1:0 p3:0"), "{show}");
+    assert!(show.contains("pmd 1 core 1: rx queues p2:0"), "{show}");
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1, "flooded to 2");
+    push(&sw, 2, frame(2, MAC1, 53));
+    assert_eq!(sent(&sw, 1, 1, W).len(), 1, "answered to 1 (learned)");
+    assert_eq!(sent(&sw, 3, 2, SHORT).len(), 1, "only the first frame was flooded to 3");
+    for _ in 0..5 {
+        push(&sw, 1, frame(1, MAC2, 53));
+        push(&sw, 2, frame(2, MAC1, 53));
+    }
+    assert_eq!(sent(&sw, 2, 5, W).len(), 5);
+    assert_eq!(sent(&sw, 1, 5, W).len(), 5);
+    let stats = command(&sw, "pmd-stats-show");
+    let received: Vec<&str> = stats.lines().filter(|l| l.contains("packets received: 6")).collect();
+    assert_eq!(received.len(), 2, "6 packets on each PMD:\n{stats}");
+    // Each PMD holds the megaflow of its own direction.
+    let mf = command(&sw, "dump-megaflows");
+    assert!(
+        mf.lines().any(|l| l.contains("in_port(1)") && l.contains("actions:2")),
+        "{mf}"
+    );
+    assert!(
+        mf.lines().any(|l| l.contains("in_port(2)") && l.contains("actions:1")),
+        "{mf}"
+    );
 }
