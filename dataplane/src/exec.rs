@@ -187,23 +187,29 @@ fn l4_csum_at(d: &[u8], proto: u8, l4: usize, ipv4: bool) -> Option<usize> {
     Some(at)
 }
 
-/// Writes `(old & !mask) | (val & mask)` over `d[at..at + val.len()]` (at
-/// most 16 bytes: a MAC, an address, a port) and updates the checksums at
-/// the given offsets for the change. No allocation: this runs per packet.
-fn write_masked(d: &mut [u8], at: usize, val: &[u8], mask: &[u8], csums: &[Option<usize>]) {
-    let n = val.len();
-    let mut new = [0u8; 16];
-    for i in 0..n {
-        new[i] = (d[at + i] & !mask[i]) | (val[i] & mask[i]);
+/// Writes `(old & !mask) | (val & mask)` over `d[at..at + N]` (a MAC, an
+/// address, a port: N is known at each call site, so the compiler turns
+/// the compare and copy into a few moves instead of library calls) and
+/// updates the checksums at the given offsets for the change. No
+/// allocation: this runs per packet.
+fn write_masked<const N: usize>(d: &mut [u8], at: usize, val: &[u8; N], mask: &[u8; N], csums: &[Option<usize>]) {
+    let field = &mut d[at..at + N];
+    let mut new = [0u8; N];
+    for i in 0..N {
+        new[i] = (field[i] & !mask[i]) | (val[i] & mask[i]);
     }
-    if d[at..at + n] == new[..n] {
+    if *field == new {
+        return;
+    }
+    if csums.iter().all(Option::is_none) {
+        field.copy_from_slice(&new);
         return;
     }
     // Checksums are over 16-bit words: align the changed range.
-    let (s, e) = (at & !1, ((at + n + 1) & !1).min(d.len()));
+    let (s, e) = (at & !1, ((at + N + 1) & !1).min(d.len()));
     let mut before = [0u8; 18];
     before[..e - s].copy_from_slice(&d[s..e]);
-    d[at..at + n].copy_from_slice(&new[..n]);
+    d[at..at + N].copy_from_slice(&new);
     for c in csums.iter().flatten() {
         let upd = csum_replace_bytes(be16(d, *c), &before[..e - s], &d[s..e]);
         d[*c..*c + 2].copy_from_slice(&upd.to_be_bytes());
