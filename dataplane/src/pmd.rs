@@ -376,9 +376,14 @@ impl Pmd {
         let mut miss_keys = [FlowKey::ZERO; BATCH];
         let mut n_miss = 0;
         let mut hashes = [0u32; BATCH];
-        for i in 0..n {
+        // Keys first, lookups second: the EMC probes of the whole batch then
+        // run back to back, and their cache misses overlap instead of
+        // waiting behind each packet's parsing.
+        for (i, hash) in hashes.iter_mut().enumerate().take(n) {
             extract_into(self.batch.data(i), in_port, &mut self.keys[i]);
-            hashes[i] = self.keys[i].hash();
+            *hash = self.keys[i].hash();
+        }
+        for i in 0..n {
             match self.emc.lookup(&self.keys[i], hashes[i]) {
                 Some(r) if self.mf.get(r).is_some() => flows[i] = Some(r),
                 _ => {
