@@ -60,16 +60,23 @@ pub struct FlowStats {
 }
 
 /// One megaflow.
+///
+/// `repr(C)` keeps the declared order: what a hit touches (the slot's
+/// generation, the stats it credits, the actions it runs) shares the
+/// slot's first cache line; the 400-byte match, read only by lookups in
+/// the subtable and by dumps, comes last.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Megaflow<A> {
-    pub matched: Match,
-    pub actions: A,
     pub stats: FlowStats,
+    pub actions: A,
     /// When it was installed (caller's clock).
     pub created: u64,
     subtable: u32,
+    pub matched: Match,
 }
 
+#[repr(C)]
 struct Slot<A> {
     generation: u32,
     flow: Option<Megaflow<A>>,
