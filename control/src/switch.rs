@@ -187,13 +187,7 @@ impl Switch {
         let mut s = String::new();
         for h in &self.pmds {
             let c = h.counters.snapshot();
-            let pct = |x: u64| {
-                if c.packets > 0 {
-                    100.0 * x as f64 / c.packets as f64
-                } else {
-                    0.0
-                }
-            };
+            let per_packet = |x: u64| ratio(x, c.packets);
             let busy = c.busy_ns + c.idle_ns;
             s += &format!(
                 "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  avg. subtable lookups per megaflow hit: {:.2}\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  flow limit hits: {}\n  unsupported actions: {}\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n  avg processing cycles per packet: {:.0}\n",
@@ -201,43 +195,36 @@ impl Switch {
                 h.core.map_or("-".into(), |c| c.to_string()),
                 c.packets,
                 c.emc_hits,
-                pct(c.emc_hits),
+                100.0 * per_packet(c.emc_hits),
                 c.megaflow_hits,
-                pct(c.megaflow_hits),
-                if c.megaflow_hits > 0 { c.subtables_probed as f64 / c.megaflow_hits as f64 } else { 0.0 },
+                100.0 * per_packet(c.megaflow_hits),
+                ratio(c.subtables_probed, c.megaflow_hits),
                 c.upcalls,
-                pct(c.upcalls),
+                100.0 * per_packet(c.upcalls),
                 c.upcalls_lost,
                 c.flow_limit_hits,
                 c.unsupported_actions,
                 c.megaflows,
                 c.expired,
-                if busy > 0 { 100.0 * c.busy_ns as f64 / busy as f64 } else { 0.0 },
+                100.0 * ratio(c.busy_ns, busy),
                 busy as f64 / 1e9,
-                if c.packets > 0 { c.busy_ns as f64 / c.packets as f64 } else { 0.0 },
-                if c.packets > 0 { c.busy_cycles as f64 / c.packets as f64 } else { 0.0 },
+                per_packet(c.busy_ns),
+                per_packet(c.busy_cycles),
             );
-            let all_cycles = (c.idle_cycles + c.busy_cycles).max(1) as f64;
+            let all_cycles = c.idle_cycles + c.busy_cycles;
             s += &format!(
                 "  idle cycles: {} ({:.2}%)\n  processing cycles: {} ({:.2}%)\n",
                 c.idle_cycles,
-                100.0 * c.idle_cycles as f64 / all_cycles,
+                100.0 * ratio(c.idle_cycles, all_cycles),
                 c.busy_cycles,
-                100.0 * c.busy_cycles as f64 / all_cycles,
+                100.0 * ratio(c.busy_cycles, all_cycles),
             );
-            let per = |x: u64| {
-                if c.packets > 0 {
-                    x as f64 / c.packets as f64
-                } else {
-                    0.0
-                }
-            };
             s += &format!(
                 "  cycles per packet by stage: receive {:.0}, classify {:.0}, actions {:.0}, transmit {:.0}\n",
-                per(c.rx_cycles),
-                per(c.classify_cycles),
-                per(c.action_cycles),
-                per(c.tx_cycles),
+                per_packet(c.rx_cycles),
+                per_packet(c.classify_cycles),
+                per_packet(c.action_cycles),
+                per_packet(c.tx_cycles),
             );
         }
         let t = &self.translator_counters;
@@ -390,5 +377,14 @@ pub fn request(path: &Path, line: &str) -> Result<String, String> {
     match s.strip_prefix("ok\n") {
         Some(body) => Ok(body.to_string()),
         None => Err(s.trim_start_matches("error: ").trim_end().to_string()),
+    }
+}
+
+/// `x / of`, or 0 when there is nothing to divide by (a fresh PMD).
+fn ratio(x: u64, of: u64) -> f64 {
+    if of > 0 {
+        x as f64 / of as f64
+    } else {
+        0.0
     }
 }

@@ -22,8 +22,10 @@
 //!   as a truncated action list would: what was output stays output.
 //!
 //! # Cost
-//! No allocation except for `clone` (fields are rewritten through stack
-//! buffers); header offsets are found once per set action.
+//! No allocation except for `clone`; fields are rewritten through
+//! fixed-size stack buffers (no library calls per field). Header offsets
+//! are found once per set action, except for Ethernet sets, which need
+//! none.
 
 use odpx_classifier::key::attr;
 use odpx_classifier::odp::{OdpAction, SetAction};

@@ -2,9 +2,10 @@
 //!
 //! # What
 //! A PMD ("poll mode driver") thread is pinned to a core and loops over its
-//! receive queues. Per batch of up to 32 packets it extracts the flow keys,
-//! looks each up in its exact-match cache, sends the misses to its megaflow
-//! cache as one batch, runs the actions of every hit, and transmits what
+//! receive queues. Per batch of up to 32 packets it extracts all the flow
+//! keys first, then looks each up in its exact-match cache (so the probes'
+//! cache misses overlap instead of waiting behind each packet's parsing),
+//! sends the misses to its megaflow cache as one batch, runs the actions of every hit, and transmits what
 //! the actions output, staged per port and sent with one kick per port.
 //! A packet that misses both caches is an *upcall*: it goes, with its key
 //! and bytes, to the slow path over a bounded channel.
@@ -22,7 +23,9 @@
 //! # Ownership
 //! Each PMD owns its caches outright: no locks around lookups. Control
 //! reads them only through messages ([`PmdMsg::Dump`]). Counters are
-//! relaxed atomics ([`PmdCounters`]) written by the PMD alone.
+//! relaxed atomics ([`PmdCounters`]) written by the PMD alone, including
+//! TSC cycles per stage (receive, classify, actions, transmit), four
+//! readings per batch.
 //!
 //! # Lifecycle of megaflows here
 //! Idle megaflows (no hit for `idle_timeout`) are removed by the PMD itself

@@ -356,13 +356,7 @@ impl Port {
         };
         let mut sum = xsk::XskStats::default();
         for q in queues {
-            let st = q.lock().expect("queue lock").stats().unwrap_or_default();
-            sum.rx_dropped += st.rx_dropped;
-            sum.rx_invalid_descs += st.rx_invalid_descs;
-            sum.tx_invalid_descs += st.tx_invalid_descs;
-            sum.rx_ring_full += st.rx_ring_full;
-            sum.rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
-            sum.tx_ring_empty_descs += st.tx_ring_empty_descs;
+            sum += q.lock().expect("queue lock").stats().unwrap_or_default();
         }
         Some(sum)
     }

@@ -55,30 +55,7 @@ pub fn build(tag: &str, hosts: usize) -> Result<Sandbox, String> {
     }
     for (i, h) in hosts.iter().enumerate() {
         let port = format!("s{}", i + 1);
-        // One queue per end (AF_XDP binds per queue; veth makes one per CPU).
-        sh(&[
-            "ip",
-            "-n",
-            &sw,
-            "link",
-            "add",
-            &port,
-            "numrxqueues",
-            "1",
-            "numtxqueues",
-            "1",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            h,
-            "numrxqueues",
-            "1",
-            "numtxqueues",
-            "1",
-        ])?;
+        veth_pair(&sw, &port, h, "eth0")?;
         sh(&["ip", "-n", &sw, "link", "set", &port, "up"])?;
         sh(&[
             "ip",
@@ -103,6 +80,35 @@ pub fn build(tag: &str, hosts: usize) -> Result<Sandbox, String> {
         sh(&["ip", "-n", h, "link", "set", "eth0", "up"])?;
     }
     Ok(sb)
+}
+
+/// A veth pair, `name` in namespace `ns` and `peer` in `peer_ns` (which may
+/// be `ns`), with one queue per end: AF_XDP binds per queue, and veth would
+/// otherwise make one per CPU.
+pub fn veth_pair(ns: &str, name: &str, peer_ns: &str, peer: &str) -> Result<(), String> {
+    sh(&[
+        "ip",
+        "-n",
+        ns,
+        "link",
+        "add",
+        name,
+        "numrxqueues",
+        "1",
+        "numtxqueues",
+        "1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        peer,
+        "netns",
+        peer_ns,
+        "numrxqueues",
+        "1",
+        "numtxqueues",
+        "1",
+    ])
 }
 
 /// Moves the calling thread into namespace `ns`.

@@ -25,28 +25,7 @@ fn sink_counts_every_frame_the_generator_sends() {
         let key = format!("net.ipv6.conf.{conf}.disable_ipv6=1");
         sh(&["ip", "netns", "exec", &ns, "sysctl", "-qw", &key]).unwrap();
     }
-    sh(&[
-        "ip",
-        "-n",
-        &ns,
-        "link",
-        "add",
-        "ga",
-        "numrxqueues",
-        "1",
-        "numtxqueues",
-        "1",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "gb",
-        "numrxqueues",
-        "1",
-        "numtxqueues",
-        "1",
-    ])
-    .unwrap();
+    sandbox::veth_pair(&ns, "ga", &ns, "gb").unwrap();
     sh(&["ip", "-n", &ns, "link", "set", "ga", "up"]).unwrap();
     sh(&["ip", "-n", &ns, "link", "set", "gb", "up"]).unwrap();
     let odpx = env!("CARGO_BIN_EXE_odpx");
