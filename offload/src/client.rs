@@ -120,6 +120,11 @@ impl Reply {
             .map(|(t, p)| nla::Attr { ty: *t, payload: p })
     }
 
+    /// Attribute `ty`, which a `what` reply must carry.
+    fn required(&self, ty: u16, what: &'static str) -> Result<nla::Attr<'_>, DecodeError> {
+        self.get(ty).ok_or(DecodeError::Missing { what, attr: ty })
+    }
+
     fn check_unique(&self, what: &'static str) -> Result<(), DecodeError> {
         for (i, (t, _)) in self.attrs.iter().enumerate() {
             if self.attrs[..i].iter().any(|(u, _)| u == t) {
@@ -1238,7 +1243,7 @@ impl OdpClient {
 }
 
 fn name_attr(r: &Reply, ty: u16, what: &'static str) -> Result<String, DecodeError> {
-    r.get(ty).ok_or(DecodeError::Missing { what, attr: ty })?.str(what)
+    r.required(ty, what)?.str(what)
 }
 
 fn parse_datapath(r: &Reply) -> Result<Datapath, OdpError> {
@@ -1284,21 +1289,8 @@ fn parse_datapath(r: &Reply) -> Result<Datapath, OdpError> {
 fn parse_vport(r: &Reply) -> Result<Vport, OdpError> {
     const W: &str = "vport";
     r.check_unique(W)?;
-    let port_no = r
-        .get(vport_attr::PORT_NO)
-        .ok_or(DecodeError::Missing {
-            what: W,
-            attr: vport_attr::PORT_NO,
-        })?
-        .u32(W)?;
-    let vtype = VportType::from_u32(
-        r.get(vport_attr::TYPE)
-            .ok_or(DecodeError::Missing {
-                what: W,
-                attr: vport_attr::TYPE,
-            })?
-            .u32(W)?,
-    );
+    let port_no = r.required(vport_attr::PORT_NO, W)?.u32(W)?;
+    let vtype = VportType::from_u32(r.required(vport_attr::TYPE, W)?.u32(W)?);
     let stats = match r.get(vport_attr::STATS) {
         Some(a) => {
             let b: [u8; 64] = a.array(W)?;
@@ -1376,11 +1368,7 @@ fn parse_flow(r: &Reply) -> Result<Flow, OdpError> {
 fn parse_upcall(r: &Reply) -> Result<Upcall, OdpError> {
     const W: &str = "upcall";
     r.check_unique(W)?;
-    let need = |ty| {
-        r.get(ty)
-            .map(|a| a.payload.to_vec())
-            .ok_or(DecodeError::Missing { what: W, attr: ty })
-    };
+    let need = |ty| r.required(ty, W).map(|a| a.payload.to_vec());
     Ok(Upcall {
         cmd: r.cmd,
         dp_ifindex: r.dp_ifindex,
