@@ -5,8 +5,12 @@
 //! receive queues. Per batch of up to 32 packets it extracts all the flow
 //! keys first, then looks each up in its exact-match cache (so the probes'
 //! cache misses overlap instead of waiting behind each packet's parsing),
-//! sends the misses to its megaflow cache as one batch, runs the actions of every hit, and transmits what
-//! the actions output, staged per port and sent with one kick per port.
+//! sends the misses to its megaflow cache as one batch, runs the actions of
+//! every hit, and transmits what the actions output, staged per port and
+//! sent with one kick per port. A megaflow holds its actions as an
+//! [`exec::Program`](crate::exec::Program), made when it is installed: the
+//! values its sets write sit in the megaflow's own slot, so a hit does not
+//! chase the action list through the heap.
 //! A packet that misses both caches is an *upcall*: it goes, with its key
 //! and bytes, to the slow path over a bounded channel.
 //!
@@ -32,7 +36,7 @@
 //! once a second; the cache's flow limit refuses installs beyond it (the
 //! packet is still executed; the refusal is counted).
 
-use crate::exec::{execute, Packet, HEADROOM};
+use crate::exec::{Packet, Program, HEADROOM};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use odpx_classifier::emc::ExactMatchCache;
@@ -274,7 +278,7 @@ pub struct Pmd {
     cfg: PmdConfig,
     ports: PortTable,
     emc: ExactMatchCache,
-    mf: MegaflowCache<Actions>,
+    mf: MegaflowCache<Program>,
     upcalls: Sender<Upcall>,
     msgs: Receiver<PmdMsg>,
     counters: Arc<PmdCounters>,
@@ -430,7 +434,7 @@ impl Pmd {
             // Borrow the actions in place (disjoint fields): no reference
             // count traffic per packet.
             let Some(flow) = self.mf.get(r) else { continue };
-            run_actions(
+            run_program(
                 &flow.actions,
                 self.batch.buf_mut(i),
                 len,
@@ -472,11 +476,11 @@ impl Pmd {
         }
     }
 
-    fn run_packet(&mut self, actions: &Actions, packet: &[u8]) {
+    fn run_packet(&mut self, program: &Program, packet: &[u8]) {
         let mut buf = [0u8; crate::port::BUF_SIZE];
         let len = packet.len().min(buf.len() - HEADROOM);
         buf[HEADROOM..HEADROOM + len].copy_from_slice(&packet[..len]);
-        run_actions(actions, &mut buf, len, &mut self.stages, &self.counters);
+        run_program(program, &mut buf, len, &mut self.stages, &self.counters);
         self.flush_tx();
     }
 
@@ -490,17 +494,18 @@ impl Pmd {
                 // An identical match (two upcalls of one flow raced) only
                 // gets its actions replaced.
                 let now = self.now();
-                if self.mf.insert(*matched, actions.clone(), now).is_err() {
+                let program = Program::new(actions);
+                if self.mf.insert(*matched, program.clone(), now).is_err() {
                     self.counters.flow_limit_hits.fetch_add(1, Ordering::Relaxed);
                 }
                 self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
                 if let Some((_, p)) = packet {
-                    self.run_packet(&actions, &p);
+                    self.run_packet(&program, &p);
                 }
             }
-            PmdMsg::Execute { actions, packet, .. } => self.run_packet(&actions, &packet),
+            PmdMsg::Execute { actions, packet, .. } => self.run_packet(&Program::new(actions), &packet),
             PmdMsg::Remove(pred) => {
-                self.mf.retain(|f| !pred(&f.matched, &f.actions));
+                self.mf.retain(|f| !pred(&f.matched, f.actions.actions()));
                 self.emc.clear();
                 self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
             }
@@ -511,7 +516,7 @@ impl Pmd {
                     .iter()
                     .map(|(_, f)| MegaflowEntry {
                         matched: f.matched,
-                        actions: f.actions.clone(),
+                        actions: f.actions.actions().clone(),
                         stats: f.stats,
                         idle: (f.stats.used != 0).then(|| Duration::from_nanos(now.saturating_sub(f.stats.used))),
                     })
@@ -539,14 +544,14 @@ impl Pmd {
     }
 }
 
-fn run_actions(actions: &[OdpAction], buf: &mut [u8], len: usize, stages: &mut [TxStage], counters: &PmdCounters) {
+fn run_program(program: &Program, buf: &mut [u8], len: usize, stages: &mut [TxStage], counters: &PmdCounters) {
     let mut p = Packet::new(buf, HEADROOM, len);
     let mut sink = |port: u32, data: &[u8]| {
         if let Some(s) = stages.get_mut(port as usize) {
             s.push(data);
         }
     };
-    let r = execute(actions, &mut p, &mut sink);
+    let r = program.run(&mut p, &mut sink);
     if r.unsupported {
         counters.unsupported_actions.fetch_add(1, Ordering::Relaxed);
     }
