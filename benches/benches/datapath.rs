@@ -19,7 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use odpx_benches::{acl_routing_rules, flows, frame_of, rng, Zipf};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_control::translator::Translator;
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot};
 use odpx_dataplane::port::Port;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -83,6 +83,20 @@ fn evict(buf: &mut [u64]) {
     black_box(&buf[0]);
 }
 
+/// TSC cycles per packet by stage between two snapshots, as
+/// `pmd-stats-show` prints them live.
+fn stages(a: &PmdSnapshot, b: &PmdSnapshot) -> String {
+    let pk = (b.packets - a.packets).max(1) as f64;
+    let per = |x: u64, y: u64| (y - x) as f64 / pk;
+    format!(
+        "cycles per packet by stage: receive {:.0}, classify {:.0}, actions {:.0}, transmit {:.0}",
+        per(a.rx_cycles, b.rx_cycles),
+        per(a.classify_cycles, b.classify_cycles),
+        per(a.action_cycles, b.action_cycles),
+        per(a.tx_cycles, b.tx_cycles)
+    )
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("datapath");
     g.throughput(Throughput::Elements(32));
@@ -97,6 +111,8 @@ fn bench(c: &mut Criterion) {
         let (mut pmd, counters) = setup(n, acl);
         let before = counters.snapshot();
         g.bench_function(label, |b| b.iter(|| pmd.poll_once()));
+        let hot = counters.snapshot();
+        eprintln!("{label}: {}", stages(&before, &hot));
         if matches!(n, 1000) {
             let mut other_work = vec![0u64; EVICTING_BYTES / 8];
             g.bench_function(format!("{label}_evicted"), |b| {
@@ -111,6 +127,7 @@ fn bench(c: &mut Criterion) {
                     timed
                 })
             });
+            eprintln!("{label}_evicted: {}", stages(&hot, &counters.snapshot()));
         }
         let after = counters.snapshot();
         let pk = (after.packets - before.packets).max(1) as f64;

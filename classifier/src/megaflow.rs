@@ -389,6 +389,14 @@ impl<A> MegaflowCache<A> {
         slot.flow.as_ref()
     }
 
+    /// Reads the first cache line of a flow's slot (its generation, next
+    /// to the stats and actions a hit uses) and returns a value of it, for
+    /// callers that load a batch's slots before using any.
+    #[inline(always)]
+    pub fn touch(&self, r: FlowRef) -> u64 {
+        self.slots.get(r.index as usize).map_or(0, |s| s.generation as u64)
+    }
+
     /// Credits a hit to a flow's statistics.
     #[inline(always)]
     pub fn credit(&mut self, r: FlowRef, packets: u64, bytes: u64, tcp_flags: u16, now: u64) {

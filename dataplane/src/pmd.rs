@@ -3,8 +3,11 @@
 //! # What
 //! A PMD ("poll mode driver") thread is pinned to a core and loops over its
 //! receive queues. Per batch of up to 32 packets it extracts all the flow
-//! keys first, then looks each up in its exact-match cache (so the probes'
-//! cache misses overlap instead of waiting behind each packet's parsing),
+//! keys first, then looks the batch up in its exact-match cache, reads the
+//! megaflow slot of every hit, and only then checks and uses them: live,
+//! the kernel's transmit work between batches evicts these cache lines, and
+//! loading a whole batch's before using any keeps their misses in flight
+//! together instead of one after another. It then
 //! sends the misses to its megaflow cache as one batch, runs the actions of
 //! every hit, and transmits what the actions output, staged per port and
 //! sent with one kick per port. A megaflow holds its actions as an
@@ -284,6 +287,9 @@ pub struct Pmd {
     counters: Arc<PmdCounters>,
     batch: RxBatch,
     keys: [FlowKey; BATCH],
+    /// The keys of a batch's EMC misses, gathered for the megaflow lookup
+    /// (kept here, not zeroed per batch: 6 KiB).
+    miss_keys: [FlowKey; BATCH],
     stages: Vec<TxStage>,
     started: Instant,
     last_expiry: u64,
@@ -308,6 +314,7 @@ impl Pmd {
             counters,
             batch: RxBatch::default(),
             keys: [FlowKey::ZERO; BATCH],
+            miss_keys: [FlowKey::ZERO; BATCH],
             stages: (0..nports).map(|_| TxStage::default()).collect(),
             started: Instant::now(),
             last_expiry: 0,
@@ -380,7 +387,6 @@ impl Pmd {
         self.counters.packets.fetch_add(n as u64, Ordering::Relaxed);
         let mut flows: [Option<FlowRef>; BATCH] = [None; BATCH];
         let mut miss_idx = [0usize; BATCH];
-        let mut miss_keys = [FlowKey::ZERO; BATCH];
         let mut n_miss = 0;
         let mut hashes = [0u32; BATCH];
         // Keys first, lookups second: the EMC probes of the whole batch then
@@ -390,12 +396,21 @@ impl Pmd {
             extract_into(self.batch.data(i), in_port, &mut self.keys[i]);
             *hash = self.keys[i].hash();
         }
-        for i in 0..n {
-            match self.emc.lookup(&self.keys[i], hashes[i]) {
-                Some(r) if self.mf.get(r).is_some() => flows[i] = Some(r),
+        self.emc.lookup_batch(&self.keys[..n], &hashes[..n], &mut flows[..n]);
+        // Read every hit's megaflow slot before checking any (see
+        // `ExactMatchCache::lookup_batch` for why loads come first).
+        let mut touched = 0u64;
+        for r in flows[..n].iter().flatten() {
+            touched ^= self.mf.touch(*r);
+        }
+        std::hint::black_box(touched);
+        for (i, flow) in flows.iter_mut().enumerate().take(n) {
+            match *flow {
+                Some(r) if self.mf.get(r).is_some() => {}
                 _ => {
+                    *flow = None;
                     miss_idx[n_miss] = i;
-                    miss_keys[n_miss] = self.keys[i];
+                    self.miss_keys[n_miss] = self.keys[i];
                     n_miss += 1;
                 }
             }
@@ -404,7 +419,7 @@ impl Pmd {
         if n_miss > 0 {
             let mut out = [None; BATCH];
             let probed_before = self.mf.stats.subtables_probed_on_hit;
-            let hits = self.mf.lookup_batch(&miss_keys[..n_miss], &mut out);
+            let hits = self.mf.lookup_batch(&self.miss_keys[..n_miss], &mut out);
             self.counters
                 .subtables_probed
                 .fetch_add(self.mf.stats.subtables_probed_on_hit - probed_before, Ordering::Relaxed);
