@@ -169,4 +169,12 @@ for (sut, wl, rate) in sorted(m):
     o, v, b = m[("odpx", wl, rate)], m[("ovs", wl, rate)], m[("bare", wl, rate)]
     print(f"{wl} rate {rate}: forwarded odpx/ovs {o[1] / v[1]:.3f}, odpx/bare {o[1] / b[1]:.3f}; "
           f"cycles odpx/ovs {o[2] / v[2]:.2f}, odpx/bare {o[2] / b[2]:.2f}")
+    # The same ratios taken within each round (the systems run minutes
+    # apart there), then their median: drift between rounds cancels.
+    paired = []
+    for other in ("bare", "ovs"):
+        r = [x / y for x, y in zip(cyc.get(("odpx", wl, rate), []), cyc.get((other, wl, rate), []))]
+        if r:
+            paired.append(f"odpx/{other} {med(r):.2f} ({min(r):.2f}-{max(r):.2f})")
+    print(f"  cycles paired by round, median (min-max): {', '.join(paired)}")
 PY
