@@ -97,7 +97,8 @@ impl ExactMatchCache {
     }
 
     /// Looks up a batch: `hashes[i]` is `keys[i].hash()`; a hit goes to
-    /// `out[i]`. Returns the bitmap of hits.
+    /// `out[i]`, a miss leaves `out[i]` as it was. Returns the bitmap of
+    /// hits.
     ///
     /// Three passes over the batch instead of one lookup after another:
     /// the first reads every packet's two tags, the second picks each
