@@ -118,13 +118,17 @@ pub fn enter(ns: &str) -> bool {
 
 pub const ECHO_PORT: u16 = 7;
 
-/// Answers UDP echo requests in a host namespace until `stop`.
+/// Answers UDP echo requests in a host namespace until `stop`. Returns
+/// once the server's socket is bound (or could not be), so a client started
+/// right after never sends its first request to a closed port.
 pub fn udp_echo_server(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        if !enter(&ns) {
-            return;
-        }
-        let Ok(s) = std::net::UdpSocket::bind(("0.0.0.0", ECHO_PORT)) else {
+    let (bound_tx, bound) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let socket = enter(&ns)
+            .then(|| std::net::UdpSocket::bind(("0.0.0.0", ECHO_PORT)).ok())
+            .flatten();
+        let _ = bound_tx.send(());
+        let Some(s) = socket else {
             return;
         };
         let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
@@ -134,7 +138,9 @@ pub fn udp_echo_server(ns: String, stop: Arc<AtomicBool>) -> std::thread::JoinHa
                 let _ = s.send_to(&buf[..n], from);
             }
         }
-    })
+    });
+    let _ = bound.recv();
+    server
 }
 
 /// How a round trip through the switch is asked for.
