@@ -113,7 +113,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(label, |b| b.iter(|| pmd.poll_once()));
         let hot = counters.snapshot();
         eprintln!("{label}: {}", stages(&before, &hot));
-        if matches!(n, 1000) {
+        if n == 1000 {
             let mut other_work = vec![0u64; EVICTING_BYTES / 8];
             g.bench_function(format!("{label}_evicted"), |b| {
                 b.iter_custom(|iters| {

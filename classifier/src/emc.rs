@@ -25,7 +25,7 @@
 //! Owned by exactly one PMD thread; no sharing, no atomics.
 
 use crate::key::{FlowKey, WORDS};
-use crate::megaflow::FlowRef;
+use crate::megaflow::{FlowRef, BATCH};
 
 /// The small half of an entry, probed first. Keys live in a separate array
 /// so a probe that fails on the hash never touches the 200-byte key: the
@@ -109,14 +109,14 @@ impl ExactMatchCache {
     /// batch's misses in flight at once, where one lookup at a time would
     /// wait for each in turn.
     pub fn lookup_batch(&mut self, keys: &[FlowKey], hashes: &[u32], out: &mut [Option<FlowRef>]) -> u32 {
-        let n = keys.len().min(hashes.len()).min(out.len()).min(32);
+        let n = keys.len().min(hashes.len()).min(out.len()).min(BATCH);
         self.stats.lookups += n as u64;
         let mut touched = 0u64;
         for &hash in &hashes[..n] {
             let (a, b) = self.slots(hash);
             touched ^= (self.tags[a].hash ^ self.tags[b].hash) as u64;
         }
-        let mut candidate = [usize::MAX; 32];
+        let mut candidate = [usize::MAX; BATCH];
         for (i, &hash) in hashes[..n].iter().enumerate() {
             let (a, b) = self.slots(hash);
             for c in [a, b] {

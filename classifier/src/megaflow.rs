@@ -397,19 +397,20 @@ impl<A> MegaflowCache<A> {
         self.slots.get(r.index as usize).map_or(0, |s| s.generation as u64)
     }
 
-    /// Credits a hit to a flow's statistics.
+    /// Credits a hit to a flow's statistics and returns the flow, if the
+    /// reference is still live (one generation check for both).
     #[inline(always)]
-    pub fn credit(&mut self, r: FlowRef, packets: u64, bytes: u64, tcp_flags: u16, now: u64) {
-        if let Some(slot) = self.slots.get_mut(r.index as usize) {
-            if slot.generation == r.generation {
-                if let Some(f) = slot.flow.as_mut() {
-                    f.stats.packets += packets;
-                    f.stats.bytes += bytes;
-                    f.stats.tcp_flags |= tcp_flags;
-                    f.stats.used = now;
-                }
-            }
+    pub fn hit(&mut self, r: FlowRef, packets: u64, bytes: u64, tcp_flags: u16, now: u64) -> Option<&Megaflow<A>> {
+        let slot = self.slots.get_mut(r.index as usize)?;
+        if slot.generation != r.generation {
+            return None;
         }
+        let f = slot.flow.as_mut()?;
+        f.stats.packets += packets;
+        f.stats.bytes += bytes;
+        f.stats.tcp_flags |= tcp_flags;
+        f.stats.used = now;
+        Some(f)
     }
 
     /// Looks up one key.

@@ -274,13 +274,13 @@ pub enum Op {
     Nothing,
     /// Anything else (IPv6 sets, clone, actions odpx does not run) runs
     /// from the action list itself: entry `n`.
-    FromList(u16),
+    FromList(u32),
 }
 
 impl Op {
     /// The fast form of `a`, which is entry `index` of its list.
     pub fn of(a: &OdpAction, index: usize) -> Op {
-        let from_list = Op::FromList(index.min(u16::MAX as usize) as u16);
+        let from_list = Op::FromList(u32::try_from(index).unwrap_or(u32::MAX));
         let s = match a {
             OdpAction::Output(port) => return Op::Output(*port),
             OdpAction::PushVlan { tpid, tci } => return Op::PushVlan { tpid: *tpid, tci: *tci },

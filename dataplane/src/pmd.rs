@@ -20,7 +20,7 @@
 //! # The slow path's door
 //! The translator (in `odpx-control`) answers an upcall with a
 //! [`PmdMsg::Install`]: the megaflow, its actions, and the packet, which the
-//! PMD executes right after installing, so a miss is never lost. The PMD
+//! PMD executes as it installs the megaflow, so a miss is never lost. The PMD
 //! drains its message channel between batches, so installs and removals
 //! never stop it. When the upcall channel is full the packet is dropped and
 //! counted as a lost upcall (the queue bounds the slow path's memory and
@@ -78,8 +78,8 @@ pub type MegaflowFilter = Box<dyn Fn(&Match, &[OdpAction]) -> bool + Send>;
 
 /// Messages from control to a PMD.
 pub enum PmdMsg {
-    /// Install a megaflow (replacing the actions of an identical match),
-    /// then run its actions on `packet` (the upcalled packet, if any).
+    /// Run the actions on `packet` (the upcalled packet, if any) and
+    /// install the megaflow (replacing the actions of an identical match).
     Install {
         /// Boxed: a match is 400 bytes and the other messages are small.
         matched: Box<Match>,
@@ -443,10 +443,11 @@ impl Pmd {
             let Some(r) = *f else { continue };
             let len = self.batch.lens[i];
             let tcp_flags = self.keys[i].tcp_flags;
-            self.mf.credit(r, 1, len as u64, tcp_flags, now);
             // Borrow the actions in place (disjoint fields): no reference
             // count traffic per packet.
-            let Some(flow) = self.mf.get(r) else { continue };
+            let Some(flow) = self.mf.hit(r, 1, len as u64, tcp_flags, now) else {
+                continue;
+            };
             run_program(
                 &flow.actions,
                 self.batch.buf_mut(i),
@@ -504,15 +505,17 @@ impl Pmd {
             } => {
                 // An identical match (two upcalls of one flow raced) only
                 // gets its actions replaced.
-                let now = self.now();
                 let program = Program::new(actions);
-                if self.mf.insert(*matched, program.clone(), now).is_err() {
-                    add(&self.counters.flow_limit_hits, 1);
-                }
-                self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+                // The packet first, so the program moves into the cache
+                // instead of being copied; nothing here can tell the order.
                 if let Some((_, p)) = packet {
                     self.run_packet(&program, &p);
                 }
+                let now = self.now();
+                if self.mf.insert(*matched, program, now).is_err() {
+                    add(&self.counters.flow_limit_hits, 1);
+                }
+                self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
             }
             PmdMsg::Execute { actions, packet, .. } => self.run_packet(&Program::new(actions), &packet),
             PmdMsg::Remove(pred) => {
