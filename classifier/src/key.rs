@@ -422,6 +422,13 @@ impl Match {
     pub fn matches(&self, packet: &FlowKey) -> bool {
         packet.masked_eq(&self.key, &self.mask)
     }
+
+    /// True if some packet is accepted by both matches (they agree on the
+    /// bits both consult).
+    pub fn overlaps(&self, other: &Match) -> bool {
+        let both = self.mask.masked(&other.mask);
+        self.key.masked_eq(&other.key, &both)
+    }
 }
 
 impl core::fmt::Debug for Match {

@@ -7,6 +7,8 @@
 //!   and actions, both directions, plus the action model ([`OdpAction`]).
 //! * [`extract`]: frame bytes to flow key by the kernel's ODP rules, through
 //!   the zero-copy header views of [`wire`].
+//! * [`flow_op`]: megaflow identity (UFIDs, holders) and the install,
+//!   modify and delete operations the megaflow owner sends to datapaths.
 //! * [`emc`]: the per-thread exact-match (microflow) cache.
 //! * [`megaflow`]: the per-thread megaflow cache, tuple-space search with one
 //!   subtable per mask, ranked by hits, batch lookup.
@@ -33,6 +35,7 @@
 
 pub mod emc;
 pub mod extract;
+pub mod flow_op;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod key;

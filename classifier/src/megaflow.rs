@@ -389,6 +389,21 @@ impl<A> MegaflowCache<A> {
         slot.flow.as_ref()
     }
 
+    /// Replaces the actions of a live flow in place (its match, its stats
+    /// and references to it stay); false if the reference is stale.
+    pub fn set_actions(&mut self, r: FlowRef, actions: A) -> bool {
+        match self.slots.get_mut(r.index as usize) {
+            Some(slot) if slot.generation == r.generation => match slot.flow.as_mut() {
+                Some(f) => {
+                    f.actions = actions;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Reads the first cache line of a flow's slot (its generation, next
     /// to the stats and actions a hit uses) and returns a value of it, for
     /// callers that load a batch's slots before using any.

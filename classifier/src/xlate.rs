@@ -76,12 +76,63 @@ pub struct TraceStep {
     pub rule: Option<String>,
 }
 
+/// One rule-table lookup a translation made, for telling later which
+/// rule changes may affect its megaflow (see [`lookup_space`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub table: u8,
+    /// What the actions had changed in the looked-up key by then (`None`:
+    /// nothing, the lookup saw the packet's own key).
+    pub rewrite: Option<Box<Rewrite>>,
+}
+
+/// How a lookup's key differed from the packet's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Bits written with a value that is the same for every packet of the
+    /// megaflow (set-field constants, `dec_ttl` of a pinned TTL, the
+    /// `in_port` of `resubmit(port,...)`), and those values.
+    pub mask: FlowKey,
+    pub values: FlowKey,
+    /// Bits whose value at the lookup is not known from the megaflow (the
+    /// VLAN tag fields after a push or pop): any value must be assumed.
+    pub wild: FlowKey,
+}
+
+/// Every key that a lookup `l` made while translating packets of
+/// `megaflow` could have seen. A rule change in `l.table` whose match does
+/// not overlap it cannot change what that lookup returns for any packet of
+/// the megaflow.
+pub fn lookup_space(megaflow: &Match, l: &Lookup) -> Match {
+    let Some(r) = &l.rewrite else {
+        return *megaflow;
+    };
+    let (mk, mm) = (megaflow.key.words(), megaflow.mask.words());
+    let (rm, rv, rw) = (r.mask.words(), r.values.words(), r.wild.words());
+    let key = FlowKey::from_words(core::array::from_fn(|i| (mk[i] & !rm[i]) | (rv[i] & rm[i])));
+    let mask = FlowKey::from_words(core::array::from_fn(|i| (mm[i] | rm[i]) & !rw[i]));
+    Match::new(key, mask)
+}
+
+/// The key fields that describe the VLAN tags, for [`Rewrite::wild`].
+fn vlan_fields() -> FlowKey {
+    let mut f = FlowKey::ZERO;
+    f.vlan_tci = !0;
+    f.vlan_tpid = !0;
+    f.cvlan_tci = !0;
+    f.cvlan_tpid = !0;
+    f.attrs = attr::VLAN | attr::ENCAP | attr::CVLAN | attr::CENCAP;
+    f
+}
+
 /// The result of translating one packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Translation {
     pub actions: Vec<OdpAction>,
     pub megaflow: Match,
     pub trace: Vec<TraceStep>,
+    /// The rule-table lookups, in order.
+    pub lookups: Vec<Lookup>,
     /// True if the resubmit depth limit cut the pipeline short (the
     /// packet is dropped, as OVS does).
     pub too_deep: bool,
@@ -102,6 +153,11 @@ struct Xlate<'a> {
     committed_tags: u8,
     /// TCI bits written by actions (the rest of a pushed TCI comes from the packet).
     vlan_written: u16,
+    /// Bits of `flow` the actions so far set to megaflow-wide constants.
+    written: FlowKey,
+    /// A VLAN tag was pushed, popped or rewritten so far.
+    vlan_touched: bool,
+    lookups: Vec<Lookup>,
     out: Vec<OdpAction>,
     trace: Vec<TraceStep>,
     too_deep: bool,
@@ -121,6 +177,9 @@ pub fn translate(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> 
         vlan_dirty: false,
         committed_tags: tags,
         vlan_written: 0,
+        written: FlowKey::ZERO,
+        vlan_touched: false,
+        lookups: Vec::new(),
         out: Vec::new(),
         trace: Vec::new(),
         too_deep: false,
@@ -135,6 +194,7 @@ pub fn translate(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> 
         actions: x.out,
         megaflow,
         trace: x.trace,
+        lookups: x.lookups,
         too_deep: x.too_deep,
     }
 }
@@ -174,6 +234,18 @@ impl Xlate<'_> {
             return;
         }
         let rules = self.rules;
+        let rewrite = (!self.written.is_zero() || self.vlan_touched).then(|| {
+            Box::new(Rewrite {
+                mask: self.written,
+                values: self.flow.masked(&self.written),
+                wild: if self.vlan_touched {
+                    vlan_fields()
+                } else {
+                    FlowKey::ZERO
+                },
+            })
+        });
+        self.lookups.push(Lookup { table, rewrite });
         let Some(rule) = rules.lookup(table, &self.flow, &mut self.wc) else {
             self.trace.push(TraceStep {
                 table,
@@ -238,13 +310,16 @@ impl Xlate<'_> {
                 let mut m = FlowKey::ZERO;
                 field.put(&mut m, *mask, u128::MAX);
                 self.pending.or_assign(&m);
+                self.written.or_assign(&m);
                 if matches!(
                     field,
                     Field::TunId | Field::TunSrc | Field::TunDst | Field::TunIpv6Src | Field::TunIpv6Dst
                 ) {
                     self.flow.attrs |= attr::TUNNEL;
+                    self.written.attrs |= attr::TUNNEL;
                     if *field == Field::TunId {
                         self.flow.tun_flags |= tun_flag::KEY;
+                        self.written.tun_flags |= tun_flag::KEY;
                     }
                 }
             }
@@ -263,10 +338,14 @@ impl Xlate<'_> {
                 }
                 self.flow.ip_ttl -= 1;
                 self.pending.ip_ttl = !0;
+                // The packet's TTL is pinned above, so the result is the
+                // same for every packet of the megaflow.
+                self.written.ip_ttl = !0;
             }
             RuleAction::PushVlan(tpid) => {
                 self.consult_tags();
                 self.vlan_dirty = true;
+                self.vlan_touched = true;
                 if self.flow.has(attr::VLAN) {
                     // The old outer tag becomes the inner one; the new tag copies its TCI.
                     self.wc.cvlan_tci |= VLAN_CFI;
@@ -284,6 +363,7 @@ impl Xlate<'_> {
                 self.consult_tags();
                 if self.flow.has(attr::VLAN) {
                     self.vlan_dirty = true;
+                    self.vlan_touched = true;
                     if self.flow.has(attr::CVLAN) {
                         self.flow.vlan_tpid = self.flow.cvlan_tpid;
                         self.flow.vlan_tci = self.flow.cvlan_tci;
@@ -300,12 +380,13 @@ impl Xlate<'_> {
             RuleAction::ModVlanVid(vid) => self.vlan_write(Field::DlVlan, *vid as u128, 0x0fff),
             RuleAction::ModVlanPcp(pcp) => self.vlan_write(Field::DlVlanPcp, *pcp as u128, 0x7),
             RuleAction::Resubmit { in_port, table: t } => {
-                let saved = self.flow.in_port;
+                let saved = (self.flow.in_port, self.written.in_port);
                 if let Some(p) = in_port {
                     self.flow.in_port = *p;
+                    self.written.in_port = !0;
                 }
                 self.table(t.unwrap_or(table), depth + 1);
-                self.flow.in_port = saved;
+                (self.flow.in_port, self.written.in_port) = saved;
             }
             RuleAction::GotoTable(t) => self.table(*t, depth + 1),
         }
@@ -316,6 +397,7 @@ impl Xlate<'_> {
     fn vlan_write(&mut self, f: Field, value: u128, mask: u128) {
         self.consult_tags();
         self.vlan_dirty = true;
+        self.vlan_touched = true;
         if !self.flow.has(attr::VLAN) {
             self.flow.attrs |= attr::VLAN | attr::ENCAP;
             self.flow.vlan_tpid = 0x8100;

@@ -6,12 +6,16 @@
 //!   bits the lookup reported gets the same rule.
 //! * Megaflow soundness: any packet accepted by the megaflow generated for P
 //!   gets the same datapath actions as P.
+//! * Revalidation footprints: a rule added or deleted whose match overlaps
+//!   none of a translation's lookup spaces (in its table) changes the
+//!   actions of no packet of that megaflow (so the installed megaflow can
+//!   stay as it is).
 //! * Megaflow cache vs linear search, through inserts and removes.
 
 use odpx_classifier::key::{attr, FlowKey, Match};
 use odpx_classifier::megaflow::{MegaflowCache, BATCH};
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
-use odpx_classifier::xlate::{translate, FloodEnv};
+use odpx_classifier::xlate::{lookup_space, translate, FloodEnv};
 use proptest::prelude::*;
 
 const NETS: [&str; 4] = ["10.0.0.0", "10.1.0.0", "10.1.2.0", "192.168.1.0"];
@@ -36,7 +40,7 @@ fn rule_text(table: u8) -> impl Strategy<Value = String> {
             Just("dl_dst=00:00:00:00:00:02")
         ]),
         1u16..6,
-        0usize..7,
+        0usize..10,
         1u32..5,
     )
         .prop_map(move |(proto, in_port, src, dst, l4, l2, prio, act, port)| {
@@ -65,6 +69,9 @@ fn rule_text(table: u8) -> impl Strategy<Value = String> {
             }
             let action = match act {
                 0 => format!("output:{port}"),
+                7 if table == 0 && proto == "ip," => format!("mod_nw_dst:10.1.2.{port},resubmit(,1)"),
+                8 if table == 0 => format!("resubmit({port},1)"),
+                9 if table == 0 => format!("mod_vlan_vid:{port},resubmit(,1)"),
                 1 if table == 0 => "resubmit(,1)".to_string(),
                 2 if proto == "ip," || proto == "tcp," => {
                     format!("mod_nw_dst:10.9.9.{port},output:{port}")
@@ -210,6 +217,40 @@ proptest! {
             prop_assert!(t.megaflow.matches(&q));
             let tq = translate(&rs, &q, &mut env);
             prop_assert_eq!(&tq.actions, &t.actions, "packet {:?} vs {:?}\nmegaflow {:?}", q, p, t.megaflow);
+        }
+    }
+
+    #[test]
+    fn rule_changes_outside_the_lookup_spaces_change_nothing(
+        texts in rule_set(),
+        extra in prop_oneof![rule_text(0), rule_text(1)],
+        victim in any::<prop::sample::Index>(),
+        p in packet(),
+        noises in proptest::collection::vec(noise(), 12),
+    ) {
+        let (rs, _) = load(&texts, true);
+        let mut env = FloodEnv { ports: vec![1, 2, 3] };
+        let t = translate(&rs, &p, &mut env);
+        let touches = |r: &Rule| {
+            t.lookups.iter().any(|l| l.table == r.table && r.matched.overlaps(&lookup_space(&t.megaflow, l)))
+        };
+        let added = ofctl::parse_rule(&extra).unwrap();
+        let mut with_added = rs.clone();
+        with_added.add(added.clone());
+        let victim_rule = rs.iter().nth(victim.index(rs.len())).unwrap().clone();
+        let mut with_deleted = rs.clone();
+        with_deleted.delete(Some(victim_rule.table), &victim_rule.matched, Some(victim_rule.priority));
+        let mut qs = vec![p];
+        qs.extend(noises.iter().map(|n| perturb(&p, &t.megaflow.mask, n)));
+        for (changed, rule) in [(&with_added, &added), (&with_deleted, &victim_rule)] {
+            if touches(rule) {
+                continue;
+            }
+            for q in &qs {
+                let before = translate(&rs, q, &mut env);
+                let after = translate(changed, q, &mut env);
+                prop_assert_eq!(&after.actions, &before.actions, "rule {:?} changed packet {:?}", rule, q);
+            }
         }
     }
 

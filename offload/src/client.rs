@@ -361,50 +361,7 @@ pub fn tcp_flag_letters(f: u8) -> String {
     s
 }
 
-/// A UFID as OVS prints it: `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` for
-/// 16 bytes, plain hex otherwise.
-pub fn format_ufid(u: &[u8]) -> String {
-    let hex: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    if u.len() == 16 {
-        // OVS prints the four 32-bit words of its u128 in host order.
-        let w: Vec<String> = u
-            .chunks(4)
-            .map(|c| format!("{:08x}", u32::from_ne_bytes([c[0], c[1], c[2], c[3]])))
-            .collect();
-        format!(
-            "{}-{}-{}-{}{}",
-            w[0],
-            &w[1][..4],
-            &w[1][4..],
-            &w[2][..4],
-            format_args!("-{}{}", &w[2][4..], w[3])
-        )
-    } else {
-        hex
-    }
-}
-
-/// Parses a UFID: 32 hex digits (dashes allowed) are a UUID read as OVS
-/// does (four 32-bit words); fewer are raw bytes.
-pub fn parse_ufid(s: &str) -> Result<Vec<u8>, String> {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    if hex.is_empty() || !hex.len().is_multiple_of(2) || hex.len() > 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("bad UFID '{s}' (1 to 16 bytes of hex)"));
-    }
-    let bytes: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect();
-    // 32 digits are a UUID, as in OVS (with or without dashes).
-    if bytes.len() == 16 {
-        // Undo the per-word host order of format_ufid.
-        let mut out = Vec::with_capacity(16);
-        for c in bytes.chunks(4) {
-            out.extend_from_slice(&u32::from_be_bytes([c[0], c[1], c[2], c[3]]).to_ne_bytes());
-        }
-        return Ok(out);
-    }
-    Ok(bytes)
-}
+pub use odpx_classifier::flow_op::{format_ufid, parse_ufid};
 
 /// How a flow put treats an existing flow with the same key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1470,21 +1427,6 @@ fn possible_cpus() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ufid_text_round_trips() {
-        let u: Vec<u8> = (1..=16).collect();
-        let s = format_ufid(&u);
-        assert_eq!(s.len(), 36);
-        assert_eq!(parse_ufid(&s).unwrap(), u);
-        assert_eq!(parse_ufid("0a0b").unwrap(), vec![10, 11]);
-        let plain = "0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            format_ufid(&parse_ufid(plain).unwrap()),
-            "01234567-89ab-cdef-0123-456789abcdef"
-        );
-        assert!(parse_ufid("xyz").is_err());
-    }
 
     #[test]
     fn tcp_flags_print_as_ovs_letters() {
