@@ -18,8 +18,8 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use odpx_benches::{acl_routing_rules, flows, frame_of, rng, Zipf};
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_control::translator::Translator;
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot};
+use odpx_control::translator::{Datapaths, Translator};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot, SlowPath};
 use odpx_dataplane::port::Port;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -57,10 +57,21 @@ fn setup(n_flows: usize, acl: bool) -> (Pmd, Arc<PmdCounters>) {
         emc_entries: 8192,
         emc_insert_inv_prob: 100,
         megaflow_limit: 200_000,
-        idle_timeout: Duration::from_secs(3600),
     };
-    let mut pmd = Pmd::new(cfg, ports, utx, mrx, counters.clone());
-    let mut t = Translator::new(rules, vec![1, 2], vec![mtx], Duration::from_secs(3600));
+    // Reports (sweeps, barriers) are not asked for here.
+    let (report_tx, _) = crossbeam_channel::unbounded();
+    let slow = SlowPath {
+        upcalls: utx,
+        reports: report_tx,
+    };
+    let mut pmd = Pmd::new(cfg, ports, slow, mrx, counters.clone());
+    let mut t = Translator::new(
+        rules,
+        vec![1, 2],
+        Datapaths::Userspace { pmds: vec![mtx] },
+        200_000,
+        Duration::from_secs(3600),
+    );
     // Warm up: replay the loop several times, answering every upcall.
     for _ in 0..(4 * 65536 / 32) {
         pmd.poll_once();

@@ -1,8 +1,12 @@
 //! # odpx-control: the slow path and the switch daemon
 //!
-//! * [`translator`]: the translator thread: upcalls in, megaflows out; MAC
-//!   learning for NORMAL; rule changes revalidate only the megaflows they
-//!   may affect.
+//! * [`translator`]: the slow path and megaflow owner: upcalls in,
+//!   megaflows out; MAC learning for NORMAL; revalidation of every
+//!   megaflow a rule, MAC or port change may affect; sweeps for idle
+//!   expiry and statistics; rule changes answered once every datapath
+//!   agrees.
+//! * [`registry`]: the owner's record of every installed megaflow, by UFID.
+//! * [`limits`]: the dynamic flow limit and idle timeout.
 //! * [`mac`]: the MAC learning table with aging.
 //! * [`config`]: the daemon's TOML configuration, checked whole first.
 //! * [`switch`]: ports + PMDs + translator started from a configuration,
@@ -14,6 +18,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod limits;
 pub mod mac;
+pub mod registry;
 pub mod switch;
 pub mod translator;

@@ -2,9 +2,15 @@
 //!
 //! Keyed by (VLAN id, MAC): the port a source address was last seen on,
 //! and when. Entries age out after `aging` without being seen (OVS's
-//! default is 300 s). Learning a new address, or an address that moved to
-//! another port, is reported to the caller, which must then drop the
-//! megaflows that flooded or sent that destination elsewhere.
+//! default is 300 s). Learning a new address, an address that moved to
+//! another port, and an address that aged out are reported to the caller,
+//! which must then revalidate the megaflows that pin that address (they
+//! flooded it, or sent it to the old port, or learned it there).
+//!
+//! Learning happens where Open vSwitch does it: when a translation runs
+//! the NORMAL action, from the packet's source. Active megaflows keep their
+//! source fresh through [`MacTable::refresh`], fed by the revalidator's
+//! statistics, since their packets no longer reach the translator.
 //!
 //! Owned by the translator thread alone.
 
@@ -35,7 +41,8 @@ pub enum Learned {
     Moved { from: u32 },
 }
 
-fn vlan_of(k: &FlowKey) -> u16 {
+/// The VLAN a packet's addresses are learned in (0: untagged).
+pub fn vlan_of(k: &FlowKey) -> u16 {
     if k.has(attr::VLAN) {
         k.vlan_tci & 0x0fff
     } else {
@@ -85,12 +92,66 @@ impl MacTable {
         }
     }
 
-    /// Drops entries not seen within the aging time; returns how many.
-    pub fn age(&mut self, now: Instant) -> usize {
-        let before = self.entries.len();
+    /// Marks `mac` (on `vlan`) as seen again on `port`, because a megaflow
+    /// that learned it there is still used. Never moves an entry (those
+    /// statistics may be older than a move the translator saw); re-learns
+    /// an entry that had gone (then `New`).
+    pub fn refresh(&mut self, vlan: u16, mac: [u8; 6], port: u32, now: Instant) -> Learned {
+        let room = self.entries.len() < self.capacity;
+        match self.entries.get_mut(&(vlan, mac)) {
+            Some(e) => {
+                if e.port == port {
+                    e.seen = now;
+                }
+                Learned::Known
+            }
+            None if room && mac[0] & 1 == 0 => {
+                self.entries.insert((vlan, mac), Entry { port, seen: now });
+                Learned::New
+            }
+            None => Learned::Known,
+        }
+    }
+
+    /// Where `mac` (on `vlan`) is learned, if it is.
+    pub fn port_of(&self, vlan: u16, mac: [u8; 6]) -> Option<u32> {
+        self.entries.get(&(vlan, mac)).map(|e| e.port)
+    }
+
+    /// Drops entries not seen within the aging time; returns their addresses.
+    pub fn age(&mut self, now: Instant) -> Vec<[u8; 6]> {
         let aging = self.aging;
-        self.entries.retain(|_, e| now.duration_since(e.seen) < aging);
-        before - self.entries.len()
+        let mut gone = Vec::new();
+        self.entries.retain(|&(_, mac), e| {
+            let keep = now.duration_since(e.seen) < aging;
+            if !keep {
+                gone.push(mac);
+            }
+            keep
+        });
+        gone
+    }
+
+    /// Takes a port out of flooding and forgets the addresses learned on
+    /// it (its link went); returns those addresses.
+    pub fn remove_port(&mut self, port: u32) -> Vec<[u8; 6]> {
+        self.ports.retain(|&p| p != port);
+        let mut gone = Vec::new();
+        self.entries.retain(|&(_, mac), e| {
+            if e.port == port {
+                gone.push(mac);
+            }
+            e.port != port
+        });
+        gone
+    }
+
+    /// Puts a port (back) into flooding.
+    pub fn add_port(&mut self, port: u32) {
+        if !self.ports.contains(&port) {
+            self.ports.push(port);
+            self.ports.sort_unstable();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -159,7 +220,16 @@ mod tests {
             Learned::Known,
             "broadcast sources are not learned"
         );
-        assert_eq!(t.age(now + Duration::from_secs(301)), 1);
+        assert_eq!(t.age(now + Duration::from_secs(301)), vec![[2, 0, 0, 0, 0, 0xa]]);
         assert!(t.is_empty());
+        // A refresh re-learns a gone entry, touches a known one on the same
+        // port, and never moves one.
+        assert_eq!(t.refresh(0, [2, 0, 0, 0, 0, 0xa], 2, now), Learned::New);
+        assert_eq!(t.refresh(0, [2, 0, 0, 0, 0, 0xa], 3, now), Learned::Known);
+        assert_eq!(t.normal_lookup(&key(1, 0xb, 0xa)), Some(2));
+        assert_eq!(t.remove_port(2), vec![[2, 0, 0, 0, 0, 0xa]]);
+        assert_eq!(t.flood_ports(1), vec![3]);
+        t.add_port(2);
+        assert_eq!(t.flood_ports(1), vec![2, 3]);
     }
 }

@@ -14,11 +14,11 @@
 //! and is shared with the control-socket thread behind an `Arc`.
 
 use crate::config::{Config, PortType};
-use crate::translator::{Request, Translator, TranslatorCounters};
+use crate::translator::{Datapaths, Inputs, Request, Translator, TranslatorCounters};
 use crossbeam_channel::Sender;
 use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable};
+use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -59,6 +59,7 @@ impl Switch {
         let table: PortTable = Arc::new(table);
         let (utx, urx) = crossbeam_channel::bounded(cfg.cache.upcall_queue);
         let (rtx, rrx) = crossbeam_channel::unbounded();
+        let (report_tx, report_rx) = crossbeam_channel::unbounded();
         let idle = Duration::from_millis(cfg.cache.idle_timeout_ms);
         let mut pmds = Vec::new();
         let n = cfg.pmd.cores.len();
@@ -78,18 +79,33 @@ impl Switch {
                     emc_entries: cfg.cache.emc_entries,
                     emc_insert_inv_prob: cfg.cache.emc_insert_inv_prob,
                     megaflow_limit: cfg.cache.megaflow_limit,
-                    idle_timeout: idle,
                 },
                 table.clone(),
-                utx.clone(),
+                SlowPath {
+                    upcalls: utx.clone(),
+                    reports: report_tx.clone(),
+                },
             ));
         }
-        drop(utx);
-        let t = Translator::new(set, port_nos, pmds.iter().map(|p| p.tx.clone()).collect(), idle);
+        drop((utx, report_tx));
+        let t = Translator::new(
+            set,
+            port_nos,
+            Datapaths::Userspace {
+                pmds: pmds.iter().map(|p| p.tx.clone()).collect(),
+            },
+            cfg.cache.megaflow_limit,
+            idle,
+        );
         let translator_counters = t.counters.clone();
+        let inputs = Inputs {
+            upcalls: urx,
+            requests: rrx,
+            pmd_reports: report_rx,
+        };
         let translator = std::thread::Builder::new()
             .name("translator".into())
-            .spawn(move || t.run(urx, rrx))
+            .spawn(move || t.run(inputs))
             .map_err(|e| format!("translator thread: {e}"))?;
         Ok(Switch {
             ports: table,
@@ -137,8 +153,25 @@ impl Switch {
         self.requests
             .send(make(tx))
             .map_err(|_| "the translator has stopped".to_string())?;
-        rx.recv_timeout(Duration::from_secs(10))
+        rx.recv_timeout(Duration::from_secs(30))
             .map_err(|_| "the translator did not answer".to_string())
+    }
+
+    /// Asks for a change that is answered once every datapath agrees.
+    fn change(&self, make: impl FnOnce(Sender<Result<usize, String>>) -> Request) -> Result<usize, String> {
+        self.ask(make)?
+    }
+
+    /// Returns once every datapath has applied everything the megaflow
+    /// owner decided before the call.
+    pub fn sync(&self) -> Result<(), String> {
+        self.change(Request::Sync).map(|_| ())
+    }
+
+    /// Tells the owner a port's link went down or came back; returns once
+    /// every datapath agrees.
+    pub fn port_state(&self, port: u32, up: bool) -> Result<(), String> {
+        self.change(|reply| Request::PortState { port, up, reply }).map(|_| ())
     }
 
     /// `ctl show`.
@@ -227,16 +260,7 @@ impl Switch {
                 per_packet(c.tx_cycles),
             );
         }
-        let t = &self.translator_counters;
-        s += &format!(
-            "translator:\n  upcalls handled: {}\n  megaflows installed: {}\n  revalidated: {} (removed: {})\n  MAC addresses learned: {} (moved: {})\n",
-            t.upcalls.load(Ordering::Relaxed),
-            t.installs.load(Ordering::Relaxed),
-            t.revalidated.load(Ordering::Relaxed),
-            t.revalidation_removals.load(Ordering::Relaxed),
-            t.mac_learned.load(Ordering::Relaxed),
-            t.mac_moves.load(Ordering::Relaxed),
-        );
+        s += &translator_stats(&self.translator_counters);
         s
     }
 
@@ -295,15 +319,18 @@ pub fn command(sw: &Switch, line: &str) -> String {
         "dump-flows" => sw.ask(Request::DumpRules),
         "add-flow" => ofctl::parse_rule(arg)
             .map_err(|e| format!("{e}; no rule added"))
-            .and_then(|r| sw.ask(|tx| Request::AddRules(vec![r], tx)).map(|_| String::new())),
+            .and_then(|r| sw.change(|tx| Request::AddRules(vec![r], tx)).map(|_| String::new())),
         "add-flows" => ofctl::parse_rules(arg)
             .map_err(|e| format!("line {}: {}; no rules added", e.line, e.err))
-            .and_then(|rs| sw.ask(|tx| Request::AddRules(rs, tx)).map(|n| format!("{n} rules added\n"))),
+            .and_then(|rs| {
+                sw.change(|tx| Request::AddRules(rs, tx))
+                    .map(|n| format!("{n} rules added\n"))
+            }),
         "del-flows" => {
             let m = if arg.is_empty() { "actions=drop".to_string() } else { format!("{arg},actions=drop") };
             ofctl::parse_rule(&m).map_err(|e| e.to_string()).and_then(|r| {
                 let table = arg.contains("table=").then_some(r.table);
-                sw.ask(|tx| Request::DelRules {
+                sw.change(|tx| Request::DelRules {
                     table,
                     matched: Box::new(r.matched),
                     reply: tx,
@@ -378,6 +405,29 @@ pub fn request(path: &Path, line: &str) -> Result<String, String> {
         Some(body) => Ok(body.to_string()),
         None => Err(s.trim_start_matches("error: ").trim_end().to_string()),
     }
+}
+
+/// The megaflow owner's section of `pmd-stats-show`.
+fn translator_stats(t: &TranslatorCounters) -> String {
+    let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    format!(
+        "translator:\n  upcalls handled: {}\n  megaflows installed: {}\n  megaflows: {} (flow limit: {}, idle timeout: {} ms)\n  flow limit hits: {}\n  revalidated: {} (removed: {}, modified: {})\n  expired: {} (sweeps: {}, last took {} ms)\n  MAC addresses learned: {} (moved: {}, aged: {})\n",
+        l(&t.upcalls),
+        l(&t.installs),
+        l(&t.megaflows),
+        l(&t.flow_limit),
+        l(&t.max_idle_ms),
+        l(&t.flow_limit_hits),
+        l(&t.revalidated),
+        l(&t.revalidation_removals),
+        l(&t.revalidation_modifications),
+        l(&t.expired),
+        l(&t.sweeps),
+        l(&t.last_sweep_ms),
+        l(&t.mac_learned),
+        l(&t.mac_moves),
+        l(&t.mac_aged),
+    )
 }
 
 /// `x / of`, or 0 when there is nothing to divide by (a fresh PMD).

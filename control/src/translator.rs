@@ -1,89 +1,224 @@
-//! The slow path: one thread that turns upcalls into megaflows.
+//! The slow path and the megaflow owner: one thread that turns upcalls
+//! into megaflows and keeps every installed megaflow right for its whole
+//! life, in the userspace PMDs and in the kernel datapath alike.
 //!
 //! # What
-//! The translator owns the rule tables and the MAC table. For each upcall
-//! it learns the source address, runs the packet through the rules
-//! ([`translate`]) and sends the PMD that missed a [`PmdMsg::Install`]: the
-//! widest correct megaflow, its actions, and the packet (executed by the
-//! PMD, so a miss is never lost). Control requests (rule changes, dumps,
-//! traces) arrive on a second channel and are served between upcalls.
+//! The translator thread owns the rule tables, the MAC table and the
+//! [`Registry`] of every installed megaflow. It
+//! * answers upcalls: translates the packet ([`translate`], learning its
+//!   source MAC if NORMAL runs), registers the megaflow under its UFID,
+//!   and has the datapath that missed install it and run the packet, so a
+//!   miss is never lost;
+//! * revalidates: whenever something a translation depends on changes (a
+//!   rule, a learned MAC address, the set of ports), it translates again
+//!   every megaflow that may be affected, once per change batch, and
+//!   decides for each (see "Verdicts");
+//! * sweeps: every [`SWEEP_INTERVAL`] it asks each datapath for the
+//!   megaflows idle longer than the current idle timeout (deleted) and the
+//!   statistics of the others, which keep its records and the MAC table
+//!   fresh; the round's duration drives the dynamic flow limit
+//!   ([`crate::limits`]).
 //!
-//! # Keeping megaflows right
-//! For every megaflow it installed the translator keeps a record: the PMD,
-//! the match, the actions and the packet key that produced it.
-//! * A rule change revalidates only the megaflows whose match overlaps a
-//!   changed rule's match (no packet can reach both otherwise): each is
-//!   translated again from its packet key, and removed from its PMD if the
-//!   megaflow or the actions differ (the next packet upcalls and installs
-//!   the new decision).
-//! * A MAC address learned anew or moved to another port removes the
-//!   megaflows that match it as destination (they flooded it, or sent it
-//!   to the old port).
-//! * Records are pruned when their megaflows must have expired in the PMD.
+//! Every decision reaches a datapath as data ([`FlowOp`]: UFIDs, matches,
+//! actions), through the [`Datapaths`] backend: messages to PMD threads,
+//! or netlink requests to the kernel.
+//!
+//! # Verdicts
+//! Translating a megaflow's packet key again gives actions and a megaflow
+//! mask. If the installed megaflow does not pin every bit the new
+//! translation needs, it is deleted (the next packet upcalls and installs
+//! the new decision). Otherwise every packet it accepts gets the new
+//! decision, so its actions are replaced in place if they differ, and it
+//! is kept as it is if not. (Open vSwitch's revalidator decides the same
+//! way.)
+//!
+//! # When a change is in force
+//! A rule change (`odpx ctl add-flow`, `del-flows`) is answered only once
+//! every datapath has applied the operations it caused: the kernel acks
+//! each netlink request before the next step, and every PMD answers a
+//! barrier message sent after them. From the answer on, no packet gets an
+//! old decision on any path. MAC learning changes, aging and sweeps take
+//! effect the same way but nobody waits for them.
+//!
+//! # MAC learning
+//! Learning happens in translation, when NORMAL runs, from the packet's
+//! source (as in Open vSwitch). The owner keeps one invariant: for every
+//! installed megaflow whose translation runs NORMAL, the MAC table already
+//! says what its packets would teach it (their source on their port), so
+//! no packet that skips the translator misses a lesson. Hence a source
+//! learned anew, moved or aged out revalidates the megaflows that pin it
+//! as destination and deletes the megaflows that learned it on another
+//! port (their next packet is an upcall that learns it), and a
+//! revalidation whose new path to NORMAL would learn something new deletes
+//! the megaflow too. Megaflows whose packets keep coming never reach the
+//! translator: the sweep's statistics refresh their source's entry
+//! instead, so an active address does not age out.
 //!
 //! # Threads
 //! Everything here lives on the translator thread; the world reaches it
-//! only through the two channels.
+//! only through channels: upcalls, control requests, and the datapaths'
+//! reports.
 
-use crate::mac::{Learned, MacTable};
+use crate::limits::FlowLimiter;
+use crate::mac::{vlan_of, Learned, MacTable};
+use crate::registry::{MacSource, Record, Registry, Usage};
 use crossbeam_channel::{select, Receiver, Sender};
-use odpx_classifier::key::{attr, FlowKey, Match};
-use odpx_classifier::odp::{self, OdpAction};
+use odpx_classifier::flow_op::{Actions, FlowOp, Holder, Ufid};
+use odpx_classifier::key::{FlowKey, Match};
+use odpx_classifier::odp;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
-use odpx_classifier::xlate::{translate, SwitchEnv, MAX_RESUBMIT_DEPTH};
-use odpx_dataplane::pmd::{Actions, PmdMsg, Upcall};
-use std::collections::HashMap;
+use odpx_classifier::xlate::{translate, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
+use odpx_dataplane::pmd::{FlowUse, PmdMsg, PmdReport, Upcall};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Requests from control (the control socket, the demo).
+/// How often the owner sweeps the datapaths.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Above this many changed rules in one request, every megaflow is
+/// revalidated instead of checking each against each rule.
+pub const FULL_REVALIDATION_RULES: usize = 64;
+
+/// Requests from control (the control socket, the demo, tests).
 pub enum Request {
-    /// Adds rules (all or none: they were parsed beforehand).
-    AddRules(Vec<Rule>, Sender<usize>),
-    /// Deletes rules like `ovs-ofctl del-flows` (non-strict).
+    /// Adds rules (all or none: they were parsed beforehand). Answered
+    /// once every datapath agrees with them.
+    AddRules(Vec<Rule>, Sender<Result<usize, String>>),
+    /// Deletes rules like `ovs-ofctl del-flows` (non-strict). Answered
+    /// once every datapath agrees.
     DelRules {
         table: Option<u8>,
         matched: Box<Match>,
-        reply: Sender<usize>,
+        reply: Sender<Result<usize, String>>,
     },
+    /// A port's link went (`up: false`) or came back.
+    PortState {
+        port: u32,
+        up: bool,
+        reply: Sender<Result<usize, String>>,
+    },
+    /// Answered once every datapath has applied everything decided before.
+    Sync(Sender<Result<usize, String>>),
     DumpRules(Sender<String>),
     Trace(Box<FlowKey>, Sender<String>),
     MacTable(Sender<String>),
     Stop,
 }
 
-/// Translator counters (relaxed atomics).
+/// Translator counters (relaxed atomics; gauges are stored, the rest added).
 #[derive(Default, Debug)]
 pub struct TranslatorCounters {
     pub upcalls: AtomicU64,
     pub installs: AtomicU64,
+    /// Upcalls only executed: the flow limit was reached.
+    pub flow_limit_hits: AtomicU64,
+    /// Upcalls only executed: a UFID already known for another match.
+    pub ufid_collisions: AtomicU64,
     pub revalidated: AtomicU64,
     pub revalidation_removals: AtomicU64,
+    pub revalidation_modifications: AtomicU64,
     pub mac_learned: AtomicU64,
     pub mac_moves: AtomicU64,
+    pub mac_aged: AtomicU64,
     pub rule_changes: AtomicU64,
+    pub sweeps: AtomicU64,
+    pub expired: AtomicU64,
+    /// Gauges.
+    pub megaflows: AtomicU64,
+    pub flow_limit: AtomicU64,
+    pub max_idle_ms: AtomicU64,
+    pub last_sweep_ms: AtomicU64,
 }
 
-struct Record {
-    packet: FlowKey,
-    actions: Actions,
-    installed: Instant,
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
 }
 
-pub struct Translator {
-    rules: RuleSet,
-    macs: MacTable,
-    pmds: Vec<Sender<PmdMsg>>,
-    records: HashMap<(usize, Match), Record>,
-    idle_timeout: Duration,
-    pub counters: Arc<TranslatorCounters>,
+/// The datapaths the owner's decisions go to.
+pub enum Datapaths {
+    /// Userspace PMD threads, by id.
+    Userspace { pmds: Vec<Sender<PmdMsg>> },
 }
 
-/// Whether some packet can match both.
-fn overlaps(a: &Match, b: &Match) -> bool {
-    let both = a.mask.masked(&b.mask);
-    a.key.masked(&both) == b.key.masked(&both)
+/// Who waits for a barrier, and what to answer.
+struct Waiter {
+    token: u64,
+    left: usize,
+    reply: Sender<Result<usize, String>>,
+    answer: usize,
+}
+
+/// A sweep in progress.
+struct Sweep {
+    token: u64,
+    started: Instant,
+    /// Records installed from this install number on came after the sweep
+    /// was sent.
+    first_later_install: u64,
+    left: usize,
+}
+
+/// A MAC-table change a translation caused.
+#[derive(Clone, Copy, Debug)]
+struct MacEvent {
+    mac: [u8; 6],
+    /// Where it is now (`None`: gone).
+    port: Option<u32>,
+    /// It was known on another port before.
+    moved: bool,
+}
+
+/// The translator's view of NORMAL's world: the MAC table, learning only
+/// when the translation is for an upcalled packet.
+struct Env<'a> {
+    macs: &'a mut MacTable,
+    learn_at: Option<Instant>,
+    events: Vec<MacEvent>,
+    source: Option<MacSource>,
+}
+
+impl<'a> Env<'a> {
+    fn new(macs: &'a mut MacTable, learn_at: Option<Instant>) -> Env<'a> {
+        Env {
+            macs,
+            learn_at,
+            events: Vec::new(),
+            source: None,
+        }
+    }
+}
+
+impl SwitchEnv for Env<'_> {
+    fn flood_ports(&self, in_port: u32) -> Vec<u32> {
+        self.macs.flood_ports(in_port)
+    }
+
+    fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32> {
+        if key.eth_src[0] & 1 == 0 && self.source.is_none() {
+            self.source = Some(MacSource {
+                vlan: vlan_of(key),
+                mac: key.eth_src,
+                port: key.in_port,
+            });
+        }
+        if let Some(now) = self.learn_at {
+            let learned = self.macs.learn(key, now);
+            if learned != Learned::Known {
+                self.events.push(MacEvent {
+                    mac: key.eth_src,
+                    port: Some(key.in_port),
+                    moved: matches!(learned, Learned::Moved { .. }),
+                });
+            }
+        }
+        self.macs.normal_lookup(key)
+    }
+}
+
+/// True if `old` pins every bit `new` does.
+fn covers(old: &FlowKey, new: &FlowKey) -> bool {
+    new.masked(old) == *new
 }
 
 /// The text of a trace (what `odpx trace` and `odpx ctl trace` print).
@@ -111,122 +246,470 @@ pub fn trace_text(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) ->
     s
 }
 
+/// What the owner decided for an upcalled packet.
+enum Admission {
+    /// Install this new megaflow (registered already) and run the packet.
+    Install {
+        ufid: Ufid,
+        matched: Box<Match>,
+        actions: Actions,
+    },
+    /// Only run the packet (the megaflow is installed, or may not be).
+    Execute { actions: Actions },
+}
+
+/// The channels the translator thread serves.
+pub struct Inputs {
+    pub upcalls: Receiver<Upcall>,
+    pub requests: Receiver<Request>,
+    pub pmd_reports: Receiver<PmdReport>,
+}
+
+pub struct Translator {
+    rules: RuleSet,
+    macs: MacTable,
+    registry: Registry,
+    datapaths: Datapaths,
+    limiter: FlowLimiter,
+    sweep: Option<Sweep>,
+    last_sweep: Instant,
+    waiting: Vec<Waiter>,
+    next_token: u64,
+    /// Numbers installs (see [`Record::install_seq`]).
+    install_seq: u64,
+    pub counters: Arc<TranslatorCounters>,
+}
+
 impl Translator {
-    pub fn new(rules: RuleSet, ports: Vec<u32>, pmds: Vec<Sender<PmdMsg>>, idle_timeout: Duration) -> Translator {
-        Translator {
+    pub fn new(
+        rules: RuleSet,
+        ports: Vec<u32>,
+        datapaths: Datapaths,
+        megaflow_limit: usize,
+        idle_timeout: Duration,
+    ) -> Translator {
+        let t = Translator {
             rules,
             macs: MacTable::new(ports, Duration::from_secs(300), 65536),
-            pmds,
-            records: HashMap::new(),
-            idle_timeout,
+            registry: Registry::new(),
+            datapaths,
+            limiter: FlowLimiter::new(megaflow_limit, idle_timeout),
+            sweep: None,
+            last_sweep: Instant::now(),
+            waiting: Vec::new(),
+            next_token: 1,
+            install_seq: 0,
             counters: Arc::new(TranslatorCounters::default()),
-        }
+        };
+        t.publish_gauges();
+        t
     }
 
-    /// Serves upcalls and requests until `Request::Stop` or both channels
-    /// close.
-    pub fn run(mut self, upcalls: Receiver<Upcall>, requests: Receiver<Request>) {
-        let tick = crossbeam_channel::tick(Duration::from_secs(1));
+    /// Serves upcalls, requests and reports until `Request::Stop` or the
+    /// request channel closes.
+    pub fn run(mut self, inputs: Inputs) {
+        let tick = crossbeam_channel::tick(SWEEP_INTERVAL / 5);
         loop {
             select! {
-                recv(upcalls) -> u => match u {
-                    Ok(u) => self.upcall(u),
-                    Err(_) => return,
-                },
-                recv(requests) -> r => match r {
+                recv(inputs.upcalls) -> u => {
+                    if let Ok(u) = u {
+                        self.upcall(u);
+                    }
+                }
+                recv(inputs.pmd_reports) -> r => {
+                    if let Ok(r) = r {
+                        self.pmd_report(r);
+                    }
+                }
+                recv(inputs.requests) -> r => match r {
                     Ok(Request::Stop) | Err(_) => return,
                     Ok(r) => self.request(r),
                 },
-                recv(tick) -> _ => self.housekeeping(),
+                recv(tick) -> _ => self.housekeeping(Instant::now()),
             }
         }
     }
 
+    /// The number of megaflows the owner knows of.
+    pub fn megaflows(&self) -> usize {
+        self.registry.len()
+    }
+
+    fn publish_gauges(&self) {
+        let c = &self.counters;
+        let n = self.registry.len();
+        c.megaflows.store(n as u64, Ordering::Relaxed);
+        c.flow_limit.store(self.limiter.limit() as u64, Ordering::Relaxed);
+        c.max_idle_ms
+            .store(self.limiter.max_idle(n).as_millis() as u64, Ordering::Relaxed);
+    }
+
+    // ------------------------------------------------------------ upcalls
+
+    /// Answers one upcall from a PMD.
     pub fn upcall(&mut self, u: Upcall) {
-        let now = Instant::now();
-        self.counters.upcalls.fetch_add(1, Ordering::Relaxed);
-        match self.macs.learn(&u.key, now) {
-            Learned::Known => {}
-            l => {
-                if matches!(l, Learned::Moved { .. }) {
-                    self.counters.mac_moves.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    self.counters.mac_learned.fetch_add(1, Ordering::Relaxed);
-                }
-                self.forget_destination(u.key.eth_src);
-            }
-        }
-        let t = translate(&self.rules, &u.key, &mut self.macs);
-        let actions: Actions = t.actions.into();
-        self.records.insert(
-            (u.pmd, t.megaflow),
-            Record {
-                packet: u.key,
-                actions: actions.clone(),
-                installed: now,
-            },
-        );
-        if let Some(pmd) = self.pmds.get(u.pmd) {
-            let _ = pmd.send(PmdMsg::Install {
-                matched: Box::new(t.megaflow),
+        let holder = Holder::Pmd(u.pmd as u32);
+        let msg = match self.admit(holder, &u.key, Instant::now()) {
+            Admission::Install { ufid, matched, actions } => PmdMsg::Install {
+                ufid,
+                matched,
                 actions,
                 packet: Some((u.in_port, u.packet)),
-            });
-            self.counters.installs.fetch_add(1, Ordering::Relaxed);
+            },
+            Admission::Execute { actions } => PmdMsg::Execute {
+                in_port: u.in_port,
+                actions,
+                packet: u.packet,
+            },
+        };
+        self.send_pmd(u.pmd, msg);
+    }
+
+    /// Translates an upcalled packet (learning), applies what learning
+    /// changed, and decides whether its megaflow is installed.
+    fn admit(&mut self, holder: Holder, key: &FlowKey, now: Instant) -> Admission {
+        add(&self.counters.upcalls, 1);
+        let mut env = Env::new(&mut self.macs, Some(now));
+        let t = translate(&self.rules, key, &mut env);
+        let (events, learns) = (env.events, env.source);
+        if !events.is_empty() {
+            self.mac_events(&events);
+        }
+        let ufid = Ufid::of(&t.megaflow, holder);
+        let actions: Actions = t.actions.into();
+        if let Some(r) = self.registry.get(&ufid) {
+            if r.matched != t.megaflow || r.holder != holder {
+                add(&self.counters.ufid_collisions, 1);
+                return Admission::Execute { actions };
+            }
+            // Two upcalls of one flow raced, or the holder expired it and
+            // its report is on the way: install again (idempotent), and
+            // note it so that report does not erase the new install.
+        } else if !self.limiter.admits(self.registry.len()) {
+            add(&self.counters.flow_limit_hits, 1);
+            return Admission::Execute { actions };
+        }
+        self.registry.insert(
+            ufid,
+            Record {
+                holder,
+                matched: t.megaflow,
+                packet: *key,
+                actions: actions.clone(),
+                lookups: t.lookups.into(),
+                learns,
+                usage: Usage::default(),
+                installed: now,
+                install_seq: self.install_seq,
+            },
+        );
+        self.install_seq += 1;
+        add(&self.counters.installs, 1);
+        Admission::Install {
+            ufid,
+            matched: Box::new(t.megaflow),
+            actions,
         }
     }
 
-    /// Removes megaflows that match `mac` as their exact destination.
-    fn forget_destination(&mut self, mac: [u8; 6]) {
-        let sel = move |m: &Match| m.key.has(attr::ETHERNET) && m.mask.eth_dst == [0xff; 6] && m.key.eth_dst == mac;
-        self.records.retain(|(_, m), _| !sel(m));
-        for p in &self.pmds {
-            let _ = p.send(PmdMsg::Remove(Box::new(move |m: &Match, _: &[OdpAction]| sel(m))));
+    // ------------------------------------------------------------ revalidation
+
+    /// Counts MAC-table changes and revalidates what they may affect.
+    fn mac_events(&mut self, events: &[MacEvent]) {
+        let mut ops = Vec::new();
+        for e in events {
+            match (e.port, e.moved) {
+                (Some(_), true) => add(&self.counters.mac_moves, 1),
+                (Some(_), false) => add(&self.counters.mac_learned, 1),
+                (None, _) => {}
+            }
+            self.mac_changed(e.mac, e.port, &mut ops);
+        }
+        self.apply(ops);
+    }
+
+    /// The megaflows pinning `mac`: those sending to it are translated
+    /// again; those that learned it on another port than `now_on` go, so
+    /// that its next packet there is an upcall that learns it.
+    fn mac_changed(&mut self, mac: [u8; 6], now_on: Option<u32>, ops: &mut Vec<(Holder, FlowOp)>) {
+        let dst = self.registry.pinning_dst(&mac);
+        self.revalidate(dst, ops);
+        for ufid in self.registry.pinning_src(&mac) {
+            let stale = self
+                .registry
+                .get(&ufid)
+                .and_then(|r| r.learns)
+                .is_some_and(|s| s.mac == mac && Some(s.port) != now_on);
+            if stale {
+                self.delete(ufid, ops);
+            }
         }
     }
 
-    /// Re-translates the megaflows a rule change may affect; removes the
-    /// ones whose decision changed.
-    fn revalidate(&mut self, changed: &[Match]) {
-        let mut doomed: Vec<(usize, Match)> = Vec::new();
-        for ((pmd, m), rec) in &self.records {
-            if !changed.iter().any(|c| overlaps(c, m)) {
+    fn delete(&mut self, ufid: Ufid, ops: &mut Vec<(Holder, FlowOp)>) {
+        if let Some(r) = self.registry.remove(&ufid) {
+            add(&self.counters.revalidation_removals, 1);
+            ops.push((r.holder, FlowOp::Delete { ufid }));
+        }
+    }
+
+    /// Translates these megaflows again and decides for each (see
+    /// "Verdicts" in the module documentation).
+    fn revalidate(&mut self, ufids: Vec<Ufid>, ops: &mut Vec<(Holder, FlowOp)>) {
+        for ufid in ufids {
+            let Some(rec) = self.registry.get(&ufid) else {
+                continue;
+            };
+            add(&self.counters.revalidated, 1);
+            let (holder, matched, packet) = (rec.holder, rec.matched, rec.packet);
+            let mut env = Env::new(&mut self.macs, None);
+            let t: Translation = translate(&self.rules, &packet, &mut env);
+            let learns = env.source;
+            // Its packets would now learn something the MAC table does not
+            // say (the translation's path to NORMAL changed): they must
+            // reach the translator again.
+            let would_learn = learns.is_some_and(|s| self.macs.port_of(s.vlan, s.mac) != Some(s.port));
+            if would_learn || !covers(&matched.mask, &t.megaflow.mask) {
+                self.delete(ufid, ops);
                 continue;
             }
-            self.counters.revalidated.fetch_add(1, Ordering::Relaxed);
-            let t = translate(&self.rules, &rec.packet, &mut self.macs);
-            if t.megaflow != *m || t.actions[..] != rec.actions[..] {
-                doomed.push((*pmd, *m));
+            let changed = t.actions[..] != rec.actions[..];
+            let actions: Actions = if changed { t.actions.into() } else { rec.actions.clone() };
+            if changed {
+                add(&self.counters.revalidation_modifications, 1);
+                ops.push((
+                    holder,
+                    FlowOp::Modify {
+                        ufid,
+                        matched: Box::new(matched),
+                        actions: actions.clone(),
+                    },
+                ));
+            }
+            self.registry.update(&ufid, actions, t.lookups.into(), learns);
+        }
+    }
+
+    /// Revalidates after a change of these rules and answers `reply` once
+    /// every datapath agrees.
+    fn rules_changed(&mut self, changed: Vec<Rule>, reply: Sender<Result<usize, String>>, answer: usize) {
+        add(&self.counters.rule_changes, 1);
+        let ufids = if changed.len() > FULL_REVALIDATION_RULES {
+            self.registry.ufids()
+        } else {
+            self.registry.touched_by(&changed)
+        };
+        let mut ops = Vec::new();
+        self.revalidate(ufids, &mut ops);
+        self.apply(ops);
+        self.barrier(reply, answer);
+    }
+
+    // ------------------------------------------------------------ datapaths
+
+    fn send_pmd(&self, pmd: usize, msg: PmdMsg) {
+        let Datapaths::Userspace { pmds } = &self.datapaths;
+        if let Some(p) = pmds.get(pmd) {
+            let _ = p.send(msg);
+        }
+    }
+
+    /// Sends decisions to the datapaths that hold the megaflows, in order.
+    fn apply(&mut self, ops: Vec<(Holder, FlowOp)>) {
+        if ops.is_empty() {
+            return;
+        }
+        let Datapaths::Userspace { pmds } = &self.datapaths;
+        let mut per_pmd: Vec<Vec<FlowOp>> = vec![Vec::new(); pmds.len()];
+        for (holder, op) in ops {
+            if let Holder::Pmd(i) = holder {
+                if let Some(v) = per_pmd.get_mut(i as usize) {
+                    v.push(op);
+                }
             }
         }
-        for (pmd, m) in doomed {
-            self.records.remove(&(pmd, m));
-            self.counters.revalidation_removals.fetch_add(1, Ordering::Relaxed);
-            if let Some(p) = self.pmds.get(pmd) {
-                let _ = p.send(PmdMsg::Remove(Box::new(move |x: &Match, _: &[OdpAction]| *x == m)));
+        for (p, v) in pmds.iter().zip(per_pmd) {
+            if !v.is_empty() {
+                let _ = p.send(PmdMsg::Ops(v));
+            }
+        }
+        self.publish_gauges();
+    }
+
+    /// Answers `reply` once every datapath has applied what was sent.
+    fn barrier(&mut self, reply: Sender<Result<usize, String>>, answer: usize) {
+        let Datapaths::Userspace { pmds } = &self.datapaths;
+        if pmds.is_empty() {
+            let _ = reply.send(Ok(answer));
+            return;
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        for p in pmds {
+            let _ = p.send(PmdMsg::Barrier(token));
+        }
+        self.waiting.push(Waiter {
+            token,
+            left: pmds.len(),
+            reply,
+            answer,
+        });
+    }
+
+    /// Handles a PMD's answer.
+    pub fn pmd_report(&mut self, r: PmdReport) {
+        match r {
+            PmdReport::Barrier { token, .. } => {
+                if let Some(i) = self.waiting.iter().position(|w| w.token == token) {
+                    self.waiting[i].left -= 1;
+                    if self.waiting[i].left == 0 {
+                        let w = self.waiting.swap_remove(i);
+                        let _ = w.reply.send(Ok(w.answer));
+                    }
+                }
+            }
+            PmdReport::NotInstalled { pmd, ufid } => {
+                // It may have been installed again since: make sure no copy
+                // stays that the owner does not know of.
+                if self.registry.remove(&ufid).is_some() {
+                    self.send_pmd(pmd, PmdMsg::Ops(vec![FlowOp::Delete { ufid }]));
+                }
+            }
+            PmdReport::Swept {
+                token, expired, active, ..
+            } => {
+                let Some(sweep) = self.sweep.as_mut().filter(|s| s.token == token) else {
+                    return;
+                };
+                let first_later = sweep.first_later_install;
+                sweep.left -= 1;
+                let done = sweep.left == 0;
+                let now = Instant::now();
+                for u in &expired {
+                    // Installed again after the sweep began: that install
+                    // came after the expiry in the PMD, and stands.
+                    if self.registry.get(&u.ufid).is_some_and(|r| r.install_seq < first_later) {
+                        self.registry.remove(&u.ufid);
+                        add(&self.counters.expired, 1);
+                    }
+                }
+                self.used(&active, now);
+                if done {
+                    self.sweep_done(now);
+                }
             }
         }
     }
+
+    /// Takes in the statistics of megaflows used since the last sweep, and
+    /// keeps the MAC addresses they learned from aging out.
+    fn used(&mut self, active: &[FlowUse], now: Instant) {
+        let mut events = Vec::new();
+        for u in active {
+            let usage = Usage {
+                packets: u.stats.packets,
+                bytes: u.stats.bytes,
+                used: u.idle.map(|d| now.checked_sub(d).unwrap_or(now)),
+            };
+            if let Some(s) = self.registry.set_usage(&u.ufid, usage).and_then(|r| r.learns) {
+                if self.macs.refresh(s.vlan, s.mac, s.port, now) == Learned::New {
+                    events.push(MacEvent {
+                        mac: s.mac,
+                        port: Some(s.port),
+                        moved: false,
+                    });
+                }
+            }
+        }
+        if !events.is_empty() {
+            self.mac_events(&events);
+        }
+    }
+
+    fn sweep_done(&mut self, now: Instant) {
+        if let Some(s) = self.sweep.take() {
+            let took = now.duration_since(s.started);
+            self.limiter.after_round(took, self.registry.len());
+            add(&self.counters.sweeps, 1);
+            self.counters
+                .last_sweep_ms
+                .store(took.as_millis() as u64, Ordering::Relaxed);
+        }
+        self.publish_gauges();
+    }
+
+    /// Periodic work: MAC aging, and the next sweep when it is due.
+    pub fn housekeeping(&mut self, now: Instant) {
+        let gone = self.macs.age(now);
+        if !gone.is_empty() {
+            add(&self.counters.mac_aged, gone.len() as u64);
+            let events: Vec<MacEvent> = gone
+                .into_iter()
+                .map(|mac| MacEvent {
+                    mac,
+                    port: None,
+                    moved: false,
+                })
+                .collect();
+            self.mac_events(&events);
+        }
+        if self.sweep.is_none() && now.duration_since(self.last_sweep) >= SWEEP_INTERVAL {
+            self.last_sweep = now;
+            self.start_sweep(now);
+        }
+    }
+
+    fn start_sweep(&mut self, now: Instant) {
+        let max_idle = self.limiter.max_idle(self.registry.len());
+        let token = self.next_token;
+        self.next_token += 1;
+        let Datapaths::Userspace { pmds } = &self.datapaths;
+        for p in pmds {
+            let _ = p.send(PmdMsg::Sweep { token, max_idle });
+        }
+        self.sweep = Some(Sweep {
+            token,
+            started: now,
+            first_later_install: self.install_seq,
+            left: pmds.len(),
+        });
+        if pmds.is_empty() {
+            self.sweep_done(now);
+        }
+    }
+
+    // ------------------------------------------------------------ requests
 
     pub fn request(&mut self, r: Request) {
         match r {
             Request::AddRules(rules, reply) => {
-                let changed: Vec<Match> = rules.iter().map(|r| r.matched).collect();
                 let n = rules.len();
-                for r in rules {
+                for r in rules.iter().cloned() {
                     self.rules.add(r);
                 }
-                self.counters.rule_changes.fetch_add(1, Ordering::Relaxed);
-                self.revalidate(&changed);
-                let _ = reply.send(n);
+                self.rules_changed(rules, reply, n);
             }
             Request::DelRules { table, matched, reply } => {
                 let gone = self.rules.delete(table, &matched, None);
-                let changed: Vec<Match> = gone.iter().map(|r| r.matched).collect();
-                self.counters.rule_changes.fetch_add(1, Ordering::Relaxed);
-                self.revalidate(&changed);
-                let _ = reply.send(gone.len());
+                let n = gone.len();
+                self.rules_changed(gone, reply, n);
             }
+            Request::PortState { port, up, reply } => {
+                let mut ops = Vec::new();
+                if up {
+                    self.macs.add_port(port);
+                } else {
+                    for mac in self.macs.remove_port(port) {
+                        self.mac_changed(mac, None, &mut ops);
+                    }
+                }
+                // Flooding and outputs depend on the port set: everything.
+                let all = self.registry.ufids();
+                self.revalidate(all, &mut ops);
+                self.apply(ops);
+                self.barrier(reply, 0);
+            }
+            Request::Sync(reply) => self.barrier(reply, 0),
             Request::DumpRules(reply) => {
                 let mut rules: Vec<&Rule> = self.rules.iter().collect();
                 rules.sort_by_key(|r| (r.table, std::cmp::Reverse(r.priority), r.seq));
@@ -250,36 +733,5 @@ impl Translator {
             }
             Request::Stop => {}
         }
-    }
-
-    fn housekeeping(&mut self) {
-        let now = Instant::now();
-        self.macs.age(now);
-        // A record outlives its megaflow by at most twice the idle timeout.
-        let keep = self.idle_timeout * 2;
-        self.records.retain(|_, r| now.duration_since(r.installed) < keep);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use odpx_classifier::odp::parse_key;
-
-    #[test]
-    fn overlap_is_decided_on_common_bits() {
-        let a = parse_key("in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,frag=no)")
-            .unwrap()
-            .matched;
-        let b = parse_key("in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.1.2.3,frag=no)")
-            .unwrap()
-            .matched;
-        let c = parse_key("in_port(2),eth()").unwrap().matched;
-        let d = parse_key("in_port(1),eth(),eth_type(0x0800),ipv4(dst=11.0.0.1,frag=no)")
-            .unwrap()
-            .matched;
-        assert!(overlaps(&a, &b));
-        assert!(!overlaps(&a, &c));
-        assert!(!overlaps(&a, &d));
     }
 }

@@ -107,7 +107,7 @@ fn a_live_rule_change_takes_effect_and_stale_megaflows_go() {
     assert_eq!(sent(&sw, 3, 1, W).len(), 1, "the new rule decides");
     assert!(sent(&sw, 2, 1, SHORT).is_empty(), "the stale megaflow is gone");
     let stats = command(&sw, "pmd-stats-show");
-    assert!(stats.contains("revalidated: 1 (removed: 1)"), "{stats}");
+    assert!(stats.contains("revalidated: 1 (removed: 1, modified: 0)"), "{stats}");
     // Deleting it restores the old decision.
     assert_eq!(command(&sw, "del-flows udp,tp_dst=53"), "ok\n1 rules deleted\n");
     std::thread::sleep(Duration::from_millis(100));
@@ -163,4 +163,49 @@ fn two_pmds_each_serve_their_queues_with_their_own_megaflows() {
         mf.lines().any(|l| l.contains("in_port(2)") && l.contains("actions:1")),
         "{mf}"
     );
+}
+
+/// The case that opened the megaflow-owner work: a flow hit without pause
+/// for longer than twice the idle timeout, then a drop rule. The rule
+/// must be in force when `add-flow` returns, however long the megaflow
+/// has lived; and once the flow stops, its megaflow expires.
+#[test]
+fn a_drop_rule_stops_a_long_lived_flow_at_once_and_idle_megaflows_expire() {
+    let cfg = Config::parse(
+        "[switch]\nrules_inline = [\"priority=0,in_port=1,actions=output:2\"]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[pmd]\ncores = [0]\n[cache]\nidle_timeout_ms = 1000\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let ports = (1..=2).map(|i| Port::memory(i, &format!("p{i}"), true)).collect();
+    let sw = Switch::start_with_ports(&cfg, ports).unwrap();
+    let start = Instant::now();
+    let mut sent_count = 0;
+    while start.elapsed() < Duration::from_millis(3600) {
+        push(&sw, 1, frame(1, MAC2, 53));
+        sent_count += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(sent(&sw, 2, sent_count, W).len(), sent_count, "all forwarded");
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(
+        stats.contains("upcalls handled: 1\n"),
+        "one megaflow served the whole flow:\n{stats}"
+    );
+    assert_eq!(command(&sw, "add-flow priority=100,in_port=1,actions=drop"), "ok\n");
+    for _ in 0..20 {
+        push(&sw, 1, frame(1, MAC2, 53));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sent(&sw, 2, 1, SHORT).is_empty(), "the drop rule is enforced");
+    let mf = command(&sw, "dump-megaflows");
+    // Modified in place: the same megaflow, its statistics kept (the
+    // upcalled first packet ran outside it).
+    let line = format!("in_port(1),eth(), packets:{},", sent_count - 1 + 20);
+    assert!(mf.contains(&line) && mf.contains("actions:drop"), "{line}\n{mf}");
+    // Stopped: gone after the idle timeout and a sweep.
+    std::thread::sleep(Duration::from_millis(1800));
+    assert_eq!(command(&sw, "dump-megaflows"), "ok\n");
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(stats.contains("expired: 1 "), "{stats}");
+    assert!(stats.contains("revalidated: 1 (removed: 0, modified: 1)"), "{stats}");
 }

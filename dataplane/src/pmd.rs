@@ -19,13 +19,13 @@
 //!
 //! # The slow path's door
 //! The translator (in `odpx-control`) answers an upcall with a
-//! [`PmdMsg::Install`]: the megaflow, its actions, and the packet, which the
-//! PMD executes as it installs the megaflow, so a miss is never lost. The PMD
-//! drains its message channel between batches, so installs and removals
-//! never stop it. When the upcall channel is full the packet is dropped and
-//! counted as a lost upcall (the queue bounds the slow path's memory and
-//! latency; OVS's kernel datapath does the same when its netlink socket
-//! overflows).
+//! [`PmdMsg::Install`]: the megaflow with its UFID, its actions, and the
+//! packet, which the PMD executes as it installs the megaflow, so a miss is
+//! never lost. The PMD drains its message channel between batches, so
+//! installs and removals never stop it. When the upcall channel is full the
+//! packet is dropped and counted as a lost upcall (the queue bounds the
+//! slow path's memory and latency; OVS's kernel datapath does the same when
+//! its netlink socket overflows).
 //!
 //! # Ownership
 //! Each PMD owns its caches outright: no locks around lookups. Control
@@ -34,25 +34,42 @@
 //! TSC cycles per stage (receive, classify, actions, transmit), four
 //! readings per batch.
 //!
-//! # Lifecycle of megaflows here
-//! Idle megaflows (no hit for `idle_timeout`) are removed by the PMD itself
-//! once a second; the cache's flow limit refuses installs beyond it (the
-//! packet is still executed; the refusal is counted).
+//! # Lifecycle of megaflows here: the PMD holds, the owner decides
+//! Every megaflow has a [`Ufid`] and a life decided by one owner, the
+//! revalidator on the translator thread. The PMD only carries decisions
+//! out, all of them data ([`FlowOp`]): install, replace the actions in
+//! place (the EMC keeps pointing at the same slot, so its entries stay
+//! right), delete (the slot's generation changes, so EMC entries that
+//! pointed at it miss). It never removes a megaflow by itself.
+//! * [`PmdMsg::Sweep`]: the owner's periodic round. The PMD deletes the
+//!   megaflows idle longer than the owner's (dynamic) idle timeout and
+//!   answers with a [`PmdReport::Swept`]: the UFIDs and final statistics of
+//!   those, and the statistics of every megaflow used since the previous
+//!   sweep (the owner refreshes MAC learning and its records from them).
+//! * [`PmdMsg::Barrier`]: answered with [`PmdReport::Barrier`] once every
+//!   message sent before it has been applied; a rule change returns to its
+//!   caller only after every PMD answered its barrier, so no batch after
+//!   that runs an old decision.
+//! * An install the cache refuses (its hard flow limit) executes the packet
+//!   and is reported ([`PmdReport::NotInstalled`]), so the owner's registry
+//!   stays exactly what the PMD holds.
+//!
+//! Reports go to the owner over an unbounded channel: the PMD never blocks
+//! on the slow path.
 
 use crate::exec::{Packet, Program, HEADROOM};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use hashbrown::HashMap;
 use odpx_classifier::emc::ExactMatchCache;
 use odpx_classifier::extract::extract_into;
+pub use odpx_classifier::flow_op::Actions;
+use odpx_classifier::flow_op::{FlowOp, Ufid};
 use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::megaflow::{FlowRef, FlowStats, MegaflowCache};
-use odpx_classifier::odp::OdpAction;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Actions shared between the translator's answer and the cache.
-pub type Actions = Arc<[OdpAction]>;
 
 /// A packet that missed both caches.
 #[derive(Debug)]
@@ -66,6 +83,7 @@ pub struct Upcall {
 /// One installed megaflow, as reported by [`PmdMsg::Dump`].
 #[derive(Clone, Debug)]
 pub struct MegaflowEntry {
+    pub ufid: Ufid,
     pub matched: Match,
     pub actions: Actions,
     pub stats: FlowStats,
@@ -73,30 +91,69 @@ pub struct MegaflowEntry {
     pub idle: Option<Duration>,
 }
 
-/// Selects megaflows by match and actions (for removals).
-pub type MegaflowFilter = Box<dyn Fn(&Match, &[OdpAction]) -> bool + Send>;
+/// A megaflow's statistics as a PMD reports them to the owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowUse {
+    pub ufid: Ufid,
+    pub stats: FlowStats,
+    /// Time since the last hit (`None`: never hit).
+    pub idle: Option<Duration>,
+}
 
 /// Messages from control to a PMD.
 pub enum PmdMsg {
     /// Run the actions on `packet` (the upcalled packet, if any) and
-    /// install the megaflow (replacing the actions of an identical match).
+    /// install the megaflow under `ufid` (an identical match already
+    /// installed only gets the new actions).
     Install {
+        ufid: Ufid,
         /// Boxed: a match is 400 bytes and the other messages are small.
         matched: Box<Match>,
         actions: Actions,
         packet: Option<(u32, Vec<u8>)>,
     },
+    /// Install, modify or delete megaflows (UFIDs unknown here are
+    /// ignored: the megaflow went already).
+    Ops(Vec<FlowOp>),
     /// Run actions on a packet without installing anything.
     Execute {
         in_port: u32,
         actions: Actions,
         packet: Vec<u8>,
     },
-    /// Remove every megaflow the predicate selects.
-    Remove(MegaflowFilter),
+    /// Delete the megaflows idle for at least `max_idle` and report, with
+    /// [`PmdReport::Swept`], those and the ones used since the last sweep.
+    Sweep {
+        token: u64,
+        max_idle: Duration,
+    },
+    /// Answer with [`PmdReport::Barrier`] (everything sent before is applied).
+    Barrier(u64),
     /// Report every megaflow.
     Dump(Sender<Vec<MegaflowEntry>>),
     ClearStats,
+}
+
+/// What a PMD tells the megaflow owner.
+#[derive(Debug)]
+pub enum PmdReport {
+    Swept {
+        pmd: usize,
+        token: u64,
+        /// Deleted for being idle, with their final statistics.
+        expired: Vec<FlowUse>,
+        /// Hit since the previous sweep.
+        active: Vec<FlowUse>,
+    },
+    Barrier {
+        pmd: usize,
+        token: u64,
+    },
+    /// The cache refused an install (its flow limit); the packet was run.
+    NotInstalled {
+        pmd: usize,
+        ufid: Ufid,
+    },
 }
 
 /// Per-PMD counters (relaxed atomics, written by the PMD only).
@@ -215,8 +272,8 @@ pub struct PmdConfig {
     pub emc_entries: usize,
     /// EMC insertion probability is 1 / this.
     pub emc_insert_inv_prob: u32,
+    /// The cache's hard limit (the owner keeps below it).
     pub megaflow_limit: usize,
-    pub idle_timeout: Duration,
 }
 
 /// The ports by number (index = port number; slot 0 unused).
@@ -249,8 +306,16 @@ impl Drop for PmdHandle {
     }
 }
 
+/// The channels a PMD talks to the slow path on.
+pub struct SlowPath {
+    /// Misses, to the translator (bounded: a full queue loses the upcall).
+    pub upcalls: Sender<Upcall>,
+    /// Answers to the owner (sweeps, barriers, refused installs).
+    pub reports: Sender<PmdReport>,
+}
+
 /// Starts a PMD thread.
-pub fn spawn(cfg: PmdConfig, ports: PortTable, upcalls: Sender<Upcall>) -> PmdHandle {
+pub fn spawn(cfg: PmdConfig, ports: PortTable, slow: SlowPath) -> PmdHandle {
     let (tx, rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(PmdCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -261,7 +326,7 @@ pub fn spawn(cfg: PmdConfig, ports: PortTable, upcalls: Sender<Upcall>) -> PmdHa
             if let Some(core) = cfg2.core {
                 core_affinity::set_for_current(core_affinity::CoreId { id: core });
             }
-            let mut pmd = Pmd::new(cfg2, ports, upcalls, rx, c2);
+            let mut pmd = Pmd::new(cfg2, ports, slow, rx, c2);
             pmd.run(&s2);
         })
         .expect("spawn PMD thread");
@@ -282,7 +347,9 @@ pub struct Pmd {
     ports: PortTable,
     emc: ExactMatchCache,
     mf: MegaflowCache<Program>,
-    upcalls: Sender<Upcall>,
+    /// The installed megaflows by UFID (the owner names them so).
+    by_ufid: HashMap<Ufid, FlowRef>,
+    slow: SlowPath,
     msgs: Receiver<PmdMsg>,
     counters: Arc<PmdCounters>,
     batch: RxBatch,
@@ -292,14 +359,15 @@ pub struct Pmd {
     miss_keys: [FlowKey; BATCH],
     stages: Vec<TxStage>,
     started: Instant,
-    last_expiry: u64,
+    /// When the previous sweep ran (PMD clock, ns).
+    last_sweep: u64,
 }
 
 impl Pmd {
     pub fn new(
         cfg: PmdConfig,
         ports: PortTable,
-        upcalls: Sender<Upcall>,
+        slow: SlowPath,
         msgs: Receiver<PmdMsg>,
         counters: Arc<PmdCounters>,
     ) -> Pmd {
@@ -307,9 +375,10 @@ impl Pmd {
         Pmd {
             emc: ExactMatchCache::new(cfg.emc_entries, cfg.emc_insert_inv_prob),
             mf: MegaflowCache::new(cfg.megaflow_limit),
+            by_ufid: HashMap::new(),
             cfg,
             ports,
-            upcalls,
+            slow,
             msgs,
             counters,
             batch: RxBatch::default(),
@@ -317,12 +386,17 @@ impl Pmd {
             miss_keys: [FlowKey::ZERO; BATCH],
             stages: (0..nports).map(|_| TxStage::default()).collect(),
             started: Instant::now(),
-            last_expiry: 0,
+            last_sweep: 0,
         }
     }
 
     fn now(&self) -> u64 {
         self.started.elapsed().as_nanos() as u64
+    }
+
+    /// This PMD's counters.
+    pub fn counters(&self) -> &Arc<PmdCounters> {
+        &self.counters
     }
 
     pub fn run(&mut self, stop: &AtomicBool) {
@@ -376,10 +450,6 @@ impl Pmd {
             self.handle(m);
         }
         self.mf.maybe_rerank(now);
-        if now - self.last_expiry > 1_000_000_000 {
-            self.last_expiry = now;
-            self.expire(now);
-        }
         total
     }
 
@@ -471,7 +541,7 @@ impl Pmd {
             key: self.keys[i],
             packet: self.batch.data(i).to_vec(),
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.upcalls.try_send(u) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.slow.upcalls.try_send(u) {
             add(&self.counters.upcalls_lost, 1);
         }
     }
@@ -499,40 +569,59 @@ impl Pmd {
     fn handle(&mut self, m: PmdMsg) {
         match m {
             PmdMsg::Install {
+                ufid,
                 matched,
                 actions,
                 packet,
             } => {
-                // An identical match (two upcalls of one flow raced) only
-                // gets its actions replaced.
                 let program = Program::new(actions);
                 // The packet first, so the program moves into the cache
                 // instead of being copied; nothing here can tell the order.
                 if let Some((_, p)) = packet {
                     self.run_packet(&program, &p);
                 }
-                let now = self.now();
-                if self.mf.insert(*matched, program, now).is_err() {
-                    add(&self.counters.flow_limit_hits, 1);
+                self.install(ufid, *matched, program);
+            }
+            PmdMsg::Ops(ops) => {
+                for op in ops {
+                    match op {
+                        FlowOp::Install { ufid, matched, actions } => {
+                            self.install(ufid, *matched, Program::new(actions))
+                        }
+                        FlowOp::Modify { ufid, actions, .. } => {
+                            if let Some(&r) = self.by_ufid.get(&ufid) {
+                                self.mf.set_actions(r, Program::new(actions));
+                            }
+                        }
+                        FlowOp::Delete { ufid } => {
+                            if let Some(r) = self.by_ufid.remove(&ufid) {
+                                self.mf.remove(r);
+                            }
+                        }
+                    }
                 }
                 self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
             }
             PmdMsg::Execute { actions, packet, .. } => self.run_packet(&Program::new(actions), &packet),
-            PmdMsg::Remove(pred) => {
-                self.mf.retain(|f| !pred(&f.matched, f.actions.actions()));
-                self.emc.clear();
-                self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+            PmdMsg::Sweep { token, max_idle } => self.sweep(token, max_idle),
+            PmdMsg::Barrier(token) => {
+                let _ = self.slow.reports.send(PmdReport::Barrier {
+                    pmd: self.cfg.id,
+                    token,
+                });
             }
             PmdMsg::Dump(reply) => {
                 let now = self.now();
                 let v = self
-                    .mf
+                    .by_ufid
                     .iter()
-                    .map(|(_, f)| MegaflowEntry {
+                    .filter_map(|(u, r)| self.mf.get(*r).map(|f| (*u, f)))
+                    .map(|(ufid, f)| MegaflowEntry {
+                        ufid,
                         matched: f.matched,
                         actions: f.actions.actions().clone(),
                         stats: f.stats,
-                        idle: (f.stats.used != 0).then(|| Duration::from_nanos(now.saturating_sub(f.stats.used))),
+                        idle: idle_of(f.stats.used, now),
                     })
                     .collect();
                 let _ = reply.send(v);
@@ -541,21 +630,68 @@ impl Pmd {
         }
     }
 
-    /// Removes megaflows idle for longer than the idle timeout.
-    fn expire(&mut self, now: u64) {
-        let timeout = self.cfg.idle_timeout.as_nanos() as u64;
-        let before = self.mf.len();
-        self.mf.retain(|f| {
-            let last = if f.stats.used == 0 { f.created } else { f.stats.used };
-            now.saturating_sub(last) < timeout
-        });
-        let gone = before - self.mf.len();
-        if gone > 0 {
-            self.emc.clear();
-            add(&self.counters.expired, gone as u64);
-            self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+    /// Installs a megaflow under `ufid`; a refusal (the cache's flow limit)
+    /// is counted and reported to the owner.
+    fn install(&mut self, ufid: Ufid, matched: Match, program: Program) {
+        let now = self.now();
+        match self.mf.insert(matched, program, now) {
+            Ok(r) => {
+                self.by_ufid.insert(ufid, r);
+            }
+            Err(_) => {
+                add(&self.counters.flow_limit_hits, 1);
+                let _ = self
+                    .slow
+                    .reports
+                    .send(PmdReport::NotInstalled { pmd: self.cfg.id, ufid });
+            }
         }
+        self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
     }
+
+    /// The owner's round: deletes megaflows idle for `max_idle` or more and
+    /// reports them, with every megaflow used since the previous sweep.
+    fn sweep(&mut self, token: u64, max_idle: Duration) {
+        let now = self.now();
+        let timeout = max_idle.as_nanos() as u64;
+        let mut expired = Vec::new();
+        let mut active = Vec::new();
+        let since = self.last_sweep;
+        self.by_ufid.retain(|&ufid, r| {
+            let Some(f) = self.mf.get(*r) else {
+                return false;
+            };
+            let last = if f.stats.used == 0 { f.created } else { f.stats.used };
+            let u = FlowUse {
+                ufid,
+                stats: f.stats,
+                idle: idle_of(f.stats.used, now),
+            };
+            if now.saturating_sub(last) >= timeout {
+                expired.push(u);
+                self.mf.remove(*r);
+                return false;
+            }
+            if f.stats.used > since {
+                active.push(u);
+            }
+            true
+        });
+        self.last_sweep = now;
+        add(&self.counters.expired, expired.len() as u64);
+        self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
+        let _ = self.slow.reports.send(PmdReport::Swept {
+            pmd: self.cfg.id,
+            token,
+            expired,
+            active,
+        });
+    }
+}
+
+/// Time since `used` (PMD clock, ns; 0 = never).
+fn idle_of(used: u64, now: u64) -> Option<Duration> {
+    (used != 0).then(|| Duration::from_nanos(now.saturating_sub(used)))
 }
 
 /// Adds to a PMD counter. Each PMD's counters have one writer, the PMD

@@ -79,6 +79,11 @@ impl MemPort {
         self.rx.lock().expect("rx lock").push_back(frame);
     }
 
+    /// Frames pushed and not yet received.
+    pub fn rx_len(&self) -> usize {
+        self.rx.lock().expect("rx lock").len()
+    }
+
     /// Frames sent out of this port so far (drained).
     pub fn take_tx(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.tx.lock().expect("tx lock"))

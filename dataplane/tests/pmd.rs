@@ -1,11 +1,14 @@
 //! A PMD on in-memory ports, driven step by step: the first packet of a
 //! flow is upcalled, the translator's install makes the next ones hit, the
-//! upcalled packet itself is forwarded, removals bring upcalls back, and a
-//! full upcall queue is counted, not silent.
+//! upcalled packet itself is forwarded, deletions bring upcalls back,
+//! modifications take effect in place, sweeps expire idle megaflows and
+//! report active ones, barriers answer, and a full upcall queue is counted,
+//! not silent.
 
+use odpx_classifier::flow_op::{FlowOp, Holder, Ufid};
 use odpx_classifier::key::Match;
 use odpx_classifier::odp::{actions::parse_actions, parse_key};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PortTable};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +30,7 @@ fn setup(
     crossbeam_channel::Receiver<odpx_dataplane::pmd::Upcall>,
     crossbeam_channel::Sender<PmdMsg>,
     Arc<PmdCounters>,
+    crossbeam_channel::Receiver<PmdReport>,
 ) {
     let ports: PortTable = Arc::new(vec![
         None,
@@ -35,6 +39,7 @@ fn setup(
     ]);
     let (utx, urx) = crossbeam_channel::bounded(upcall_queue);
     let (mtx, mrx) = crossbeam_channel::unbounded();
+    let (rtx, rrx) = crossbeam_channel::unbounded();
     let counters = Arc::new(PmdCounters::default());
     let cfg = PmdConfig {
         id: 0,
@@ -43,14 +48,18 @@ fn setup(
         emc_entries: 1024,
         emc_insert_inv_prob: 1,
         megaflow_limit: 1000,
-        idle_timeout: Duration::from_secs(10),
+    };
+    let slow = SlowPath {
+        upcalls: utx,
+        reports: rtx,
     };
     (
-        Pmd::new(cfg, ports.clone(), utx, mrx, counters.clone()),
+        Pmd::new(cfg, ports.clone(), slow, mrx, counters.clone()),
         ports,
         urx,
         mtx,
         counters,
+        rrx,
     )
 }
 
@@ -60,7 +69,7 @@ fn megaflow(text: &str) -> Match {
 
 #[test]
 fn miss_upcall_install_then_hits() {
-    let (mut pmd, ports, upcalls, ctl, counters) = setup(64);
+    let (mut pmd, ports, upcalls, ctl, counters, reports) = setup(64);
     let p1 = ports[1].as_ref().unwrap().mem().unwrap();
     let p2 = ports[2].as_ref().unwrap().mem().unwrap();
     p1.push_rx(frame(53));
@@ -73,7 +82,9 @@ fn miss_upcall_install_then_hits() {
     );
     // The translator's answer: a megaflow on in_port and UDP dst, output 2.
     let m = megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)");
+    let ufid = Ufid::of(&m, Holder::Pmd(0));
     ctl.send(PmdMsg::Install {
+        ufid,
         matched: Box::new(m),
         actions: parse_actions("2").unwrap().into(),
         packet: Some((u.in_port, u.packet)),
@@ -105,13 +116,33 @@ fn miss_upcall_install_then_hits() {
     p1.push_rx(frame(54));
     pmd.poll_once();
     assert!(upcalls.try_recv().is_ok());
-    // Removing the megaflow brings upcalls back.
-    ctl.send(PmdMsg::Remove(Box::new(|m: &Match, _: &[_]| m.key.tp_dst == 53)))
-        .unwrap();
+    // New actions in place: the EMC entry keeps pointing at the slot, and
+    // the next packet runs them.
+    ctl.send(PmdMsg::Ops(vec![FlowOp::Modify {
+        ufid,
+        matched: Box::new(m),
+        actions: parse_actions("1").unwrap().into(),
+    }]))
+    .unwrap();
     pmd.poll_once();
     p1.push_rx(frame(53));
     pmd.poll_once();
-    assert!(upcalls.try_recv().is_ok(), "after removal the flow misses again");
+    assert!(upcalls.try_recv().is_err(), "a modified megaflow still hits");
+    assert!(p2.take_tx().is_empty());
+    assert_eq!(p1.take_tx(), vec![frame(53)], "the new actions ran");
+    // A barrier is answered after what was sent before it.
+    ctl.send(PmdMsg::Barrier(7)).unwrap();
+    pmd.poll_once();
+    assert!(matches!(
+        reports.try_recv(),
+        Ok(PmdReport::Barrier { pmd: 0, token: 7 })
+    ));
+    // Deleting the megaflow brings upcalls back.
+    ctl.send(PmdMsg::Ops(vec![FlowOp::Delete { ufid }])).unwrap();
+    pmd.poll_once();
+    p1.push_rx(frame(53));
+    pmd.poll_once();
+    assert!(upcalls.try_recv().is_ok(), "after deletion the flow misses again");
     let (tx, rx) = crossbeam_channel::bounded(1);
     ctl.send(PmdMsg::Dump(tx)).unwrap();
     pmd.poll_once();
@@ -119,8 +150,88 @@ fn miss_upcall_install_then_hits() {
 }
 
 #[test]
+fn sweeps_expire_idle_megaflows_and_report_active_ones() {
+    let (mut pmd, ports, _upcalls, ctl, counters, reports) = setup(64);
+    let p1 = ports[1].as_ref().unwrap().mem().unwrap();
+    let hot = megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)");
+    let cold = megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=54)");
+    let (uh, uc) = (Ufid::of(&hot, Holder::Pmd(0)), Ufid::of(&cold, Holder::Pmd(0)));
+    ctl.send(PmdMsg::Ops(
+        [(uh, hot), (uc, cold)]
+            .into_iter()
+            .map(|(ufid, m)| FlowOp::Install {
+                ufid,
+                matched: Box::new(m),
+                actions: parse_actions("2").unwrap().into(),
+            })
+            .collect(),
+    ))
+    .unwrap();
+    pmd.poll_once();
+    std::thread::sleep(Duration::from_millis(30));
+    for _ in 0..3 {
+        p1.push_rx(frame(53));
+    }
+    pmd.poll_once();
+    // Idle for 20 ms or more: the cold one (never hit, installed 30 ms ago).
+    ctl.send(PmdMsg::Sweep {
+        token: 1,
+        max_idle: Duration::from_millis(20),
+    })
+    .unwrap();
+    pmd.poll_once();
+    let Ok(PmdReport::Swept {
+        token: 1,
+        expired,
+        active,
+        ..
+    }) = reports.try_recv()
+    else {
+        panic!("a sweep report");
+    };
+    assert_eq!(expired.iter().map(|u| u.ufid).collect::<Vec<_>>(), vec![uc]);
+    assert_eq!(active.len(), 1);
+    assert_eq!((active[0].ufid, active[0].stats.packets), (uh, 3));
+    assert_eq!(counters.snapshot().megaflows, 1);
+    assert_eq!(counters.snapshot().expired, 1);
+    // Nothing used since: the next sweep reports no active megaflow.
+    ctl.send(PmdMsg::Sweep {
+        token: 2,
+        max_idle: Duration::from_secs(60),
+    })
+    .unwrap();
+    pmd.poll_once();
+    let Ok(PmdReport::Swept { expired, active, .. }) = reports.try_recv() else {
+        panic!("a sweep report");
+    };
+    assert!(expired.is_empty() && active.is_empty(), "{expired:?} {active:?}");
+}
+
+#[test]
+fn an_install_beyond_the_hard_limit_runs_the_packet_and_is_reported() {
+    let (mut pmd, ports, _upcalls, ctl, counters, reports) = setup(64);
+    let p2 = ports[2].as_ref().unwrap().mem().unwrap();
+    for d in 0..1001u16 {
+        let m = megaflow(&format!(
+            "in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst={d})"
+        ));
+        ctl.send(PmdMsg::Install {
+            ufid: Ufid::of(&m, Holder::Pmd(0)),
+            matched: Box::new(m),
+            actions: parse_actions("2").unwrap().into(),
+            packet: (d == 1000).then(|| (1, frame(d))),
+        })
+        .unwrap();
+    }
+    pmd.poll_once();
+    assert_eq!(p2.take_tx(), vec![frame(1000)]);
+    assert_eq!(counters.snapshot().flow_limit_hits, 1);
+    assert!(matches!(reports.try_recv(), Ok(PmdReport::NotInstalled { .. })));
+}
+
+#[test]
 fn a_full_upcall_queue_is_counted_as_lost() {
-    let (mut pmd, ports, _upcalls, _ctl, counters) = setup(2);
+    let (mut pmd, ports, _upcalls, _ctl, counters, _reports) = setup(2);
     let p1 = ports[1].as_ref().unwrap().mem().unwrap();
     for d in 0..10 {
         p1.push_rx(frame(1000 + d));
