@@ -8,7 +8,7 @@
 //! users run `ethtool -K <veth> tx off` on such veths; this does the same
 //! without the ethtool program (which a minimal machine may lack).
 
-use crate::client::{resolve_family, Channel};
+use crate::channel::{resolve_family, Channel};
 use crate::error::{OdpError, Op};
 use crate::nla::Writer;
 use neli::genl::{AttrTypeBuilder, GenlmsghdrBuilder, NlattrBuilder};

@@ -6,7 +6,10 @@
 //!   stats, megaflow stats, masks cache size), vports (netdev, internal,
 //!   vxlan, geneve, gre; stats; upcall pids), flows (new/set/del/get/dump
 //!   with masks, UFIDs and the OMIT flags, stats, flush; batched puts and
-//!   deletes), packets (execute) and upcalls ([`client::UpcallListener`]).
+//!   deletes), packets (execute), and mixed batches of those.
+//! * [`channel`]: the netlink socket under it: framing, batched
+//!   transactions, kernel errors and the kernel's log of its reasons.
+//! * [`upcall`]: upcall listeners ([`upcall::UpcallListener`]).
 //! * [`keys`] and [`actions`]: the codec between netlink attributes and the
 //!   flow model of `odpx-classifier` (the same model the ODP text syntax
 //!   prints), following the kernel's flow-key compatibility rules.
@@ -40,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod channel;
 pub mod client;
 pub mod error;
 pub mod ethtool;
@@ -48,6 +52,7 @@ pub mod fuzz_targets;
 pub mod keys;
 pub mod nla;
 pub mod uapi;
+pub mod upcall;
 
 pub use client::{
     Datapath, Flow, FlowId, FlowPut, OdpClient, PutMode, UpcallListener, Vport, VportId, VportSpec, VportType,
