@@ -136,7 +136,7 @@ pub(crate) struct KernelErr {
     pub(crate) ext_ack: Option<String>,
 }
 
-const RECV_BUF: usize = 1 << 20;
+pub(crate) const RECV_BUF: usize = 1 << 20;
 const BATCH: usize = 64;
 
 /// A netlink socket with request/response handling.
@@ -229,15 +229,7 @@ impl Channel {
     /// Receives one datagram and splits it into messages.
     pub(crate) fn recv_msgs(&mut self) -> Result<Vec<Nlmsghdr<u16, Buffer>>, OdpError> {
         let (n, _) = self.sock.recv(&mut self.buf[..RECV_BUF - 4], Msg::empty())?;
-        // The kernel does not pad an upcall's last message (its length is
-        // the packet's); neli expects 4-byte alignment, so pad with zeros.
-        let padded = nla::align4(n);
-        self.buf[n..padded].fill(0);
-        let bytes = &self.buf[..padded];
-        let n = padded;
-        NlBuffer::<u16, Buffer>::from_bytes_with_input(&mut Cursor::new(bytes), n)
-            .map(|b| b.into_iter().collect())
-            .map_err(|e| OdpError::Netlink(format!("unparsable netlink reply ({e}): {n} bytes")))
+        split_datagram(&mut self.buf, n)
     }
 
     /// Sends requests in batches and returns, per request, its replies or
@@ -361,6 +353,19 @@ impl KernelLog {
         }
         (!lines.is_empty()).then(|| lines.join("; "))
     }
+}
+
+/// Splits the `n` bytes of one received datagram at the start of `buf`
+/// into messages (`buf` needs 3 spare bytes after them).
+pub(crate) fn split_datagram(buf: &mut [u8], n: usize) -> Result<Vec<Nlmsghdr<u16, Buffer>>, OdpError> {
+    // The kernel does not pad an upcall's last message (its length is the
+    // packet's); neli expects 4-byte alignment, so pad with zeros.
+    let padded = nla::align4(n);
+    buf[n..padded].fill(0);
+    let bytes = &buf[..padded];
+    NlBuffer::<u16, Buffer>::from_bytes_with_input(&mut Cursor::new(bytes), padded)
+        .map(|b| b.into_iter().collect())
+        .map_err(|e| OdpError::Netlink(format!("unparsable netlink reply ({e}): {padded} bytes")))
 }
 
 pub(crate) fn parse_reply(p: &Buffer) -> Result<Reply, OdpError> {

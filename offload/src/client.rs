@@ -19,7 +19,7 @@
 //! self`). Upcall listeners own their sockets; open one per thread.
 
 use crate::actions::{decode_actions, encode_actions};
-use crate::channel::{request, resolve_family, Channel, Fam, Families, Reply, Request};
+use crate::channel::{request, resolve_family, Channel, Fam, Families, KernelLog, Reply, Request, EINVAL};
 use crate::error::{DecodeError, EncodeError, OdpError, Op};
 use crate::keys::{decode_match, encode_match};
 use crate::nla::{self, Writer};
@@ -693,8 +693,7 @@ impl OdpClient {
 
     // ---------------------------------------------------------------- packets
 
-    /// Runs actions on a packet in the kernel datapath.
-    pub fn execute(&mut self, dp_ifindex: i32, e: &Execute) -> Result<(), OdpError> {
+    fn execute_req(&self, dp_ifindex: i32, e: &Execute) -> Request {
         let mut attrs = vec![
             (packet_attr::PACKET, e.packet.to_vec()),
             (packet_attr::KEY, e.key.clone()),
@@ -703,10 +702,67 @@ impl OdpClient {
         if e.probe {
             attrs.push((packet_attr::PROBE, Vec::new()));
         }
-        let req = request(&self.families, Fam::Packet, packet_cmd::EXECUTE, dp_ifindex, attrs);
+        request(&self.families, Fam::Packet, packet_cmd::EXECUTE, dp_ifindex, attrs)
+    }
+
+    /// Runs actions on a packet in the kernel datapath.
+    pub fn execute(&mut self, dp_ifindex: i32, e: &Execute) -> Result<(), OdpError> {
+        let req = self.execute_req(dp_ifindex, e);
         self.ch.one(req, Op::Packet, || "packet execute".into())?;
         Ok(())
     }
+
+    /// Sends flow puts, flow deletes and packet executions in one batch, in
+    /// this order, and returns one result per request. A refused request
+    /// carries the kernel's errno and, for EINVAL, the reason the kernel
+    /// logged for the batch.
+    pub fn batch(&mut self, dp_ifindex: i32, reqs: &[DpRequest]) -> Result<Vec<Result<(), OdpError>>, OdpError> {
+        let framed: Vec<Request> = reqs
+            .iter()
+            .map(|r| match r {
+                DpRequest::Put(f) => self.put_req(dp_ifindex, f),
+                DpRequest::Delete(id) => request(&self.families, Fam::Flow, cmd::DEL, dp_ifindex, Self::id_attrs(id)),
+                DpRequest::Execute(e) => self.execute_req(dp_ifindex, e),
+            })
+            .collect();
+        let mut log = KernelLog::open();
+        let results = self.ch.transact(&framed)?;
+        let mut logged: Option<Option<String>> = None;
+        Ok(results
+            .into_iter()
+            .zip(reqs)
+            .map(|(r, q)| {
+                r.map(|_| ()).map_err(|e| {
+                    let ext_ack = match (e.errno, log.as_mut()) {
+                        (EINVAL, Some(l)) => logged
+                            .get_or_insert_with(|| l.openvswitch_lines())
+                            .clone()
+                            .or(e.ext_ack),
+                        _ => e.ext_ack,
+                    };
+                    let (op, context) = match q {
+                        DpRequest::Put(f) => (Op::Flow, format!("flow {}", f.describe)),
+                        DpRequest::Delete(_) => (Op::Flow, "flow".to_string()),
+                        DpRequest::Execute(_) => (Op::Packet, "packet execute".to_string()),
+                    };
+                    OdpError::Kernel {
+                        op,
+                        errno: e.errno,
+                        context,
+                        ext_ack,
+                    }
+                })
+            })
+            .collect())
+    }
+}
+
+/// One request of a mixed batch ([`OdpClient::batch`]).
+#[derive(Clone, Copy, Debug)]
+pub enum DpRequest<'a> {
+    Put(&'a FlowPut),
+    Delete(&'a FlowId),
+    Execute(&'a Execute<'a>),
 }
 
 fn name_attr(r: &Reply, ty: u16, what: &'static str) -> Result<String, DecodeError> {

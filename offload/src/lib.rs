@@ -10,6 +10,9 @@
 //! * [`channel`]: the netlink socket under it: framing, batched
 //!   transactions, kernel errors and the kernel's log of its reasons.
 //! * [`upcall`]: upcall listeners ([`upcall::UpcallListener`]).
+//! * [`kernel`]: the kernel datapath as odpx's datapath (pure-kernel
+//!   mode): setup with adoption of what a previous run left, upcall handler
+//!   threads, the owner's flow operations in batches, terse dumps.
 //! * [`keys`] and [`actions`]: the codec between netlink attributes and the
 //!   flow model of `odpx-classifier` (the same model the ODP text syntax
 //!   prints), following the kernel's flow-key compatibility rules.
@@ -49,6 +52,7 @@ pub mod error;
 pub mod ethtool;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod kernel;
 pub mod keys;
 pub mod nla;
 pub mod uapi;

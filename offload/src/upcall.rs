@@ -5,14 +5,31 @@
 //! datapath's misses at it (every CPU's pid with per-CPU dispatch, every
 //! vport's otherwise), and pure-kernel mode's handler threads
 //! ([`crate::kernel`]) each own one.
+//!
+//! # The socket
+//! An upcall socket only receives, so it is a plain netlink socket made
+//! with rustix (the client's, with its acks and extended acks, is neli's):
+//! its receive buffer is forced to [`RECEIVE_BUFFER`] bytes past the
+//! system's `rmem_max` (as Open vSwitch does for its handlers), because a
+//! burst of new flows arrives faster than any translator answers and the
+//! kernel drops, and counts as lost, what does not fit; and it can wait
+//! with a timeout, so a handler thread notices when it is told to stop.
 
-use crate::channel::{parse_reply, Channel, Reply};
+use crate::channel::{parse_reply, split_datagram, Reply, RECV_BUF};
 use crate::client::{Datapath, DatapathSettings, OdpClient, VportId};
 use crate::error::{DecodeError, OdpError};
 use crate::keys::decode_packet_key;
 use crate::uapi::{dp_feature, packet_attr, packet_cmd};
 use neli::nl::NlPayload;
 use odpx_classifier::FlowKey;
+use rustix::fd::OwnedFd;
+use rustix::net::netlink::{self, SocketAddrNetlink};
+use rustix::net::sockopt::{self, Timeout};
+use rustix::net::{AddressFamily, RecvFlags, SocketFlags, SocketType};
+use std::time::Duration;
+
+/// The receive buffer of an upcall socket.
+pub const RECEIVE_BUFFER: usize = 16 << 20;
 
 /// A packet the kernel sent up: a miss, or a `userspace()` action.
 #[derive(Clone, Debug)]
@@ -58,23 +75,45 @@ pub(crate) fn parse_upcall(r: &Reply) -> Result<Upcall, OdpError> {
 
 /// Receives upcalls on a socket of its own.
 pub struct UpcallListener {
-    ch: Channel,
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    /// The receive timeout set on the socket (`None`: not set yet).
+    timeout: Option<Option<Duration>>,
     packet_family: u16,
     /// Upcalls that arrived and did not parse.
     pub malformed: u64,
 }
 
+fn io_err(e: rustix::io::Errno) -> OdpError {
+    OdpError::Io(e.into())
+}
+
 impl UpcallListener {
     pub fn open(client: &OdpClient) -> Result<UpcallListener, OdpError> {
+        let fd = rustix::net::socket_with(
+            AddressFamily::NETLINK,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            Some(netlink::GENERIC),
+        )
+        .map_err(io_err)?;
+        rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0)).map_err(io_err)?;
+        // Past rmem_max when allowed (root); the plain limit otherwise.
+        if sockopt::set_socket_recv_buffer_size_force(&fd, RECEIVE_BUFFER).is_err() {
+            let _ = sockopt::set_socket_recv_buffer_size(&fd, RECEIVE_BUFFER);
+        }
         Ok(UpcallListener {
-            ch: Channel::open()?,
+            fd,
+            buf: vec![0; RECV_BUF],
+            timeout: None,
             packet_family: client.families().packet,
             malformed: 0,
         })
     }
 
     pub fn pid(&self) -> Result<u32, OdpError> {
-        self.ch.pid()
+        let addr = rustix::net::getsockname(&self.fd).map_err(io_err)?;
+        SocketAddrNetlink::try_from(addr).map(|a| a.pid()).map_err(io_err)
     }
 
     /// Points a datapath's misses at this socket: every CPU's pid when the
@@ -113,8 +152,30 @@ impl UpcallListener {
     /// upcall is reported, never silently dropped).
     pub fn recv(&mut self) -> Result<Vec<Result<Upcall, OdpError>>, OdpError> {
         loop {
+            if let Some(out) = self.recv_timeout(None)? {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// [`UpcallListener::recv`], giving up after `timeout` (`Ok(None)`).
+    pub fn recv_timeout(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<Result<Upcall, OdpError>>>, OdpError> {
+        if self.timeout != Some(timeout) {
+            sockopt::set_socket_timeout(&self.fd, Timeout::Recv, timeout).map_err(io_err)?;
+            self.timeout = Some(timeout);
+        }
+        loop {
+            let n = match rustix::net::recv(&self.fd, &mut self.buf[..RECV_BUF - 4], RecvFlags::empty()) {
+                Ok((n, _)) => n,
+                Err(rustix::io::Errno::AGAIN) => return Ok(None),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_err(e)),
+            };
             let mut out = Vec::new();
-            for m in self.ch.recv_msgs()? {
+            for m in split_datagram(&mut self.buf, n)? {
                 if *m.nl_type() != self.packet_family {
                     continue;
                 }
@@ -127,7 +188,7 @@ impl UpcallListener {
                 }
             }
             if !out.is_empty() {
-                return Ok(out);
+                return Ok(Some(out));
             }
         }
     }

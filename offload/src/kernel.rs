@@ -1,0 +1,509 @@
+//! The Linux kernel datapath as odpx's datapath: setup, upcall handlers,
+//! flow operations and dumps, for pure-kernel mode (and, later, the offload
+//! engine of hybrid mode).
+//!
+//! # What
+//! * [`KernelDatapath::open`] creates the named ODP datapath, or reuses it
+//!   as a previous run left it (its flows stay: the megaflow owner adopts
+//!   them), and makes each configured interface a netdev vport whose port
+//!   number is its position in the configuration (1, 2, ...), as in
+//!   userspace mode. Vports of the datapath that the configuration no
+//!   longer names are removed; port 0 is the datapath's own internal port.
+//! * [`KernelDatapath::apply`] turns the owner's decisions ([`FlowOp`]s)
+//!   into flow requests keyed by UFID, and executes upcalled packets with
+//!   the kernel's own key bytes, all in one netlink batch: puts first, so
+//!   the packets after them follow their own new flow's ordering.
+//! * [`Handlers`]: one upcall thread per CPU, each with its own netlink
+//!   socket. With per-CPU dispatch (kernel 5.14+) CPU *i*'s misses go to
+//!   handler *i mod n*; otherwise every vport lists every handler's socket
+//!   and the kernel spreads misses by flow hash. A handler decodes the
+//!   kernel's flow key and passes the upcall on as data; one that does not
+//!   decode is counted and logged (a few lines a second at most), never a
+//!   crash, and never queued.
+//! * [`Dumper`]: a thread of its own that dumps the flows tersely (UFID and
+//!   statistics only) when the owner asks, so a long dump never delays
+//!   upcall handling.
+//!
+//! # Threads and sockets
+//! [`KernelDatapath`] owns the owner's netlink socket (the translator
+//! thread's). Each handler owns its listener; the dumper owns a client of
+//! its own. Nothing is shared but counters and channels.
+//!
+//! # Stopping
+//! A handler waits for upcalls at most [`HANDLER_WAKEUP`] at a time, so it
+//! sees the stop flag soon after it is set.
+
+use crate::actions::encode_actions;
+use crate::client::{
+    Datapath, DatapathSettings, DpRequest, Execute, Flow, FlowId, FlowPut, OdpClient, PutMode, Vport, VportId,
+    VportSpec, VportType,
+};
+use crate::error::OdpError;
+use crate::uapi::{dp_feature, ufid_flag};
+use crate::upcall::{possible_cpus, UpcallListener};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
+use odpx_classifier::key::FlowKey;
+use odpx_classifier::odp::{OdpAction, OdpKey};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a handler waits for upcalls before it looks at its stop flag.
+pub const HANDLER_WAKEUP: Duration = Duration::from_millis(200);
+
+/// The owner's handle on the kernel datapath.
+pub struct KernelDatapath {
+    client: OdpClient,
+    pub dp: Datapath,
+    /// The configured ports' vports, in configuration order.
+    pub ports: Vec<Vport>,
+}
+
+/// An upcalled packet that must still run in the kernel.
+#[derive(Clone, Debug)]
+pub struct PacketOut {
+    /// The kernel's own key bytes from the upcall.
+    pub key_raw: Vec<u8>,
+    pub packet: Vec<u8>,
+    pub actions: Actions,
+}
+
+/// What one [`KernelDatapath::apply`] did: one result per operation and
+/// per packet, in order.
+#[derive(Debug)]
+pub struct Applied {
+    pub ops: Vec<Result<(), OdpError>>,
+    pub packets: Vec<Result<(), OdpError>>,
+}
+
+/// The error for "the kernel has no Open vSwitch datapath".
+fn no_module(e: &OdpError) -> String {
+    format!(
+        "the kernel datapath is not available ({e}); datapath = \"kernel\" needs the openvswitch module (modprobe openvswitch)"
+    )
+}
+
+impl KernelDatapath {
+    /// Creates or reuses datapath `name` with `ports` as its netdev vports
+    /// 1, 2, ... (see the module documentation). Fails, naming the part,
+    /// when the module is missing or an interface cannot be added.
+    pub fn open(name: &str, ports: &[String]) -> Result<KernelDatapath, String> {
+        let mut client = OdpClient::connect().map_err(|e| no_module(&e))?;
+        let dp = match client.get_datapath(name) {
+            Ok(dp) => {
+                // Ask for per-CPU dispatch again: a previous run may have
+                // been another program.
+                let features = dp.user_features | dp_feature::UNALIGNED | dp_feature::VPORT_PIDS;
+                let want = features | dp_feature::DISPATCH_UPCALL_PER_CPU;
+                let settings = |f| DatapathSettings {
+                    user_features: Some(f),
+                    ..Default::default()
+                };
+                client
+                    .set_datapath(name, &settings(want))
+                    .or_else(|_| client.set_datapath(name, &settings(features)))
+                    .map_err(|e| format!("datapath {name}: {e}"))?
+            }
+            Err(_) => client
+                .create_datapath(name, 0, true)
+                .map_err(|e| format!("datapath {name}: {e}"))?,
+        };
+        let existing = client
+            .list_vports(dp.dp_ifindex)
+            .map_err(|e| format!("datapath {name}: {e}"))?;
+        // Vports this configuration does not name, or names at another
+        // number, go first (port 0 is the datapath's own).
+        for v in &existing {
+            let wanted = ports.iter().position(|p| *p == v.name).map(|i| i as u32 + 1);
+            if v.port_no != 0 && (wanted != Some(v.port_no) || v.vtype != VportType::Netdev) {
+                client
+                    .delete_vport(&VportId::Number {
+                        dp_ifindex: dp.dp_ifindex,
+                        port_no: v.port_no,
+                    })
+                    .map_err(|e| format!("datapath {name}: removing vport {}: {e}", v.name))?;
+            }
+        }
+        let mut vports = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            let no = i as u32 + 1;
+            let kept = existing
+                .iter()
+                .find(|v| v.name == *p && v.port_no == no && v.vtype == VportType::Netdev);
+            let v = match kept {
+                Some(v) => v.clone(),
+                None => client
+                    .create_vport(
+                        dp.dp_ifindex,
+                        &VportSpec {
+                            name: p.clone(),
+                            vtype: VportType::Netdev,
+                            port_no: Some(no),
+                            dst_port: None,
+                            upcall_pids: Vec::new(),
+                        },
+                    )
+                    .map_err(|e| format!("port {p}: {e}"))?,
+            };
+            vports.push(v);
+        }
+        Ok(KernelDatapath {
+            client,
+            dp,
+            ports: vports,
+        })
+    }
+
+    pub fn dp_ifindex(&self) -> i32 {
+        self.dp.dp_ifindex
+    }
+
+    /// Whether misses are dispatched per CPU (else per vport).
+    pub fn per_cpu(&self) -> bool {
+        self.dp.user_features & dp_feature::DISPATCH_UPCALL_PER_CPU != 0
+    }
+
+    /// The client, for what this module does not wrap.
+    pub fn client(&mut self) -> &mut OdpClient {
+        &mut self.client
+    }
+
+    /// Deletes every flow of the datapath.
+    pub fn flush(&mut self) -> Result<(), OdpError> {
+        self.client.flush_flows(self.dp.dp_ifindex)
+    }
+
+    /// Every flow with its key, mask, actions and statistics.
+    pub fn dump(&mut self) -> Result<Vec<Flow>, OdpError> {
+        self.client.dump_flows(self.dp.dp_ifindex, 0)
+    }
+
+    /// Carries out the owner's operations, then runs the packets, in one
+    /// batch (see the module documentation). An operation or packet that
+    /// cannot be encoded fails alone, with the codec's reason.
+    pub fn apply(&mut self, ops: &[FlowOp], packets: &[PacketOut]) -> Result<Applied, OdpError> {
+        enum Encoded {
+            Put(FlowPut),
+            Delete(FlowId),
+        }
+        let put = |ufid: &Ufid, m: &odpx_classifier::Match, actions: &[OdpAction], mode| {
+            let mut p = FlowPut::new(&OdpKey::from_match(*m), actions, mode)?;
+            p.ufid = Some(ufid.as_bytes().to_vec());
+            Ok(Encoded::Put(p))
+        };
+        let encoded: Vec<Result<Encoded, OdpError>> = ops
+            .iter()
+            .map(|op| match op {
+                FlowOp::Install { ufid, matched, actions } => put(ufid, matched, actions, PutMode::Create),
+                FlowOp::Modify { ufid, matched, actions } => put(ufid, matched, actions, PutMode::Modify),
+                FlowOp::Delete { ufid } => Ok(Encoded::Delete(FlowId::Ufid(ufid.as_bytes().to_vec()))),
+            })
+            .collect();
+        let executes: Vec<Result<Execute, OdpError>> = packets
+            .iter()
+            .map(|p| {
+                Ok(Execute {
+                    packet: &p.packet,
+                    key: p.key_raw.clone(),
+                    actions: encode_actions(&p.actions)?,
+                    probe: false,
+                })
+            })
+            .collect();
+        let reqs: Vec<DpRequest> = encoded
+            .iter()
+            .flatten()
+            .map(|e| match e {
+                Encoded::Put(p) => DpRequest::Put(p),
+                Encoded::Delete(id) => DpRequest::Delete(id),
+            })
+            .chain(executes.iter().flatten().map(DpRequest::Execute))
+            .collect();
+        let mut sent = if reqs.is_empty() {
+            Vec::new()
+        } else {
+            self.client.batch(self.dp.dp_ifindex, &reqs)?
+        }
+        .into_iter();
+        let mut result_of = |e: Result<(), OdpError>| match e {
+            Ok(()) => sent.next().expect("one result per request"),
+            Err(e) => Err(e),
+        };
+        let ops = encoded.into_iter().map(|e| result_of(e.map(|_| ()))).collect();
+        let packets = executes.into_iter().map(|e| result_of(e.map(|_| ()))).collect();
+        Ok(Applied { ops, packets })
+    }
+}
+
+/// Counters of the upcall handlers (relaxed atomics).
+#[derive(Default, Debug)]
+pub struct HandlerCounters {
+    /// Misses received.
+    pub received: AtomicU64,
+    /// Misses whose flow key did not decode (counted, logged, dropped).
+    pub undecodable: AtomicU64,
+    /// Upcalls that did not parse at all.
+    pub malformed: AtomicU64,
+    /// Misses lost because the owner's queue was full.
+    pub queue_full: AtomicU64,
+    /// `userspace()` action upcalls (odpx installs none).
+    pub actions: AtomicU64,
+}
+
+/// A miss, decoded, for the owner.
+#[derive(Clone, Debug)]
+pub struct KernelUpcall {
+    pub key: FlowKey,
+    /// The kernel's own key bytes (the packet is executed with them).
+    pub key_raw: Vec<u8>,
+    pub packet: Vec<u8>,
+}
+
+/// A log that says at most `per_second` lines a second, and how many it
+/// held back.
+pub struct RateLimitedLog {
+    per_second: u32,
+    window: Mutex<(Instant, u32, u64)>,
+}
+
+impl RateLimitedLog {
+    pub fn new(per_second: u32) -> RateLimitedLog {
+        RateLimitedLog {
+            per_second,
+            window: Mutex::new((Instant::now(), 0, 0)),
+        }
+    }
+
+    /// Prints `line` (to stderr) unless this second's quota is spent.
+    pub fn say(&self, line: impl FnOnce() -> String) {
+        let Ok(mut w) = self.window.lock() else { return };
+        let now = Instant::now();
+        if now.duration_since(w.0) >= Duration::from_secs(1) {
+            if w.2 > 0 {
+                eprintln!("odpx: ({} more like this held back)", w.2);
+            }
+            *w = (now, 0, 0);
+        }
+        if w.1 < self.per_second {
+            w.1 += 1;
+            eprintln!("odpx: {}", line());
+        } else {
+            w.2 += 1;
+        }
+    }
+}
+
+/// The upcall handler threads. See the module documentation.
+pub struct Handlers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// How misses reach the handlers, for `odpx ctl show`.
+    pub mode: String,
+}
+
+impl Handlers {
+    /// Opens `n` listeners, points the datapath's misses at them, and
+    /// starts one thread per listener that sends decoded misses to `out`.
+    pub fn start(
+        dp: &mut KernelDatapath,
+        n: usize,
+        out: Sender<KernelUpcall>,
+        counters: Arc<HandlerCounters>,
+    ) -> Result<Handlers, String> {
+        let n = n.max(1);
+        let mut listeners = Vec::new();
+        for _ in 0..n {
+            listeners.push(UpcallListener::open(&dp.client).map_err(|e| format!("upcall socket: {e}"))?);
+        }
+        let pids: Vec<u32> = listeners
+            .iter()
+            .map(|l| l.pid())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("upcall socket: {e}"))?;
+        let mode = if dp.per_cpu() {
+            let ncpu = possible_cpus().unwrap_or(n);
+            let per_cpu: Vec<u32> = (0..ncpu).map(|c| pids[c % n]).collect();
+            dp.client
+                .set_datapath(
+                    &dp.dp.name,
+                    &DatapathSettings {
+                        per_cpu_pids: Some(per_cpu),
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| format!("datapath {}: upcall pids: {e}", dp.dp.name))?;
+            format!("per-CPU dispatch, {ncpu} CPUs to {n} handler(s)")
+        } else {
+            for v in &dp.ports {
+                dp.client
+                    .set_vport_upcall_pids(
+                        &VportId::Number {
+                            dp_ifindex: dp.dp.dp_ifindex,
+                            port_no: v.port_no,
+                        },
+                        &pids,
+                    )
+                    .map_err(|e| format!("port {}: upcall pids: {e}", v.name))?;
+            }
+            format!("per-vport dispatch, {n} handler(s)")
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(RateLimitedLog::new(5));
+        let mut threads = Vec::new();
+        for (i, mut l) in listeners.into_iter().enumerate() {
+            let (stop, out, counters, log) = (stop.clone(), out.clone(), counters.clone(), log.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("handler{i}"))
+                .spawn(move || handler(&mut l, &stop, &out, &counters, &log))
+                .map_err(|e| format!("handler thread: {e}"))?;
+            threads.push(t);
+        }
+        Ok(Handlers { stop, threads, mode })
+    }
+
+    /// Stops the handlers and waits for them.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn handler(
+    l: &mut UpcallListener,
+    stop: &AtomicBool,
+    out: &Sender<KernelUpcall>,
+    counters: &HandlerCounters,
+    log: &RateLimitedLog,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let batch = match l.recv_timeout(Some(HANDLER_WAKEUP)) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => {
+                // ENOBUFS: the socket overflowed, the kernel counts those
+                // as lost. Anything else is logged and retried.
+                log.say(|| format!("upcall socket: {e}"));
+                continue;
+            }
+        };
+        for u in batch {
+            let u = match u {
+                Ok(u) => u,
+                Err(e) => {
+                    counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    log.say(|| format!("an upcall did not parse: {e}"));
+                    continue;
+                }
+            };
+            if !u.is_miss() {
+                counters.actions.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            counters.received.fetch_add(1, Ordering::Relaxed);
+            let key = match u.key() {
+                Ok((k, _)) => k,
+                Err(e) => {
+                    counters.undecodable.fetch_add(1, Ordering::Relaxed);
+                    log.say(|| format!("an upcall's flow key does not decode ({e}); packet dropped"));
+                    continue;
+                }
+            };
+            let up = KernelUpcall {
+                key,
+                key_raw: u.key_raw,
+                packet: u.packet,
+            };
+            match out.try_send(up) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    counters.queue_full.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}
+
+/// One flow's statistics from a terse dump.
+#[derive(Clone, Debug)]
+pub struct FlowUsage {
+    /// `None`: a flow without a UFID (not odpx's); then `key_raw` names it.
+    pub ufid: Option<Ufid>,
+    pub key_raw: Option<Vec<u8>>,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Last use, ms of CLOCK_MONOTONIC (0: never).
+    pub used_ms: u64,
+}
+
+/// A dump the owner asked for.
+#[derive(Debug)]
+pub struct DumpReport {
+    pub token: u64,
+    /// CLOCK_MONOTONIC ms when the dump was taken.
+    pub now_ms: u64,
+    pub flows: Result<Vec<FlowUsage>, String>,
+}
+
+/// The dump thread. See the module documentation.
+pub struct Dumper {
+    requests: Sender<u64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dumper {
+    /// Starts a thread with its own client for `dp_ifindex`; reports go to
+    /// `reports`.
+    pub fn start(dp_ifindex: i32, reports: Sender<DumpReport>) -> Result<Dumper, String> {
+        let mut client = OdpClient::connect().map_err(|e| no_module(&e))?;
+        let (tx, rx): (Sender<u64>, Receiver<u64>) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("dumper".into())
+            .spawn(move || {
+                for token in rx {
+                    let flags = ufid_flag::OMIT_KEY | ufid_flag::OMIT_MASK | ufid_flag::OMIT_ACTIONS;
+                    let now_ms = crate::client::monotonic_ms();
+                    let flows = client
+                        .dump_flows(dp_ifindex, flags)
+                        .map(|fs| {
+                            fs.into_iter()
+                                .map(|f| FlowUsage {
+                                    ufid: f.ufid.as_deref().and_then(Ufid::from_bytes),
+                                    key_raw: if f.ufid.is_none() { f.key_raw } else { None },
+                                    packets: f.packets,
+                                    bytes: f.bytes,
+                                    used_ms: f.used_ms,
+                                })
+                                .collect()
+                        })
+                        .map_err(|e| e.to_string());
+                    if reports.send(DumpReport { token, now_ms, flows }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| format!("dumper thread: {e}"))?;
+        Ok(Dumper {
+            requests: tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a dump; its report carries `token`.
+    pub fn request(&self, token: u64) {
+        let _ = self.requests.send(token);
+    }
+}
+
+impl Drop for Dumper {
+    fn drop(&mut self) {
+        let (tx, _) = crossbeam_channel::unbounded();
+        drop(std::mem::replace(&mut self.requests, tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
