@@ -6,9 +6,11 @@
 //! [switch]
 //! socket = "/run/odpx/odpx.sock"   # control socket (root-only)
 //! rules = "rules.txt"              # ovs-ofctl syntax; default: NORMAL switching
+//! datapath = "userspace"           # or "kernel": the Linux Open vSwitch datapath
+//! dp_name = "odpx0"                # the kernel datapath's name (kernel mode)
 //!
 //! [[port]]                         # numbered 1, 2, ... in this order
-//! name = "veth1"                   # an interface, opened with AF_XDP
+//! name = "veth1"                   # an interface: AF_XDP, or a vport in kernel mode
 //!
 //! [[port]]
 //! name = "mem0"
@@ -50,6 +52,23 @@ pub struct SwitchSection {
     pub rules: Option<PathBuf>,
     /// Rules given inline, one per entry (used when `rules` is absent).
     pub rules_inline: Option<Vec<String>>,
+    /// Which datapath forwards.
+    #[serde(default)]
+    pub datapath: DatapathKind,
+    /// The kernel datapath's name (kernel mode).
+    #[serde(default = "default_dp_name")]
+    pub dp_name: String,
+}
+
+/// Which datapath forwards.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DatapathKind {
+    /// PMD threads on AF_XDP ports.
+    #[default]
+    Userspace,
+    /// The Linux Open vSwitch kernel datapath (pure-kernel mode).
+    Kernel,
 }
 
 impl Default for SwitchSection {
@@ -58,8 +77,14 @@ impl Default for SwitchSection {
             socket: default_socket(),
             rules: None,
             rules_inline: None,
+            datapath: DatapathKind::default(),
+            dp_name: default_dp_name(),
         }
     }
+}
+
+fn default_dp_name() -> String {
+    "odpx0".to_string()
 }
 
 fn default_socket() -> PathBuf {
@@ -201,6 +226,26 @@ impl Config {
         if self.switch.rules.is_some() && self.switch.rules_inline.is_some() {
             return Err("switch: give either rules (a file) or rules_inline, not both".into());
         }
+        let dp = &self.switch.dp_name;
+        if dp.is_empty() || dp.len() > 15 || dp.contains('/') || dp.contains(char::is_whitespace) {
+            return Err(format!(
+                "switch.dp_name: '{dp}' must be 1 to 15 characters, no '/' or spaces"
+            ));
+        }
+        if self.switch.datapath == DatapathKind::Kernel {
+            for (i, p) in self.ports.iter().enumerate() {
+                if p.kind == PortType::Memory {
+                    return Err(format!(
+                        "port {} ({}): type \"memory\" is a userspace port; datapath = \"kernel\" takes interfaces only",
+                        i + 1,
+                        p.name
+                    ));
+                }
+                if p.name == *dp {
+                    return Err(format!("port {} ({}): that is the datapath's own name", i + 1, p.name));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -245,6 +290,18 @@ mod tests {
             (
                 "[[port]]\nname = \"a\"\n[switch]\nrules = \"x\"\nrules_inline = []\n",
                 "not both",
+            ),
+            (
+                "[switch]\ndatapath = \"kernel\"\n[[port]]\nname = \"a\"\ntype = \"memory\"\n",
+                "takes interfaces only",
+            ),
+            (
+                "[switch]\ndatapath = \"tc\"\n[[port]]\nname = \"a\"\n",
+                "unknown variant `tc`",
+            ),
+            (
+                "[switch]\ndp_name = \"a very long datapath name\"\n[[port]]\nname = \"a\"\n",
+                "switch.dp_name",
             ),
         ] {
             let e = Config::parse(text, Path::new("/")).unwrap_err();

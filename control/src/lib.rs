@@ -6,6 +6,9 @@
 //!   expiry and statistics; rule changes answered once every datapath
 //!   agrees.
 //! * [`registry`]: the owner's record of every installed megaflow, by UFID.
+//! * [`kernel`]: pure-kernel mode: the owner driving the Linux kernel
+//!   datapath (upcall batches, flow operations, sweeps by dump, adoption
+//!   of a previous run's flows).
 //! * [`limits`]: the dynamic flow limit and idle timeout.
 //! * [`mac`]: the MAC learning table with aging.
 //! * [`config`]: the daemon's TOML configuration, checked whole first.
@@ -14,10 +17,11 @@
 //!
 //! Layering: this crate uses `odpx-classifier` (rules, translation),
 //! `odpx-dataplane` (ports, PMDs) and `odpx-offload` (the kernel datapath,
-//! for offload and pure-kernel mode, later); nothing below imports it.
+//! for pure-kernel mode and, later, offload); nothing below imports it.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod kernel;
 pub mod limits;
 pub mod mac;
 pub mod registry;

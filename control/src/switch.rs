@@ -1,25 +1,35 @@
-//! The switch: ports, PMD threads and the translator, started from a
-//! [`Config`] and driven through the control socket ([`serve`]).
+//! The switch: its datapath (PMD threads on AF_XDP ports, or the kernel
+//! datapath) and the translator, started from a [`Config`] and driven
+//! through the control socket ([`serve`]).
 //!
 //! # Start and stop
 //! [`Switch::start`] parses the rules, opens every port, starts the
 //! translator and the PMDs; if anything fails, what was opened is closed
 //! again (ports detach their XDP programs on drop) and the error names the
-//! part that failed. [`Switch::stop`] stops the PMDs, then the translator;
-//! dropping the ports removes the XDP programs.
+//! part that failed. In kernel mode it creates or reuses the kernel
+//! datapath and its vports instead, adopts the flows a previous run left
+//! there (or flushes them, if asked), then starts the upcall handlers.
+//! [`Switch::stop`] stops the PMDs, then the translator; dropping the ports
+//! removes the XDP programs. The kernel datapath, its vports and flows
+//! stay when the daemon stops (they keep forwarding, and the next run
+//! adopts them); `odpx datapath delete` removes them.
 //!
 //! # Threads
-//! One thread per PMD, one translator thread, and the caller's. The switch
+//! One thread per PMD (or one upcall handler per CPU and a dump thread, in
+//! kernel mode), one translator thread, and the caller's. The switch
 //! object itself is only read after start (ports, PMD handles, counters)
 //! and is shared with the control-socket thread behind an `Arc`.
 
-use crate::config::{Config, PortType};
+use crate::config::{Config, DatapathKind, PortType};
+use crate::kernel::{self, Adopted, KernelBackend};
 use crate::translator::{Datapaths, Inputs, Request, Translator, TranslatorCounters};
 use crossbeam_channel::Sender;
 use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
+use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath};
+use odpx_offload::OdpClient;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -28,24 +38,75 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Switch {
+    /// The AF_XDP or in-memory ports (none in kernel mode).
     pub ports: PortTable,
     pmds: Vec<PmdHandle>,
     translator: Option<std::thread::JoinHandle<()>>,
     pub requests: Sender<Request>,
     pub translator_counters: Arc<TranslatorCounters>,
     started: Instant,
+    /// Kernel mode: the datapath and its upcall handlers.
+    pub kernel: Option<KernelInfo>,
+}
+
+/// What a kernel-mode switch knows of its datapath.
+pub struct KernelInfo {
+    pub dp_name: String,
+    pub dp_ifindex: i32,
+    /// How misses reach the handlers.
+    pub upcall_mode: String,
+    pub handlers: Arc<HandlerCounters>,
+    pub adopted: Adopted,
+    /// A socket for reading the datapath (`show`, `dump-megaflows`),
+    /// opened at start: it stays in the datapath's network namespace
+    /// whatever namespace the caller is in.
+    client: std::sync::Mutex<OdpClient>,
+}
+
+impl KernelInfo {
+    /// The datapath's statistics and ports, and its vports with theirs.
+    pub fn datapath(&self) -> Result<(odpx_offload::Datapath, Vec<odpx_offload::Vport>), String> {
+        let mut c = self.client.lock().map_err(|_| "datapath socket poisoned".to_string())?;
+        let dp = c.get_datapath(&self.dp_name).map_err(|e| e.to_string())?;
+        let vports = c.list_vports(dp.dp_ifindex).map_err(|e| e.to_string())?;
+        Ok((dp, vports))
+    }
+
+    /// Every kernel flow, as `ovs-dpctl dump-flows` prints it.
+    pub fn flows_text(&self) -> Result<String, String> {
+        let mut c = self.client.lock().map_err(|_| "datapath socket poisoned".to_string())?;
+        let mut s = String::new();
+        for f in c.dump_flows(self.dp_ifindex, 0).map_err(|e| e.to_string())? {
+            s += &f.to_line(true, false).map_err(|e| e.to_string())?;
+            s.push('\n');
+        }
+        Ok(s)
+    }
+}
+
+/// How `odpx run` starts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartOptions {
+    /// Kernel mode: delete the flows a previous run left, instead of
+    /// adopting them.
+    pub flush: bool,
+}
+
+/// Parses the configured rules (all or none).
+fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
+    let text = cfg.rules_text()?;
+    let rules = ofctl::parse_rules(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
+    let mut set = RuleSet::new();
+    for r in rules {
+        set.add(r);
+    }
+    Ok(set)
 }
 
 impl Switch {
     /// Starts the switch on already-opened ports (numbered by position +1).
     pub fn start_with_ports(cfg: &Config, ports: Vec<Port>) -> Result<Switch, String> {
-        let text = cfg.rules_text()?;
-        let rules =
-            ofctl::parse_rules(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
-        let mut set = RuleSet::new();
-        for r in rules {
-            set.add(r);
-        }
+        let set = load_rules(cfg)?;
         let port_nos: Vec<u32> = ports.iter().map(|p| p.no).collect();
         let mut table: Vec<Option<Arc<Port>>> = vec![None; port_nos.iter().max().map_or(1, |m| *m as usize + 1)];
         let mut rxqs: Vec<(u32, usize)> = Vec::new();
@@ -102,6 +163,8 @@ impl Switch {
             upcalls: urx,
             requests: rrx,
             pmd_reports: report_rx,
+            kernel_upcalls: crossbeam_channel::never(),
+            kernel_dumps: crossbeam_channel::never(),
         };
         let translator = std::thread::Builder::new()
             .name("translator".into())
@@ -114,14 +177,22 @@ impl Switch {
             requests: rtx,
             translator_counters,
             started: Instant::now(),
+            kernel: None,
         })
     }
 
     /// Opens the configured ports (all or none) and starts the switch.
     pub fn start(cfg: &Config) -> Result<Switch, String> {
+        Switch::start_with(cfg, StartOptions::default())
+    }
+
+    /// [`Switch::start`] with options.
+    pub fn start_with(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
+        if cfg.switch.datapath == DatapathKind::Kernel {
+            return Switch::start_kernel(cfg, opts);
+        }
         // Rules first: a bad rule file must not leave XDP programs behind.
-        let text = cfg.rules_text()?;
-        ofctl::parse_rules(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
+        load_rules(cfg)?;
         let mut ports = Vec::new();
         for (i, p) in cfg.ports.iter().enumerate() {
             let no = i as u32 + 1;
@@ -132,6 +203,66 @@ impl Switch {
             ports.push(port);
         }
         Switch::start_with_ports(cfg, ports)
+    }
+
+    /// Kernel mode: the datapath, its vports, the owner and the handlers.
+    fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
+        let set = load_rules(cfg)?;
+        if let Some(e) = set.iter().find_map(kernel::refusal) {
+            return Err(format!("{e}; no rules loaded"));
+        }
+        let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
+        let mut dp = KernelDatapath::open(&cfg.switch.dp_name, &names)?;
+        let client = std::sync::Mutex::new(OdpClient::connect().map_err(|e| e.to_string())?);
+        if opts.flush {
+            dp.flush()
+                .map_err(|e| format!("datapath {}: flush: {e}", cfg.switch.dp_name))?;
+        }
+        let dp_ifindex = dp.dp_ifindex();
+        let (dump_tx, dump_rx) = crossbeam_channel::unbounded();
+        let dumper = Dumper::start(dp_ifindex, dump_tx)?;
+        let port_nos: Vec<u32> = (1..=cfg.ports.len() as u32).collect();
+        let mut t = Translator::new(
+            set,
+            port_nos,
+            Datapaths::Kernel(Box::new(KernelBackend::new(dp, dumper))),
+            cfg.cache.megaflow_limit,
+            Duration::from_millis(cfg.cache.idle_timeout_ms),
+        );
+        let adopted = t.adopt()?;
+        let (ktx, krx) = crossbeam_channel::bounded(cfg.cache.upcall_queue);
+        let handlers = Arc::new(HandlerCounters::default());
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let upcall_mode = t.start_handlers(cpus, ktx, handlers.clone())?;
+        let translator_counters = t.counters.clone();
+        let (rtx, rrx) = crossbeam_channel::unbounded();
+        let inputs = Inputs {
+            upcalls: crossbeam_channel::never(),
+            requests: rrx,
+            pmd_reports: crossbeam_channel::never(),
+            kernel_upcalls: krx,
+            kernel_dumps: dump_rx,
+        };
+        let translator = std::thread::Builder::new()
+            .name("translator".into())
+            .spawn(move || t.run(inputs))
+            .map_err(|e| format!("translator thread: {e}"))?;
+        Ok(Switch {
+            ports: Arc::new(Vec::new()),
+            pmds: Vec::new(),
+            translator: Some(translator),
+            requests: rtx,
+            translator_counters,
+            started: Instant::now(),
+            kernel: Some(KernelInfo {
+                dp_name: cfg.switch.dp_name.clone(),
+                dp_ifindex,
+                upcall_mode,
+                handlers,
+                adopted,
+                client,
+            }),
+        })
     }
 
     pub fn stop(&mut self) {
@@ -176,6 +307,9 @@ impl Switch {
 
     /// `ctl show`.
     pub fn show(&self) -> String {
+        if let Some(k) = &self.kernel {
+            return self.show_kernel(k);
+        }
         let mut s = format!("odpx switch, up {} s\n", self.started.elapsed().as_secs());
         for p in self.ports.iter().flatten() {
             let c = p.stats.snapshot();
@@ -204,6 +338,75 @@ impl Switch {
                 h.core.map_or("-".into(), |c| c.to_string()),
                 q.join(" ")
             );
+        }
+        s
+    }
+
+    /// `ctl show` in kernel mode: the datapath as `ovs-dpctl show` gives
+    /// it, the upcall handlers, and what the owner did with the kernel.
+    fn show_kernel(&self, k: &KernelInfo) -> String {
+        let mut s = format!(
+            "odpx switch, kernel datapath {}, up {} s\n",
+            k.dp_name,
+            self.started.elapsed().as_secs()
+        );
+        let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        match k.datapath() {
+            Ok((dp, vports)) => {
+                if let Some(st) = dp.stats {
+                    s += &format!(
+                        "  lookups: hit:{} missed:{} lost:{}\n  flows: {}\n",
+                        st.n_hit, st.n_missed, st.n_lost, st.n_flows
+                    );
+                    if let Some(m) = dp.megaflow_stats {
+                        s += &format!(
+                            "  masks: hit:{} total:{} hit/pkt:{:.2}\n",
+                            m.n_mask_hit,
+                            m.n_masks,
+                            ratio(m.n_mask_hit, st.n_hit + st.n_missed)
+                        );
+                    }
+                }
+                if let Some(m) = dp.masks_cache_size {
+                    s += &format!("  masks cache: size:{m}\n");
+                }
+                for v in vports {
+                    s += &format!("  port {}: {} ({})\n", v.port_no, v.name, v.vtype.name());
+                    if let Some(st) = v.stats {
+                        s += &format!(
+                            "    rx packets:{} bytes:{} errors:{} dropped:{}\n    tx packets:{} bytes:{} errors:{} dropped:{}\n",
+                            st.rx_packets, st.rx_bytes, st.rx_errors, st.rx_dropped, st.tx_packets, st.tx_bytes, st.tx_errors, st.tx_dropped
+                        );
+                    }
+                }
+            }
+            Err(e) => s += &format!("  datapath {}: {e}\n", k.dp_name),
+        }
+        let h = &k.handlers;
+        s += &format!(
+            "  upcalls: {}; received {}, undecodable keys {}, malformed {}, lost (queue full) {}\n",
+            k.upcall_mode,
+            l(&h.received),
+            l(&h.undecodable),
+            l(&h.malformed),
+            l(&h.queue_full)
+        );
+        let t = &self.translator_counters;
+        s += &format!(
+            "  adopted at start: kept {}, fixed {}, deleted {}\n  kernel flows: refused {}, already there {}, strays deleted {}, vanished {}; packets not run {}\n",
+            k.adopted.kept,
+            k.adopted.fixed,
+            k.adopted.deleted,
+            l(&t.flows_refused),
+            l(&t.flows_existing),
+            l(&t.kernel_strays),
+            l(&t.kernel_vanished),
+            l(&t.executes_failed),
+        );
+        if let Ok(m) = t.refusals.lock() {
+            for (reason, n) in m.iter() {
+                s += &format!("    refused {n}: {reason}\n");
+            }
         }
         s
     }
@@ -271,9 +474,13 @@ impl Switch {
     }
 
     /// `ctl dump-megaflows`: every PMD's megaflows in ODP syntax with
-    /// statistics, like `ovs-appctl dpctl/dump-flows`.
+    /// statistics, like `ovs-appctl dpctl/dump-flows`; in kernel mode the
+    /// kernel's flows, as `ovs-dpctl dump-flows` prints them.
     pub fn dump_megaflows(&self) -> Result<String, String> {
         let mut s = String::new();
+        if let Some(k) = &self.kernel {
+            return k.flows_text();
+        }
         for h in &self.pmds {
             let (tx, rx) = crossbeam_channel::bounded(1);
             h.tx.send(PmdMsg::Dump(tx))

@@ -59,6 +59,7 @@
 //! only through channels: upcalls, control requests, and the datapaths'
 //! reports.
 
+use crate::kernel::KernelBackend;
 use crate::limits::FlowLimiter;
 use crate::mac::{vlan_of, Learned, MacTable};
 use crate::registry::{MacSource, Record, Registry, Usage};
@@ -69,8 +70,10 @@ use odpx_classifier::odp;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
 use odpx_classifier::xlate::{translate, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
 use odpx_dataplane::pmd::{FlowUse, PmdMsg, PmdReport, Upcall};
+use odpx_offload::kernel::{DumpReport, KernelUpcall};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the owner sweeps the datapaths.
@@ -129,9 +132,36 @@ pub struct TranslatorCounters {
     pub flow_limit: AtomicU64,
     pub max_idle_ms: AtomicU64,
     pub last_sweep_ms: AtomicU64,
+    /// Kernel mode: flows the kernel refused (the packet still ran), by
+    /// the kernel's reason.
+    pub flows_refused: AtomicU64,
+    pub refusals: Mutex<BTreeMap<String, u64>>,
+    /// Kernel mode: installs that found the flow there already.
+    pub flows_existing: AtomicU64,
+    /// Kernel mode: upcalled packets the kernel would not run.
+    pub executes_failed: AtomicU64,
+    /// Kernel mode: flows found in the kernel that the owner did not
+    /// install (deleted), and registered flows the kernel no longer had.
+    pub kernel_strays: AtomicU64,
+    pub kernel_vanished: AtomicU64,
+    /// Kernel mode, at start: flows of a previous run kept as they were,
+    /// given new actions, or deleted.
+    pub adopted_kept: AtomicU64,
+    pub adopted_fixed: AtomicU64,
+    pub adopted_deleted: AtomicU64,
 }
 
-fn add(c: &AtomicU64, n: u64) {
+impl TranslatorCounters {
+    /// Counts a refusal under its reason.
+    pub fn refused(&self, reason: String) {
+        add(&self.flows_refused, 1);
+        if let Ok(mut m) = self.refusals.lock() {
+            *m.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+pub(crate) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
@@ -139,6 +169,8 @@ fn add(c: &AtomicU64, n: u64) {
 pub enum Datapaths {
     /// Userspace PMD threads, by id.
     Userspace { pmds: Vec<Sender<PmdMsg>> },
+    /// The Linux kernel datapath (pure-kernel mode).
+    Kernel(Box<KernelBackend>),
 }
 
 /// Who waits for a barrier, and what to answer.
@@ -150,36 +182,36 @@ struct Waiter {
 }
 
 /// A sweep in progress.
-struct Sweep {
-    token: u64,
-    started: Instant,
+pub(crate) struct Sweep {
+    pub(crate) token: u64,
+    pub(crate) started: Instant,
     /// Records installed from this install number on came after the sweep
     /// was sent.
-    first_later_install: u64,
-    left: usize,
+    pub(crate) first_later_install: u64,
+    pub(crate) left: usize,
 }
 
 /// A MAC-table change a translation caused.
 #[derive(Clone, Copy, Debug)]
-struct MacEvent {
-    mac: [u8; 6],
+pub(crate) struct MacEvent {
+    pub(crate) mac: [u8; 6],
     /// Where it is now (`None`: gone).
-    port: Option<u32>,
+    pub(crate) port: Option<u32>,
     /// It was known on another port before.
-    moved: bool,
+    pub(crate) moved: bool,
 }
 
 /// The translator's view of NORMAL's world: the MAC table, learning only
 /// when the translation is for an upcalled packet.
-struct Env<'a> {
+pub(crate) struct Env<'a> {
     macs: &'a mut MacTable,
     learn_at: Option<Instant>,
     events: Vec<MacEvent>,
-    source: Option<MacSource>,
+    pub(crate) source: Option<MacSource>,
 }
 
 impl<'a> Env<'a> {
-    fn new(macs: &'a mut MacTable, learn_at: Option<Instant>) -> Env<'a> {
+    pub(crate) fn new(macs: &'a mut MacTable, learn_at: Option<Instant>) -> Env<'a> {
         Env {
             macs,
             learn_at,
@@ -217,7 +249,7 @@ impl SwitchEnv for Env<'_> {
 }
 
 /// True if `old` pins every bit `new` does.
-fn covers(old: &FlowKey, new: &FlowKey) -> bool {
+pub(crate) fn covers(old: &FlowKey, new: &FlowKey) -> bool {
     new.masked(old) == *new
 }
 
@@ -247,36 +279,44 @@ pub fn trace_text(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) ->
 }
 
 /// What the owner decided for an upcalled packet.
-enum Admission {
-    /// Install this new megaflow (registered already) and run the packet.
+pub(crate) enum Admission {
+    /// Install this megaflow (registered already) and run the packet.
     Install {
         ufid: Ufid,
         matched: Box<Match>,
         actions: Actions,
+        /// The owner had it already (two upcalls of one flow raced).
+        again: bool,
     },
     /// Only run the packet (the megaflow is installed, or may not be).
     Execute { actions: Actions },
 }
 
-/// The channels the translator thread serves.
+/// The channels the translator thread serves (`never()` for those a
+/// datapath does not use).
 pub struct Inputs {
     pub upcalls: Receiver<Upcall>,
     pub requests: Receiver<Request>,
     pub pmd_reports: Receiver<PmdReport>,
+    pub kernel_upcalls: Receiver<KernelUpcall>,
+    pub kernel_dumps: Receiver<DumpReport>,
 }
 
+/// Upcalls a kernel handler batch holds at most (one netlink batch).
+const KERNEL_UPCALL_BATCH: usize = 64;
+
 pub struct Translator {
-    rules: RuleSet,
-    macs: MacTable,
-    registry: Registry,
-    datapaths: Datapaths,
-    limiter: FlowLimiter,
-    sweep: Option<Sweep>,
+    pub(crate) rules: RuleSet,
+    pub(crate) macs: MacTable,
+    pub(crate) registry: Registry,
+    pub(crate) datapaths: Datapaths,
+    pub(crate) limiter: FlowLimiter,
+    pub(crate) sweep: Option<Sweep>,
     last_sweep: Instant,
     waiting: Vec<Waiter>,
-    next_token: u64,
+    pub(crate) next_token: u64,
     /// Numbers installs (see [`Record::install_seq`]).
-    install_seq: u64,
+    pub(crate) install_seq: u64,
     pub counters: Arc<TranslatorCounters>,
 }
 
@@ -321,8 +361,23 @@ impl Translator {
                         self.pmd_report(r);
                     }
                 }
+                recv(inputs.kernel_upcalls) -> u => {
+                    if let Ok(u) = u {
+                        let mut batch = vec![u];
+                        batch.extend(inputs.kernel_upcalls.try_iter().take(KERNEL_UPCALL_BATCH - 1));
+                        self.kernel_upcalls(batch);
+                    }
+                }
+                recv(inputs.kernel_dumps) -> r => {
+                    if let Ok(r) = r {
+                        self.kernel_dump(r);
+                    }
+                }
                 recv(inputs.requests) -> r => match r {
-                    Ok(Request::Stop) | Err(_) => return,
+                    Ok(Request::Stop) | Err(_) => {
+                        self.shut_down();
+                        return;
+                    }
                     Ok(r) => self.request(r),
                 },
                 recv(tick) -> _ => self.housekeeping(Instant::now()),
@@ -335,7 +390,7 @@ impl Translator {
         self.registry.len()
     }
 
-    fn publish_gauges(&self) {
+    pub(crate) fn publish_gauges(&self) {
         let c = &self.counters;
         let n = self.registry.len();
         c.megaflows.store(n as u64, Ordering::Relaxed);
@@ -350,7 +405,9 @@ impl Translator {
     pub fn upcall(&mut self, u: Upcall) {
         let holder = Holder::Pmd(u.pmd as u32);
         let msg = match self.admit(holder, &u.key, Instant::now()) {
-            Admission::Install { ufid, matched, actions } => PmdMsg::Install {
+            Admission::Install {
+                ufid, matched, actions, ..
+            } => PmdMsg::Install {
                 ufid,
                 matched,
                 actions,
@@ -367,7 +424,7 @@ impl Translator {
 
     /// Translates an upcalled packet (learning), applies what learning
     /// changed, and decides whether its megaflow is installed.
-    fn admit(&mut self, holder: Holder, key: &FlowKey, now: Instant) -> Admission {
+    pub(crate) fn admit(&mut self, holder: Holder, key: &FlowKey, now: Instant) -> Admission {
         add(&self.counters.upcalls, 1);
         let mut env = Env::new(&mut self.macs, Some(now));
         let t = translate(&self.rules, key, &mut env);
@@ -377,6 +434,7 @@ impl Translator {
         }
         let ufid = Ufid::of(&t.megaflow, holder);
         let actions: Actions = t.actions.into();
+        let again = self.registry.contains(&ufid);
         if let Some(r) = self.registry.get(&ufid) {
             if r.matched != t.megaflow || r.holder != holder {
                 add(&self.counters.ufid_collisions, 1);
@@ -404,18 +462,21 @@ impl Translator {
             },
         );
         self.install_seq += 1;
-        add(&self.counters.installs, 1);
+        if !again {
+            add(&self.counters.installs, 1);
+        }
         Admission::Install {
             ufid,
             matched: Box::new(t.megaflow),
             actions,
+            again,
         }
     }
 
     // ------------------------------------------------------------ revalidation
 
     /// Counts MAC-table changes and revalidates what they may affect.
-    fn mac_events(&mut self, events: &[MacEvent]) {
+    pub(crate) fn mac_events(&mut self, events: &[MacEvent]) {
         let mut ops = Vec::new();
         for e in events {
             match (e.port, e.moved) {
@@ -446,7 +507,7 @@ impl Translator {
         }
     }
 
-    fn delete(&mut self, ufid: Ufid, ops: &mut Vec<(Holder, FlowOp)>) {
+    pub(crate) fn delete(&mut self, ufid: Ufid, ops: &mut Vec<(Holder, FlowOp)>) {
         if let Some(r) = self.registry.remove(&ufid) {
             add(&self.counters.revalidation_removals, 1);
             ops.push((r.holder, FlowOp::Delete { ufid }));
@@ -508,18 +569,27 @@ impl Translator {
     // ------------------------------------------------------------ datapaths
 
     fn send_pmd(&self, pmd: usize, msg: PmdMsg) {
-        let Datapaths::Userspace { pmds } = &self.datapaths;
-        if let Some(p) = pmds.get(pmd) {
-            let _ = p.send(msg);
+        if let Datapaths::Userspace { pmds } = &self.datapaths {
+            if let Some(p) = pmds.get(pmd) {
+                let _ = p.send(msg);
+            }
         }
     }
 
     /// Sends decisions to the datapaths that hold the megaflows, in order.
-    fn apply(&mut self, ops: Vec<(Holder, FlowOp)>) {
+    pub(crate) fn apply(&mut self, ops: Vec<(Holder, FlowOp)>) {
         if ops.is_empty() {
             return;
         }
-        let Datapaths::Userspace { pmds } = &self.datapaths;
+        let pmds = match &self.datapaths {
+            Datapaths::Userspace { pmds } => pmds,
+            Datapaths::Kernel(_) => {
+                let ops: Vec<FlowOp> = ops.into_iter().map(|(_, op)| op).collect();
+                self.kernel_apply(ops, Vec::new());
+                self.publish_gauges();
+                return;
+            }
+        };
         let mut per_pmd: Vec<Vec<FlowOp>> = vec![Vec::new(); pmds.len()];
         for (holder, op) in ops {
             if let Holder::Pmd(i) = holder {
@@ -538,7 +608,14 @@ impl Translator {
 
     /// Answers `reply` once every datapath has applied what was sent.
     fn barrier(&mut self, reply: Sender<Result<usize, String>>, answer: usize) {
-        let Datapaths::Userspace { pmds } = &self.datapaths;
+        let pmds = match &self.datapaths {
+            Datapaths::Userspace { pmds } => pmds,
+            // Every netlink request was acknowledged before this point.
+            Datapaths::Kernel(_) => {
+                let _ = reply.send(Ok(answer));
+                return;
+            }
+        };
         if pmds.is_empty() {
             let _ = reply.send(Ok(answer));
             return;
@@ -611,22 +688,28 @@ impl Translator {
                 bytes: u.stats.bytes,
                 used: u.idle.map(|d| now.checked_sub(d).unwrap_or(now)),
             };
-            if let Some(s) = self.registry.set_usage(&u.ufid, usage).and_then(|r| r.learns) {
-                if self.macs.refresh(s.vlan, s.mac, s.port, now) == Learned::New {
-                    events.push(MacEvent {
-                        mac: s.mac,
-                        port: Some(s.port),
-                        moved: false,
-                    });
-                }
-            }
+            events.extend(self.note_usage(&u.ufid, usage, now));
         }
         if !events.is_empty() {
             self.mac_events(&events);
         }
     }
 
-    fn sweep_done(&mut self, now: Instant) {
+    /// Records a megaflow's statistics; if it was used since the last
+    /// reading and learned a source, refreshes that MAC entry (a MAC event
+    /// if the entry had gone).
+    pub(crate) fn note_usage(&mut self, ufid: &Ufid, usage: Usage, now: Instant) -> Option<MacEvent> {
+        let before = self.registry.get(ufid)?.usage.packets;
+        let r = self.registry.set_usage(ufid, usage)?;
+        let s = r.learns.filter(|_| usage.packets > before)?;
+        (self.macs.refresh(s.vlan, s.mac, s.port, now) == Learned::New).then_some(MacEvent {
+            mac: s.mac,
+            port: Some(s.port),
+            moved: false,
+        })
+    }
+
+    pub(crate) fn sweep_done(&mut self, now: Instant) {
         if let Some(s) = self.sweep.take() {
             let took = now.duration_since(s.started);
             self.limiter.after_round(took, self.registry.len());
@@ -663,17 +746,25 @@ impl Translator {
         let max_idle = self.limiter.max_idle(self.registry.len());
         let token = self.next_token;
         self.next_token += 1;
-        let Datapaths::Userspace { pmds } = &self.datapaths;
-        for p in pmds {
-            let _ = p.send(PmdMsg::Sweep { token, max_idle });
-        }
+        let left = match &self.datapaths {
+            Datapaths::Userspace { pmds } => {
+                for p in pmds {
+                    let _ = p.send(PmdMsg::Sweep { token, max_idle });
+                }
+                pmds.len()
+            }
+            Datapaths::Kernel(k) => {
+                k.dumper.request(token);
+                1
+            }
+        };
         self.sweep = Some(Sweep {
             token,
             started: now,
             first_later_install: self.install_seq,
-            left: pmds.len(),
+            left,
         });
-        if pmds.is_empty() {
+        if left == 0 {
             self.sweep_done(now);
         }
     }
@@ -683,6 +774,12 @@ impl Translator {
     pub fn request(&mut self, r: Request) {
         match r {
             Request::AddRules(rules, reply) => {
+                if matches!(self.datapaths, Datapaths::Kernel(_)) {
+                    if let Some(e) = rules.iter().find_map(crate::kernel::refusal) {
+                        let _ = reply.send(Err(format!("{e}; no rules added")));
+                        return;
+                    }
+                }
                 let n = rules.len();
                 for r in rules.iter().cloned() {
                     self.rules.add(r);

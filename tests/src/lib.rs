@@ -54,6 +54,34 @@ pub fn run_vm(script: &str, files: &[&Path]) -> (bool, String, String) {
     )
 }
 
+/// Splits a VM run's output into its sections: a line `=== NAME` starts
+/// section NAME (what comes before the first is "setup"). One boot runs
+/// many scenarios this way, and each test asserts on its own section.
+pub fn sections(out: &str) -> std::collections::BTreeMap<String, String> {
+    let mut sections = std::collections::BTreeMap::new();
+    let mut cur = String::from("setup");
+    for l in out.lines() {
+        if let Some(name) = l.strip_prefix("=== ") {
+            cur = name.to_string();
+            continue;
+        }
+        let e: &mut String = sections.entry(cur.clone()).or_default();
+        e.push_str(l);
+        e.push('\n');
+    }
+    sections
+}
+
+/// Where a command is on this machine's PATH.
+pub fn which(cmd: &str) -> Option<PathBuf> {
+    let o = Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
 /// Flows (canonical odpx text, `KEY actions:ACTIONS`) that the kernel
 /// tests install, with the line the kernel dumps back where the kernel
 /// normalises something. Hand-written ones cover masks, tunnels, VLAN and

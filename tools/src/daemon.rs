@@ -1,7 +1,7 @@
 //! `odpx run`, `odpx ctl` and `odpx demo`.
 
 use odpx_control::config::Config;
-use odpx_control::switch::{self, Switch};
+use odpx_control::switch::{self, StartOptions, Switch};
 use odpx_tools::sandbox::{self, echo_client, udp_echo_server, udp_traffic, Echo};
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -11,19 +11,32 @@ use std::time::{Duration, Instant};
 
 type R = Result<ExitCode, String>;
 
-/// `odpx run -c CONFIG`: the switch daemon, until SIGINT or SIGTERM.
-pub fn run(config: &Path) -> R {
+/// `odpx run -c CONFIG [--flush]`: the switch daemon, until SIGINT or
+/// SIGTERM.
+pub fn run(config: &Path, flush: bool) -> R {
     let cfg = Config::load(config)?;
     let stop = odpx_tools::stop_flag()?;
-    let sw = Arc::new(Switch::start(&cfg)?);
+    let sw = Arc::new(Switch::start_with(&cfg, StartOptions { flush })?);
     let socket = cfg.switch.socket.clone();
     switch::serve(sw.clone(), &socket)?;
-    eprintln!(
-        "odpx: switching on {} port(s) with {} PMD thread(s); control socket {}",
-        cfg.ports.len(),
-        cfg.pmd.cores.len(),
-        socket.display()
-    );
+    match &sw.kernel {
+        Some(k) => eprintln!(
+            "odpx: kernel datapath {} with {} port(s); {}; flows of a previous run: {} kept, {} given new actions, {} deleted; control socket {}",
+            k.dp_name,
+            cfg.ports.len(),
+            k.upcall_mode,
+            k.adopted.kept,
+            k.adopted.fixed,
+            k.adopted.deleted,
+            socket.display()
+        ),
+        None => eprintln!(
+            "odpx: switching on {} port(s) with {} PMD thread(s); control socket {}",
+            cfg.ports.len(),
+            cfg.pmd.cores.len(),
+            socket.display()
+        ),
+    }
     let mut gone: Vec<u32> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
@@ -34,6 +47,11 @@ pub fn run(config: &Path) -> R {
                     "odpx: port {} ({}): the interface is gone; the switch goes on without it",
                     p.no, p.name
                 );
+                // Out of flooding, its MAC addresses forgotten, every
+                // megaflow revalidated.
+                if let Err(e) = sw.port_state(p.no, false) {
+                    eprintln!("odpx: port {}: {e}", p.no);
+                }
             }
         }
     }
@@ -53,9 +71,9 @@ pub fn ctl(socket: &Path, words: &[String]) -> R {
 
 const HOSTS: usize = 3;
 
-/// `odpx demo [--duration S]`: the switch forwarding real traffic in a
-/// sandbox of namespaces, with live statistics.
-pub fn demo(duration: Option<u64>) -> R {
+/// `odpx demo [--duration S] [--datapath kernel]`: the switch forwarding
+/// real traffic in a sandbox of namespaces, with live statistics.
+pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -73,13 +91,14 @@ pub fn demo(duration: Option<u64>) -> R {
         hosts.join(", ")
     );
     // The switch opens its ports from inside the switch namespace.
-    let f = std::fs::File::open(format!("/var/run/netns/{sw_ns}")).map_err(|e| format!("{sw_ns}: {e}"))?;
+    let f = sandbox::netns_file(&sw_ns).map_err(|e| format!("{sw_ns}: {e}"))?;
     let here = std::fs::File::open("/proc/self/ns/net").map_err(|e| format!("own namespace: {e}"))?;
     odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let datapath = if kernel { "kernel" } else { "userspace" };
     let cfg = Config::parse(
         &format!(
-            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n[pmd]\ncores = [{}]\n",
+            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\ndatapath = \"{datapath}\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n[pmd]\ncores = [{}]\n",
             cores - 1
         ),
         Path::new("/"),
@@ -89,10 +108,16 @@ pub fn demo(duration: Option<u64>) -> R {
     let sw = Arc::new(started?);
     let socket = cfg.switch.socket.clone();
     let _ = switch::serve(sw.clone(), &socket);
-    println!(
-        "switch: AF_XDP on s1-s3, NORMAL (MAC learning), PMD on core {}",
-        cores - 1
-    );
+    match &sw.kernel {
+        Some(k) => println!(
+            "switch: the kernel datapath {} with s1-s3 as vports, NORMAL (MAC learning), {}",
+            k.dp_name, k.upcall_mode
+        ),
+        None => println!(
+            "switch: AF_XDP on s1-s3, NORMAL (MAC learning), PMD on core {}",
+            cores - 1
+        ),
+    }
     println!(
         "inspect it meanwhile: odpx ctl -s {} dump-megaflows | pmd-stats-show | mac-table",
         socket.display()
@@ -120,9 +145,10 @@ pub fn demo(duration: Option<u64>) -> R {
     ];
     let start = Instant::now();
     let mut last = (Instant::now(), totals(&sw));
+    let (first, second) = if kernel { ("hit", "") } else { ("EMC", "megaflow") };
     println!(
         "{:>5}  {:>9} {:>9}  {:>6} {:>8} {:>7}  {:>9}  {:>4}",
-        "time", "rx pps", "tx pps", "EMC", "megaflow", "upcall", "megaflows", "MACs"
+        "time", "rx pps", "tx pps", first, second, "upcall", "megaflows", "MACs"
     );
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed() < Duration::from_secs(d)) {
         std::thread::sleep(Duration::from_millis(100));
@@ -133,13 +159,18 @@ pub fn demo(duration: Option<u64>) -> R {
         let dt = last.0.elapsed().as_secs_f64();
         let d = |a: u64, b: u64| a.saturating_sub(b);
         let pk = d(now.packets, last.1.packets).max(1) as f64;
+        let second = if kernel {
+            String::new()
+        } else {
+            format!("{:.1}%", 100.0 * d(now.megaflow, last.1.megaflow) as f64 / pk)
+        };
         println!(
-            "{:>4}s  {:>9.0} {:>9.0}  {:>5.1}% {:>7.1}% {:>6.1}%  {:>9}  {:>4}",
+            "{:>4}s  {:>9.0} {:>9.0}  {:>5.1}% {:>8} {:>6.1}%  {:>9}  {:>4}",
             start.elapsed().as_secs(),
             d(now.rx, last.1.rx) as f64 / dt,
             d(now.tx, last.1.tx) as f64 / dt,
             100.0 * d(now.emc, last.1.emc) as f64 / pk,
-            100.0 * d(now.megaflow, last.1.megaflow) as f64 / pk,
+            second,
             100.0 * d(now.upcalls, last.1.upcalls) as f64 / pk,
             now.megaflows,
             now.macs,
@@ -191,7 +222,27 @@ struct Totals {
 }
 
 fn totals(sw: &Switch) -> Totals {
-    let mut t = Totals::default();
+    let mut t = Totals {
+        macs: sw.translator_counters.mac_learned.load(Ordering::Relaxed),
+        ..Default::default()
+    };
+    if let Some(k) = &sw.kernel {
+        // The kernel's view: packets into the switch, hits and misses of
+        // its flow table (`emc` holds the hits here).
+        if let Ok((dp, vports)) = k.datapath() {
+            for v in vports.iter().filter_map(|v| v.stats) {
+                t.rx += v.rx_packets;
+                t.tx += v.tx_packets;
+            }
+            if let Some(st) = dp.stats {
+                t.packets = st.n_hit + st.n_missed;
+                t.emc = st.n_hit;
+                t.upcalls = st.n_missed;
+                t.megaflows = st.n_flows;
+            }
+        }
+        return t;
+    }
     for p in sw.ports.iter().flatten() {
         let c = p.stats.snapshot();
         t.rx += c.rx_packets;
@@ -205,6 +256,5 @@ fn totals(sw: &Switch) -> Totals {
         t.upcalls += c.upcalls;
         t.megaflows += c.megaflows;
     }
-    t.macs = sw.translator_counters.mac_learned.load(Ordering::Relaxed);
     t
 }

@@ -41,11 +41,19 @@ enum Cmd {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         duration: Option<u64>,
+        /// `userspace` (PMDs on AF_XDP) or `kernel` (the Linux Open vSwitch
+        /// datapath, which needs the openvswitch module).
+        #[arg(long, default_value = "userspace", value_parser = ["userspace", "kernel"])]
+        datapath: String,
     },
     /// Run the switch daemon from a configuration file.
     Run {
         #[arg(short, long)]
         config: std::path::PathBuf,
+        /// Kernel mode: delete the flows a previous run left in the kernel
+        /// datapath instead of adopting them.
+        #[arg(long)]
+        flush: bool,
     },
     /// Talk to a running switch: show, dump-flows, add-flow RULE,
     /// del-flows MATCH (none: all), dump-megaflows, pmd-stats-show, pmd-stats-clear,
@@ -171,7 +179,7 @@ enum OdpCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Demo { duration } => daemon::demo(duration),
+        Cmd::Demo { duration, datapath } => daemon::demo(duration, datapath == "kernel"),
         Cmd::Gen {
             iface,
             workload,
@@ -204,7 +212,7 @@ fn main() -> ExitCode {
             quiet,
         } => traffic::sink(&iface, core, duration, quiet),
         Cmd::Workload { rules, out_port } => traffic::rules(rules, out_port),
-        Cmd::Run { config } => daemon::run(&config),
+        Cmd::Run { config, flush } => daemon::run(&config, flush),
         Cmd::Ctl { socket, command } => daemon::ctl(&socket, &command),
         Cmd::Datapath { cmd } => odp_cli::datapath(cmd),
         Cmd::Vport { cmd } => odp_cli::vport(cmd),

@@ -8,6 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A network namespace's file, as `ip netns add` made it (`/run/netns`;
+/// `/var/run/netns` where `/var/run` is not a link to `/run`).
+pub fn netns_file(ns: &str) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(format!("/run/netns/{ns}")).or_else(|_| std::fs::File::open(format!("/var/run/netns/{ns}")))
+}
+
 pub fn sh(args: &[&str]) -> Result<(), String> {
     let out = Command::new(args[0])
         .args(&args[1..])
@@ -69,7 +75,7 @@ pub fn build(tag: &str, hosts: usize) -> Result<Sandbox, String> {
         ])?;
         // The hosts' veths must finish their own checksums: AF_XDP copies
         // raw bytes, and a partial checksum would leave the switch as is.
-        let f = std::fs::File::open(format!("/var/run/netns/{h}")).map_err(|e| format!("{h}: {e}"))?;
+        let f = netns_file(h).map_err(|e| format!("{h}: {e}"))?;
         let h2 = h.clone();
         std::thread::spawn(move || {
             odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
@@ -113,7 +119,7 @@ pub fn veth_pair(ns: &str, name: &str, peer_ns: &str, peer: &str) -> Result<(), 
 
 /// Moves the calling thread into namespace `ns`.
 pub fn enter(ns: &str) -> bool {
-    std::fs::File::open(format!("/var/run/netns/{ns}")).is_ok_and(|f| odpx_dataplane::xsk::enter_netns(&f).is_ok())
+    netns_file(ns).is_ok_and(|f| odpx_dataplane::xsk::enter_netns(&f).is_ok())
 }
 
 pub const ECHO_PORT: u16 = 7;
@@ -282,7 +288,7 @@ pub fn udp_traffic(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
-        let Ok(f) = std::fs::File::open(format!("/var/run/netns/{ns}")) else {
+        let Ok(f) = netns_file(&ns) else {
             return 0;
         };
         if odpx_dataplane::xsk::enter_netns(&f).is_err() {

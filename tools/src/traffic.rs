@@ -92,7 +92,14 @@ pub fn gen(a: &GenArgs) -> R {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             if sent >= due {
                 s.reap_completions();
-                std::hint::spin_loop();
+                // Low rates sleep between packets instead of spinning, so
+                // a generator leaves the CPU to others (a small VM).
+                let gap = Duration::from_secs_f64(1.0 / rate as f64);
+                if gap > Duration::from_millis(1) {
+                    std::thread::sleep(gap / 4);
+                } else {
+                    std::hint::spin_loop();
+                }
                 continue;
             }
         }

@@ -7,7 +7,7 @@
 //! seconds of TCG emulation); each `#[test]` below asserts on its section,
 //! so each scenario passes or fails on its own.
 
-use odpx_tests::{dumped, kernel_flows, prerequisite, run_vm, vm_ready, VM_PREREQUISITE};
+use odpx_tests::{dumped, kernel_flows, prerequisite, run_vm, sections, vm_ready, which, VM_PREREQUISITE};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -202,29 +202,10 @@ fn vm() -> Option<&'static VmRun> {
         let (ok, out, err) = run_vm(&script, &[odpx, &ip, &tsv]);
         let _ = std::fs::remove_dir_all(&dir);
         assert!(ok, "VM run failed:\n{err}\n{out}");
-        let mut sections = BTreeMap::new();
-        let mut cur = String::from("setup");
-        for l in out.lines() {
-            if let Some(name) = l.strip_prefix("=== ") {
-                cur = name.to_string();
-                continue;
-            }
-            let e: &mut String = sections.entry(cur.clone()).or_default();
-            e.push_str(l);
-            e.push('\n');
-        }
+        let sections = sections(&out);
         Some(VmRun { sections, all: out })
     })
     .as_ref()
-}
-
-fn which(cmd: &str) -> Option<std::path::PathBuf> {
-    let o = std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .ok()?;
-    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    (!p.is_empty()).then(|| std::path::PathBuf::from(p))
 }
 
 /// The section's output, or None (skip) when the VM is not available.
