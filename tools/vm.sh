@@ -6,7 +6,7 @@
 #                                  openvswitch.ko (cached in $ODPX_VM_CACHE)
 #   tools/vm.sh run PAYLOAD [FILE...]
 #                                  boot that kernel (qemu TCG) with an initramfs
-#                                  holding busybox, the openvswitch/vxlan/veth
+#                                  holding busybox, the openvswitch/vxlan/veth/8021q
 #                                  modules (loaded at boot), ovs-dpctl, the
 #                                  FILEs (in /payload/) and PAYLOAD (a shell
 #                                  script, run as /payload/run.sh); print what
@@ -62,7 +62,7 @@ deps = {}
 for line in open(sys.argv[1]):
     mod, _, rest = line.partition(":")
     deps[mod] = rest.split()
-want = ["kernel/net/openvswitch/openvswitch.ko", "kernel/net/openvswitch/vport-vxlan.ko", "kernel/net/openvswitch/vport-geneve.ko", "kernel/net/openvswitch/vport-gre.ko", "kernel/drivers/net/veth.ko"]
+want = ["kernel/net/openvswitch/openvswitch.ko", "kernel/net/openvswitch/vport-vxlan.ko", "kernel/net/openvswitch/vport-geneve.ko", "kernel/net/openvswitch/vport-gre.ko", "kernel/drivers/net/veth.ko", "kernel/net/8021q/8021q.ko"]
 order, seen = [], set()
 def visit(m):
     if m in seen or m not in deps:

@@ -47,7 +47,7 @@ use odpx_classifier::xlate::translate;
 use odpx_offload::client::FlowId;
 use odpx_offload::error::OdpError;
 use odpx_offload::kernel::{
-    DumpReport, Dumper, HandlerCounters, Handlers, KernelDatapath, KernelUpcall, PacketOut, RateLimitedLog,
+    Applied, DumpReport, Dumper, HandlerCounters, Handlers, KernelDatapath, KernelUpcall, PacketOut, RateLimitedLog,
 };
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -161,18 +161,17 @@ impl Translator {
     }
 
     /// Carries out operations and runs packets in the kernel, and takes in
-    /// what failed: a refused install is forgotten (its packet ran anyway)
-    /// and counted by reason; a modify or delete of a flow the kernel no
-    /// longer has forgets it too.
+    /// what failed ([`Translator::kernel_results`]).
     pub(crate) fn kernel_apply(&mut self, ops: Vec<FlowOp>, packets: Vec<PacketOut>) {
         let Datapaths::Kernel(k) = &mut self.datapaths else {
             return;
         };
-        let applied = match k.dp.apply(&ops, &packets) {
+        let applied = k.dp.apply(&ops, &packets);
+        let applied = match applied {
             Ok(a) => a,
             Err(e) => {
                 // The socket itself failed: nothing is known to have been
-                // done, so nothing is kept.
+                // done, so no install is kept.
                 k.log.say(|| format!("kernel datapath: {e}"));
                 for op in &ops {
                     if let FlowOp::Install { ufid, .. } = op {
@@ -182,6 +181,27 @@ impl Translator {
                 return;
             }
         };
+        let (lines, doomed) = self.kernel_results(&ops, applied);
+        let Some(k) = self.kernel() else { return };
+        for l in lines {
+            k.log.say(|| l);
+        }
+        if !doomed.is_empty() {
+            let ifindex = k.dp.dp_ifindex();
+            let ids: Vec<FlowId> = doomed.iter().map(|u| FlowId::Ufid(u.as_bytes().to_vec())).collect();
+            let _ = k.dp.client().del_flows(ifindex, &ids);
+        }
+    }
+
+    /// Takes in the kernel's answers to a batch: a refused install is
+    /// forgotten (its packet ran anyway) and counted under the kernel's
+    /// reason; a modify or delete of a flow the kernel no longer has
+    /// forgets it too; a refused modify forgets the flow and returns it
+    /// for deletion (its old actions must not go on running). Returns the
+    /// lines to log and the flows to delete.
+    pub(crate) fn kernel_results(&mut self, ops: &[FlowOp], applied: Applied) -> (Vec<String>, Vec<Ufid>) {
+        let mut lines = Vec::new();
+        let mut doomed = Vec::new();
         for (op, r) in ops.iter().zip(applied.ops) {
             let Err(e) = r else { continue };
             match op {
@@ -190,24 +210,21 @@ impl Translator {
                     if e.errno() == Some(EEXIST) {
                         add(&self.counters.flows_existing, 1);
                     } else {
-                        let reason = reason_of(&e);
-                        k.log.say(|| format!("the kernel refused a flow: {e}"));
-                        self.counters.refused(reason);
+                        lines.push(format!("the kernel refused a flow: {e}"));
+                        self.counters.refused(reason_of(&e));
                     }
                 }
                 FlowOp::Modify { ufid, .. } => {
                     self.registry.remove(ufid);
                     if e.errno() != Some(ENOENT) {
-                        k.log.say(|| format!("the kernel refused new actions: {e}"));
+                        lines.push(format!("the kernel refused new actions: {e}"));
                         self.counters.refused(reason_of(&e));
-                        // Do not leave the old actions running.
-                        let ifindex = k.dp.dp_ifindex();
-                        let _ = k.dp.client().del_flow(ifindex, &FlowId::Ufid(ufid.as_bytes().to_vec()));
+                        doomed.push(*ufid);
                     }
                 }
                 FlowOp::Delete { .. } => {
                     if e.errno() != Some(ENOENT) {
-                        k.log.say(|| format!("the kernel refused a flow deletion: {e}"));
+                        lines.push(format!("the kernel refused a flow deletion: {e}"));
                     }
                 }
             }
@@ -215,10 +232,10 @@ impl Translator {
         for r in applied.packets {
             if let Err(e) = r {
                 add(&self.counters.executes_failed, 1);
-                k.log
-                    .say(|| format!("the kernel would not run an upcalled packet: {e}"));
+                lines.push(format!("the kernel would not run an upcalled packet: {e}"));
             }
         }
+        (lines, doomed)
     }
 
     /// Answers a batch of kernel upcalls (see the module documentation).
@@ -433,6 +450,63 @@ impl Translator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translator::Datapaths;
+    use odpx_classifier::odp::parse_key;
+    use odpx_classifier::rules::RuleSet;
+    use odpx_offload::error::Op;
+
+    #[test]
+    fn a_refused_flow_is_counted_under_the_kernels_reason_and_forgotten() {
+        let mut rules = RuleSet::new();
+        rules.add(ofctl::parse_rule("priority=0,actions=output:2").unwrap());
+        let mut t = Translator::new(
+            rules,
+            vec![1, 2],
+            Datapaths::Userspace { pmds: Vec::new() },
+            1000,
+            Duration::from_secs(10),
+        );
+        let key = parse_key("in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1,dst=2)")
+            .unwrap()
+            .matched
+            .key;
+        let Admission::Install {
+            ufid, matched, actions, ..
+        } = t.admit(Holder::Kernel, &key, Instant::now())
+        else {
+            panic!("a new megaflow is installed");
+        };
+        assert_eq!(t.megaflows(), 1);
+        let refused = |errno| OdpError::Kernel {
+            op: Op::Flow,
+            errno,
+            context: "flow in_port(1),eth()".into(),
+            ext_ack: Some("Flow actions may not be safe on all matching packets.".into()),
+        };
+        let ops = vec![FlowOp::Install { ufid, matched, actions }];
+        let (lines, doomed) = t.kernel_results(
+            &ops,
+            Applied {
+                ops: vec![Err(refused(22))],
+                packets: vec![Ok(())],
+            },
+        );
+        assert_eq!(t.megaflows(), 0, "not installed: forgotten");
+        assert!(doomed.is_empty());
+        assert_eq!(lines.len(), 1);
+        let c = &t.counters;
+        assert_eq!(c.flows_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(c.executes_failed.load(Ordering::Relaxed), 0, "its packet ran");
+        let reasons = c.refusals.lock().unwrap().clone();
+        assert_eq!(
+            reasons.into_iter().collect::<Vec<_>>(),
+            vec![(
+                "errno 22 (Invalid argument): kernel says: Flow actions may not be safe on all matching packets."
+                    .to_string(),
+                1
+            )]
+        );
+    }
 
     #[test]
     fn rules_the_kernel_cannot_run_are_named() {

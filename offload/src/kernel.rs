@@ -390,40 +390,55 @@ fn handler(
             }
         };
         for u in batch {
-            let u = match u {
-                Ok(u) => u,
-                Err(e) => {
-                    counters.malformed.fetch_add(1, Ordering::Relaxed);
-                    log.say(|| format!("an upcall did not parse: {e}"));
-                    continue;
-                }
-            };
-            if !u.is_miss() {
-                counters.actions.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            counters.received.fetch_add(1, Ordering::Relaxed);
-            let key = match u.key() {
-                Ok((k, _)) => k,
-                Err(e) => {
-                    counters.undecodable.fetch_add(1, Ordering::Relaxed);
-                    log.say(|| format!("an upcall's flow key does not decode ({e}); packet dropped"));
-                    continue;
-                }
-            };
-            let up = KernelUpcall {
-                key,
-                key_raw: u.key_raw,
-                packet: u.packet,
-            };
-            match out.try_send(up) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => {
-                    counters.queue_full.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(TrySendError::Disconnected(_)) => return,
+            if !dispatch(u, out, counters, log) {
+                return;
             }
         }
+    }
+}
+
+/// Passes one received upcall on to the owner, or counts why not (a
+/// malformed message, a `userspace()` action upcall, a key that does not
+/// decode, a full queue). False when the owner is gone.
+pub fn dispatch(
+    u: Result<crate::upcall::Upcall, OdpError>,
+    out: &Sender<KernelUpcall>,
+    counters: &HandlerCounters,
+    log: &RateLimitedLog,
+) -> bool {
+    let u = match u {
+        Ok(u) => u,
+        Err(e) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            log.say(|| format!("an upcall did not parse: {e}"));
+            return true;
+        }
+    };
+    if !u.is_miss() {
+        counters.actions.fetch_add(1, Ordering::Relaxed);
+        return true;
+    }
+    counters.received.fetch_add(1, Ordering::Relaxed);
+    let key = match u.key() {
+        Ok((k, _)) => k,
+        Err(e) => {
+            counters.undecodable.fetch_add(1, Ordering::Relaxed);
+            log.say(|| format!("an upcall's flow key does not decode ({e}); packet dropped"));
+            return true;
+        }
+    };
+    let up = KernelUpcall {
+        key,
+        key_raw: u.key_raw,
+        packet: u.packet,
+    };
+    match out.try_send(up) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            counters.queue_full.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(TrySendError::Disconnected(_)) => false,
     }
 }
 
@@ -505,5 +520,68 @@ impl Drop for Dumper {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::encode_packet_key;
+    use crate::uapi::packet_cmd;
+    use odpx_classifier::key::attr;
+
+    fn upcall(cmd: u8, key_raw: Vec<u8>) -> crate::upcall::Upcall {
+        crate::upcall::Upcall {
+            cmd,
+            dp_ifindex: 1,
+            packet: vec![0; 60],
+            key_raw,
+            userdata: None,
+            orig_len: None,
+            mru: None,
+            hash: None,
+        }
+    }
+
+    #[test]
+    fn handlers_pass_misses_on_and_count_what_they_cannot() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let c = HandlerCounters::default();
+        let log = RateLimitedLog::new(5);
+        let mut key = FlowKey::ZERO;
+        key.attrs = attr::IN_PORT | attr::ETHERNET;
+        key.in_port = 3;
+        let good = encode_packet_key(&key, &[]);
+        assert!(dispatch(Ok(upcall(packet_cmd::MISS, good.clone())), &tx, &c, &log));
+        assert_eq!(rx.try_recv().unwrap().key.in_port, 3);
+        // A key cut in the middle of an attribute: counted, never queued.
+        assert!(dispatch(
+            Ok(upcall(packet_cmd::MISS, good[..good.len() - 3].to_vec())),
+            &tx,
+            &c,
+            &log
+        ));
+        assert!(rx.try_recv().is_err());
+        assert!(dispatch(Ok(upcall(packet_cmd::ACTION, good.clone())), &tx, &c, &log));
+        assert!(dispatch(Err(OdpError::Netlink("bad".into())), &tx, &c, &log));
+        // The queue holds one: the second miss is lost, and counted.
+        assert!(dispatch(Ok(upcall(packet_cmd::MISS, good.clone())), &tx, &c, &log));
+        assert!(dispatch(Ok(upcall(packet_cmd::MISS, good.clone())), &tx, &c, &log));
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(
+            (
+                l(&c.received),
+                l(&c.undecodable),
+                l(&c.actions),
+                l(&c.malformed),
+                l(&c.queue_full)
+            ),
+            (4, 1, 1, 1, 1)
+        );
+        drop(rx);
+        assert!(
+            !dispatch(Ok(upcall(packet_cmd::MISS, good)), &tx, &c, &log),
+            "the owner is gone"
+        );
     }
 }

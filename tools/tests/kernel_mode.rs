@@ -116,6 +116,20 @@ sleep 3
 echo "kernel flows after 3 s idle: $(ovs-dpctl dump-flows odpx0 | grep -c actions)"
 ctl pmd-stats-show | grep expired
 
+sec vlan
+$IP -n h2 link add link e2 name e2.10 type vlan id 10
+$IP -n h2 addr add 10.0.10.2/24 dev e2.10
+$IP -n h2 link set e2.10 up
+$IP -n h1 addr add 10.0.10.1/24 dev e1
+$IP -n h1 neigh add 10.0.10.2 lladdr $($IP -n h2 -br link show e2 | awk '{print $3}') dev e1
+$IP -n h2 neigh add 10.0.10.1 lladdr $($IP -n h1 -br link show e1 | awk '{print $3}') dev e2.10
+ctl add-flows "$(printf 'priority=300,in_port=1,ip,nw_dst=10.0.10.2,actions=mod_vlan_vid:10,output:2\npriority=300,in_port=2,dl_vlan=10,actions=strip_vlan,output:1')"
+$IP netns exec h1 ping -c 3 -W 2 10.0.10.2 | grep 'packets transmitted'
+echo "-- dpctl"
+ovs-dpctl dump-flows odpx0 | grep -E 'vlan'
+ctl del-flows 'ip,nw_dst=10.0.10.2'
+ctl del-flows 'dl_vlan=10'
+
 sec restart
 b0=$(txa2)
 $IP netns exec h1 odpx gen e1 --rate 500 --duration 8 > /tmp/gen2.out 2>&1 &
@@ -305,6 +319,27 @@ fn idle_flows_leave_the_kernel() {
     let Some(s) = section("idle") else { return };
     assert_eq!(number(&s, "kernel flows after 3 s idle:"), 0, "{s}");
     assert!(number(&s, "expired:") >= 1, "{s}");
+}
+
+#[test]
+fn vlan_tags_are_pushed_and_popped_by_the_kernel() {
+    let Some(s) = section("vlan") else { return };
+    assert!(s.contains("2 rules added"), "{s}");
+    assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
+    let dpctl: Vec<&str> = s.lines().skip_while(|l| *l != "-- dpctl").skip(1).collect();
+    assert!(
+        dpctl
+            .iter()
+            .any(|l| l.starts_with("in_port(1)") && l.contains("actions:push_vlan(vid=10,pcp=0),2")),
+        "{s}"
+    );
+    assert!(
+        dpctl
+            .iter()
+            .any(|l| l.starts_with("in_port(2)") && l.contains("vlan(vid=10") && l.ends_with("actions:pop_vlan,1")),
+        "{s}"
+    );
+    assert!(s.contains("1 rules deleted"), "{s}");
 }
 
 #[test]
