@@ -130,6 +130,8 @@ fn vlan_fields() -> FlowKey {
 pub struct Translation {
     pub actions: Vec<OdpAction>,
     pub megaflow: Match,
+    /// The rules hit, step by step ([`translate_traced`] only: formatting
+    /// every rule hit would cost upcalls and revalidation dearly).
     pub trace: Vec<TraceStep>,
     /// The rule-table lookups, in order.
     pub lookups: Vec<Lookup>,
@@ -159,7 +161,7 @@ struct Xlate<'a> {
     vlan_touched: bool,
     lookups: Vec<Lookup>,
     out: Vec<OdpAction>,
-    trace: Vec<TraceStep>,
+    trace: Option<Vec<TraceStep>>,
     too_deep: bool,
     /// An action ended the pipeline with a drop (TTL expired).
     halted: bool,
@@ -167,6 +169,15 @@ struct Xlate<'a> {
 
 /// Translates `packet` through `rules`.
 pub fn translate(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> Translation {
+    run(rules, packet, env, false)
+}
+
+/// [`translate`], recording the rules hit in [`Translation::trace`].
+pub fn translate_traced(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> Translation {
+    run(rules, packet, env, true)
+}
+
+fn run(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv, tracing: bool) -> Translation {
     let tags = packet.has(attr::VLAN) as u8 + packet.has(attr::CVLAN) as u8;
     let mut x = Xlate {
         rules,
@@ -181,7 +192,7 @@ pub fn translate(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> 
         vlan_touched: false,
         lookups: Vec::new(),
         out: Vec::new(),
-        trace: Vec::new(),
+        trace: tracing.then(Vec::new),
         too_deep: false,
         halted: false,
     };
@@ -193,7 +204,7 @@ pub fn translate(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> 
     Translation {
         actions: x.out,
         megaflow,
-        trace: x.trace,
+        trace: x.trace.unwrap_or_default(),
         lookups: x.lookups,
         too_deep: x.too_deep,
     }
@@ -247,18 +258,12 @@ impl Xlate<'_> {
         });
         self.lookups.push(Lookup { table, rewrite });
         let Some(rule) = rules.lookup(table, &self.flow, &mut self.wc) else {
-            self.trace.push(TraceStep {
-                table,
-                depth,
-                rule: None,
-            });
+            self.step(table, depth, None);
             return;
         };
-        self.trace.push(TraceStep {
-            table,
-            depth,
-            rule: Some(format_rule(rule)),
-        });
+        if self.trace.is_some() {
+            self.step(table, depth, Some(format_rule(rule)));
+        }
         for a in &rule.actions {
             if self.too_deep || self.halted {
                 return;
@@ -328,11 +333,7 @@ impl Xlate<'_> {
                 self.wc.ip_ttl = !0;
                 if self.flow.ip_ttl <= 1 {
                     // OVS sends these to the controller; odpx drops them.
-                    self.trace.push(TraceStep {
-                        table,
-                        depth,
-                        rule: Some("dec_ttl: TTL expired, dropped".into()),
-                    });
+                    self.step(table, depth, Some("dec_ttl: TTL expired, dropped".into()));
                     self.halted = true;
                     return;
                 }
@@ -389,6 +390,13 @@ impl Xlate<'_> {
                 (self.flow.in_port, self.written.in_port) = saved;
             }
             RuleAction::GotoTable(t) => self.table(*t, depth + 1),
+        }
+    }
+
+    /// Records a trace step, when tracing.
+    fn step(&mut self, table: u8, depth: usize, rule: Option<String>) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(TraceStep { table, depth, rule });
         }
     }
 
@@ -551,12 +559,13 @@ mod tests {
     fn sets_resubmit_and_vlan() {
         let r = rs("table=0,priority=10,ip,actions=mod_nw_dst:10.9.9.9,resubmit(,1)\ntable=1,priority=1,actions=mod_vlan_vid:5,output:3\n");
         let k = key("in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=6,tos=0,ttl=64,frag=no),tcp(src=1,dst=2)");
-        let t = translate(&r, &k, &mut FloodEnv { ports: vec![] });
+        let t = translate_traced(&r, &k, &mut FloodEnv { ports: vec![] });
         assert_eq!(
             format_actions(&t.actions),
             "push_vlan(vid=5,pcp=0),set(ipv4(dst=10.9.9.9)),3"
         );
         assert_eq!(t.trace.len(), 2);
+        assert!(translate(&r, &k, &mut FloodEnv { ports: vec![] }).trace.is_empty());
         assert_eq!(format_match(&t.megaflow), "in_port(1),eth(),eth_type(0x0800)");
     }
 

@@ -534,12 +534,19 @@ pub fn command(sw: &Switch, line: &str) -> String {
                     .map(|n| format!("{n} rules added\n"))
             }),
         "del-flows" => {
+            // `--strict`: exactly this match and priority (default 32768),
+            // as ovs-ofctl.
+            let (strict, arg) = match arg.strip_prefix("--strict") {
+                Some(rest) => (true, rest.trim()),
+                None => (false, arg),
+            };
             let m = if arg.is_empty() { "actions=drop".to_string() } else { format!("{arg},actions=drop") };
             ofctl::parse_rule(&m).map_err(|e| e.to_string()).and_then(|r| {
                 let table = arg.contains("table=").then_some(r.table);
                 sw.change(|tx| Request::DelRules {
                     table,
                     matched: Box::new(r.matched),
+                    strict: strict.then_some(r.priority),
                     reply: tx,
                 })
                 .map(|n| format!("{n} rules deleted\n"))
@@ -557,7 +564,7 @@ pub fn command(sw: &Switch, line: &str) -> String {
             .and_then(|k| sw.ask(|tx| Request::Trace(Box::new(k.matched.key), tx))),
         "" => Err("empty command".into()),
         other => Err(format!(
-            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows, dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, trace)"
+            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, trace)"
         )),
     };
     match r {

@@ -68,7 +68,7 @@ use odpx_classifier::flow_op::{Actions, FlowOp, Holder, Ufid};
 use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::odp;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
-use odpx_classifier::xlate::{translate, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
+use odpx_classifier::xlate::{translate, translate_traced, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
 use odpx_dataplane::pmd::{FlowUse, PmdMsg, PmdReport, Upcall};
 use odpx_offload::kernel::{DumpReport, KernelUpcall};
 use std::collections::BTreeMap;
@@ -88,11 +88,14 @@ pub enum Request {
     /// Adds rules (all or none: they were parsed beforehand). Answered
     /// once every datapath agrees with them.
     AddRules(Vec<Rule>, Sender<Result<usize, String>>),
-    /// Deletes rules like `ovs-ofctl del-flows` (non-strict). Answered
-    /// once every datapath agrees.
+    /// Deletes rules like `ovs-ofctl del-flows`: every rule whose match
+    /// lies within `matched` or, with `strict` (`--strict`), the rules of
+    /// exactly this match and priority. Answered once every datapath
+    /// agrees.
     DelRules {
         table: Option<u8>,
         matched: Box<Match>,
+        strict: Option<u16>,
         reply: Sender<Result<usize, String>>,
     },
     /// A port's link went (`up: false`) or came back.
@@ -256,7 +259,7 @@ pub(crate) fn covers(old: &FlowKey, new: &FlowKey) -> bool {
 /// The text of a trace (what `odpx trace` and `odpx ctl trace` print).
 pub fn trace_text(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> String {
     use std::fmt::Write;
-    let t = translate(rules, packet, env);
+    let t = translate_traced(rules, packet, env);
     let mut s = String::new();
     let _ = writeln!(s, "Flow: {}", odp::format_exact_key(packet));
     for step in &t.trace {
@@ -786,8 +789,13 @@ impl Translator {
                 }
                 self.rules_changed(rules, reply, n);
             }
-            Request::DelRules { table, matched, reply } => {
-                let gone = self.rules.delete(table, &matched, None);
+            Request::DelRules {
+                table,
+                matched,
+                strict,
+                reply,
+            } => {
+                let gone = self.rules.delete(table, &matched, strict);
                 let n = gone.len();
                 self.rules_changed(gone, reply, n);
             }

@@ -288,7 +288,12 @@ fn run(seed: u64, steps: usize) {
                     let (table, matched) = (Some(victim.table), Box::new(victim.matched));
                     // Non-strict delete by the victim's match: also takes
                     // the rules it covers, in both.
-                    let n = rig.change(|reply| Request::DelRules { table, matched, reply });
+                    let n = rig.change(|reply| Request::DelRules {
+                        table,
+                        matched,
+                        strict: None,
+                        reply,
+                    });
                     let more = reference.delete(table, &victim.matched, None).len();
                     assert_eq!(n, 1 + more);
                 }

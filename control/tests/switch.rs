@@ -115,6 +115,17 @@ fn a_live_rule_change_takes_effect_and_stale_megaflows_go() {
     assert_eq!(sent(&sw, 2, 1, W).len(), 1);
     let flows = command(&sw, "dump-flows");
     assert!(flows.contains("priority=10,udp actions=output:2"), "{flows}");
+    // --strict deletes only the rule of exactly this match and priority.
+    assert_eq!(command(&sw, "add-flow priority=7,udp,actions=output:3"), "ok\n");
+    assert_eq!(
+        command(&sw, "del-flows --strict priority=8,udp"),
+        "ok\n0 rules deleted\n"
+    );
+    assert_eq!(
+        command(&sw, "del-flows --strict priority=7,udp"),
+        "ok\n1 rules deleted\n"
+    );
+    assert!(command(&sw, "dump-flows").contains("priority=10,udp actions=output:2"));
     assert!(command(&sw, "add-flow priority=5,bogus=1,actions=drop").starts_with("error: "));
     assert!(command(&sw, "frobnicate").starts_with("error: unknown command"));
     let t = command(&sw, "trace in_port(1),eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02),eth_type(0x0800),ipv4(src=10.0.0.1,dst=10.0.0.2,proto=17,tos=0,ttl=64,frag=no),udp(src=1000,dst=53)");

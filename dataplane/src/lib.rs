@@ -22,10 +22,13 @@
 //!   and staged, once-per-batch transmit.
 //! * [`pmd`]: the polling threads: exact-match cache, megaflow cache,
 //!   upcalls to the slow path, actions, counters.
+//! * [`workload`]: synthetic flows, frames and rule sets from fixed seeds,
+//!   for the traffic generator and the benchmarks.
 #![deny(unsafe_code)]
 
 pub mod exec;
 pub mod pmd;
 pub mod port;
+pub mod workload;
 #[allow(unsafe_code)]
 pub mod xsk;

@@ -56,7 +56,7 @@ enum Cmd {
         flush: bool,
     },
     /// Talk to a running switch: show, dump-flows, add-flow RULE,
-    /// del-flows MATCH (none: all), dump-megaflows, pmd-stats-show, pmd-stats-clear,
+    /// del-flows [--strict] MATCH (none: all), dump-megaflows, pmd-stats-show, pmd-stats-clear,
     /// mac-table, trace KEY.
     Ctl {
         /// The control socket.

@@ -3,8 +3,8 @@
 //! AF_XDP switch on this machine can reach), plus the workloads shared with
 //! Open vSwitch in side-by-side runs (`odpx workload`).
 
-use odpx_benches::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
 use odpx_dataplane::port::{Port, RxBatch, TxStage};
+use odpx_dataplane::workload::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
 use odpx_dataplane::xsk::{self, RedirectProgram, XskSocket};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
