@@ -130,7 +130,7 @@ poweroff -f
 EOF
   chmod +x "$root/init"
   (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$root.initrd.gz"
-  timeout -k 10 "${ODPX_VM_TIMEOUT:-300}" qemu-system-x86_64 -accel tcg -cpu max -m 768 -smp 1 -nographic -no-reboot \
+  timeout -k 10 "${ODPX_VM_TIMEOUT:-300}" qemu-system-x86_64 -accel tcg -cpu max -m 768 -smp "${ODPX_VM_SMP:-1}" -nographic -no-reboot \
     -kernel "$cache/vmlinuz" -initrd "$root.initrd.gz" \
     -append 'console=ttyS0 quiet panic=-1 loglevel=3' > "$out" 2>&1 || true
   rm -f "$root.initrd.gz"

@@ -33,12 +33,13 @@
 //! reason ([`refusal`]).
 //!
 //! # Threads
-//! The [`KernelBackend`] lives on the translator thread with the rest of
-//! the owner; the handlers and the dumper are threads of their own that
-//! talk to it through channels.
+//! The [`KernelBackend`] is part of the owner, behind its lock. Each
+//! upcall handler thread takes that lock to answer its own batch (through
+//! [`OwnerSink`]); the dumper is a thread of its own whose dumps reach the
+//! translator thread as data.
 
 use crate::registry::{Record, Usage};
-use crate::translator::{add, covers, Admission, Datapaths, Env, MacEvent, Translator};
+use crate::translator::{add, covers, lock, Admission, Datapaths, Env, MacEvent, Translator};
 use odpx_classifier::flow_op::{FlowOp, Holder, Ufid};
 use odpx_classifier::key::attr;
 use odpx_classifier::rules::field::Field;
@@ -48,10 +49,11 @@ use odpx_offload::client::FlowId;
 use odpx_offload::error::OdpError;
 use odpx_offload::kernel::{
     Applied, DumpReport, Dumper, HandlerCounters, Handlers, KernelDatapath, KernelUpcall, PacketOut, RateLimitedLog,
+    UpcallSink,
 };
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 const EEXIST: i32 = 17;
@@ -72,6 +74,19 @@ impl KernelBackend {
             dumper,
             handlers: None,
             log: RateLimitedLog::new(5),
+        }
+    }
+}
+
+/// Where the upcall handlers hand their batches: the owner, taken in turn
+/// with the translator thread. Weak: the handlers must not keep a stopped
+/// owner alive.
+pub struct OwnerSink(pub Weak<Mutex<Translator>>);
+
+impl UpcallSink for OwnerSink {
+    fn upcalls(&self, batch: Vec<KernelUpcall>) {
+        if let Some(owner) = self.0.upgrade() {
+            lock(&owner).kernel_upcalls(batch);
         }
     }
 }
@@ -137,27 +152,25 @@ impl Translator {
         }
     }
 
-    /// Starts `n` upcall handler threads sending to `out` (kernel mode).
+    /// Starts `n` upcall handler threads handing their batches to `sink`
+    /// (kernel mode).
     pub fn start_handlers(
         &mut self,
         n: usize,
-        out: crossbeam_channel::Sender<KernelUpcall>,
+        sink: Arc<dyn UpcallSink>,
         counters: Arc<HandlerCounters>,
     ) -> Result<String, String> {
         let k = self.kernel().ok_or("not in kernel mode")?;
-        let h = Handlers::start(&mut k.dp, n, out, counters)?;
+        let h = Handlers::start(&mut k.dp, n, sink, counters)?;
         let mode = h.mode.clone();
         k.handlers = Some(h);
         Ok(mode)
     }
 
-    /// Stops what the translator thread owns besides itself.
-    pub(crate) fn shut_down(&mut self) {
-        if let Some(k) = self.kernel() {
-            if let Some(h) = k.handlers.take() {
-                h.stop();
-            }
-        }
+    /// The upcall handlers, to be stopped outside the owner's lock (they
+    /// take it).
+    pub fn take_handlers(&mut self) -> Option<Handlers> {
+        self.kernel().and_then(|k| k.handlers.take())
     }
 
     /// Carries out operations and runs packets in the kernel, and takes in

@@ -12,7 +12,8 @@
 //! source fresh through [`MacTable::refresh`], fed by the revalidator's
 //! statistics, since their packets no longer reach the translator.
 //!
-//! Owned by the translator thread alone.
+//! Part of the megaflow owner ([`crate::translator::Owner`]): read and
+//! written only under its lock.
 
 use odpx_classifier::key::{attr, FlowKey};
 use odpx_classifier::xlate::SwitchEnv;

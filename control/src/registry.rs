@@ -31,7 +31,8 @@
 //!   it at the owner's request, or when a holder reports that it refused it.
 //!
 //! # Threads
-//! Owned by the translator thread; nothing here is shared.
+//! Part of the megaflow owner ([`crate::translator::Owner`]): read and
+//! written only under its lock.
 
 use hashbrown::{HashMap, HashSet};
 use odpx_classifier::flow_op::{Actions, Holder, Ufid};

@@ -21,8 +21,8 @@
 //! and is shared with the control-socket thread behind an `Arc`.
 
 use crate::config::{Config, DatapathKind, PortType};
-use crate::kernel::{self, Adopted, KernelBackend};
-use crate::translator::{Datapaths, Inputs, Request, Translator, TranslatorCounters};
+use crate::kernel::{self, Adopted, KernelBackend, OwnerSink};
+use crate::translator::{self, lock, Datapaths, Inputs, Request, Translator, TranslatorCounters};
 use crossbeam_channel::Sender;
 use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
 use odpx_classifier::rules::{ofctl, RuleSet};
@@ -163,12 +163,12 @@ impl Switch {
             upcalls: urx,
             requests: rrx,
             pmd_reports: report_rx,
-            kernel_upcalls: crossbeam_channel::never(),
             kernel_dumps: crossbeam_channel::never(),
         };
+        let owner = Arc::new(std::sync::Mutex::new(t));
         let translator = std::thread::Builder::new()
             .name("translator".into())
-            .spawn(move || t.run(inputs))
+            .spawn(move || translator::run(owner, inputs))
             .map_err(|e| format!("translator thread: {e}"))?;
         Ok(Switch {
             ports: table,
@@ -230,22 +230,22 @@ impl Switch {
             Duration::from_millis(cfg.cache.idle_timeout_ms),
         );
         let adopted = t.adopt()?;
-        let (ktx, krx) = crossbeam_channel::bounded(cfg.cache.upcall_queue);
+        let translator_counters = t.counters.clone();
+        let owner = Arc::new(std::sync::Mutex::new(t));
         let handlers = Arc::new(HandlerCounters::default());
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let upcall_mode = t.start_handlers(cpus, ktx, handlers.clone())?;
-        let translator_counters = t.counters.clone();
+        let sink = Arc::new(OwnerSink(Arc::downgrade(&owner)));
+        let upcall_mode = lock(&owner).start_handlers(cpus, sink, handlers.clone())?;
         let (rtx, rrx) = crossbeam_channel::unbounded();
         let inputs = Inputs {
             upcalls: crossbeam_channel::never(),
             requests: rrx,
             pmd_reports: crossbeam_channel::never(),
-            kernel_upcalls: krx,
             kernel_dumps: dump_rx,
         };
         let translator = std::thread::Builder::new()
             .name("translator".into())
-            .spawn(move || t.run(inputs))
+            .spawn(move || translator::run(owner, inputs))
             .map_err(|e| format!("translator thread: {e}"))?;
         Ok(Switch {
             ports: Arc::new(Vec::new()),
@@ -384,12 +384,11 @@ impl Switch {
         }
         let h = &k.handlers;
         s += &format!(
-            "  upcalls: {}; received {}, undecodable keys {}, malformed {}, lost (queue full) {}\n",
+            "  upcalls: {}; received {}, undecodable keys {}, malformed {}\n",
             k.upcall_mode,
             l(&h.received),
             l(&h.undecodable),
             l(&h.malformed),
-            l(&h.queue_full)
         );
         let t = &self.translator_counters;
         s += &format!(

@@ -291,11 +291,11 @@ impl Channel {
 
     pub(crate) fn one(&mut self, r: Request, op: Op, context: impl FnOnce() -> String) -> Result<Vec<Reply>, OdpError> {
         // The kernel names a refused flow attribute only in its log.
-        let mut log = matches!(op, Op::Flow | Op::Packet).then(KernelLog::open).flatten();
+        let mark = KernelLog::mark();
         let mut res = self.transact(std::slice::from_ref(&r))?;
         res.pop().expect("one result").map_err(|e| {
-            let ext_ack = match (e.errno, log.as_mut()) {
-                (EINVAL, Some(l)) => l.openvswitch_lines().or(e.ext_ack),
+            let ext_ack = match e.errno {
+                EINVAL if matches!(op, Op::Flow | Op::Packet) => KernelLog::openvswitch_lines_since(mark).or(e.ext_ack),
                 _ => e.ext_ack,
             };
             OdpError::Kernel {
@@ -310,17 +310,28 @@ impl Channel {
 
 pub(crate) const EINVAL: i32 = 22;
 
-/// The kernel log (`/dev/kmsg`) from a point on: where the openvswitch
-/// module explains an EINVAL ("openvswitch: netlink: Missing key ...").
-/// Unavailable without permission to read it; then errors just lack the
-/// explanation.
-pub(crate) struct KernelLog {
-    f: std::fs::File,
-}
+/// The kernel log (`/dev/kmsg`), where the openvswitch module explains an
+/// EINVAL ("openvswitch: netlink: Missing key ..."). Read only after an
+/// EINVAL, for the records logged since a [`KernelLog::mark`] taken before
+/// the request: opening the log for every request would cost more than
+/// the request (hundreds of microseconds under emulation). Record times are
+/// the kernel's clock since boot, which CLOCK_MONOTONIC follows closely; a
+/// margin of [`KernelLog::MARGIN_US`] covers the difference. Unreadable
+/// without permission; errors then just lack the explanation.
+pub(crate) struct KernelLog;
 
 impl KernelLog {
-    pub(crate) fn open() -> Option<KernelLog> {
-        use std::io::{Seek, SeekFrom};
+    /// Records this much older than the mark still count.
+    pub(crate) const MARGIN_US: u64 = 200_000;
+
+    /// Now, on the clock of the log's records (microseconds).
+    pub(crate) fn mark() -> u64 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000
+    }
+
+    /// The openvswitch records logged since `mark`, joined.
+    pub(crate) fn openvswitch_lines_since(mark: u64) -> Option<String> {
         use std::os::unix::fs::OpenOptionsExt;
         // O_NONBLOCK (the Linux value): reading past the newest record must
         // return EAGAIN, not wait for the next one.
@@ -330,24 +341,28 @@ impl KernelLog {
             .custom_flags(O_NONBLOCK)
             .open("/dev/kmsg")
             .ok()?;
-        f.seek(SeekFrom::End(0)).ok()?;
-        Some(KernelLog { f })
-    }
-
-    /// The openvswitch records logged since `open`, joined.
-    pub(crate) fn openvswitch_lines(&mut self) -> Option<String> {
+        let since = mark.saturating_sub(Self::MARGIN_US);
         let mut lines = Vec::new();
         let mut rec = vec![0u8; 8192];
-        // Each read returns one record: "prio,seq,time,flags;text\n".
-        for _ in 0..64 {
-            match self.f.read(&mut rec) {
+        // Each read returns one record: "prio,seq,time_us,flags;text\n",
+        // oldest first.
+        for _ in 0..1_000_000 {
+            match f.read(&mut rec) {
                 Ok(n) if n > 0 => {
                     let text = String::from_utf8_lossy(&rec[..n]);
-                    let msg = text.split_once(';').map_or(&*text, |(_, m)| m).trim_end();
-                    if let Some(m) = msg.strip_prefix("openvswitch: ") {
+                    let Some((head, msg)) = text.split_once(';') else {
+                        continue;
+                    };
+                    let time: u64 = head.split(',').nth(2).and_then(|t| t.parse().ok()).unwrap_or(0);
+                    if time < since {
+                        continue;
+                    }
+                    if let Some(m) = msg.trim_end().strip_prefix("openvswitch: ") {
                         lines.push(m.strip_prefix("netlink: ").unwrap_or(m).to_string());
                     }
                 }
+                // EPIPE: a record was overwritten while reading; go on.
+                Err(e) if e.raw_os_error() == Some(32) => continue,
                 _ => break,
             }
         }

@@ -55,6 +55,8 @@ pub struct Datapath {
     pub megaflow_stats: Option<MegaflowStats>,
     pub user_features: u32,
     pub masks_cache_size: Option<u32>,
+    /// Per-CPU dispatch: the upcall socket of each CPU, by CPU id.
+    pub per_cpu_pids: Vec<u32>,
 }
 
 /// Datapath changes for [`OdpClient::set_datapath`].
@@ -278,15 +280,29 @@ pub struct FlowPut {
 impl FlowPut {
     /// Encodes a flow from the model.
     pub fn new(key: &OdpKey, actions: &[OdpAction], mode: PutMode) -> Result<FlowPut, EncodeError> {
+        let mut put = FlowPut::with_ufid(key, actions, mode, None)?;
+        put.describe = key.to_string();
+        Ok(put)
+    }
+
+    /// Encodes a flow named by its UFID: errors name the UFID, and no ODP
+    /// text is made (formatting the key costs more than encoding it, on
+    /// the upcall path).
+    pub fn with_ufid(
+        key: &OdpKey,
+        actions: &[OdpAction],
+        mode: PutMode,
+        ufid: Option<&[u8]>,
+    ) -> Result<FlowPut, EncodeError> {
         let enc = encode_match(key)?;
         Ok(FlowPut {
             key: enc.key,
             mask: Some(enc.mask),
             actions: encode_actions(actions)?,
-            ufid: None,
+            ufid: ufid.map(<[u8]>::to_vec),
             mode,
             clear_stats: false,
-            describe: key.to_string(),
+            describe: ufid.map_or_else(String::new, |u| format!("ufid:{}", format_ufid(u))),
         })
     }
 }
@@ -725,7 +741,7 @@ impl OdpClient {
                 DpRequest::Execute(e) => self.execute_req(dp_ifindex, e),
             })
             .collect();
-        let mut log = KernelLog::open();
+        let mark = KernelLog::mark();
         let results = self.ch.transact(&framed)?;
         let mut logged: Option<Option<String>> = None;
         Ok(results
@@ -733,9 +749,9 @@ impl OdpClient {
             .zip(reqs)
             .map(|(r, q)| {
                 r.map(|_| ()).map_err(|e| {
-                    let ext_ack = match (e.errno, log.as_mut()) {
-                        (EINVAL, Some(l)) => logged
-                            .get_or_insert_with(|| l.openvswitch_lines())
+                    let ext_ack = match e.errno {
+                        EINVAL => logged
+                            .get_or_insert_with(|| KernelLog::openvswitch_lines_since(mark))
                             .clone()
                             .or(e.ext_ack),
                         _ => e.ext_ack,
@@ -806,6 +822,21 @@ fn parse_datapath(r: &Reply) -> Result<Datapath, OdpError> {
             .transpose()?
             .unwrap_or(0),
         masks_cache_size: r.get(dp_attr::MASKS_CACHE_SIZE).map(|a| a.u32(W)).transpose()?,
+        per_cpu_pids: match r.get(dp_attr::PER_CPU_PIDS) {
+            Some(a) if a.payload.len() % 4 == 0 => a
+                .payload
+                .chunks(4)
+                .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Some(a) => {
+                return Err(DecodeError::Invalid {
+                    what: W,
+                    detail: format!("per-CPU pid list of {} bytes", a.payload.len()),
+                }
+                .into())
+            }
+            None => Vec::new(),
+        },
     })
 }
 

@@ -17,9 +17,14 @@
 //!   socket. With per-CPU dispatch (kernel 5.14+) CPU *i*'s misses go to
 //!   handler *i mod n*; otherwise every vport lists every handler's socket
 //!   and the kernel spreads misses by flow hash. A handler decodes the
-//!   kernel's flow key and passes the upcall on as data; one that does not
-//!   decode is counted and logged (a few lines a second at most), never a
-//!   crash, and never queued.
+//!   kernel's flow keys of a received batch and hands the batch, as data,
+//!   to its [`UpcallSink`] on its own thread (the megaflow owner, which
+//!   serialises its callers). No queue sits between the socket and the
+//!   owner: a handler that cannot keep up leaves the misses in its socket,
+//!   where the kernel counts those that do not fit as lost, and a first
+//!   packet waits for no other thread to wake up. An upcall whose key does
+//!   not decode is counted and logged (a few lines a second at most),
+//!   never a crash.
 //! * [`Dumper`]: a thread of its own that dumps the flows tersely (UFID and
 //!   statistics only) when the owner asks, so a long dump never delays
 //!   upcall handling.
@@ -41,7 +46,7 @@ use crate::client::{
 use crate::error::OdpError;
 use crate::uapi::{dp_feature, ufid_flag};
 use crate::upcall::{possible_cpus, UpcallListener};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
 use odpx_classifier::key::FlowKey;
 use odpx_classifier::odp::{OdpAction, OdpKey};
@@ -51,6 +56,9 @@ use std::time::{Duration, Instant};
 
 /// How long a handler waits for upcalls before it looks at its stop flag.
 pub const HANDLER_WAKEUP: Duration = Duration::from_millis(200);
+
+/// Upcalls a handler answers in one turn at most (Open vSwitch's batch).
+pub const UPCALL_BATCH: usize = 64;
 
 /// The owner's handle on the kernel datapath.
 pub struct KernelDatapath {
@@ -188,8 +196,7 @@ impl KernelDatapath {
             Delete(FlowId),
         }
         let put = |ufid: &Ufid, m: &odpx_classifier::Match, actions: &[OdpAction], mode| {
-            let mut p = FlowPut::new(&OdpKey::from_match(*m), actions, mode)?;
-            p.ufid = Some(ufid.as_bytes().to_vec());
+            let p = FlowPut::with_ufid(&OdpKey::from_match(*m), actions, mode, Some(ufid.as_bytes()))?;
             Ok(Encoded::Put(p))
         };
         let encoded: Vec<Result<Encoded, OdpError>> = ops
@@ -245,10 +252,14 @@ pub struct HandlerCounters {
     pub undecodable: AtomicU64,
     /// Upcalls that did not parse at all.
     pub malformed: AtomicU64,
-    /// Misses lost because the owner's queue was full.
-    pub queue_full: AtomicU64,
     /// `userspace()` action upcalls (odpx installs none).
     pub actions: AtomicU64,
+}
+
+/// Where handlers deliver decoded misses: called on the handler's thread
+/// with each received batch.
+pub trait UpcallSink: Send + Sync {
+    fn upcalls(&self, batch: Vec<KernelUpcall>);
 }
 
 /// A miss, decoded, for the owner.
@@ -304,11 +315,11 @@ pub struct Handlers {
 
 impl Handlers {
     /// Opens `n` listeners, points the datapath's misses at them, and
-    /// starts one thread per listener that sends decoded misses to `out`.
+    /// starts one thread per listener that hands decoded misses to `sink`.
     pub fn start(
         dp: &mut KernelDatapath,
         n: usize,
-        out: Sender<KernelUpcall>,
+        sink: Arc<dyn UpcallSink>,
         counters: Arc<HandlerCounters>,
     ) -> Result<Handlers, String> {
         let n = n.max(1);
@@ -352,10 +363,10 @@ impl Handlers {
         let log = Arc::new(RateLimitedLog::new(5));
         let mut threads = Vec::new();
         for (i, mut l) in listeners.into_iter().enumerate() {
-            let (stop, out, counters, log) = (stop.clone(), out.clone(), counters.clone(), log.clone());
+            let (stop, sink, counters, log) = (stop.clone(), sink.clone(), counters.clone(), log.clone());
             let t = std::thread::Builder::new()
                 .name(format!("handler{i}"))
-                .spawn(move || handler(&mut l, &stop, &out, &counters, &log))
+                .spawn(move || handler(&mut l, &stop, &*sink, &counters, &log))
                 .map_err(|e| format!("handler thread: {e}"))?;
             threads.push(t);
         }
@@ -374,12 +385,12 @@ impl Handlers {
 fn handler(
     l: &mut UpcallListener,
     stop: &AtomicBool,
-    out: &Sender<KernelUpcall>,
+    sink: &dyn UpcallSink,
     counters: &HandlerCounters,
     log: &RateLimitedLog,
 ) {
     while !stop.load(Ordering::Relaxed) {
-        let batch = match l.recv_timeout(Some(HANDLER_WAKEUP)) {
+        let received = match l.recv_timeout(Some(HANDLER_WAKEUP)) {
             Ok(Some(b)) => b,
             Ok(None) => continue,
             Err(e) => {
@@ -389,56 +400,56 @@ fn handler(
                 continue;
             }
         };
-        for u in batch {
-            if !dispatch(u, out, counters, log) {
-                return;
+        // Whatever else has arrived joins the batch (up to UPCALL_BATCH):
+        // one netlink batch then installs and runs them all.
+        let mut batch = Vec::with_capacity(UPCALL_BATCH);
+        let mut received = Some(received);
+        while let Some(upcalls) = received.take() {
+            for u in upcalls {
+                batch.extend(decode(u, counters, log));
             }
+            if batch.len() < UPCALL_BATCH {
+                received = l.try_recv().ok().flatten();
+            }
+        }
+        if !batch.is_empty() {
+            sink.upcalls(batch);
         }
     }
 }
 
-/// Passes one received upcall on to the owner, or counts why not (a
+/// One received upcall as the owner wants it, or counted as why not (a
 /// malformed message, a `userspace()` action upcall, a key that does not
-/// decode, a full queue). False when the owner is gone.
-pub fn dispatch(
+/// decode).
+pub fn decode(
     u: Result<crate::upcall::Upcall, OdpError>,
-    out: &Sender<KernelUpcall>,
     counters: &HandlerCounters,
     log: &RateLimitedLog,
-) -> bool {
+) -> Option<KernelUpcall> {
     let u = match u {
         Ok(u) => u,
         Err(e) => {
             counters.malformed.fetch_add(1, Ordering::Relaxed);
             log.say(|| format!("an upcall did not parse: {e}"));
-            return true;
+            return None;
         }
     };
     if !u.is_miss() {
         counters.actions.fetch_add(1, Ordering::Relaxed);
-        return true;
+        return None;
     }
     counters.received.fetch_add(1, Ordering::Relaxed);
-    let key = match u.key() {
-        Ok((k, _)) => k,
+    match u.key() {
+        Ok((key, _)) => Some(KernelUpcall {
+            key,
+            key_raw: u.key_raw,
+            packet: u.packet,
+        }),
         Err(e) => {
             counters.undecodable.fetch_add(1, Ordering::Relaxed);
             log.say(|| format!("an upcall's flow key does not decode ({e}); packet dropped"));
-            return true;
+            None
         }
-    };
-    let up = KernelUpcall {
-        key,
-        key_raw: u.key_raw,
-        packet: u.packet,
-    };
-    match out.try_send(up) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
-            counters.queue_full.fetch_add(1, Ordering::Relaxed);
-            true
-        }
-        Err(TrySendError::Disconnected(_)) => false,
     }
 }
 
@@ -544,44 +555,23 @@ mod tests {
     }
 
     #[test]
-    fn handlers_pass_misses_on_and_count_what_they_cannot() {
-        let (tx, rx) = crossbeam_channel::bounded(1);
+    fn handlers_decode_misses_and_count_what_they_cannot() {
         let c = HandlerCounters::default();
         let log = RateLimitedLog::new(5);
         let mut key = FlowKey::ZERO;
         key.attrs = attr::IN_PORT | attr::ETHERNET;
         key.in_port = 3;
         let good = encode_packet_key(&key, &[]);
-        assert!(dispatch(Ok(upcall(packet_cmd::MISS, good.clone())), &tx, &c, &log));
-        assert_eq!(rx.try_recv().unwrap().key.in_port, 3);
-        // A key cut in the middle of an attribute: counted, never queued.
-        assert!(dispatch(
-            Ok(upcall(packet_cmd::MISS, good[..good.len() - 3].to_vec())),
-            &tx,
-            &c,
-            &log
-        ));
-        assert!(rx.try_recv().is_err());
-        assert!(dispatch(Ok(upcall(packet_cmd::ACTION, good.clone())), &tx, &c, &log));
-        assert!(dispatch(Err(OdpError::Netlink("bad".into())), &tx, &c, &log));
-        // The queue holds one: the second miss is lost, and counted.
-        assert!(dispatch(Ok(upcall(packet_cmd::MISS, good.clone())), &tx, &c, &log));
-        assert!(dispatch(Ok(upcall(packet_cmd::MISS, good.clone())), &tx, &c, &log));
+        let u = decode(Ok(upcall(packet_cmd::MISS, good.clone())), &c, &log).expect("a miss");
+        assert_eq!((u.key.in_port, u.key_raw), (3, good.clone()));
+        // A key cut in the middle of an attribute: counted, never passed on.
+        assert!(decode(Ok(upcall(packet_cmd::MISS, good[..good.len() - 3].to_vec())), &c, &log).is_none());
+        assert!(decode(Ok(upcall(packet_cmd::ACTION, good)), &c, &log).is_none());
+        assert!(decode(Err(OdpError::Netlink("bad".into())), &c, &log).is_none());
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         assert_eq!(
-            (
-                l(&c.received),
-                l(&c.undecodable),
-                l(&c.actions),
-                l(&c.malformed),
-                l(&c.queue_full)
-            ),
-            (4, 1, 1, 1, 1)
-        );
-        drop(rx);
-        assert!(
-            !dispatch(Ok(upcall(packet_cmd::MISS, good)), &tx, &c, &log),
-            "the owner is gone"
+            (l(&c.received), l(&c.undecodable), l(&c.actions), l(&c.malformed)),
+            (2, 1, 1, 1)
         );
     }
 }

@@ -167,8 +167,17 @@ impl UpcallListener {
             sockopt::set_socket_timeout(&self.fd, Timeout::Recv, timeout).map_err(io_err)?;
             self.timeout = Some(timeout);
         }
+        self.receive(RecvFlags::empty())
+    }
+
+    /// What has arrived already, without waiting (`Ok(None)`: nothing).
+    pub fn try_recv(&mut self) -> Result<Option<Vec<Result<Upcall, OdpError>>>, OdpError> {
+        self.receive(RecvFlags::DONTWAIT)
+    }
+
+    fn receive(&mut self, flags: RecvFlags) -> Result<Option<Vec<Result<Upcall, OdpError>>>, OdpError> {
         loop {
-            let n = match rustix::net::recv(&self.fd, &mut self.buf[..RECV_BUF - 4], RecvFlags::empty()) {
+            let n = match rustix::net::recv(&self.fd, &mut self.buf[..RECV_BUF - 4], flags) {
                 Ok((n, _)) => n,
                 Err(rustix::io::Errno::AGAIN) => return Ok(None),
                 Err(rustix::io::Errno::INTR) => continue,

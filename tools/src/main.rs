@@ -68,7 +68,8 @@ enum Cmd {
     /// Send frames with AF_XDP (benchmark traffic).
     Gen {
         iface: String,
-        /// p2p (one UDP flow) or gateway (the hit-rate bench mix).
+        /// p2p (one UDP flow), gateway (the hit-rate bench mix) or macs
+        /// (--flows frames, each from its own source MAC: flow setup).
         #[arg(long, default_value = "p2p")]
         workload: String,
         #[arg(long, default_value_t = 10_000)]

@@ -367,6 +367,10 @@ fn show_dp(c: &mut OdpClient, d: &Datapath, statistics: bool) -> Result<(), Stri
     }
     let per_cpu = d.user_features & uapi::dp_feature::DISPATCH_UPCALL_PER_CPU != 0;
     println!("  upcalls: {}", if per_cpu { "per-cpu" } else { "per-vport" });
+    if !d.per_cpu_pids.is_empty() {
+        let pids: Vec<String> = d.per_cpu_pids.iter().map(|p| p.to_string()).collect();
+        println!("  upcall pids by CPU: {}", pids.join(" "));
+    }
     for p in c.list_vports(d.dp_ifindex).map_err(err)? {
         let extra = match (p.vtype, p.dst_port) {
             (VportType::Netdev, _) => String::new(),

@@ -14,7 +14,10 @@ type R = Result<ExitCode, String>;
 
 /// The frames of a workload: `p2p` is one UDP flow; `gateway` is `flows`
 /// connections of the hit-rate bench mix, drawn with Zipf(`zipf`)
-/// popularity into a replay loop of 64k frames.
+/// popularity into a replay loop of 64k frames; `macs` is `flows` frames
+/// of one UDP flow, each from its own source MAC address (sent once each,
+/// and with a rule that matches on `dl_src`, each a new megaflow: a flow
+/// setup benchmark).
 pub fn workload_frames(kind: &str, n_flows: usize, zipf: f64, size: usize) -> Result<Vec<Vec<u8>>, String> {
     let pad = |mut f: Vec<u8>| {
         if f.len() < size {
@@ -30,7 +33,22 @@ pub fn workload_frames(kind: &str, n_flows: usize, zipf: f64, size: usize) -> Re
             let mut r = rng(11);
             Ok((0..65536).map(|_| pad(frame_of(&keys[z.sample(&mut r)]))).collect())
         }
-        other => Err(format!("unknown workload '{other}' (p2p, gateway)")),
+        "macs" => {
+            let base = frame_of(&flows(1, 7)[0]);
+            Ok((0..n_flows.max(1) as u32)
+                .map(|i| {
+                    let mut f = base.clone();
+                    // Locally administered, unicast, numbered.
+                    let mut mac = [0x02, 0xa0, 0, 0, 0, 0];
+                    mac[2..].copy_from_slice(&i.to_be_bytes());
+                    if let Ok(mut eth) = odpx_classifier::wire::EthernetFrame::new_checked(&mut f[..]) {
+                        eth.set_src(mac);
+                    }
+                    pad(f)
+                })
+                .collect())
+        }
+        other => Err(format!("unknown workload '{other}' (p2p, gateway, macs)")),
     }
 }
 
@@ -88,23 +106,25 @@ pub fn gen(a: &GenArgs) -> R {
     let mut next = 0usize;
     let mut batch = Vec::with_capacity(64);
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        let mut room = 64;
         if rate > 0 {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
             if sent >= due {
                 s.reap_completions();
-                // Low rates sleep between packets instead of spinning, so
-                // a generator leaves the CPU to others (a small VM).
-                let gap = Duration::from_secs_f64(1.0 / rate as f64);
-                if gap > Duration::from_millis(1) {
-                    std::thread::sleep(gap / 4);
-                } else {
-                    std::hint::spin_loop();
+                // Sleep until the next frame is due unless that is very
+                // soon, so a paced generator leaves the CPU to the switch
+                // (in a small VM, to the very switch it measures).
+                let next = Duration::from_secs_f64((sent + 1) as f64 / rate as f64);
+                match next.checked_sub(start.elapsed()) {
+                    Some(wait) if wait > Duration::from_micros(200) => std::thread::sleep(wait),
+                    _ => std::hint::spin_loop(),
                 }
                 continue;
             }
+            room = (due - sent).min(64) as usize;
         }
         batch.clear();
-        for _ in 0..64 {
+        for _ in 0..room {
             let Some(a) = s.tx_frame() else { break };
             let f = &frames[next % frames.len()];
             next += 1;
