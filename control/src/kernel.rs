@@ -194,7 +194,7 @@ impl Translator {
                 return;
             }
         };
-        let (lines, doomed) = self.kernel_results(&ops, applied);
+        let (lines, doomed, again) = self.kernel_results(&ops, applied);
         let Some(k) = self.kernel() else { return };
         for l in lines {
             k.log.say(|| l);
@@ -204,25 +204,42 @@ impl Translator {
             let ids: Vec<FlowId> = doomed.iter().map(|u| FlowId::Ufid(u.as_bytes().to_vec())).collect();
             let _ = k.dp.client().del_flows(ifindex, &ids);
         }
+        if !again.is_empty() {
+            self.kernel_apply(again, Vec::new());
+        }
     }
 
     /// Takes in the kernel's answers to a batch: a refused install is
     /// forgotten (its packet ran anyway) and counted under the kernel's
-    /// reason; a modify or delete of a flow the kernel no longer has
-    /// forgets it too; a refused modify forgets the flow and returns it
-    /// for deletion (its old actions must not go on running). Returns the
-    /// lines to log and the flows to delete.
-    pub(crate) fn kernel_results(&mut self, ops: &[FlowOp], applied: Applied) -> (Vec<String>, Vec<Ufid>) {
+    /// reason; an install that finds the flow there already (its UFID, so
+    /// its match, but perhaps old actions: a flow the owner had lost track
+    /// of) is kept and given the current actions; a modify or delete of a
+    /// flow the kernel no longer has forgets it; a refused modify forgets
+    /// the flow and returns it for deletion (its old actions must not go on
+    /// running). Returns the lines to log, the flows to delete and the
+    /// operations to send again.
+    pub(crate) fn kernel_results(&mut self, ops: &[FlowOp], applied: Applied) -> (Vec<String>, Vec<Ufid>, Vec<FlowOp>) {
         let mut lines = Vec::new();
         let mut doomed = Vec::new();
+        let mut again = Vec::new();
         for (op, r) in ops.iter().zip(applied.ops) {
             let Err(e) = r else { continue };
             match op {
+                FlowOp::Install {
+                    ufid,
+                    matched,
+                    actions,
+                } if e.errno() == Some(EEXIST) => {
+                    add(&self.counters.flows_existing, 1);
+                    again.push(FlowOp::Modify {
+                        ufid: *ufid,
+                        matched: matched.clone(),
+                        actions: actions.clone(),
+                    });
+                }
                 FlowOp::Install { ufid, .. } => {
                     self.registry.remove(ufid);
-                    if e.errno() == Some(EEXIST) {
-                        add(&self.counters.flows_existing, 1);
-                    } else {
+                    {
                         lines.push(format!("the kernel refused a flow: {e}"));
                         self.counters.refused(reason_of(&e));
                     }
@@ -248,7 +265,7 @@ impl Translator {
                 lines.push(format!("the kernel would not run an upcalled packet: {e}"));
             }
         }
-        (lines, doomed)
+        (lines, doomed, again)
     }
 
     /// Answers a batch of kernel upcalls (see the module documentation).
@@ -290,10 +307,17 @@ impl Translator {
         self.publish_gauges();
     }
 
-    /// Takes in a terse dump (see "Sweeps" in the module documentation).
-    pub fn kernel_dump(&mut self, r: DumpReport) {
+    /// Takes in a terse dump (see "Sweeps" in the module documentation)
+    /// and returns the kernel flows to delete: the idle ones, already
+    /// forgotten, and the ones the owner never installed. The caller
+    /// deletes them with a socket of its own, without the owner's lock, so
+    /// that deleting thousands of idle flows does not hold up upcalls; it
+    /// must do so before it serves any other request (no rule change may
+    /// come between: the owner no longer revalidates these flows), then
+    /// call [`Translator::sweep_done`].
+    pub fn kernel_dump(&mut self, r: DumpReport) -> Vec<FlowId> {
         let Some(sweep) = self.sweep.as_ref().filter(|s| s.token == r.token) else {
-            return;
+            return Vec::new();
         };
         let first_later = sweep.first_later_install;
         let now = Instant::now();
@@ -303,25 +327,26 @@ impl Translator {
                 if let Some(k) = self.kernel() {
                     k.log.say(|| format!("kernel flow dump: {e}"));
                 }
-                self.sweep_done(now);
-                return;
+                return Vec::new();
             }
         };
         let max_idle = self.limiter.max_idle(self.registry.len());
-        let mut ops = Vec::new();
-        let mut strays: Vec<FlowId> = Vec::new();
+        let mut doomed: Vec<FlowId> = Vec::new();
+        let mut strays = 0;
         let mut seen = HashSet::new();
         let mut events: Vec<MacEvent> = Vec::new();
         for f in flows {
             let ufid = match f.ufid {
                 Some(u) if self.registry.get(&u).is_some_and(|rec| rec.holder == Holder::Kernel) => u,
                 Some(u) => {
-                    strays.push(FlowId::Ufid(u.as_bytes().to_vec()));
+                    strays += 1;
+                    doomed.push(FlowId::Ufid(u.as_bytes().to_vec()));
                     continue;
                 }
                 None => {
                     if let Some(k) = f.key_raw {
-                        strays.push(FlowId::Key(k));
+                        strays += 1;
+                        doomed.push(FlowId::Key(k));
                     }
                     continue;
                 }
@@ -339,7 +364,7 @@ impl Translator {
             if idle_for >= max_idle && rec.install_seq < first_later {
                 self.registry.remove(&ufid);
                 add(&self.counters.expired, 1);
-                ops.push((Holder::Kernel, FlowOp::Delete { ufid }));
+                doomed.push(FlowId::Ufid(ufid.as_bytes().to_vec()));
             }
         }
         // Registered, installed before the dump, and not in it: the kernel
@@ -354,18 +379,12 @@ impl Translator {
             self.registry.remove(&u);
             add(&self.counters.kernel_vanished, 1);
         }
-        self.apply(ops);
-        if !strays.is_empty() {
-            add(&self.counters.kernel_strays, strays.len() as u64);
-            if let Some(k) = self.kernel() {
-                let ifindex = k.dp.dp_ifindex();
-                let _ = k.dp.client().del_flows(ifindex, &strays);
-            }
-        }
+        add(&self.counters.kernel_strays, strays);
         if !events.is_empty() {
             self.mac_events(&events);
         }
-        self.sweep_done(now);
+        self.publish_gauges();
+        doomed
     }
 
     /// Adopts the flows a previous run left in the kernel (see the module
@@ -497,7 +516,7 @@ mod tests {
             ext_ack: Some("Flow actions may not be safe on all matching packets.".into()),
         };
         let ops = vec![FlowOp::Install { ufid, matched, actions }];
-        let (lines, doomed) = t.kernel_results(
+        let (lines, doomed, again) = t.kernel_results(
             &ops,
             Applied {
                 ops: vec![Err(refused(22))],
@@ -505,7 +524,7 @@ mod tests {
             },
         );
         assert_eq!(t.megaflows(), 0, "not installed: forgotten");
-        assert!(doomed.is_empty());
+        assert!(doomed.is_empty() && again.is_empty());
         assert_eq!(lines.len(), 1);
         let c = &t.counters;
         assert_eq!(c.flows_refused.load(Ordering::Relaxed), 1);

@@ -164,6 +164,7 @@ impl Switch {
             requests: rrx,
             pmd_reports: report_rx,
             kernel_dumps: crossbeam_channel::never(),
+            kernel_sweeper: None,
         };
         let owner = Arc::new(std::sync::Mutex::new(t));
         let translator = std::thread::Builder::new()
@@ -242,6 +243,7 @@ impl Switch {
             requests: rrx,
             pmd_reports: crossbeam_channel::never(),
             kernel_dumps: dump_rx,
+            kernel_sweeper: Some((OdpClient::connect().map_err(|e| e.to_string())?, dp_ifindex)),
         };
         let translator = std::thread::Builder::new()
             .name("translator".into())

@@ -309,6 +309,9 @@ pub struct Inputs {
     pub requests: Receiver<Request>,
     pub pmd_reports: Receiver<PmdReport>,
     pub kernel_dumps: Receiver<DumpReport>,
+    /// Kernel mode: the translator thread's own socket, and the datapath,
+    /// for deleting idle flows without the owner's lock.
+    pub kernel_sweeper: Option<(odpx_offload::OdpClient, i32)>,
 }
 
 /// PMD upcalls answered under one taking of the lock, at most.
@@ -325,7 +328,7 @@ pub fn lock(owner: &Mutex<Translator>) -> std::sync::MutexGuard<'_, Translator> 
 
 /// The translator thread: serves upcalls, requests and reports until
 /// `Request::Stop` or the request channel closes.
-pub fn run(owner: Owner, inputs: Inputs) {
+pub fn run(owner: Owner, mut inputs: Inputs) {
     let tick = crossbeam_channel::tick(SWEEP_INTERVAL / 5);
     loop {
         select! {
@@ -345,7 +348,13 @@ pub fn run(owner: Owner, inputs: Inputs) {
             }
             recv(inputs.kernel_dumps) -> r => {
                 if let Ok(r) = r {
-                    lock(&owner).kernel_dump(r);
+                    let doomed = lock(&owner).kernel_dump(r);
+                    if let Some((client, dp_ifindex)) = inputs.kernel_sweeper.as_mut() {
+                        if !doomed.is_empty() {
+                            let _ = client.del_flows(*dp_ifindex, &doomed);
+                        }
+                    }
+                    lock(&owner).sweep_done(Instant::now());
                 }
             }
             recv(inputs.requests) -> r => match r {
