@@ -30,7 +30,7 @@ flows=$((rate * secs))
 
 cargo build --release -q -p odpx-tools
 need=(ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl ovs-appctl ip)
-files=(target/release/odpx /usr/share/openvswitch/vswitch.ovsschema)
+files=(target/release/odpx tools/vm-hosts.sh /usr/share/openvswitch/vswitch.ovsschema)
 for c in "${need[@]}"; do
   files+=("$(command -v "$c")")
 done
@@ -48,18 +48,8 @@ PATH=/payload:$PATH
 IP=/payload/ip
 export OVS_RUNDIR=/tmp/ovs OVS_LOGDIR=/tmp/ovs OVS_DBDIR=/tmp/ovs OVS_SYSCONFDIR=/tmp/ovs
 mkdir -p /tmp/ovs /run/odpx
-sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-for h in 1 2; do
-  $IP netns add h$h
-  $IP netns exec h$h sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  $IP link add a$h type veth peer name e$h
-  $IP link set e$h netns h$h
-  $IP -n h$h addr add 10.0.0.$h/24 dev e$h
-  $IP -n h$h link set e$h up
-  $IP link set a$h up
-done
-$IP -n h1 neigh add 10.0.0.2 lladdr $($IP -n h2 -br link show e2 | awk '{print $3}') dev e1
-$IP -n h2 neigh add 10.0.0.1 lladdr $($IP -n h1 -br link show e1 | awk '{print $3}') dev e2
+. /payload/vm-hosts.sh
+two_hosts
 RULES='priority=10,dl_src=02:ff:ff:ff:ff:ff,actions=drop
 priority=0,in_port=1,actions=output:2
 priority=0,in_port=2,actions=output:1'

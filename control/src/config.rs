@@ -24,7 +24,7 @@
 //! emc_insert_inv_prob = 100        # insert into the EMC with probability 1/N
 //! megaflow_limit = 200000
 //! idle_timeout_ms = 10000
-//! upcall_queue = 4096              # bounded; misses beyond it are counted lost
+//! upcall_queue = 4096              # userspace: bounded; misses beyond it are counted lost
 //! ```
 
 use serde::Deserialize;

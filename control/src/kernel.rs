@@ -225,11 +225,7 @@ impl Translator {
         for (op, r) in ops.iter().zip(applied.ops) {
             let Err(e) = r else { continue };
             match op {
-                FlowOp::Install {
-                    ufid,
-                    matched,
-                    actions,
-                } if e.errno() == Some(EEXIST) => {
+                FlowOp::Install { ufid, matched, actions } if e.errno() == Some(EEXIST) => {
                     add(&self.counters.flows_existing, 1);
                     again.push(FlowOp::Modify {
                         ufid: *ufid,

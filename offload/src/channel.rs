@@ -191,16 +191,7 @@ impl Channel {
             .map_err(|e| OdpError::Netlink(e.to_string()))?;
         let mut flags = r.flags | NlmF::REQUEST;
         flags |= if r.dump { NlmF::DUMP } else { NlmF::ACK };
-        let msg = NlmsghdrBuilder::default()
-            .nl_type(r.family)
-            .nl_flags(flags)
-            .nl_seq(self.seq)
-            .nl_payload(NlPayload::Payload(genl))
-            .build()
-            .map_err(|e| OdpError::Netlink(e.to_string()))?;
-        let mut cur = Cursor::new(vec![0u8; msg.padded_size()]);
-        msg.to_bytes(&mut cur).map_err(|e| OdpError::Netlink(e.to_string()))?;
-        out.extend_from_slice(cur.get_ref());
+        out.extend_from_slice(&message_bytes(r.family, flags, self.seq, genl)?);
         Ok(self.seq)
     }
 
@@ -213,16 +204,8 @@ impl Channel {
         T: neli::consts::genl::NlAttrType,
     {
         self.seq = self.seq.wrapping_add(1);
-        let msg = NlmsghdrBuilder::default()
-            .nl_type(nl_type)
-            .nl_flags(NlmF::REQUEST | NlmF::ACK)
-            .nl_seq(self.seq)
-            .nl_payload(NlPayload::Payload(genl))
-            .build()
-            .map_err(|e| OdpError::Netlink(e.to_string()))?;
-        let mut cur = Cursor::new(vec![0u8; msg.padded_size()]);
-        msg.to_bytes(&mut cur).map_err(|e| OdpError::Netlink(e.to_string()))?;
-        self.sock.send(cur.get_ref(), Msg::empty())?;
+        let bytes = message_bytes(nl_type, NlmF::REQUEST | NlmF::ACK, self.seq, genl)?;
+        self.sock.send(&bytes, Msg::empty())?;
         Ok(self.seq)
     }
 
@@ -368,6 +351,20 @@ impl KernelLog {
         }
         (!lines.is_empty()).then(|| lines.join("; "))
     }
+}
+
+/// One netlink message around `payload`, as bytes.
+fn message_bytes<P: Size + ToBytes>(nl_type: u16, flags: NlmF, seq: u32, payload: P) -> Result<Vec<u8>, OdpError> {
+    let msg = NlmsghdrBuilder::default()
+        .nl_type(nl_type)
+        .nl_flags(flags)
+        .nl_seq(seq)
+        .nl_payload(NlPayload::Payload(payload))
+        .build()
+        .map_err(|e| OdpError::Netlink(e.to_string()))?;
+    let mut cur = Cursor::new(vec![0u8; msg.padded_size()]);
+    msg.to_bytes(&mut cur).map_err(|e| OdpError::Netlink(e.to_string()))?;
+    Ok(cur.into_inner())
 }
 
 /// Splits the `n` bytes of one received datagram at the start of `buf`

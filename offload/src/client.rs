@@ -822,22 +822,24 @@ fn parse_datapath(r: &Reply) -> Result<Datapath, OdpError> {
             .transpose()?
             .unwrap_or(0),
         masks_cache_size: r.get(dp_attr::MASKS_CACHE_SIZE).map(|a| a.u32(W)).transpose()?,
-        per_cpu_pids: match r.get(dp_attr::PER_CPU_PIDS) {
-            Some(a) if a.payload.len() % 4 == 0 => a
-                .payload
-                .chunks(4)
-                .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Some(a) => {
-                return Err(DecodeError::Invalid {
-                    what: W,
-                    detail: format!("per-CPU pid list of {} bytes", a.payload.len()),
-                }
-                .into())
-            }
-            None => Vec::new(),
-        },
+        per_cpu_pids: pid_list(r, dp_attr::PER_CPU_PIDS, W)?,
     })
+}
+
+/// A list of netlink port ids (upcall pids), empty when absent.
+fn pid_list(r: &Reply, ty: u16, what: &'static str) -> Result<Vec<u32>, DecodeError> {
+    match r.get(ty) {
+        Some(a) if a.payload.len() % 4 == 0 => Ok(a
+            .payload
+            .chunks(4)
+            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
+        Some(a) => Err(DecodeError::Invalid {
+            what,
+            detail: format!("pid list of {} bytes", a.payload.len()),
+        }),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn parse_vport(r: &Reply) -> Result<Vport, OdpError> {
@@ -861,21 +863,7 @@ fn parse_vport(r: &Reply) -> Result<Vport, OdpError> {
         }
         None => None,
     };
-    let upcall_pids = match r.get(vport_attr::UPCALL_PID) {
-        Some(a) if a.payload.len() % 4 == 0 => a
-            .payload
-            .chunks(4)
-            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        Some(a) => {
-            return Err(DecodeError::Invalid {
-                what: W,
-                detail: format!("upcall pid list of {} bytes", a.payload.len()),
-            }
-            .into())
-        }
-        None => Vec::new(),
-    };
+    let upcall_pids = pid_list(r, vport_attr::UPCALL_PID, W)?;
     let mut dst_port = None;
     if let Some(o) = r.get(vport_attr::OPTIONS) {
         for a in nla::unique(o.payload, "vport options")? {

@@ -54,9 +54,27 @@ pub fn run_vm(script: &str, files: &[&Path]) -> (bool, String, String) {
     )
 }
 
-/// Splits a VM run's output into its sections: a line `=== NAME` starts
-/// section NAME (what comes before the first is "setup"). One boot runs
-/// many scenarios this way, and each test asserts on its own section.
+/// A VM run whose script printed `=== NAME` lines: one boot runs many
+/// scenarios, and each test asserts on its own section.
+pub struct VmRun {
+    /// Each section's output (what comes before the first is "setup").
+    pub sections: std::collections::BTreeMap<String, String>,
+    pub all: String,
+}
+
+impl VmRun {
+    /// Boots the VM with `script` and `files`; panics if the run fails.
+    pub fn boot(script: &str, files: &[&Path]) -> VmRun {
+        let (ok, out, err) = run_vm(script, files);
+        assert!(ok, "VM run failed:\n{err}\n{out}");
+        VmRun {
+            sections: sections(&out),
+            all: out,
+        }
+    }
+}
+
+/// Splits a VM run's output into its sections (see [`VmRun`]).
 pub fn sections(out: &str) -> std::collections::BTreeMap<String, String> {
     let mut sections = std::collections::BTreeMap::new();
     let mut cur = String::from("setup");
@@ -70,6 +88,44 @@ pub fn sections(out: &str) -> std::collections::BTreeMap<String, String> {
         e.push('\n');
     }
     sections
+}
+
+/// The output of section `name` of a test file's one VM run, booted by
+/// `boot` on first use; None (the test skips) when the VM is not
+/// provisioned locally, a failure in CI.
+pub fn vm_section(
+    run: &'static std::sync::OnceLock<VmRun>,
+    boot: impl FnOnce() -> VmRun,
+    name: &str,
+) -> Option<String> {
+    if !prerequisite(vm_ready(), VM_PREREQUISITE) {
+        return None;
+    }
+    let run = run.get_or_init(boot);
+    Some(
+        run.sections
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", run.all)),
+    )
+}
+
+/// The round trips of `odpx demo`'s summary: for each line of `kind`
+/// (`ping` or `UDP echo`), the line with (answered, sent).
+pub fn demo_round_trips<'a>(summary: &'a str, kind: &str) -> Vec<(&'a str, u64, u64)> {
+    summary
+        .lines()
+        .filter(|l| l.trim_start().starts_with(&format!("{kind} h")))
+        .map(|l| {
+            let counts = l
+                .split(": ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no counts in: {l}"));
+            let (got, sent) = counts.split_once('/').unwrap_or_else(|| panic!("no counts in: {l}"));
+            (l, got.parse().unwrap(), sent.parse().unwrap())
+        })
+        .collect()
 }
 
 /// Where a command is on this machine's PATH.

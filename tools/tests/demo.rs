@@ -33,15 +33,9 @@ fn leftover_namespaces(pid: u32) -> Vec<String> {
 /// neighbour, and all but at most the first request of each are answered.
 fn check_round_trips(summary: &str) {
     for kind in ["ping", "UDP echo"] {
-        let lines: Vec<&str> = summary
-            .lines()
-            .filter(|l| l.trim_start().starts_with(&format!("{kind} h")))
-            .collect();
+        let lines = odpx_tests::demo_round_trips(summary, kind);
         assert_eq!(lines.len(), 3, "one {kind} line per host:\n{summary}");
-        for l in lines {
-            let counts = l.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
-            let (got, sent) = counts.split_once('/').unwrap();
-            let (got, sent): (u64, u64) = (got.parse().unwrap(), sent.parse().unwrap());
+        for (l, got, sent) in lines {
             assert!(sent >= 5 && got + 1 >= sent, "{l}\n{summary}");
         }
     }

@@ -7,8 +7,8 @@
 //! seconds of TCG emulation); each `#[test]` below asserts on its section,
 //! so each scenario passes or fails on its own.
 
-use odpx_tests::{dumped, kernel_flows, prerequisite, run_vm, sections, vm_ready, which, VM_PREREQUISITE};
-use std::collections::{BTreeMap, BTreeSet};
+use odpx_tests::{dumped, kernel_flows, vm_section, which, VmRun};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -171,55 +171,33 @@ odpx datapath list
 ovs-dpctl show 2>/dev/null | grep '^system@'
 "#;
 
-struct VmRun {
-    sections: BTreeMap<String, String>,
-    all: String,
-}
-
-fn vm() -> Option<&'static VmRun> {
-    static RUN: OnceLock<Option<VmRun>> = OnceLock::new();
-    RUN.get_or_init(|| {
-        if !vm_ready() {
-            return None;
-        }
-        let dir = std::env::temp_dir().join(format!("odpx-kernel-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let tsv = dir.join("flows.tsv");
-        let mut t = String::new();
-        for (line, _) in kernel_flows() {
-            let (k, a) = line.split_once(" actions:").unwrap();
-            t += &format!("{k}\t{a}\n");
-        }
-        std::fs::write(&tsv, t).unwrap();
-        let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
-        let ip = which("ip").expect("iproute2's ip");
-        // dp2/dp3 are created up front so the corpus sections stand alone.
-        let script = SCRIPT.replacen(
-            "sec datapaths",
-            "odpx datapath add dp2 >/dev/null; ovs-dpctl add-dp dp3 2>/dev/null\nsec datapaths",
-            1,
-        );
-        let (ok, out, err) = run_vm(&script, &[odpx, &ip, &tsv]);
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(ok, "VM run failed:\n{err}\n{out}");
-        let sections = sections(&out);
-        Some(VmRun { sections, all: out })
-    })
-    .as_ref()
+fn boot() -> VmRun {
+    let dir = std::env::temp_dir().join(format!("odpx-kernel-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tsv = dir.join("flows.tsv");
+    let mut t = String::new();
+    for (line, _) in kernel_flows() {
+        let (k, a) = line.split_once(" actions:").unwrap();
+        t += &format!("{k}\t{a}\n");
+    }
+    std::fs::write(&tsv, t).unwrap();
+    let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
+    let ip = which("ip").expect("iproute2's ip");
+    // dp2/dp3 are created up front so the corpus sections stand alone.
+    let script = SCRIPT.replacen(
+        "sec datapaths",
+        "odpx datapath add dp2 >/dev/null; ovs-dpctl add-dp dp3 2>/dev/null\nsec datapaths",
+        1,
+    );
+    let run = VmRun::boot(&script, &[odpx, &ip, &tsv]);
+    let _ = std::fs::remove_dir_all(&dir);
+    run
 }
 
 /// The section's output, or None (skip) when the VM is not available.
 fn section(name: &str) -> Option<String> {
-    if !prerequisite(vm_ready(), VM_PREREQUISITE) {
-        return None;
-    }
-    let run = vm().expect("VM ran");
-    Some(
-        run.sections
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", run.all)),
-    )
+    static RUN: OnceLock<VmRun> = OnceLock::new();
+    vm_section(&RUN, boot, name)
 }
 
 /// The lines between `-- from` and the next `-- ` marker (or the end).

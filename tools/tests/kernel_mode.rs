@@ -17,8 +17,7 @@
 //!   counted as lost by the kernel, and a restart recovers;
 //! * a rule the kernel cannot run is refused, with the reason.
 
-use odpx_tests::{prerequisite, run_vm, sections, vm_ready, which, VM_PREREQUISITE};
-use std::collections::BTreeMap;
+use odpx_tests::{vm_section, which, VmRun};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -45,20 +44,8 @@ odpx demo --datapath kernel --duration 8
 echo "demo rc=$?"
 echo "datapaths left: $(ovs-dpctl show 2>/dev/null | grep -c '^system@')"
 
-sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-for h in 1 2; do
-  $IP netns add h$h
-  $IP netns exec h$h sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  $IP link add a$h type veth peer name e$h
-  $IP link set e$h netns h$h
-  $IP -n h$h addr add 10.0.0.$h/24 dev e$h
-  $IP -n h$h link set e$h up
-  $IP -n h$h link set lo up
-  $IP link set a$h up
-done
-# Static neighbours: no ARP among the frames the scenarios count.
-$IP -n h1 neigh add 10.0.0.2 lladdr $($IP -n h2 -br link show e2 | awk '{print $3}') dev e1
-$IP -n h2 neigh add 10.0.0.1 lladdr $($IP -n h1 -br link show e1 | awk '{print $3}') dev e2
+. /payload/vm-hosts.sh
+two_hosts
 cat > /tmp/k.toml <<EOF
 [switch]
 socket = "/tmp/odpx.sock"
@@ -171,41 +158,17 @@ ctl dump-megaflows
 kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
 "#;
 
-struct VmRun {
-    sections: BTreeMap<String, String>,
-    all: String,
-}
-
-fn vm() -> Option<&'static VmRun> {
-    static RUN: OnceLock<Option<VmRun>> = OnceLock::new();
-    RUN.get_or_init(|| {
-        if !vm_ready() {
-            return None;
-        }
-        let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
-        let ip = which("ip").expect("iproute2's ip");
-        let (ok, out, err) = run_vm(SCRIPT, &[odpx, &ip]);
-        assert!(ok, "VM run failed:\n{err}\n{out}");
-        Some(VmRun {
-            sections: sections(&out),
-            all: out,
-        })
-    })
-    .as_ref()
+fn boot() -> VmRun {
+    let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
+    let ip = which("ip").expect("iproute2's ip");
+    let hosts = odpx_tests::repo().join("tools/vm-hosts.sh");
+    VmRun::boot(SCRIPT, &[odpx, &ip, &hosts])
 }
 
 /// The section's output, or None (skip) when the VM is not available.
 fn section(name: &str) -> Option<String> {
-    if !prerequisite(vm_ready(), VM_PREREQUISITE) {
-        return None;
-    }
-    let run = vm().expect("VM ran");
-    Some(
-        run.sections
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", run.all)),
-    )
+    static RUN: OnceLock<VmRun> = OnceLock::new();
+    vm_section(&RUN, boot, name)
 }
 
 /// The number after `prefix` on the first line that has it.
@@ -232,15 +195,9 @@ fn the_demo_forwards_ping_and_udp_through_the_kernel_datapath() {
     // The first second's flood of misses (TCG is slow) may cost a few
     // round trips; after that, every one is answered.
     for kind in ["ping", "UDP echo"] {
-        let lines: Vec<&str> = s
-            .lines()
-            .filter(|l| l.trim_start().starts_with(&format!("{kind} h")))
-            .collect();
+        let lines = odpx_tests::demo_round_trips(&s, kind);
         assert_eq!(lines.len(), 3, "{s}");
-        for l in lines {
-            let counts = l.split(": ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap();
-            let (got, sent) = counts.split_once('/').unwrap();
-            let (got, sent): (u64, u64) = (got.parse().unwrap(), sent.parse().unwrap());
+        for (l, got, sent) in lines {
             assert!(sent >= 20 && got + 8 >= sent, "{l}\n{s}");
         }
     }

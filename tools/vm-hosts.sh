@@ -1,0 +1,24 @@
+# Shell functions for test-VM payloads (sourced from /payload, where
+# tools/vm.sh puts the files it is given). iproute2's `ip` is in /payload:
+# busybox's applet cannot make namespaces.
+
+# two_hosts: namespaces h1 and h2 at 10.0.0.1/24 and 10.0.0.2/24 on e1 and
+# e2, whose peers a1 and a2 stay in this namespace for a switch to take;
+# no IPv6 chatter, and static neighbours, so that every frame a test counts
+# is one it sent.
+two_hosts() {
+  local ip=/payload/ip h
+  sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  for h in 1 2; do
+    $ip netns add h$h
+    $ip netns exec h$h sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    $ip link add a$h type veth peer name e$h
+    $ip link set e$h netns h$h
+    $ip -n h$h addr add 10.0.0.$h/24 dev e$h
+    $ip -n h$h link set e$h up
+    $ip -n h$h link set lo up
+    $ip link set a$h up
+  done
+  $ip -n h1 neigh add 10.0.0.2 lladdr "$($ip -n h2 -br link show e2 | awk '{print $3}')" dev e1
+  $ip -n h2 neigh add 10.0.0.1 lladdr "$($ip -n h1 -br link show e1 | awk '{print $3}')" dev e2
+}
