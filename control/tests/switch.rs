@@ -220,3 +220,28 @@ fn a_drop_rule_stops_a_long_lived_flow_at_once_and_idle_megaflows_expire() {
     assert!(stats.contains("expired: 1 "), "{stats}");
     assert!(stats.contains("revalidated: 1 (removed: 0, modified: 1)"), "{stats}");
 }
+
+/// A port whose link went: it leaves flooding, the addresses learned on it
+/// are forgotten, and megaflows that sent there are revalidated, all before
+/// `port_state` returns; when it comes back it floods again.
+#[test]
+fn a_port_that_goes_leaves_flooding_and_its_addresses_are_forgotten() {
+    let sw = switch("priority=0,actions=NORMAL");
+    const MAC3: [u8; 6] = [2, 0, 0, 0, 0, 3];
+    // 3 speaks: learned on port 3; 1 -> 3 is then unicast to 3.
+    push(&sw, 3, frame(3, MAC1, 53));
+    assert_eq!(sent(&sw, 1, 1, W).len(), 1);
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1, "1 was unknown: flooded");
+    push(&sw, 1, frame(1, MAC3, 53));
+    assert_eq!(sent(&sw, 3, 1, W).len(), 1);
+    assert!(sent(&sw, 2, 1, SHORT).is_empty(), "unicast");
+    sw.port_state(3, false).unwrap();
+    assert!(!command(&sw, "mac-table").contains("02:00:00:00:00:03"));
+    // Unknown again, and port 3 is out of flooding: only port 2 gets it.
+    push(&sw, 1, frame(1, MAC3, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1, "flooded");
+    assert!(sent(&sw, 3, 1, SHORT).is_empty(), "not to the port that went");
+    sw.port_state(3, true).unwrap();
+    push(&sw, 1, frame(1, MAC3, 53));
+    assert_eq!(sent(&sw, 3, 1, W).len(), 1, "back in flooding");
+}
