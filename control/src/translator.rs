@@ -448,6 +448,7 @@ impl Translator {
             },
         };
         self.send_pmd(u.pmd, msg);
+        self.publish_gauges();
     }
 
     /// Translates an upcalled packet (learning), applies what learning

@@ -245,3 +245,26 @@ fn a_port_that_goes_leaves_flooding_and_its_addresses_are_forgotten() {
     push(&sw, 1, frame(1, MAC3, 53));
     assert_eq!(sent(&sw, 3, 1, W).len(), 1, "back in flooding");
 }
+
+/// At the flow limit a new flow's packets are still forwarded, one by one
+/// through the slow path, and counted as flow-limit hits; nothing beyond
+/// the limit is installed.
+#[test]
+fn past_the_flow_limit_packets_are_executed_not_installed() {
+    let cfg = Config::parse(
+        "[switch]\nrules_inline = [\"priority=10,udp,tp_dst=1,actions=drop\", \"priority=0,actions=output:2\"]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[pmd]\ncores = [0]\n[cache]\nmegaflow_limit = 2\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let ports = (1..=2).map(|i| Port::memory(i, &format!("p{i}"), true)).collect();
+    let sw = Switch::start_with_ports(&cfg, ports).unwrap();
+    // The drop rule pins tp_dst: each destination port is a megaflow.
+    for dport in [53, 54, 55, 55] {
+        push(&sw, 1, frame(1, MAC2, dport));
+        assert_eq!(sent(&sw, 2, 1, W).len(), 1, "port {dport} forwarded");
+    }
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(stats.contains("megaflows: 2 (flow limit: 2,"), "{stats}");
+    assert!(stats.contains("flow limit hits: 2\n"), "{stats}");
+    assert!(stats.contains("upcalls handled: 4\n"), "{stats}");
+}
