@@ -332,20 +332,3 @@ fn extract_nd(l4: &[u8], key: &mut FlowKey) {
     key.arp_sha = sll;
     key.arp_tha = tll;
 }
-
-/// RFC 1071 checksum of `data` (used to build tunnel headers).
-pub fn internet_checksum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for chunk in data.chunks(2) {
-        let w = if chunk.len() == 2 {
-            u16::from_be_bytes([chunk[0], chunk[1]])
-        } else {
-            (chunk[0] as u16) << 8
-        };
-        sum += w as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}

@@ -38,6 +38,7 @@
 
 use odpx_classifier::key::attr;
 use odpx_classifier::odp::{OdpAction, SetAction};
+use odpx_classifier::wire::checksum;
 use std::sync::Arc;
 
 /// Bytes of headroom a frame must leave in front of a packet for the
@@ -167,20 +168,12 @@ fn layout(d: &[u8]) -> Layout {
     l
 }
 
-/// RFC 1624: the one's-complement checksum after a 16-bit word changes.
-fn csum_replace2(csum: u16, old: u16, new: u16) -> u16 {
-    let mut sum = (!csum as u32) + (!old as u32) + new as u32;
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    !(sum as u16)
-}
-
 fn csum_replace_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
     let mut c = csum;
     for (o, n) in old.chunks(2).zip(new.chunks(2)) {
         let ow = u16::from_be_bytes([o[0], *o.get(1).unwrap_or(&0)]);
         let nw = u16::from_be_bytes([n[0], *n.get(1).unwrap_or(&0)]);
-        c = csum_replace2(c, ow, nw);
+        c = checksum::replace2(c, ow, nw);
     }
     c
 }

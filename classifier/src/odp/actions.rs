@@ -10,6 +10,7 @@ use super::format::{attr_content, format_vlan_tci};
 use super::parse::{hex_bytes, parse_key_at};
 use crate::key::{attr, FlowKey, VLAN_CFI};
 use crate::text::{fmt_ipv4, fmt_ipv6, fmt_mac, hexc, Cursor, PResult};
+use crate::wire::{ethertype, ip_proto, EthernetFrame, TunnelIp, VxlanRepr};
 
 /// `OVS_VPORT_TYPE_VXLAN`, the tunnel type in a `tnl_push` header.
 pub const TNL_TYPE_VXLAN: u32 = 4;
@@ -230,83 +231,51 @@ fn format_actions_inner(acts: &[OdpAction]) -> String {
     acts.iter().map(format_action).collect::<Vec<_>>().join(",")
 }
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
 /// Formats a tunnel header as OVS `format_odp_tnl_push_header` does.
 pub fn format_tnl_header(tnl_type: u32, h: &[u8]) -> String {
     let mut s = format!("header(size={},type={tnl_type},", h.len());
-    if h.len() < 14 {
-        return format!("{s} eth(truncated header))");
-    }
-    let dst: [u8; 6] = h[0..6].try_into().unwrap_or_default();
-    let src: [u8; 6] = h[6..12].try_into().unwrap_or_default();
-    let et = be16(h, 12);
+    let r = match VxlanRepr::parse(h) {
+        Ok(r) if tnl_type == TNL_TYPE_VXLAN => r,
+        Ok(_) => return s + "unknown tunnel)",
+        Err(_) => return s + "truncated header)",
+    };
+    let et = EthernetFrame::new_checked(h).map_or(0, |e| e.ethertype());
     s.push_str(&format!(
         "eth(dst={},src={},dl_type=0x{et:04x}),",
-        fmt_mac(&dst),
-        fmt_mac(&src)
+        fmt_mac(&r.eth_dst),
+        fmt_mac(&r.eth_src)
     ));
-    let l4 = if et == 0x0800 {
-        if h.len() < 34 {
-            return s + "ipv4(truncated header))";
-        }
-        let ip = &h[14..34];
-        s.push_str(&format!(
-            "ipv4(src={},dst={},proto={},tos={},ttl={},frag=0x{:x}),",
-            fmt_ipv4(be32(ip, 12)),
-            fmt_ipv4(be32(ip, 16)),
-            ip[9],
-            hexc(ip[1] as u64),
-            ip[8],
-            be16(ip, 6)
-        ));
-        34
-    } else {
-        if h.len() < 54 {
-            return s + "ipv6(truncated header))";
-        }
-        let ip = &h[14..54];
-        let flow = be32(ip, 0);
-        let src6: [u8; 16] = ip[8..24].try_into().unwrap_or_default();
-        let dst6: [u8; 16] = ip[24..40].try_into().unwrap_or_default();
-        s.push_str(&format!(
-            "ipv6(src={},dst={},label={},proto={},tclass=0x{:x},hlimit={}),",
-            fmt_ipv6(&src6),
-            fmt_ipv6(&dst6),
-            flow & 0xfffff,
-            ip[6],
-            (flow >> 20) & 0xff,
-            ip[7]
-        ));
-        54
-    };
-    if h.len() < l4 + 8 {
-        return s + "udp(truncated header))";
+    match r.ip {
+        TunnelIp::V4 {
+            src,
+            dst,
+            tos,
+            ttl,
+            frag,
+        } => s.push_str(&format!(
+            "ipv4(src={},dst={},proto={},tos={},ttl={ttl},frag=0x{frag:x}),",
+            fmt_ipv4(src),
+            fmt_ipv4(dst),
+            ip_proto::UDP,
+            hexc(tos as u64),
+        )),
+        TunnelIp::V6 {
+            src,
+            dst,
+            class,
+            label,
+            hop_limit,
+        } => s.push_str(&format!(
+            "ipv6(src={},dst={},label={label},proto={},tclass=0x{class:x},hlimit={hop_limit}),",
+            fmt_ipv6(&src),
+            fmt_ipv6(&dst),
+            ip_proto::UDP,
+        )),
     }
     s.push_str(&format!(
-        "udp(src={},dst={},csum=0x{:x}),",
-        be16(h, l4),
-        be16(h, l4 + 2),
-        be16(h, l4 + 6)
+        "udp(src={},dst={},csum=0x{:x}),vxlan(flags=0x{:x},vni=0x{:x}))",
+        r.udp_src, r.udp_dst, r.udp_checksum, r.flags, r.vni
     ));
-    if tnl_type == TNL_TYPE_VXLAN {
-        if h.len() < l4 + 16 {
-            return s + "vxlan(truncated header))";
-        }
-        s.push_str(&format!(
-            "vxlan(flags=0x{:x},vni=0x{:x}))",
-            be32(h, l4 + 8),
-            be32(h, l4 + 12) >> 8
-        ));
-    } else {
-        s.push_str("unknown tunnel)");
-    }
     s
 }
 
@@ -583,70 +552,79 @@ fn parse_tnl_push(c: &mut Cursor) -> PResult<OdpAction> {
     if tnl_type != TNL_TYPE_VXLAN {
         return c.err_at(tpos, "odpx builds only VXLAN tunnel headers (type=4)");
     }
-    let mut h = Vec::with_capacity(70);
     c.expect(",eth(dst=")?;
-    h.extend_from_slice(&c.mac()?);
+    let eth_dst = c.mac()?;
     c.expect(",src=")?;
-    h.extend_from_slice(&c.mac()?);
+    let eth_src = c.mac()?;
     c.expect(",dl_type=")?;
+    let et_pos = c.pos;
     let et = c.uint(0xffff)? as u16;
-    h.extend_from_slice(&et.to_be_bytes());
     c.expect("),")?;
-    if et == 0x0800 {
-        c.expect("ipv4(src=")?;
-        let src = c.ipv4()?;
-        c.expect(",dst=")?;
-        let dst = c.ipv4()?;
-        c.expect(",proto=")?;
-        let proto = c.uint(0xff)? as u8;
-        c.expect(",tos=")?;
-        let tos = c.uint(0xff)? as u8;
-        c.expect(",ttl=")?;
-        let ttl = c.uint(0xff)? as u8;
-        c.expect(",frag=")?;
-        let frag = c.uint(0xffff)? as u16;
-        c.expect("),")?;
-        let mut ip = [0u8; 20];
-        ip[0] = 0x45;
-        ip[1] = tos;
-        ip[6..8].copy_from_slice(&frag.to_be_bytes());
-        ip[8] = ttl;
-        ip[9] = proto;
-        ip[12..16].copy_from_slice(&src.to_be_bytes());
-        ip[16..20].copy_from_slice(&dst.to_be_bytes());
-        let csum = crate::extract::internet_checksum(&ip);
-        ip[10..12].copy_from_slice(&csum.to_be_bytes());
-        h.extend_from_slice(&ip);
-    } else if et == 0x86dd {
-        c.expect("ipv6(src=")?;
-        let src = c.ipv6()?;
-        c.expect(",dst=")?;
-        let dst = c.ipv6()?;
-        c.expect(",label=")?;
-        let label = c.uint(0xfffff)? as u32;
-        c.expect(",proto=")?;
-        let proto = c.uint(0xff)? as u8;
-        c.expect(",tclass=")?;
-        let tclass = c.uint(0xff)? as u32;
-        c.expect(",hlimit=")?;
-        let hlimit = c.uint(0xff)? as u8;
-        c.expect("),")?;
-        let flow = (6u32 << 28) | (tclass << 20) | label;
-        h.extend_from_slice(&flow.to_be_bytes());
-        h.extend_from_slice(&[0, 0, proto, hlimit]);
-        h.extend_from_slice(&src);
-        h.extend_from_slice(&dst);
-    } else {
-        return c.err(format!(
-            "tunnel header dl_type must be 0x0800 or 0x86dd, not 0x{et:04x}"
-        ));
-    }
+    let udp_proto = |c: &mut Cursor| -> PResult<()> {
+        let at = c.pos;
+        if c.uint(0xff)? != ip_proto::UDP as u64 {
+            return c.err_at(at, "a VXLAN header's IP protocol is UDP (17)");
+        }
+        Ok(())
+    };
+    let ip = match et {
+        ethertype::IPV4 => {
+            c.expect("ipv4(src=")?;
+            let src = c.ipv4()?;
+            c.expect(",dst=")?;
+            let dst = c.ipv4()?;
+            c.expect(",proto=")?;
+            udp_proto(c)?;
+            c.expect(",tos=")?;
+            let tos = c.uint(0xff)? as u8;
+            c.expect(",ttl=")?;
+            let ttl = c.uint(0xff)? as u8;
+            c.expect(",frag=")?;
+            let frag = c.uint(0xffff)? as u16;
+            c.expect("),")?;
+            TunnelIp::V4 {
+                src,
+                dst,
+                tos,
+                ttl,
+                frag,
+            }
+        }
+        ethertype::IPV6 => {
+            c.expect("ipv6(src=")?;
+            let src = c.ipv6()?;
+            c.expect(",dst=")?;
+            let dst = c.ipv6()?;
+            c.expect(",label=")?;
+            let label = c.uint(0xfffff)? as u32;
+            c.expect(",proto=")?;
+            udp_proto(c)?;
+            c.expect(",tclass=")?;
+            let class = c.uint(0xff)? as u8;
+            c.expect(",hlimit=")?;
+            let hop_limit = c.uint(0xff)? as u8;
+            c.expect("),")?;
+            TunnelIp::V6 {
+                src,
+                dst,
+                class,
+                label,
+                hop_limit,
+            }
+        }
+        _ => {
+            return c.err_at(
+                et_pos,
+                format!("tunnel header dl_type must be 0x0800 or 0x86dd, not 0x{et:04x}"),
+            )
+        }
+    };
     c.expect("udp(src=")?;
-    let sport = c.uint(0xffff)? as u16;
+    let udp_src = c.uint(0xffff)? as u16;
     c.expect(",dst=")?;
-    let dport = c.uint(0xffff)? as u16;
+    let udp_dst = c.uint(0xffff)? as u16;
     c.expect(",csum=")?;
-    let csum = c.uint(0xffff)? as u16;
+    let udp_checksum = c.uint(0xffff)? as u16;
     c.expect("),vxlan(flags=")?;
     let flags = c.uint(u32::MAX as u64)? as u32;
     c.expect(",vni=")?;
@@ -654,23 +632,29 @@ fn parse_tnl_push(c: &mut Cursor) -> PResult<OdpAction> {
     c.expect(")),out_port(")?;
     let out_port = c.uint(u32::MAX as u64)? as u32;
     c.expect("))")?;
-    h.extend_from_slice(&sport.to_be_bytes());
-    h.extend_from_slice(&dport.to_be_bytes());
-    h.extend_from_slice(&[0, 0]);
-    h.extend_from_slice(&csum.to_be_bytes());
-    h.extend_from_slice(&flags.to_be_bytes());
-    h.extend_from_slice(&(vni << 8).to_be_bytes());
-    if h.len() != size {
+    let r = VxlanRepr {
+        eth_dst,
+        eth_src,
+        ip,
+        udp_src,
+        udp_dst,
+        udp_checksum,
+        flags,
+        vni,
+    };
+    if r.header_len() != size {
         return c.err_at(
             size_pos,
-            format!("header size={size} but the fields given make {} bytes", h.len()),
+            format!("header size={size} but the fields given make {} bytes", r.header_len()),
         );
     }
+    let mut header = vec![0u8; r.header_len()];
+    r.emit(&mut header);
     Ok(OdpAction::TunnelPush(TunnelPush {
         tnl_port,
         out_port,
         tnl_type,
-        header: h,
+        header,
     }))
 }
 
