@@ -34,7 +34,7 @@
 //! [`crate::wire`]. Never panics on any input (fuzzed, and property-tested).
 
 use crate::key::{attr, frag, FlowKey, ETH_TYPE_802_2, VLAN_CFI};
-use crate::wire::{ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader};
+use crate::wire::{self, ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader};
 
 pub const ETH_TYPE_IPV4: u16 = 0x0800;
 pub const ETH_TYPE_IPV6: u16 = 0x86dd;
@@ -185,7 +185,7 @@ fn extract_ipv4(buf: &[u8], key: &mut FlowKey) {
     key.ip_ttl = ip.ttl();
     key.ip_proto = ip.proto();
     let fragf = ip.frag_field();
-    if fragf & 0x3fff != 0 {
+    if fragf & wire::IPV4_FRAGMENT != 0 {
         // MF or a non-zero offset.
         key.ip_frag = if fragf & 0x1fff != 0 { frag::LATER } else { frag::FIRST };
     }

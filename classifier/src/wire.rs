@@ -76,6 +76,9 @@ pub const VXLAN_PORT: u16 = 4789;
 pub const VXLAN_FLAGS_VNI: u32 = 0x0800_0000;
 /// IPv4's don't-fragment bit, in the flags-and-offset field.
 pub const IPV4_DF: u16 = 0x4000;
+/// The IPv4 flags-and-offset bits that make a packet a fragment: MF and
+/// the 13-bit offset.
+pub const IPV4_FRAGMENT: u16 = 0x3fff;
 
 /// One's-complement arithmetic (RFC 1071, RFC 1624).
 pub mod checksum {
@@ -163,7 +166,9 @@ view!(
     14
 );
 
-mod eth_field {
+/// Field offsets in an Ethernet header (for code that cannot use the view:
+/// XDP programs).
+pub mod eth_field {
     pub const DST: usize = 0;
     pub const SRC: usize = 6;
     pub const TYPE: usize = 12;
@@ -199,7 +204,8 @@ view!(
     20
 );
 
-mod ipv4_field {
+/// Field offsets in an IPv4 header.
+pub mod ipv4_field {
     pub const VER_IHL: usize = 0;
     pub const TOS: usize = 1;
     pub const LEN: usize = 2;
@@ -300,27 +306,37 @@ view!(
     40
 );
 
+/// Field offsets in an IPv6 header.
+pub mod ipv6_field {
+    pub const VER_CLASS_LABEL: usize = 0;
+    pub const PAYLOAD_LEN: usize = 4;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC: usize = 8;
+    pub const DST: usize = 24;
+}
+
 impl<T: AsRef<[u8]>> Ipv6Header<T> {
     pub fn traffic_class(&self) -> u8 {
-        (be16(self.b(), 0) >> 4) as u8
+        (be16(self.b(), ipv6_field::VER_CLASS_LABEL) >> 4) as u8
     }
     pub fn flow_label(&self) -> u32 {
-        be32(self.b(), 0) & 0x000f_ffff
+        be32(self.b(), ipv6_field::VER_CLASS_LABEL) & 0x000f_ffff
     }
     pub fn payload_len(&self) -> u16 {
-        be16(self.b(), 4)
+        be16(self.b(), ipv6_field::PAYLOAD_LEN)
     }
     pub fn next_header(&self) -> u8 {
-        self.b()[6]
+        self.b()[ipv6_field::NEXT_HEADER]
     }
     pub fn hop_limit(&self) -> u8 {
-        self.b()[7]
+        self.b()[ipv6_field::HOP_LIMIT]
     }
     pub fn src(&self) -> [u8; 16] {
-        arr(self.b(), 8)
+        arr(self.b(), ipv6_field::SRC)
     }
     pub fn dst(&self) -> [u8; 16] {
-        arr(self.b(), 24)
+        arr(self.b(), ipv6_field::DST)
     }
 }
 
@@ -329,24 +345,24 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Header<T> {
     pub fn set_version_class_label(&mut self, class: u8, label: u32) {
         put32(
             self.buf.as_mut(),
-            0,
+            ipv6_field::VER_CLASS_LABEL,
             (6 << 28) | ((class as u32) << 20) | (label & 0x000f_ffff),
         );
     }
     pub fn set_payload_len(&mut self, v: u16) {
-        put16(self.buf.as_mut(), 4, v);
+        put16(self.buf.as_mut(), ipv6_field::PAYLOAD_LEN, v);
     }
     pub fn set_next_header(&mut self, v: u8) {
-        self.buf.as_mut()[6] = v;
+        self.buf.as_mut()[ipv6_field::NEXT_HEADER] = v;
     }
     pub fn set_hop_limit(&mut self, v: u8) {
-        self.buf.as_mut()[7] = v;
+        self.buf.as_mut()[ipv6_field::HOP_LIMIT] = v;
     }
     pub fn set_src(&mut self, v: [u8; 16]) {
-        self.buf.as_mut()[8..24].copy_from_slice(&v);
+        self.buf.as_mut()[ipv6_field::SRC..ipv6_field::SRC + 16].copy_from_slice(&v);
     }
     pub fn set_dst(&mut self, v: [u8; 16]) {
-        self.buf.as_mut()[24..40].copy_from_slice(&v);
+        self.buf.as_mut()[ipv6_field::DST..ipv6_field::DST + 16].copy_from_slice(&v);
     }
 }
 
@@ -379,37 +395,45 @@ view!(
     8
 );
 
+/// Field offsets in a UDP header.
+pub mod udp_field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const LEN: usize = 4;
+    pub const CSUM: usize = 6;
+}
+
 impl<T: AsRef<[u8]>> UdpHeader<T> {
     pub fn src_port(&self) -> u16 {
-        be16(self.b(), 0)
+        be16(self.b(), udp_field::SRC_PORT)
     }
     pub fn dst_port(&self) -> u16 {
-        be16(self.b(), 2)
+        be16(self.b(), udp_field::DST_PORT)
     }
     /// Header and payload, in bytes.
     pub fn len(&self) -> u16 {
-        be16(self.b(), 4)
+        be16(self.b(), udp_field::LEN)
     }
     pub fn is_empty(&self) -> bool {
         self.len() as usize <= UDP_LEN
     }
     pub fn checksum(&self) -> u16 {
-        be16(self.b(), 6)
+        be16(self.b(), udp_field::CSUM)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpHeader<T> {
     pub fn set_src_port(&mut self, v: u16) {
-        put16(self.buf.as_mut(), 0, v);
+        put16(self.buf.as_mut(), udp_field::SRC_PORT, v);
     }
     pub fn set_dst_port(&mut self, v: u16) {
-        put16(self.buf.as_mut(), 2, v);
+        put16(self.buf.as_mut(), udp_field::DST_PORT, v);
     }
     pub fn set_len(&mut self, v: u16) {
-        put16(self.buf.as_mut(), 4, v);
+        put16(self.buf.as_mut(), udp_field::LEN, v);
     }
     pub fn set_checksum(&mut self, v: u16) {
-        put16(self.buf.as_mut(), 6, v);
+        put16(self.buf.as_mut(), udp_field::CSUM, v);
     }
 }
 
@@ -679,7 +703,7 @@ impl VxlanRepr {
             return Err(VxlanError::BadFlags);
         }
         if let TunnelIp::V4 { frag, .. } = self.ip {
-            if frag & 0x3fff != 0 {
+            if frag & IPV4_FRAGMENT != 0 {
                 return Err(VxlanError::BadIp);
             }
         }

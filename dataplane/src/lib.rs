@@ -13,9 +13,13 @@
 //! that control reads. No allocation, lock or syscall per packet besides
 //! the transmit kick per batch (upcalls, the slow path, copy the packet).
 //!
-//! * [`xsk`]: AF_XDP sockets, UMEM, rings and the XDP redirect program on
+//! * [`xsk`]: AF_XDP sockets, UMEM, rings, and BPF maps and programs on
 //!   raw syscalls: the only module of odpx with `unsafe` code, every block
 //!   with a `// SAFETY:` line.
+//! * [`bpf`]: an eBPF assembler (labels, the instructions the programs
+//!   use), so that no C toolchain is needed.
+//! * [`xdp`]: the XDP programs (AF_XDP redirect, tunnel underlay filter)
+//!   and the objects that keep them attached.
 //! * [`exec`]: running datapath actions on a packet (set fields with
 //!   incremental checksums, VLAN push/pop, outputs, clone).
 //! * [`port`]: AF_XDP and in-memory ports behind one type, batch receive
@@ -26,9 +30,11 @@
 //!   for the traffic generator and the benchmarks.
 #![deny(unsafe_code)]
 
+pub mod bpf;
 pub mod exec;
 pub mod pmd;
 pub mod port;
 pub mod workload;
+pub mod xdp;
 #[allow(unsafe_code)]
 pub mod xsk;

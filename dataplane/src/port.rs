@@ -13,7 +13,8 @@
 //! Counters are relaxed atomics, written by PMDs and read by control.
 
 use crate::exec::HEADROOM;
-use crate::xsk::{self, Desc, RedirectProgram, XskSocket};
+use crate::xdp::RedirectProgram;
+use crate::xsk::{self, Desc, XskSocket};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

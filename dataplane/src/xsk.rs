@@ -1,20 +1,21 @@
-//! AF_XDP sockets, their UMEM and rings, and the XDP redirect program: the
-//! only `unsafe` code of odpx.
+//! AF_XDP sockets, their UMEM and rings, and the `bpf()` syscall: the only
+//! `unsafe` code of odpx.
 //!
 //! # What
 //! * [`XskSocket`]: an AF_XDP socket bound to one (interface, queue), with
 //!   its UMEM (an anonymous, page-aligned area cut into [`FRAME_SIZE`]-byte
 //!   frames) and its four rings (fill, completion, rx, tx) mapped into
 //!   this process.
-//! * [`RedirectProgram`]: an XSKMAP and a six-instruction XDP program
-//!   (`bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS)`), loaded with
-//!   the raw `bpf()` syscall and attached to the interface through a
-//!   bpf_link, which the kernel removes when the process exits.
+//! * [`BpfMap`], [`XdpProgram`], [`XdpLink`]: maps (XSKMAP, hash), loading
+//!   a program (with the verifier's log on refusal), running it on a test
+//!   frame (`BPF_PROG_TEST_RUN`) and attaching it through a bpf_link,
+//!   which the kernel removes when the process exits. The programs
+//!   themselves are bytes made by [`crate::xdp`].
 //!
 //! # Why raw syscalls
 //! No C toolchain beyond gcc may be assumed (no clang, no libbpf, no
-//! libxdp), and the program is six instructions, so it is written here as
-//! bytes. The ring protocol is the kernel's (Documentation/networking/
+//! libxdp), and the programs are short, so they are assembled in Rust
+//! ([`crate::bpf`]). The ring protocol is the kernel's (Documentation/networking/
 //! af_xdp.rst): single producer, single consumer, free-running u32
 //! indices, the producer publishes with a release store and the consumer
 //! reads it with an acquire load.
@@ -650,15 +651,18 @@ impl XskSocket {
 const SYS_BPF: libc::c_long = 321;
 const BPF_MAP_CREATE: i32 = 0;
 const BPF_MAP_UPDATE_ELEM: i32 = 2;
+const BPF_MAP_DELETE_ELEM: i32 = 3;
 const BPF_PROG_LOAD: i32 = 5;
+const BPF_PROG_TEST_RUN: i32 = 10;
 const BPF_LINK_CREATE: i32 = 28;
+const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
 const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
-const BPF_FUNC_REDIRECT_MAP: i32 = 51;
-const XDP_PASS: i32 = 2;
+/// The kernel's limit on an object name, NUL included.
+const BPF_OBJ_NAME_LEN: usize = 16;
 
 /// Union bpf_attr, large enough for the commands used here.
 #[repr(C, align(8))]
@@ -676,63 +680,140 @@ impl BpfAttr {
         self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
         self
     }
+    fn read_u32(&self, at: usize) -> u32 {
+        u32::from_ne_bytes([self.0[at], self.0[at + 1], self.0[at + 2], self.0[at + 3]])
+    }
+    fn name(&mut self, at: usize, name: &str) -> &mut Self {
+        let n = name.len().min(BPF_OBJ_NAME_LEN - 1);
+        self.0[at..at + n].copy_from_slice(&name.as_bytes()[..n]);
+        self
+    }
 }
 
-fn bpf(cmd: i32, attr: &mut BpfAttr, what: &str) -> io::Result<OwnedFd> {
-    // SAFETY: bpf(2) reads at most `size_of(BpfAttr)` bytes of `attr`,
-    // which lives for the call; pointers inside it (instructions, license,
-    // log, key, value) point to buffers the caller keeps alive.
+/// bpf(2) for the commands that answer 0 or a count.
+fn bpf_call(cmd: i32, attr: &mut BpfAttr, what: &str) -> io::Result<i64> {
+    // SAFETY: bpf(2) reads and writes at most `size_of(BpfAttr)` bytes of
+    // `attr`, which lives for the call; pointers inside it (instructions,
+    // license, log, keys, values, packet buffers) point to buffers the
+    // callers below keep alive across the call, with the sizes they pass.
     let r = unsafe { libc::syscall(SYS_BPF, cmd, attr.0.as_mut_ptr(), std::mem::size_of::<BpfAttr>() as u32) };
     if r < 0 {
         return Err(last_err(what));
     }
-    // SAFETY: the commands used here return a new fd nobody else owns
-    // (MAP_UPDATE_ELEM returns 0, handled by its caller).
+    Ok(r)
+}
+
+/// bpf(2) for the commands that answer a new file descriptor.
+fn bpf_fd(cmd: i32, attr: &mut BpfAttr, what: &str) -> io::Result<OwnedFd> {
+    let r = bpf_call(cmd, attr, what)?;
+    // SAFETY: MAP_CREATE, PROG_LOAD and LINK_CREATE return a new fd that
+    // nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
-/// One eBPF instruction.
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    b[0] = code;
-    b[1] = (dst & 0xf) | (src << 4);
-    b[2..4].copy_from_slice(&off.to_le_bytes());
-    b[4..8].copy_from_slice(&imm.to_le_bytes());
-    b
+/// A BPF map: an XSKMAP (queue -> AF_XDP socket) or a hash map of fixed
+/// key and value sizes. Closed with its last fd (programs that use it hold
+/// their own reference).
+pub struct BpfMap {
+    fd: OwnedFd,
+    key_size: usize,
+    value_size: usize,
 }
 
-/// The redirect program for one interface: an XSKMAP indexed by rx queue
-/// and the XDP program attached through a bpf_link (detached by the kernel
-/// when the link's last fd closes, i.e. at the latest when the process
-/// exits).
-pub struct RedirectProgram {
-    map: OwnedFd,
-    _prog: OwnedFd,
-    _link: OwnedFd,
-    pub ifindex: u32,
+impl BpfMap {
+    fn create(kind: u32, key_size: usize, value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
+        let mut a = BpfAttr::new();
+        a.u32(0, kind)
+            .u32(4, key_size as u32)
+            .u32(8, value_size as u32)
+            .u32(12, entries.max(1))
+            .name(28, name);
+        let fd = bpf_fd(BPF_MAP_CREATE, &mut a, &format!("bpf(BPF_MAP_CREATE {name})"))?;
+        Ok(BpfMap {
+            fd,
+            key_size,
+            value_size,
+        })
+    }
+
+    /// An XSKMAP of `queues` slots.
+    pub fn xsk(queues: u32) -> io::Result<BpfMap> {
+        BpfMap::create(BPF_MAP_TYPE_XSKMAP, 4, 4, queues, "odpx_xsks")
+    }
+
+    /// A hash map.
+    pub fn hash(key_size: usize, value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
+        BpfMap::create(BPF_MAP_TYPE_HASH, key_size, value_size, entries, name)
+    }
+
+    /// The fd programs refer to (an `ld_imm64` pseudo map fd).
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn check_sizes(&self, key: &[u8], value: Option<&[u8]>) -> io::Result<()> {
+        if key.len() != self.key_size || value.is_some_and(|v| v.len() != self.value_size) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "bpf map entry of {}+{} bytes, the map holds {}+{}",
+                    key.len(),
+                    value.map_or(0, <[u8]>::len),
+                    self.key_size,
+                    self.value_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Inserts or replaces an entry.
+    pub fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        self.check_sizes(key, Some(value))?;
+        let mut a = BpfAttr::new();
+        a.u32(0, self.fd() as u32)
+            .u64(8, key.as_ptr() as u64)
+            .u64(16, value.as_ptr() as u64)
+            .u64(24, 0);
+        bpf_call(BPF_MAP_UPDATE_ELEM, &mut a, "bpf(BPF_MAP_UPDATE_ELEM)").map(drop)
+    }
+
+    /// Removes an entry; `Ok(false)` when there was none.
+    pub fn delete(&self, key: &[u8]) -> io::Result<bool> {
+        self.check_sizes(key, None)?;
+        let mut a = BpfAttr::new();
+        a.u32(0, self.fd() as u32).u64(8, key.as_ptr() as u64);
+        match bpf_call(BPF_MAP_DELETE_ELEM, &mut a, "bpf(BPF_MAP_DELETE_ELEM)") {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Points an XSKMAP's slot `queue` at a socket.
+    pub fn set_socket(&self, queue: u32, sock: &XskSocket) -> io::Result<()> {
+        self.update(&queue.to_ne_bytes(), &(sock.fd() as u32).to_ne_bytes())
+    }
+}
+
+/// A loaded XDP program (its bytes from [`crate::bpf::Asm`]).
+pub struct XdpProgram {
+    fd: OwnedFd,
+}
+
+/// Where an XDP program is attached: the bpf_link, detached by the kernel
+/// when its last fd closes (at the latest when the process exits).
+pub struct XdpLink {
+    _fd: OwnedFd,
     /// Driver (native) mode, or generic (skb) mode as a fallback.
     pub native: bool,
 }
 
-impl RedirectProgram {
-    /// Loads and attaches the program; `queues` is the XSKMAP size.
-    pub fn attach(ifindex: u32, queues: u32) -> io::Result<RedirectProgram> {
-        let mut a = BpfAttr::new();
-        a.u32(0, BPF_MAP_TYPE_XSKMAP).u32(4, 4).u32(8, 4).u32(12, queues.max(1));
-        let map = bpf(BPF_MAP_CREATE, &mut a, "bpf(BPF_MAP_CREATE xskmap)")?;
-        // r2 = ctx->rx_queue_index; r1 = &xsks; r3 = XDP_PASS;
-        // r0 = bpf_redirect_map(r1, r2, r3); return r0
-        let code: Vec<u8> = [
-            insn(0x61, 2, 1, 16, 0),                    // ldxw r2, [r1 + 16]
-            insn(0x18, 1, 1, 0, map.as_raw_fd()),       // ld_imm64 r1, map fd (pseudo)
-            insn(0x00, 0, 0, 0, 0),                     //   (second half)
-            insn(0xb7, 3, 0, 0, XDP_PASS),              // mov64 r3, XDP_PASS
-            insn(0x85, 0, 0, 0, BPF_FUNC_REDIRECT_MAP), // call bpf_redirect_map
-            insn(0x95, 0, 0, 0, 0),                     // exit
-        ]
-        .concat();
+impl XdpProgram {
+    /// Verifies and loads `code`; a refusal carries the verifier's log.
+    pub fn load(code: &[u8], name: &str) -> io::Result<XdpProgram> {
         let license = b"GPL\0";
-        let mut log = vec![0u8; 4096];
+        let mut log = vec![0u8; 64 * 1024];
         let mut a = BpfAttr::new();
         a.u32(0, BPF_PROG_TYPE_XDP)
             .u32(4, (code.len() / 8) as u32)
@@ -741,56 +822,45 @@ impl RedirectProgram {
             .u32(24, 1)
             .u32(28, log.len() as u32)
             .u64(32, log.as_mut_ptr() as u64)
+            .name(48, name)
             .u32(68, BPF_XDP); // expected_attach_type
-        a.0[48..56].copy_from_slice(b"odpx_xsk");
-        let prog = bpf(BPF_PROG_LOAD, &mut a, "bpf(BPF_PROG_LOAD)").map_err(|e| {
-            let msg = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)]).into_owned();
+        let fd = bpf_fd(BPF_PROG_LOAD, &mut a, &format!("bpf(BPF_PROG_LOAD {name})")).map_err(|e| {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(0);
+            let msg = String::from_utf8_lossy(&log[..end]).into_owned();
             io::Error::new(e.kind(), format!("{e}; verifier: {msg}"))
         })?;
+        Ok(XdpProgram { fd })
+    }
+
+    /// Runs the program once on `frame` without attaching it
+    /// (`BPF_PROG_TEST_RUN`) and answers its verdict.
+    pub fn test_run(&self, frame: &[u8]) -> io::Result<u32> {
+        let mut a = BpfAttr::new();
+        a.u32(0, self.fd.as_raw_fd() as u32)
+            .u32(8, frame.len() as u32)
+            .u64(16, frame.as_ptr() as u64)
+            .u32(32, 1); // repeat
+        bpf_call(BPF_PROG_TEST_RUN, &mut a, "bpf(BPF_PROG_TEST_RUN)")?;
+        Ok(a.read_u32(4))
+    }
+
+    /// Attaches to an interface, in driver mode when it has one.
+    pub fn attach(&self, ifindex: u32) -> io::Result<XdpLink> {
         let link = |flags: u32| {
             let mut a = BpfAttr::new();
-            a.u32(0, prog.as_raw_fd() as u32)
+            a.u32(0, self.fd.as_raw_fd() as u32)
                 .u32(4, ifindex)
                 .u32(8, BPF_XDP)
                 .u32(12, flags);
-            bpf(BPF_LINK_CREATE, &mut a, "bpf(BPF_LINK_CREATE xdp)")
+            bpf_fd(BPF_LINK_CREATE, &mut a, "bpf(BPF_LINK_CREATE xdp)")
         };
-        let (link, native) = match link(XDP_FLAGS_DRV_MODE) {
-            Ok(l) => (l, true),
-            Err(_) => (link(XDP_FLAGS_SKB_MODE)?, false),
-        };
-        Ok(RedirectProgram {
-            map,
-            _prog: prog,
-            _link: link,
-            ifindex,
-            native,
-        })
-    }
-
-    /// Points queue `queue`'s packets at a socket.
-    pub fn register(&self, queue: u32, sock: &XskSocket) -> io::Result<()> {
-        let key = queue;
-        let value = sock.fd() as u32;
-        let mut a = BpfAttr::new();
-        a.u32(0, self.map.as_raw_fd() as u32)
-            .u64(8, &key as *const u32 as u64)
-            .u64(16, &value as *const u32 as u64)
-            .u64(24, 0);
-        // SAFETY: as in `bpf`; key and value live across the call. The
-        // command returns 0, not an fd, so the raw result is checked here.
-        let r = unsafe {
-            libc::syscall(
-                SYS_BPF,
-                BPF_MAP_UPDATE_ELEM,
-                a.0.as_mut_ptr(),
-                std::mem::size_of::<BpfAttr>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(last_err("bpf(BPF_MAP_UPDATE_ELEM xskmap)"));
+        match link(XDP_FLAGS_DRV_MODE) {
+            Ok(fd) => Ok(XdpLink { _fd: fd, native: true }),
+            Err(_) => Ok(XdpLink {
+                _fd: link(XDP_FLAGS_SKB_MODE)?,
+                native: false,
+            }),
         }
-        Ok(())
     }
 }
 

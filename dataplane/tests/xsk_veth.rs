@@ -2,7 +2,8 @@
 //! end's socket arrive on the other end's socket. Needs root (namespaces,
 //! XDP); skips locally without it and fails in CI.
 
-use odpx_dataplane::xsk::{ifindex, Desc, RedirectProgram, XskSocket};
+use odpx_dataplane::xdp::RedirectProgram;
+use odpx_dataplane::xsk::{ifindex, Desc, XskSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,8 @@
 
 use odpx_dataplane::port::{Port, RxBatch, TxStage};
 use odpx_dataplane::workload::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
-use odpx_dataplane::xsk::{self, RedirectProgram, XskSocket};
+use odpx_dataplane::xdp::RedirectProgram;
+use odpx_dataplane::xsk::{self, XskSocket};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

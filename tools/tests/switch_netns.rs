@@ -228,7 +228,8 @@ fn rules_forward_drop_and_change_live() {
 /// Sends raw `frames` with AF_XDP from namespace `from` and returns the
 /// frames with source MAC `src` that AF_XDP captures in namespace `to`.
 fn exchange(from: &str, frames: &[Vec<u8>], to: &str, src: [u8; 6]) -> Vec<Vec<u8>> {
-    use odpx_dataplane::xsk::{ifindex, Desc, RedirectProgram, XskSocket};
+    use odpx_dataplane::xdp::RedirectProgram;
+    use odpx_dataplane::xsk::{ifindex, Desc, XskSocket};
     let (to, from) = (to.to_string(), from.to_string());
     let want = frames.len();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
