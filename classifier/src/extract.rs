@@ -34,22 +34,9 @@
 //! [`crate::wire`]. Never panics on any input (fuzzed, and property-tested).
 
 use crate::key::{attr, frag, FlowKey, ETH_TYPE_802_2, VLAN_CFI};
-use crate::wire::{self, ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader};
-
-pub const ETH_TYPE_IPV4: u16 = 0x0800;
-pub const ETH_TYPE_IPV6: u16 = 0x86dd;
-pub const ETH_TYPE_ARP: u16 = 0x0806;
-pub const ETH_TYPE_RARP: u16 = 0x8035;
-pub const ETH_TYPE_VLAN: u16 = 0x8100;
-pub const ETH_TYPE_QINQ: u16 = 0x88a8;
-pub const ETH_TYPE_MPLS: u16 = 0x8847;
-pub const ETH_TYPE_MPLS_MC: u16 = 0x8848;
-
-pub const IPPROTO_ICMP: u8 = 1;
-pub const IPPROTO_TCP: u8 = 6;
-pub const IPPROTO_UDP: u8 = 17;
-pub const IPPROTO_ICMPV6: u8 = 58;
-pub const IPPROTO_SCTP: u8 = 132;
+use crate::wire::{
+    self, ethertype, ip_proto, ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader,
+};
 
 /// Extracts the flow key of `frame` received on `in_port`.
 pub fn extract(frame: &[u8], in_port: u32) -> FlowKey {
@@ -122,13 +109,13 @@ pub fn extract_into(frame: &[u8], in_port: u32, key: &mut FlowKey) {
     let l3buf = &frame[l3.min(frame.len())..];
 
     match eth_type {
-        ETH_TYPE_IPV4 => extract_ipv4(l3buf, key),
-        ETH_TYPE_IPV6 => extract_ipv6(l3buf, key),
-        ETH_TYPE_ARP | ETH_TYPE_RARP => {
+        ethertype::IPV4 => extract_ipv4(l3buf, key),
+        ethertype::IPV6 => extract_ipv6(l3buf, key),
+        ethertype::ARP | ethertype::RARP => {
             key.attrs |= attr::ARP;
             if let Ok(arp) = ArpPacket::new_checked(l3buf) {
                 if arp.hardware_type() == 1
-                    && arp.protocol_type() == ETH_TYPE_IPV4
+                    && arp.protocol_type() == ethertype::IPV4
                     && arp.hardware_len() == 6
                     && arp.protocol_len() == 4
                 {
@@ -141,7 +128,7 @@ pub fn extract_into(frame: &[u8], in_port: u32, key: &mut FlowKey) {
                 }
             }
         }
-        ETH_TYPE_MPLS | ETH_TYPE_MPLS_MC => {
+        ethertype::MPLS | ethertype::MPLS_MC => {
             key.attrs |= attr::MPLS;
             let mut depth = 0;
             for chunk in l3buf.chunks_exact(4).take(3) {
@@ -167,7 +154,7 @@ fn be16(b: &[u8], at: usize) -> u16 {
 #[inline(always)]
 fn vlan_tpid(frame: &[u8], off: usize) -> Option<u16> {
     let t = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
-    (t == ETH_TYPE_VLAN || t == ETH_TYPE_QINQ).then_some(t)
+    (t == ethertype::VLAN || t == ethertype::QINQ).then_some(t)
 }
 
 fn extract_ipv4(buf: &[u8], key: &mut FlowKey) {
@@ -255,7 +242,7 @@ fn extract_ipv6(buf: &[u8], key: &mut FlowKey) {
 
 fn extract_l4(l4: &[u8], key: &mut FlowKey, v6: bool) {
     match key.ip_proto {
-        IPPROTO_TCP => {
+        ip_proto::TCP => {
             key.attrs |= attr::TCP | attr::TCP_FLAGS;
             if let Ok(tcp) = TcpHeader::new_checked(l4) {
                 let hl = tcp.header_len();
@@ -266,14 +253,14 @@ fn extract_l4(l4: &[u8], key: &mut FlowKey, v6: bool) {
                 }
             }
         }
-        IPPROTO_UDP | IPPROTO_SCTP => {
-            key.attrs |= if key.ip_proto == IPPROTO_UDP {
+        ip_proto::UDP | ip_proto::SCTP => {
+            key.attrs |= if key.ip_proto == ip_proto::UDP {
                 attr::UDP
             } else {
                 attr::SCTP
             };
             // SCTP's common header is 12 bytes; UDP's 8.
-            let need = if key.ip_proto == IPPROTO_UDP { 8 } else { 12 };
+            let need = if key.ip_proto == ip_proto::UDP { 8 } else { 12 };
             if l4.len() >= need {
                 if let Ok(udp) = UdpHeader::new_checked(l4) {
                     key.tp_src = udp.src_port();
@@ -281,14 +268,14 @@ fn extract_l4(l4: &[u8], key: &mut FlowKey, v6: bool) {
                 }
             }
         }
-        IPPROTO_ICMP if !v6 => {
+        ip_proto::ICMP if !v6 => {
             key.attrs |= attr::ICMP;
             if let Ok(icmp) = IcmpHeader::new_checked(l4) {
                 key.tp_src = icmp.icmp_type() as u16;
                 key.tp_dst = icmp.code() as u16;
             }
         }
-        IPPROTO_ICMPV6 if v6 => {
+        ip_proto::ICMPV6 if v6 => {
             key.attrs |= attr::ICMPV6;
             if let Ok(icmp) = IcmpHeader::new_checked(l4) {
                 key.tp_src = icmp.icmp_type() as u16;

@@ -48,6 +48,9 @@ fn put32(b: &mut [u8], at: usize, v: u32) {
 pub mod ethertype {
     pub const IPV4: u16 = 0x0800;
     pub const ARP: u16 = 0x0806;
+    pub const RARP: u16 = 0x8035;
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MC: u16 = 0x8848;
     pub const VLAN: u16 = 0x8100;
     pub const QINQ: u16 = 0x88a8;
     pub const IPV6: u16 = 0x86dd;
@@ -58,6 +61,7 @@ pub mod ip_proto {
     pub const ICMP: u8 = 1;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    pub const SCTP: u8 = 132;
     pub const ICMPV6: u8 = 58;
 }
 

@@ -16,8 +16,14 @@
 //! * `push_vlan` moves the MAC addresses 4 bytes into the headroom and
 //!   writes the tag; `pop_vlan` does the reverse. No copy of the payload.
 //! * `clone(...)` runs its actions on a copy; the original continues.
+//! * `tnl_push(...)` encapsulates and outputs to the underlay port, as
+//!   Open vSwitch's userspace datapath does: on the packet itself when it
+//!   is the last action, on a copy otherwise (a flood to several tunnels
+//!   sends the same inner frame in each). `tnl_pop(port)` decapsulates and
+//!   ends the list: the caller recirculates the inner packet with the
+//!   tunnel metadata in [`ExecResult::popped`]. See [`crate::tunnel`].
 //! * Actions a userspace switch cannot or need not run here (conntrack,
-//!   recirculation, MPLS, metering, userspace, sampling, tunnel push/pop)
+//!   recirculation, MPLS, metering, userspace, sampling)
 //!   are counted as unsupported and end the action list for this packet,
 //!   as a truncated action list would: what was output stays output.
 //!
@@ -36,14 +42,17 @@
 //! are found once per set action, except for Ethernet sets, which need
 //! none.
 
+use crate::tunnel::{self, DecapDrop, EncapDrop, TunnelMeta};
 use odpx_classifier::key::attr;
 use odpx_classifier::odp::{OdpAction, SetAction};
-use odpx_classifier::wire::checksum;
+use odpx_classifier::wire::{checksum, VXLAN_OVER_IPV6};
 use std::sync::Arc;
 
 /// Bytes of headroom a frame must leave in front of a packet for the
-/// actions that grow it (VLAN push).
-pub const HEADROOM: usize = 64;
+/// actions that grow it: an IPv6 VXLAN header, or VLAN tags, rounded up to
+/// whole cache lines.
+pub const HEADROOM: usize = 128;
+const _: () = assert!(HEADROOM >= VXLAN_OVER_IPV6 + 2 * 4);
 
 /// A packet inside a frame buffer: `frame[start..start + len]`, with
 /// `frame[..start]` free headroom.
@@ -81,7 +90,7 @@ impl<'a> Packet<'a> {
         self.len == 0
     }
 
-    fn push_front(&mut self, n: usize) -> bool {
+    pub(crate) fn push_front(&mut self, n: usize) -> bool {
         if self.start < n {
             return false;
         }
@@ -90,16 +99,30 @@ impl<'a> Packet<'a> {
         true
     }
 
-    fn pop_front(&mut self, n: usize) {
+    pub(crate) fn pop_front(&mut self, n: usize) {
         let n = n.min(self.len);
         self.start += n;
         self.len -= n;
     }
+
+    /// Drops the bytes after the first `n` (trailing padding).
+    pub(crate) fn trim_to(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
 }
 
-/// Where `output` actions go.
+/// Where `output` actions go, and what they need to know about ports.
 pub trait OutputSink {
     fn output(&mut self, port: u32, packet: &[u8]);
+
+    /// The largest frame `port` sends (its MTU plus the Ethernet header).
+    fn max_frame(&self, _port: u32) -> usize {
+        usize::MAX
+    }
+
+    /// A `tnl_push` for tunnel port `tnl_port` encapsulated a frame (of
+    /// this many bytes, outer headers included) or dropped it.
+    fn encapsulated(&mut self, _tnl_port: u32, _outcome: Result<usize, EncapDrop>) {}
 }
 
 impl<F: FnMut(u32, &[u8])> OutputSink for F {
@@ -118,24 +141,30 @@ pub struct ExecResult {
     pub skipped_sets: u32,
     /// A VLAN push found no headroom: the packet was dropped.
     pub no_headroom: bool,
+    /// `tnl_pop(port)` removed the outer headers: the packet is now the
+    /// inner frame, to be recirculated with this metadata.
+    pub popped: Option<(u32, TunnelMeta)>,
+    /// `tnl_pop(port)` refused the outer headers: the packet was dropped.
+    pub decap_drop: Option<(u32, DecapDrop)>,
 }
 
 /// Header offsets of a packet.
 #[derive(Clone, Copy, Debug, Default)]
-struct Layout {
+pub(crate) struct Layout {
     /// Offset of the Ethertype after all VLAN tags (12, 16 or 20).
-    ethertype_at: usize,
-    vlan_tags: u8,
-    l3: Option<(u16, usize)>,
+    pub ethertype_at: usize,
+    pub vlan_tags: u8,
+    /// (Ethertype, L3 offset).
+    pub l3: Option<(u16, usize)>,
     /// (IP protocol, L4 offset), when the L4 header is there.
-    l4: Option<(u8, usize)>,
+    pub l4: Option<(u8, usize)>,
 }
 
 fn be16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
 }
 
-fn layout(d: &[u8]) -> Layout {
+pub(crate) fn layout(d: &[u8]) -> Layout {
     let mut l = Layout::default();
     if d.len() < 14 {
         return l;
@@ -262,6 +291,8 @@ pub enum Op {
         tci: u16,
     },
     PopVlan,
+    /// Decapsulate (tunnel port number as the action names it).
+    TunnelPop(u32),
     /// A set of kernel metadata (priority, mark, tunnel): nothing to write
     /// in a userspace frame.
     Nothing,
@@ -278,6 +309,7 @@ impl Op {
             OdpAction::Output(port) => return Op::Output(*port),
             OdpAction::PushVlan { tpid, tci } => return Op::PushVlan { tpid: *tpid, tci: *tci },
             OdpAction::PopVlan => return Op::PopVlan,
+            OdpAction::TunnelPop(port) => return Op::TunnelPop(*port),
             OdpAction::Set(s) | OdpAction::SetMasked(s) => s,
             _ => return from_list,
         };
@@ -470,12 +502,38 @@ fn run_op(op: &Op, list: &[OdpAction], p: &mut Packet, sink: &mut dyn OutputSink
             }
         }
         Op::PopVlan => pop_vlan(p),
+        Op::TunnelPop(port) => {
+            match tunnel::pop(p) {
+                Ok(meta) => r.popped = Some((*port, meta)),
+                Err(why) => r.decap_drop = Some((*port, why)),
+            }
+            return false;
+        }
         Op::Nothing => {}
         Op::FromList(i) => match list.get(*i as usize) {
             Some(OdpAction::Set(s) | OdpAction::SetMasked(s)) => {
                 if !apply_set_from_list(p, s) {
                     r.skipped_sets += 1;
                 }
+            }
+            Some(OdpAction::TunnelPush(t)) => {
+                let last = *i as usize + 1 == list.len();
+                let max = sink.max_frame(t.out_port);
+                let outcome = if last {
+                    tunnel::push(p, &t.header, max).map(|()| {
+                        sink.output(t.out_port, p.data());
+                        p.len()
+                    })
+                } else {
+                    let mut copy = vec![0u8; HEADROOM + p.len()];
+                    copy[HEADROOM..].copy_from_slice(p.data());
+                    let mut cp = Packet::new(&mut copy, HEADROOM, p.len());
+                    tunnel::push(&mut cp, &t.header, max).map(|()| {
+                        sink.output(t.out_port, cp.data());
+                        cp.len()
+                    })
+                };
+                sink.encapsulated(t.tnl_port, outcome);
             }
             Some(OdpAction::Clone(inner)) => {
                 let mut copy = vec![0u8; HEADROOM + p.len()];

@@ -22,6 +22,8 @@
 //!   and the objects that keep them attached.
 //! * [`exec`]: running datapath actions on a packet (set fields with
 //!   incremental checksums, VLAN push/pop, outputs, clone).
+//! * [`tunnel`]: VXLAN encapsulation and decapsulation of a packet in
+//!   place (the `tnl_push` and `tnl_pop` actions).
 //! * [`port`]: AF_XDP and in-memory ports behind one type, batch receive
 //!   and staged, once-per-batch transmit.
 //! * [`pmd`]: the polling threads: exact-match cache, megaflow cache,
@@ -34,6 +36,7 @@ pub mod bpf;
 pub mod exec;
 pub mod pmd;
 pub mod port;
+pub mod tunnel;
 pub mod workload;
 pub mod xdp;
 #[allow(unsafe_code)]

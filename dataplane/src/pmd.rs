@@ -17,6 +17,18 @@
 //! A packet that misses both caches is an *upcall*: it goes, with its key
 //! and bytes, to the slow path over a bounded channel.
 //!
+//! # Recirculation (tunnel decapsulation)
+//! `tnl_pop` leaves the inner packet where it was, in its buffer. The PMD
+//! finds the VXLAN port that receives it ([`crate::tunnel::Receivers`])
+//! and moves the buffer, by swapping two pointers, into the PMD's second
+//! batch with that port as `in_port` and the outer headers as tunnel
+//! metadata. Once the first batch is done (outputs sent), the second runs
+//! through the very same batch code: key extraction (then the tunnel
+//! fields), EMC, megaflows, upcalls, actions. Its pops go back to the first
+//! batch, and so on, up to [`MAX_RECIRC_DEPTH`] passes. Encapsulation
+//! needs no second pass: the translator resolved route and neighbour, and
+//! `tnl_push` outputs to the underlay port directly.
+//!
 //! # The slow path's door
 //! The translator (in `odpx-control`) answers an upcall with a
 //! [`PmdMsg::Install`]: the megaflow with its UFID, its actions, and the
@@ -57,8 +69,9 @@
 //! Reports go to the owner over an unbounded channel: the PMD never blocks
 //! on the slow path.
 
-use crate::exec::{Packet, Program, HEADROOM};
+use crate::exec::{ExecResult, OutputSink, Packet, Program};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
+use crate::tunnel::{DecapDrop, EncapDrop, Receivers};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hashbrown::HashMap;
 use odpx_classifier::emc::ExactMatchCache;
@@ -70,6 +83,11 @@ use odpx_classifier::megaflow::{FlowRef, FlowStats, MegaflowCache};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Passes a packet may take through the classifier: the received one and
+/// recirculations after decapsulation (Open vSwitch's limit). A packet
+/// that would need more is dropped and counted.
+pub const MAX_RECIRC_DEPTH: usize = 6;
 
 /// A packet that missed both caches.
 #[derive(Debug)]
@@ -169,6 +187,9 @@ pub struct PmdCounters {
     pub flow_limit_hits: AtomicU64,
     pub unsupported_actions: AtomicU64,
     pub drops_no_headroom: AtomicU64,
+    /// Inner packets classified again after decapsulation.
+    pub recirculations: AtomicU64,
+    pub drops_recirc_depth: AtomicU64,
     pub busy_ns: AtomicU64,
     pub idle_ns: AtomicU64,
     /// TSC cycles spent in passes that processed packets / found none.
@@ -198,6 +219,8 @@ pub struct PmdSnapshot {
     pub flow_limit_hits: u64,
     pub unsupported_actions: u64,
     pub drops_no_headroom: u64,
+    pub recirculations: u64,
+    pub drops_recirc_depth: u64,
     pub busy_ns: u64,
     pub idle_ns: u64,
     pub busy_cycles: u64,
@@ -223,6 +246,8 @@ impl PmdCounters {
             flow_limit_hits: l(&self.flow_limit_hits),
             unsupported_actions: l(&self.unsupported_actions),
             drops_no_headroom: l(&self.drops_no_headroom),
+            recirculations: l(&self.recirculations),
+            drops_recirc_depth: l(&self.drops_recirc_depth),
             busy_ns: l(&self.busy_ns),
             idle_ns: l(&self.idle_ns),
             busy_cycles: l(&self.busy_cycles),
@@ -247,6 +272,8 @@ impl PmdCounters {
             &self.flow_limit_hits,
             &self.unsupported_actions,
             &self.drops_no_headroom,
+            &self.recirculations,
+            &self.drops_recirc_depth,
             &self.busy_ns,
             &self.idle_ns,
             &self.busy_cycles,
@@ -352,7 +379,14 @@ pub struct Pmd {
     slow: SlowPath,
     msgs: Receiver<PmdMsg>,
     counters: Arc<PmdCounters>,
-    batch: RxBatch,
+    /// Which VXLAN port receives a decapsulated packet.
+    receivers: Receivers,
+    /// The received batch and the recirculation batch (they trade roles
+    /// pass by pass).
+    batches: [RxBatch; 2],
+    /// Encapsulations and decapsulations of a batch by port, added to the
+    /// ports' shared counters once per batch.
+    tally: Vec<TunnelTally>,
     keys: [FlowKey; BATCH],
     /// The keys of a batch's EMC misses, gathered for the megaflow lookup
     /// (kept here, not zeroed per batch: 6 KiB).
@@ -372,6 +406,14 @@ impl Pmd {
         counters: Arc<PmdCounters>,
     ) -> Pmd {
         let nports = ports.len();
+        // Control validated the endpoints with the same constructor.
+        let receivers = Receivers::new(
+            ports
+                .iter()
+                .flatten()
+                .filter_map(|p| p.vxlan_endpoint().map(|e| (p.no, *e))),
+        )
+        .unwrap_or_default();
         Pmd {
             emc: ExactMatchCache::new(cfg.emc_entries, cfg.emc_insert_inv_prob),
             mf: MegaflowCache::new(cfg.megaflow_limit),
@@ -381,7 +423,9 @@ impl Pmd {
             slow,
             msgs,
             counters,
-            batch: RxBatch::default(),
+            receivers,
+            batches: [RxBatch::default(), RxBatch::default()],
+            tally: vec![TunnelTally::default(); nports],
             keys: [FlowKey::ZERO; BATCH],
             miss_keys: [FlowKey::ZERO; BATCH],
             stages: (0..nports).map(|_| TxStage::default()).collect(),
@@ -437,11 +481,13 @@ impl Pmd {
                 continue;
             };
             let c0 = crate::xsk::cycles();
-            let n = port.recv(q, &mut self.batch);
+            let n = port.recv(q, &mut self.batches[0]);
             if n > 0 {
                 let rx = crate::xsk::cycles().wrapping_sub(c0);
                 add(&self.counters.rx_cycles, rx);
-                self.process_batch(port_no, n, now);
+                add(&self.counters.packets, n as u64);
+                let popped = self.process_batch(0, n, now);
+                self.recirculate(1, popped, now);
                 total += n;
             }
             port.poll_tx(self.cfg.id);
@@ -453,9 +499,24 @@ impl Pmd {
         total
     }
 
-    fn process_batch(&mut self, in_port: u32, n: usize, now: u64) {
+    /// Runs the inner packets left in batch `k` by decapsulation (`n` of
+    /// them) through the batch code again, pass after pass.
+    fn recirculate(&mut self, mut k: usize, mut n: usize, now: u64) {
+        for _ in 1..MAX_RECIRC_DEPTH {
+            if n == 0 {
+                return;
+            }
+            add(&self.counters.recirculations, n as u64);
+            n = self.process_batch(k, n, now);
+            k = 1 - k;
+        }
+        add(&self.counters.drops_recirc_depth, n as u64);
+    }
+
+    /// Classifies and runs the `n` packets of batch `k`; returns how many
+    /// were decapsulated into the other batch for another pass.
+    fn process_batch(&mut self, k: usize, n: usize, now: u64) -> usize {
         let c_start = crate::xsk::cycles();
-        add(&self.counters.packets, n as u64);
         let mut flows: [Option<FlowRef>; BATCH] = [None; BATCH];
         let mut miss_idx = [0usize; BATCH];
         let mut n_miss = 0;
@@ -463,9 +524,14 @@ impl Pmd {
         // Keys first, lookups second: the EMC probes of the whole batch then
         // run back to back, and their cache misses overlap instead of
         // waiting behind each packet's parsing.
+        let batch = &self.batches[k];
         for (i, hash) in hashes.iter_mut().enumerate().take(n) {
-            extract_into(self.batch.data(i), in_port, &mut self.keys[i]);
-            *hash = self.keys[i].hash();
+            let key = &mut self.keys[i];
+            extract_into(batch.data(i), batch.in_ports[i], key);
+            if let Some(t) = &batch.tunnels[i] {
+                t.apply(key);
+            }
+            *hash = key.hash();
         }
         self.emc.lookup_batch(&self.keys[..n], &hashes[..n], &mut flows[..n]);
         // Read every hit's megaflow slot before checking any (see
@@ -503,43 +569,63 @@ impl Pmd {
                         flows[i] = Some(r);
                         self.emc.insert(&self.keys[i], hashes[i], r);
                     }
-                    None => self.upcall(in_port, i),
+                    None => self.upcall(k, i),
                 }
             }
         }
         let c_actions = crate::xsk::cycles();
         add(&self.counters.classify_cycles, c_actions.wrapping_sub(c_start));
+        let [b0, b1] = &mut self.batches;
+        let (cur, next) = if k == 0 { (b0, b1) } else { (b1, b0) };
+        let mut popped = 0;
         for (i, f) in flows.iter().enumerate().take(n) {
             let Some(r) = *f else { continue };
-            let len = self.batch.lens[i];
+            let (start, len) = (cur.starts[i], cur.lens[i]);
             let tcp_flags = self.keys[i].tcp_flags;
             // Borrow the actions in place (disjoint fields): no reference
             // count traffic per packet.
             let Some(flow) = self.mf.hit(r, 1, len as u64, tcp_flags, now) else {
                 continue;
             };
-            run_program(
-                &flow.actions,
-                self.batch.buf_mut(i),
-                len,
-                &mut self.stages,
-                &self.counters,
-            );
+            let mut sink = PmdSink {
+                stages: &mut self.stages,
+                ports: &self.ports,
+                tally: &mut self.tally,
+            };
+            let mut p = Packet::new(&mut cur.buf_mut(i)[..], start, len);
+            let result = flow.actions.run(&mut p, &mut sink);
+            let at = (p.start(), p.len());
+            count_result(&result, &self.counters, &self.ports);
+            if let Some((underlay, meta)) = result.popped {
+                match self.receivers.resolve(&meta) {
+                    Some(port) => {
+                        if let Some(t) = self.tally.get_mut(port as usize) {
+                            t.decap_packets += 1;
+                            t.decap_bytes += at.1 as u64;
+                        }
+                        cur.move_to(i, next, popped, at, port, meta);
+                        popped += 1;
+                    }
+                    None => port_stats(&self.ports, underlay, |s| s.count_decap_drop(DecapDrop::UnknownVni)),
+                }
+            }
         }
         let c_tx = crate::xsk::cycles();
         add(&self.counters.action_cycles, c_tx.wrapping_sub(c_actions));
         self.flush_tx();
         let tx = crate::xsk::cycles().wrapping_sub(c_tx);
         add(&self.counters.tx_cycles, tx);
+        popped
     }
 
-    fn upcall(&mut self, in_port: u32, i: usize) {
+    fn upcall(&mut self, k: usize, i: usize) {
         add(&self.counters.upcalls, 1);
+        let batch = &self.batches[k];
         let u = Upcall {
             pmd: self.cfg.id,
-            in_port,
+            in_port: batch.in_ports[i],
             key: self.keys[i],
-            packet: self.batch.data(i).to_vec(),
+            packet: batch.data(i).to_vec(),
         };
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.slow.upcalls.try_send(u) {
             add(&self.counters.upcalls_lost, 1);
@@ -556,14 +642,53 @@ impl Pmd {
             }
             stage.clear();
         }
+        for (no, t) in self.tally.iter_mut().enumerate() {
+            if *t == TunnelTally::default() {
+                continue;
+            }
+            if let Some(Some(p)) = self.ports.get(no) {
+                let r = Ordering::Relaxed;
+                p.stats.count_encap(Ok(t.encap_bytes), t.encap_packets);
+                p.stats.rx_packets.fetch_add(t.decap_packets, r);
+                p.stats.rx_bytes.fetch_add(t.decap_bytes, r);
+            }
+            *t = TunnelTally::default();
+        }
     }
 
-    fn run_packet(&mut self, program: &Program, packet: &[u8]) {
-        let mut buf = [0u8; crate::port::BUF_SIZE];
-        let len = packet.len().min(buf.len() - HEADROOM);
-        buf[HEADROOM..HEADROOM + len].copy_from_slice(&packet[..len]);
-        run_program(program, &mut buf, len, &mut self.stages, &self.counters);
+    /// Runs a program on one packet that came from the slow path (between
+    /// batches, so both batches are free), recirculating it if it was
+    /// decapsulated.
+    fn run_packet(&mut self, program: &Program, in_port: u32, packet: &[u8]) {
+        self.batches[0].fill(0, in_port, packet);
+        let [b0, b1] = &mut self.batches;
+        let (start, len) = (b0.starts[0], b0.lens[0]);
+        let mut sink = PmdSink {
+            stages: &mut self.stages,
+            ports: &self.ports,
+            tally: &mut self.tally,
+        };
+        let mut p = Packet::new(&mut b0.buf_mut(0)[..], start, len);
+        let result = program.run(&mut p, &mut sink);
+        let at = (p.start(), p.len());
+        count_result(&result, &self.counters, &self.ports);
+        let mut popped = 0;
+        if let Some((underlay, meta)) = result.popped {
+            match self.receivers.resolve(&meta) {
+                Some(port) => {
+                    if let Some(t) = self.tally.get_mut(port as usize) {
+                        t.decap_packets += 1;
+                        t.decap_bytes += at.1 as u64;
+                    }
+                    b0.move_to(0, b1, 0, at, port, meta);
+                    popped = 1;
+                }
+                None => port_stats(&self.ports, underlay, |s| s.count_decap_drop(DecapDrop::UnknownVni)),
+            }
+        }
         self.flush_tx();
+        let now = self.now();
+        self.recirculate(1, popped, now);
     }
 
     fn handle(&mut self, m: PmdMsg) {
@@ -577,8 +702,8 @@ impl Pmd {
                 let program = Program::new(actions);
                 // The packet first, so the program moves into the cache
                 // instead of being copied; nothing here can tell the order.
-                if let Some((_, p)) = packet {
-                    self.run_packet(&program, &p);
+                if let Some((in_port, p)) = packet {
+                    self.run_packet(&program, in_port, &p);
                 }
                 self.install(ufid, *matched, program);
             }
@@ -602,7 +727,11 @@ impl Pmd {
                 }
                 self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
             }
-            PmdMsg::Execute { actions, packet, .. } => self.run_packet(&Program::new(actions), &packet),
+            PmdMsg::Execute {
+                in_port,
+                actions,
+                packet,
+            } => self.run_packet(&Program::new(actions), in_port, &packet),
             PmdMsg::Sweep { token, max_idle } => self.sweep(token, max_idle),
             PmdMsg::Barrier(token) => {
                 let _ = self.slow.reports.send(PmdReport::Barrier {
@@ -703,18 +832,65 @@ fn add(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
 }
 
-fn run_program(program: &Program, buf: &mut [u8], len: usize, stages: &mut [TxStage], counters: &PmdCounters) {
-    let mut p = Packet::new(buf, HEADROOM, len);
-    let mut sink = |port: u32, data: &[u8]| {
-        if let Some(s) = stages.get_mut(port as usize) {
-            s.push(data);
+/// A batch's encapsulations and decapsulations on one port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct TunnelTally {
+    encap_packets: u64,
+    encap_bytes: u64,
+    decap_packets: u64,
+    decap_bytes: u64,
+}
+
+/// Where a PMD's actions output: the batch's transmit stages, with the
+/// ports' MTUs and the tunnel tallies.
+struct PmdSink<'a> {
+    stages: &'a mut [TxStage],
+    ports: &'a PortTable,
+    tally: &'a mut [TunnelTally],
+}
+
+impl OutputSink for PmdSink<'_> {
+    fn output(&mut self, port: u32, packet: &[u8]) {
+        if let Some(s) = self.stages.get_mut(port as usize) {
+            s.push(packet);
         }
-    };
-    let r = program.run(&mut p, &mut sink);
+    }
+
+    fn max_frame(&self, port: u32) -> usize {
+        match self.ports.get(port as usize) {
+            Some(Some(p)) => p.max_frame(),
+            _ => usize::MAX,
+        }
+    }
+
+    fn encapsulated(&mut self, tnl_port: u32, outcome: Result<usize, EncapDrop>) {
+        match (outcome, self.tally.get_mut(tnl_port as usize)) {
+            (Ok(bytes), Some(t)) => {
+                t.encap_packets += 1;
+                t.encap_bytes += bytes as u64;
+            }
+            (Err(why), _) => port_stats(self.ports, tnl_port, |s| s.count_encap(Err(why), 1)),
+            (Ok(_), None) => {}
+        }
+    }
+}
+
+/// Runs `f` on the counters of port `no`, if it exists.
+fn port_stats(ports: &PortTable, no: u32, f: impl FnOnce(&crate::port::PortStats)) {
+    if let Some(Some(p)) = ports.get(no as usize) {
+        f(&p.stats);
+    }
+}
+
+/// Counts what running a packet's actions reported.
+fn count_result(r: &ExecResult, counters: &PmdCounters, ports: &PortTable) {
     if r.unsupported {
         add(&counters.unsupported_actions, 1);
     }
     if r.no_headroom {
         add(&counters.drops_no_headroom, 1);
+    }
+    if let Some((underlay, why)) = r.decap_drop {
+        port_stats(ports, underlay, |s| s.count_decap_drop(why));
     }
 }

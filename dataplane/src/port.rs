@@ -2,9 +2,14 @@
 //!
 //! # What
 //! A [`Port`] has a number (its ODP-style port number in flows), a name,
-//! counters, and a backend: [`Backend::Xdp`] (one AF_XDP socket per rx
-//! queue plus the redirect program) or [`Backend::Mem`] (queues of byte
-//! vectors, for tests and for benchmarks without kernel I/O).
+//! counters, an MTU, and a backend: [`Backend::Xdp`] (one AF_XDP socket
+//! per rx queue plus its XDP program: the redirect program, or the
+//! underlay filter of a tunnel underlay port), [`Backend::Mem`] (queues
+//! of byte vectors, for tests and for benchmarks without kernel I/O), or
+//! [`Backend::Vxlan`] (a VXLAN tunnel port: no I/O of its own; packets
+//! enter it by decapsulation on an underlay port and leave it by
+//! encapsulation onto one, and its counters say so: rx = decapsulated,
+//! tx = encapsulated).
 //!
 //! # Threads
 //! Ports are shared by the PMD threads (`Arc<Port>`). Each AF_XDP queue sits
@@ -13,17 +18,21 @@
 //! Counters are relaxed atomics, written by PMDs and read by control.
 
 use crate::exec::HEADROOM;
-use crate::xdp::RedirectProgram;
+use crate::tunnel::{DecapDrop, EncapDrop, TunnelMeta, VxlanEndpoint};
+use crate::xdp::{RedirectProgram, UnderlayProgram, VtepMaps};
 use crate::xsk::{self, Desc, XskSocket};
+use odpx_classifier::wire::ETHERNET_LEN;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Packets per batch.
 pub const BATCH: usize = 32;
 /// Bytes of one receive buffer (headroom included).
 pub const BUF_SIZE: usize = 2048;
+/// The MTU of a port whose device does not say (in-memory ports).
+pub const DEFAULT_MTU: u32 = 1500;
 
 /// Per-port counters (relaxed atomics).
 #[derive(Default, Debug)]
@@ -36,6 +45,16 @@ pub struct PortStats {
     pub tx_dropped_full: AtomicU64,
     /// Frames larger than a buffer.
     pub rx_dropped_too_big: AtomicU64,
+    /// Tunnel ports: frames not encapsulated because the result would
+    /// exceed the underlay's MTU (or, from hand-written actions, had no
+    /// headroom or a header odpx did not build).
+    pub encap_too_big: AtomicU64,
+    pub encap_failed: AtomicU64,
+    /// Underlay ports: frames not decapsulated, by reason.
+    pub decap_malformed: AtomicU64,
+    pub decap_bad_checksum: AtomicU64,
+    pub decap_bad_flags: AtomicU64,
+    pub decap_unknown_vni: AtomicU64,
 }
 
 /// A snapshot of [`PortStats`].
@@ -47,6 +66,12 @@ pub struct PortCounters {
     pub tx_bytes: u64,
     pub tx_dropped_full: u64,
     pub rx_dropped_too_big: u64,
+    pub encap_too_big: u64,
+    pub encap_failed: u64,
+    pub decap_malformed: u64,
+    pub decap_bad_checksum: u64,
+    pub decap_bad_flags: u64,
+    pub decap_unknown_vni: u64,
 }
 
 impl PortStats {
@@ -59,7 +84,38 @@ impl PortStats {
             tx_bytes: l(&self.tx_bytes),
             tx_dropped_full: l(&self.tx_dropped_full),
             rx_dropped_too_big: l(&self.rx_dropped_too_big),
+            encap_too_big: l(&self.encap_too_big),
+            encap_failed: l(&self.encap_failed),
+            decap_malformed: l(&self.decap_malformed),
+            decap_bad_checksum: l(&self.decap_bad_checksum),
+            decap_bad_flags: l(&self.decap_bad_flags),
+            decap_unknown_vni: l(&self.decap_unknown_vni),
         }
+    }
+
+    /// Counts encapsulation outcomes (on the tunnel port): `packets`
+    /// frames of `bytes` in all, or dropped for `why`.
+    pub fn count_encap(&self, outcome: Result<u64, EncapDrop>, packets: u64) {
+        let c = match outcome {
+            Ok(bytes) => {
+                self.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+                &self.tx_packets
+            }
+            Err(EncapDrop::TooBig) => &self.encap_too_big,
+            Err(EncapDrop::NoHeadroom | EncapDrop::BadTemplate) => &self.encap_failed,
+        };
+        c.fetch_add(packets, Ordering::Relaxed);
+    }
+
+    /// Counts a refused decapsulation (on the underlay port).
+    pub fn count_decap_drop(&self, why: DecapDrop) {
+        let c = match why {
+            DecapDrop::Malformed => &self.decap_malformed,
+            DecapDrop::BadChecksum => &self.decap_bad_checksum,
+            DecapDrop::BadFlags => &self.decap_bad_flags,
+            DecapDrop::UnknownVni => &self.decap_unknown_vni,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -91,13 +147,23 @@ impl MemPort {
     }
 }
 
+/// The XDP program of an AF_XDP port.
+pub enum XdpProgramKind {
+    /// Every packet to AF_XDP (a switched port).
+    Redirect(RedirectProgram),
+    /// VXLAN for a local VTEP to AF_XDP, the rest to the kernel (a tunnel
+    /// underlay port).
+    Underlay(UnderlayProgram),
+}
+
 pub enum Backend {
     Xdp {
         queues: Vec<Mutex<XskSocket>>,
-        _prog: RedirectProgram,
+        prog: XdpProgramKind,
         ifindex: u32,
     },
     Mem(MemPort),
+    Vxlan(VxlanEndpoint),
 }
 
 pub struct Port {
@@ -105,33 +171,84 @@ pub struct Port {
     pub name: String,
     pub backend: Backend,
     pub stats: PortStats,
+    /// The device's MTU (IP bytes per frame); followed by control.
+    pub mtu: AtomicU32,
 }
 
-/// Receive buffers of one batch, owned by a PMD and reused.
+/// Frame buffers of one batch with what is known of each packet before
+/// its key is extracted, owned by a PMD and reused. A received batch has
+/// one input port and no tunnel metadata; a recirculated one (inner
+/// packets after `tnl_pop`) has them per packet.
 pub struct RxBatch {
-    bufs: Vec<[u8; BUF_SIZE]>,
+    /// Boxed so that a packet moves to the recirculation batch by
+    /// swapping two pointers, not by copying 2 KiB.
+    #[allow(clippy::vec_box)]
+    bufs: Vec<Box<[u8; BUF_SIZE]>>,
+    /// Where each packet starts in its buffer.
+    pub starts: [usize; BATCH],
     pub lens: [usize; BATCH],
+    pub in_ports: [u32; BATCH],
+    pub tunnels: [Option<TunnelMeta>; BATCH],
     descs: [Desc; BATCH],
 }
 
 impl Default for RxBatch {
     fn default() -> Self {
         RxBatch {
-            bufs: vec![[0u8; BUF_SIZE]; BATCH],
+            bufs: (0..BATCH).map(|_| Box::new([0u8; BUF_SIZE])).collect(),
+            starts: [HEADROOM; BATCH],
             lens: [0; BATCH],
+            in_ports: [0; BATCH],
+            tunnels: [None; BATCH],
             descs: [Desc::default(); BATCH],
         }
     }
 }
 
 impl RxBatch {
-    /// Packet `i`: its frame buffer; the packet starts at [`HEADROOM`].
+    /// Packet `i`'s frame buffer; the packet starts at `starts[i]`.
     pub fn buf_mut(&mut self, i: usize) -> &mut [u8; BUF_SIZE] {
         &mut self.bufs[i]
     }
 
     pub fn data(&self, i: usize) -> &[u8] {
-        &self.bufs[i][HEADROOM..HEADROOM + self.lens[i]]
+        &self.bufs[i][self.starts[i]..self.starts[i] + self.lens[i]]
+    }
+
+    /// Puts a packet in slot `i` (a copy at [`HEADROOM`]; longer packets
+    /// are cut to the buffer).
+    pub fn fill(&mut self, i: usize, in_port: u32, packet: &[u8]) {
+        let len = packet.len().min(BUF_SIZE - HEADROOM);
+        self.bufs[i][HEADROOM..HEADROOM + len].copy_from_slice(&packet[..len]);
+        self.starts[i] = HEADROOM;
+        self.lens[i] = len;
+        self.in_ports[i] = in_port;
+        self.tunnels[i] = None;
+    }
+
+    /// Moves packet `i` of `self`, now at `(start, len)` in its buffer, to
+    /// slot `j` of `to` (the buffers trade places), arriving on `in_port`
+    /// with tunnel metadata.
+    pub fn move_to(
+        &mut self,
+        i: usize,
+        to: &mut RxBatch,
+        j: usize,
+        at: (usize, usize),
+        in_port: u32,
+        tunnel: TunnelMeta,
+    ) {
+        std::mem::swap(&mut self.bufs[i], &mut to.bufs[j]);
+        (to.starts[j], to.lens[j]) = at;
+        to.in_ports[j] = in_port;
+        to.tunnels[j] = Some(tunnel);
+    }
+
+    /// Marks the first `n` slots as received on `port` at [`HEADROOM`].
+    fn received(&mut self, n: usize, port: u32) {
+        self.starts[..n].fill(HEADROOM);
+        self.in_ports[..n].fill(port);
+        self.tunnels[..n].fill(None);
     }
 }
 
@@ -167,6 +284,14 @@ impl TxStage {
     }
 }
 
+fn device_mtu(name: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 fn rx_queue_count(name: &str) -> usize {
     std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
         .map(|d| {
@@ -182,26 +307,67 @@ impl Port {
     /// Opens an interface with AF_XDP: the redirect program and one
     /// socket per receive queue.
     pub fn open_xdp(no: u32, name: &str) -> io::Result<Port> {
+        Port::open_afxdp(no, name, false)
+    }
+
+    /// Opens a tunnel underlay interface: AF_XDP behind the underlay
+    /// filter, which accepts nothing until VTEPs are added ([`Port::vteps`]).
+    pub fn open_underlay(no: u32, name: &str) -> io::Result<Port> {
+        Port::open_afxdp(no, name, true)
+    }
+
+    fn open_afxdp(no: u32, name: &str, underlay: bool) -> io::Result<Port> {
         let ifindex = xsk::ifindex(name)?;
         let n = rx_queue_count(name);
-        let prog = RedirectProgram::attach(ifindex, n as u32)
-            .map_err(|e| io::Error::new(e.kind(), format!("{name}: attaching the XDP program: {e}")))?;
+        let attached = if underlay {
+            UnderlayProgram::attach(ifindex, n as u32).map(XdpProgramKind::Underlay)
+        } else {
+            RedirectProgram::attach(ifindex, n as u32).map(XdpProgramKind::Redirect)
+        };
+        let prog = attached.map_err(|e| io::Error::new(e.kind(), format!("{name}: attaching the XDP program: {e}")))?;
         let mut queues = Vec::with_capacity(n);
         for q in 0..n {
             let s = XskSocket::bind(ifindex, q as u32).map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
-            prog.register(q as u32, &s)?;
+            match &prog {
+                XdpProgramKind::Redirect(p) => p.register(q as u32, &s)?,
+                XdpProgramKind::Underlay(p) => p.register(q as u32, &s)?,
+            }
             queues.push(Mutex::new(s));
         }
         Ok(Port {
             no,
             name: name.to_string(),
-            backend: Backend::Xdp {
-                queues,
-                _prog: prog,
-                ifindex,
-            },
+            backend: Backend::Xdp { queues, prog, ifindex },
             stats: PortStats::default(),
+            mtu: AtomicU32::new(device_mtu(name).unwrap_or(DEFAULT_MTU)),
         })
+    }
+
+    /// A VXLAN tunnel port.
+    pub fn vxlan(no: u32, name: &str, endpoint: VxlanEndpoint) -> Port {
+        Port {
+            no,
+            name: name.to_string(),
+            backend: Backend::Vxlan(endpoint),
+            stats: PortStats::default(),
+            mtu: AtomicU32::new(DEFAULT_MTU),
+        }
+    }
+
+    /// The VTEP set of an underlay port's filter.
+    pub fn vteps(&self) -> Option<&VtepMaps> {
+        match &self.backend {
+            Backend::Xdp {
+                prog: XdpProgramKind::Underlay(p),
+                ..
+            } => Some(&p.vteps),
+            _ => None,
+        }
+    }
+
+    /// The largest frame this port sends: its MTU plus the Ethernet header.
+    pub fn max_frame(&self) -> usize {
+        self.mtu.load(Ordering::Relaxed) as usize + ETHERNET_LEN
     }
 
     /// An in-memory port; `keep_tx` keeps sent frames for `take_tx`.
@@ -214,6 +380,7 @@ impl Port {
                 ..Default::default()
             }),
             stats: PortStats::default(),
+            mtu: AtomicU32::new(DEFAULT_MTU),
         }
     }
 
@@ -227,13 +394,21 @@ impl Port {
                 ..Default::default()
             }),
             stats: PortStats::default(),
+            mtu: AtomicU32::new(DEFAULT_MTU),
         }
     }
 
     pub fn mem(&self) -> Option<&MemPort> {
         match &self.backend {
             Backend::Mem(m) => Some(m),
-            Backend::Xdp { .. } => None,
+            _ => None,
+        }
+    }
+
+    pub fn vxlan_endpoint(&self) -> Option<&VxlanEndpoint> {
+        match &self.backend {
+            Backend::Vxlan(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -241,6 +416,7 @@ impl Port {
         match &self.backend {
             Backend::Xdp { queues, .. } => queues.len(),
             Backend::Mem(_) => 1,
+            Backend::Vxlan(_) => 0,
         }
     }
 
@@ -249,7 +425,7 @@ impl Port {
     pub fn is_alive(&self) -> bool {
         match &self.backend {
             Backend::Xdp { ifindex, .. } => xsk::ifindex(&self.name).is_ok_and(|i| i == *ifindex),
-            Backend::Mem(_) => true,
+            Backend::Mem(_) | Backend::Vxlan(_) => true,
         }
     }
 
@@ -300,7 +476,9 @@ impl Port {
                     n = BATCH;
                 }
             }
+            Backend::Vxlan(_) => {}
         }
+        b.received(n, self.no);
         if n > 0 {
             self.stats.rx_packets.fetch_add(n as u64, Ordering::Relaxed);
             self.stats.rx_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -343,6 +521,10 @@ impl Port {
                 bytes = stage.iter().map(|p| p.len() as u64).sum();
                 sent = stage.len();
             }
+            // Nothing is output to a tunnel port itself (the translator
+            // turns that into an encapsulation): what a hand-written
+            // action list sends there is dropped.
+            Backend::Vxlan(_) => {}
         }
         let dropped = stage.len() - sent;
         self.stats.tx_packets.fetch_add(sent as u64, Ordering::Relaxed);
