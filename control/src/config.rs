@@ -16,6 +16,21 @@
 //! name = "mem0"
 //! type = "memory"                  # an in-memory port (tests, benchmarks)
 //!
+//! [[port]]                         # a VXLAN tunnel port (userspace datapath)
+//! name = "vx0"
+//! type = "vxlan"
+//! remote_ip = "172.31.0.2"         # IPv4 or IPv6; or "flow" (set_field:...->tun_dst)
+//! key = 42                         # the VNI; or "flow" (set_field:...->tun_id); default 0
+//! # local_ip = "172.31.0.1"        # default: the route's source address
+//! # dst_port = 4789
+//! # ttl = 64
+//! # tos = 0
+//! # df = true                      # the outer IPv4 header's don't-fragment bit
+//!
+//! [[port]]                         # the AF_XDP interface that carries the
+//! name = "u0"                      # tunnels; not switched: it only takes
+//! type = "underlay"                # VXLAN for local VTEPs, the rest stays the kernel's
+//!
 //! [pmd]
 //! cores = [1]                      # one PMD thread per core
 //!
@@ -27,7 +42,9 @@
 //! upcall_queue = 4096              # userspace: bounded; misses beyond it are counted lost
 //! ```
 
+use odpx_classifier::wire::VXLAN_PORT;
 use serde::Deserialize;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -97,6 +114,42 @@ pub enum PortType {
     #[default]
     Afxdp,
     Memory,
+    /// A VXLAN tunnel port (no interface of its own).
+    Vxlan,
+    /// An AF_XDP interface that carries tunnels and is not switched.
+    Underlay,
+}
+
+/// A value, or "flow": set per packet by the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowOr<T> {
+    Value(T),
+    Flow,
+}
+
+/// What TOML holds for a [`FlowOr`]: the value, or a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FlowOrText<T> {
+    Value(T),
+    Text(String),
+}
+
+fn flow_or<'de, D, T>(d: D) -> Result<Option<FlowOr<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+{
+    use serde::de::Error;
+    match Option::<FlowOrText<T>>::deserialize(d)? {
+        None => Ok(None),
+        Some(FlowOrText::Value(v)) => Ok(Some(FlowOr::Value(v))),
+        Some(FlowOrText::Text(t)) if t == "flow" => Ok(Some(FlowOr::Flow)),
+        Some(FlowOrText::Text(t)) => t
+            .parse()
+            .map(|v| Some(FlowOr::Value(v)))
+            .map_err(|_| D::Error::custom(format!("'{t}' is neither a value nor \"flow\""))),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -105,6 +158,87 @@ pub struct PortConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: PortType,
+    /// VXLAN: the remote VTEP.
+    #[serde(default, deserialize_with = "flow_or")]
+    pub remote_ip: Option<FlowOr<IpAddr>>,
+    /// VXLAN: the VNI (default 0).
+    #[serde(default, deserialize_with = "flow_or")]
+    pub key: Option<FlowOr<u32>>,
+    /// VXLAN: the outer source address (default: the route's).
+    pub local_ip: Option<IpAddr>,
+    /// VXLAN: the UDP port (default 4789).
+    pub dst_port: Option<u16>,
+    /// VXLAN: outer TTL or hop limit (default 64).
+    pub ttl: Option<u8>,
+    /// VXLAN: outer TOS or traffic class (default 0).
+    pub tos: Option<u8>,
+    /// VXLAN: the outer IPv4 don't-fragment bit (default true).
+    pub df: Option<bool>,
+}
+
+/// A VXLAN port's settings, defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VxlanSettings {
+    pub remote: FlowOr<IpAddr>,
+    pub key: FlowOr<u32>,
+    pub local: Option<IpAddr>,
+    pub dst_port: u16,
+    pub ttl: u8,
+    pub tos: u8,
+    pub df: bool,
+}
+
+/// The largest VNI (24 bits).
+pub const MAX_VNI: u32 = (1 << 24) - 1;
+
+impl PortConfig {
+    /// A VXLAN port's settings (None for other types).
+    pub fn vxlan(&self) -> Option<VxlanSettings> {
+        (self.kind == PortType::Vxlan).then(|| VxlanSettings {
+            remote: self.remote_ip.unwrap_or(FlowOr::Flow),
+            key: self.key.unwrap_or(FlowOr::Value(0)),
+            local: self.local_ip,
+            dst_port: self.dst_port.unwrap_or(VXLAN_PORT),
+            ttl: self.ttl.unwrap_or(64),
+            tos: self.tos.unwrap_or(0),
+            df: self.df.unwrap_or(true),
+        })
+    }
+
+    fn check_tunnel_fields(&self) -> Result<(), String> {
+        let set = [
+            ("remote_ip", self.remote_ip.is_some()),
+            ("key", self.key.is_some()),
+            ("local_ip", self.local_ip.is_some()),
+            ("dst_port", self.dst_port.is_some()),
+            ("ttl", self.ttl.is_some()),
+            ("tos", self.tos.is_some()),
+            ("df", self.df.is_some()),
+        ];
+        let Some(v) = self.vxlan() else {
+            if let Some((f, _)) = set.iter().find(|(_, on)| *on) {
+                return Err(format!("{f} is a setting of type \"vxlan\" ports"));
+            }
+            return Ok(());
+        };
+        if self.remote_ip.is_none() {
+            return Err("remote_ip is required (an address, or \"flow\")".into());
+        }
+        if let FlowOr::Value(k) = v.key {
+            if k > MAX_VNI {
+                return Err(format!("key {k} is not a VNI (0 to {MAX_VNI})"));
+            }
+        }
+        if v.dst_port == 0 || v.ttl == 0 {
+            return Err("dst_port and ttl must be positive".into());
+        }
+        if let (FlowOr::Value(r), Some(l)) = (v.remote, v.local) {
+            if r.is_ipv4() != l.is_ipv4() {
+                return Err(format!("remote_ip {r} and local_ip {l} are of different families"));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -203,7 +337,22 @@ impl Config {
             if self.ports[..i].iter().any(|q| q.name == p.name) {
                 return Err(format!("port {}: name '{}' is configured twice", i + 1, p.name));
             }
+            p.check_tunnel_fields()
+                .map_err(|e| format!("port {} ({}): {e}", i + 1, p.name))?;
         }
+        let has = |k: PortType| self.ports.iter().any(|p| p.kind == k);
+        if has(PortType::Vxlan) && !has(PortType::Underlay) {
+            return Err("VXLAN ports need a port of type \"underlay\" to carry them".into());
+        }
+        // Two VXLAN ports must not claim the same packets.
+        odpx_dataplane::tunnel::Receivers::new(self.vxlan_endpoints()).map_err(|(a, b)| {
+            let name = |no: u32| &self.ports[no as usize - 1].name;
+            format!(
+                "ports {} and {}: two VXLAN ports with the same dst_port, key, remote_ip and local_ip",
+                name(a),
+                name(b)
+            )
+        })?;
         if self.pmd.cores.is_empty() {
             return Err("pmd.cores: at least one core".into());
         }
@@ -234,6 +383,13 @@ impl Config {
         }
         if self.switch.datapath == DatapathKind::Kernel {
             for (i, p) in self.ports.iter().enumerate() {
+                if matches!(p.kind, PortType::Vxlan | PortType::Underlay) {
+                    return Err(format!(
+                        "port {} ({}): VXLAN gateway ports are userspace tunnelling; datapath = \"kernel\" does not run them",
+                        i + 1,
+                        p.name
+                    ));
+                }
                 if p.kind == PortType::Memory {
                     return Err(format!(
                         "port {} ({}): type \"memory\" is a userspace port; datapath = \"kernel\" takes interfaces only",
@@ -247,6 +403,32 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The VXLAN ports as the datapath sees them: (port number, endpoint).
+    pub fn vxlan_endpoints(&self) -> Vec<(u32, odpx_dataplane::tunnel::VxlanEndpoint)> {
+        self.ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let v = p.vxlan()?;
+                Some((
+                    i as u32 + 1,
+                    odpx_dataplane::tunnel::VxlanEndpoint {
+                        dst_port: v.dst_port,
+                        vni: match v.key {
+                            FlowOr::Value(k) => Some(k),
+                            FlowOr::Flow => None,
+                        },
+                        remote: match v.remote {
+                            FlowOr::Value(r) => Some(r),
+                            FlowOr::Flow => None,
+                        },
+                        local: v.local,
+                    },
+                ))
+            })
+            .collect()
     }
 
     /// The rule text to load.
@@ -313,5 +495,65 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.switch.rules.unwrap(), PathBuf::from("/etc/odpx/r.txt"));
+    }
+
+    #[test]
+    fn vxlan_ports_parse_with_defaults_and_flow_values() {
+        let c = Config::parse(
+            r#"
+[[port]]
+name = "a0"
+[[port]]
+name = "vx0"
+type = "vxlan"
+remote_ip = "172.31.0.2"
+key = 42
+[[port]]
+name = "vxf"
+type = "vxlan"
+remote_ip = "flow"
+key = "flow"
+ttl = 8
+df = false
+[[port]]
+name = "u0"
+type = "underlay"
+"#,
+            Path::new("/"),
+        )
+        .unwrap();
+        let v = c.ports[1].vxlan().unwrap();
+        assert_eq!(v.remote, FlowOr::Value("172.31.0.2".parse().unwrap()));
+        assert_eq!(
+            (v.key, v.dst_port, v.ttl, v.tos, v.df),
+            (FlowOr::Value(42), 4789, 64, 0, true)
+        );
+        let f = c.ports[2].vxlan().unwrap();
+        assert_eq!((f.remote, f.key, f.ttl, f.df), (FlowOr::Flow, FlowOr::Flow, 8, false));
+        assert_eq!(c.vxlan_endpoints().len(), 2);
+        let base = "[[port]]\nname = \"u0\"\ntype = \"underlay\"\n";
+        let e = Config::parse(
+            "[[port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3.4\"\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert!(e.contains("need a port of type \"underlay\""), "{e}");
+        for (text, want) in [
+            ("[[port]]\nname = \"a\"\nkey = 5\n", "key is a setting of type \"vxlan\""),
+            ("[[port]]\nname = \"vx\"\ntype = \"vxlan\"\n", "remote_ip is required"),
+            ("[[port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3.4\"\nkey = 16777216\n", "is not a VNI"),
+            ("[[port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3\"\n", "neither a value nor"),
+            ("[[port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3.4\"\nlocal_ip = \"::1\"\n", "different families"),
+            ("[[port]]\nname = \"v1\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3.4\"\n[[port]]\nname = \"v2\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3.4\"\n", "ports v1 and v2"),
+        ] {
+            let e = Config::parse(&format!("{text}{base}"), Path::new("/")).unwrap_err();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+        let e = Config::parse(
+            &format!("[switch]\ndatapath = \"kernel\"\n[[port]]\nname = \"vx\"\ntype = \"vxlan\"\nremote_ip = \"1.2.3.4\"\n{base}"),
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert!(e.contains("userspace tunnelling"), "{e}");
     }
 }

@@ -288,7 +288,7 @@ impl Translator {
                     }
                     actions
                 }
-                Admission::Execute { actions } => actions,
+                Admission::Execute { actions, .. } => actions,
             };
             // A drop needs no execution.
             if !actions.is_empty() {
@@ -448,6 +448,7 @@ impl Translator {
                     actions: fresh,
                     lookups: t.lookups.into(),
                     learns,
+                    underlay: false,
                     usage: Usage {
                         packets: f.packets,
                         bytes: f.bytes,

@@ -11,6 +11,11 @@
 //!   of a previous run's flows).
 //! * [`limits`]: the dynamic flow limit and idle timeout.
 //! * [`mac`]: the MAC learning table with aging.
+//! * [`tunnels`]: native VXLAN tunnelling in translation (encapsulation in
+//!   one pass, decapsulation, next hops that wait for their MAC address,
+//!   the underlay filters' VTEP sets).
+//! * [`underlay`]: the kernel's interfaces, addresses, routes and
+//!   neighbours as the owner keeps them, for tunnel routing.
 //! * [`config`]: the daemon's TOML configuration, checked whole first.
 //! * [`switch`]: ports + PMDs + translator started from a configuration,
 //!   and the control socket (`odpx ctl`).
@@ -27,3 +32,5 @@ pub mod mac;
 pub mod registry;
 pub mod switch;
 pub mod translator;
+pub mod tunnels;
+pub mod underlay;

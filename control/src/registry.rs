@@ -68,6 +68,9 @@ pub struct Record {
     pub actions: Actions,
     pub lookups: Box<[Lookup]>,
     pub learns: Option<MacSource>,
+    /// Its translation read the underlay (a tunnel output or an underlay
+    /// port's decapsulation): underlay changes revalidate it.
+    pub underlay: bool,
     pub usage: Usage,
     pub installed: Instant,
     /// The owner's install counter when this record was (last) installed:
@@ -161,12 +164,21 @@ impl Registry {
     }
 
     /// Updates what the owner may change in place: actions, lookups,
-    /// learned source. The match (and so the indexes) stays.
-    pub fn update(&mut self, ufid: &Ufid, actions: Actions, lookups: Box<[Lookup]>, learns: Option<MacSource>) {
+    /// learned source, underlay dependence. The match (and so the
+    /// indexes) stays.
+    pub fn update(
+        &mut self,
+        ufid: &Ufid,
+        actions: Actions,
+        lookups: Box<[Lookup]>,
+        learns: Option<MacSource>,
+        underlay: bool,
+    ) {
         if let Some(r) = self.records.get_mut(ufid) {
             r.actions = actions;
             r.lookups = lookups;
             r.learns = learns;
+            r.underlay = underlay;
         }
     }
 
@@ -228,6 +240,7 @@ mod tests {
                 holder: Holder::Kernel,
                 matched: t.megaflow,
                 packet: k,
+                underlay: false,
                 actions: t.actions.into(),
                 lookups: t.lookups.into(),
                 learns: None,

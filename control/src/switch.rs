@@ -23,17 +23,20 @@
 use crate::config::{Config, DatapathKind, PortType};
 use crate::kernel::{self, Adopted, KernelBackend, OwnerSink};
 use crate::translator::{self, lock, Datapaths, Inputs, Request, Translator, TranslatorCounters};
+use crate::tunnels::Tunnels;
+use crate::underlay::UnderlayView;
 use crossbeam_channel::Sender;
 use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath};
+use odpx_offload::rtnl::{Change, Rtnl, RtnlError, RtnlMonitor};
 use odpx_offload::OdpClient;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +50,44 @@ pub struct Switch {
     started: Instant,
     /// Kernel mode: the datapath and its upcall handlers.
     pub kernel: Option<KernelInfo>,
+    /// The rtnetlink monitor that follows the underlay (tunnel ports only).
+    underlay_monitor: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+}
+
+/// Where the switch's tunnels learn the underlay.
+pub enum UnderlaySource {
+    /// The kernel of the switch's network namespace, followed live.
+    Kernel,
+    /// Fixed changes (tests of the translator on in-memory ports), further
+    /// ones sent as [`Request::Underlay`].
+    Given(Vec<Change>),
+}
+
+/// Follows the kernel's underlay changes and sends them to the owner,
+/// until `stop`; after lost notifications, a full dump replaces the view.
+fn underlay_monitor(mut mon: RtnlMonitor, requests: Sender<Request>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        let msg = match mon.recv(Duration::from_millis(200)) {
+            Ok(changes) if changes.is_empty() => continue,
+            Ok(changes) => Request::Underlay { changes, reload: false },
+            Err(RtnlError::Overflow) => match Rtnl::open().and_then(|mut r| r.dump_all()) {
+                Ok(changes) => Request::Underlay { changes, reload: true },
+                Err(e) => {
+                    eprintln!("odpx: underlay: reloading after lost notifications: {e}");
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            Err(e) => {
+                eprintln!("odpx: underlay monitor: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if requests.send(msg).is_err() {
+            return;
+        }
+    }
 }
 
 /// What a kernel-mode switch knows of its datapath.
@@ -106,9 +147,23 @@ fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
 impl Switch {
     /// Starts the switch on already-opened ports (numbered by position +1).
     pub fn start_with_ports(cfg: &Config, ports: Vec<Port>) -> Result<Switch, String> {
+        Switch::start_with_ports_on(cfg, ports, UnderlaySource::Kernel)
+    }
+
+    /// [`Switch::start_with_ports`], the tunnels' underlay from `underlay`.
+    pub fn start_with_ports_on(cfg: &Config, ports: Vec<Port>, underlay: UnderlaySource) -> Result<Switch, String> {
         let set = load_rules(cfg)?;
-        let port_nos: Vec<u32> = ports.iter().map(|p| p.no).collect();
-        let mut table: Vec<Option<Arc<Port>>> = vec![None; port_nos.iter().max().map_or(1, |m| *m as usize + 1)];
+        // Underlay ports are not switched: not flooded, not learned on.
+        let underlays: Vec<u32> = cfg
+            .ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind == PortType::Underlay)
+            .map(|(i, _)| i as u32 + 1)
+            .collect();
+        let port_nos: Vec<u32> = ports.iter().map(|p| p.no).filter(|n| !underlays.contains(n)).collect();
+        let slots = ports.iter().map(|p| p.no as usize + 1).max().unwrap_or(1);
+        let mut table: Vec<Option<Arc<Port>>> = vec![None; slots];
         let mut rxqs: Vec<(u32, usize)> = Vec::new();
         for p in ports {
             for q in 0..p.queues() {
@@ -149,7 +204,7 @@ impl Switch {
             ));
         }
         drop((utx, report_tx));
-        let t = Translator::new(
+        let mut t = Translator::new(
             set,
             port_nos,
             Datapaths::Userspace {
@@ -158,6 +213,21 @@ impl Switch {
             cfg.cache.megaflow_limit,
             idle,
         );
+        let mut monitor = None;
+        if !cfg.vxlan_endpoints().is_empty() {
+            let (view, rtnl) = match underlay {
+                UnderlaySource::Given(changes) => (UnderlayView::from_changes(changes), None),
+                UnderlaySource::Kernel => {
+                    // The monitor first: nothing falls between the dump and it.
+                    let mon = RtnlMonitor::open().map_err(|e| format!("underlay: {e}"))?;
+                    let mut rtnl = Rtnl::open().map_err(|e| format!("underlay: {e}"))?;
+                    let dump = rtnl.dump_all().map_err(|e| format!("underlay: {e}"))?;
+                    monitor = Some(mon);
+                    (UnderlayView::from_changes(dump), Some(rtnl))
+                }
+            };
+            t.set_tunnels(Tunnels::new(cfg, Some(&table), view, rtnl));
+        }
         let translator_counters = t.counters.clone();
         let inputs = Inputs {
             upcalls: urx,
@@ -171,6 +241,18 @@ impl Switch {
             .name("translator".into())
             .spawn(move || translator::run(owner, inputs))
             .map_err(|e| format!("translator thread: {e}"))?;
+        let underlay_monitor = match monitor {
+            Some(mon) => {
+                let stop = Arc::new(AtomicBool::new(false));
+                let (stop2, requests) = (stop.clone(), rtx.clone());
+                let join = std::thread::Builder::new()
+                    .name("underlay".into())
+                    .spawn(move || underlay_monitor(mon, requests, stop2))
+                    .map_err(|e| format!("underlay thread: {e}"))?;
+                Some((stop, join))
+            }
+            None => None,
+        };
         Ok(Switch {
             ports: table,
             pmds,
@@ -179,6 +261,7 @@ impl Switch {
             translator_counters,
             started: Instant::now(),
             kernel: None,
+            underlay_monitor,
         })
     }
 
@@ -195,11 +278,20 @@ impl Switch {
         // Rules first: a bad rule file must not leave XDP programs behind.
         load_rules(cfg)?;
         let mut ports = Vec::new();
+        let endpoints = cfg.vxlan_endpoints();
         for (i, p) in cfg.ports.iter().enumerate() {
             let no = i as u32 + 1;
             let port = match p.kind {
                 PortType::Afxdp => Port::open_xdp(no, &p.name).map_err(|e| format!("port {}: {e}", p.name))?,
+                PortType::Underlay => Port::open_underlay(no, &p.name).map_err(|e| format!("port {}: {e}", p.name))?,
                 PortType::Memory => Port::memory(no, &p.name, false),
+                PortType::Vxlan => {
+                    let (_, e) = endpoints
+                        .iter()
+                        .find(|(n, _)| *n == no)
+                        .ok_or_else(|| format!("port {}: no VXLAN settings", p.name))?;
+                    Port::vxlan(no, &p.name, *e)
+                }
             };
             ports.push(port);
         }
@@ -264,10 +356,15 @@ impl Switch {
                 adopted,
                 client,
             }),
+            underlay_monitor: None,
         })
     }
 
     pub fn stop(&mut self) {
+        if let Some((stop, join)) = self.underlay_monitor.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = join.join();
+        }
         for p in &mut self.pmds {
             p.stop();
         }
@@ -315,17 +412,52 @@ impl Switch {
         let mut s = format!("odpx switch, up {} s\n", self.started.elapsed().as_secs());
         for p in self.ports.iter().flatten() {
             let c = p.stats.snapshot();
-            let kind = if p.mem().is_some() { "memory" } else { "afxdp" };
             let alive = if p.is_alive() { "" } else { " (interface gone)" };
+            if let Some(e) = p.vxlan_endpoint() {
+                let opt = |o: Option<String>| o.unwrap_or_else(|| "flow".into());
+                s += &format!(
+                    "  port {}: {} (vxlan: remote_ip={} key={} dst_port={}{})\n    decap packets:{} bytes:{}\n    encap packets:{} bytes:{} dropped_mtu:{} failed:{}\n",
+                    p.no,
+                    p.name,
+                    opt(e.remote.map(|r| r.to_string())),
+                    opt(e.vni.map(|k| k.to_string())),
+                    e.dst_port,
+                    e.local.map_or(String::new(), |l| format!(" local_ip={l}")),
+                    c.rx_packets,
+                    c.rx_bytes,
+                    c.tx_packets,
+                    c.tx_bytes,
+                    c.encap_too_big,
+                    c.encap_failed
+                );
+                continue;
+            }
+            let kind = match (p.mem().is_some(), p.vteps().is_some()) {
+                (true, _) => "memory",
+                (false, true) => "afxdp underlay",
+                (false, false) => "afxdp",
+            };
             s += &format!(
                 "  port {}: {} ({kind}, {} queue(s)){alive}\n    rx packets:{} bytes:{} dropped_too_big:{}\n    tx packets:{} bytes:{} dropped_full:{}\n",
                 p.no, p.name, p.queues(), c.rx_packets, c.rx_bytes, c.rx_dropped_too_big, c.tx_packets, c.tx_bytes, c.tx_dropped_full
             );
+            let decap_drops = c.decap_malformed + c.decap_bad_checksum + c.decap_bad_flags + c.decap_unknown_vni;
+            if p.vteps().is_some() || decap_drops > 0 {
+                s += &format!(
+                    "    decap dropped: malformed:{} bad_checksum:{} bad_flags:{} unknown_vni:{}\n",
+                    c.decap_malformed, c.decap_bad_checksum, c.decap_bad_flags, c.decap_unknown_vni
+                );
+            }
             if let Some(k) = p.kernel_stats() {
                 s += &format!(
                     "    kernel rx_dropped:{} rx_ring_full:{} fill_ring_empty:{} rx_invalid:{} tx_invalid:{}\n",
                     k.rx_dropped, k.rx_ring_full, k.rx_fill_ring_empty_descs, k.rx_invalid_descs, k.tx_invalid_descs
                 );
+            }
+        }
+        if self.ports.iter().flatten().any(|p| p.vxlan_endpoint().is_some()) {
+            if let Ok(t) = self.ask(Request::TunnelShow) {
+                s += &t;
             }
         }
         for h in &self.pmds {
@@ -560,12 +692,14 @@ pub fn command(sw: &Switch, line: &str) -> String {
             Ok(String::new())
         }
         "mac-table" => sw.ask(Request::MacTable),
+        "tnl-routes" => sw.ask(Request::TunnelRoutes),
+        "tnl-neigh" => sw.ask(Request::TunnelNeighbours),
         "trace" => odp::parse_key(arg)
             .map_err(|e| format!("key: {e}"))
             .and_then(|k| sw.ask(|tx| Request::Trace(Box::new(k.matched.key), tx))),
         "" => Err("empty command".into()),
         other => Err(format!(
-            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, trace)"
+            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, tnl-routes, tnl-neigh, trace)"
         )),
     };
     match r {

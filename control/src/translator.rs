@@ -70,6 +70,7 @@ use crate::kernel::KernelBackend;
 use crate::limits::FlowLimiter;
 use crate::mac::{vlan_of, Learned, MacTable};
 use crate::registry::{MacSource, Record, Registry, Usage};
+use crate::tunnels::{NextHopKey, TunnelUse, Tunnels};
 use crossbeam_channel::{select, Receiver, Sender};
 use odpx_classifier::flow_op::{Actions, FlowOp, Holder, Ufid};
 use odpx_classifier::key::{FlowKey, Match};
@@ -113,6 +114,16 @@ pub enum Request {
     },
     /// Answered once every datapath has applied everything decided before.
     Sync(Sender<Result<usize, String>>),
+    /// The kernel's interfaces, addresses, routes or neighbours changed
+    /// (`reload`: a full dump after lost notifications, replacing all).
+    Underlay {
+        changes: Vec<odpx_offload::rtnl::Change>,
+        reload: bool,
+    },
+    /// `ctl tnl-routes`, `ctl tnl-neigh`, and the tunnel part of `ctl show`.
+    TunnelRoutes(Sender<String>),
+    TunnelNeighbours(Sender<String>),
+    TunnelShow(Sender<String>),
     DumpRules(Sender<String>),
     Trace(Box<FlowKey>, Sender<String>),
     MacTable(Sender<String>),
@@ -263,10 +274,43 @@ pub(crate) fn covers(old: &FlowKey, new: &FlowKey) -> bool {
     new.masked(old) == *new
 }
 
+/// Translates `key`: a packet on an underlay port through the tunnels'
+/// decapsulation, any other through the rule tables and then the tunnels'
+/// encapsulation. The one translation every path uses (upcalls,
+/// revalidation, traces).
+pub(crate) fn translate_all(
+    rules: &RuleSet,
+    tunnels: &Tunnels,
+    key: &FlowKey,
+    env: &mut dyn SwitchEnv,
+    traced: bool,
+) -> (Translation, TunnelUse) {
+    if tunnels.is_underlay(key.in_port) {
+        let used = TunnelUse {
+            underlay: true,
+            ..TunnelUse::default()
+        };
+        return (tunnels.decap(key), used);
+    }
+    let mut t = if traced {
+        translate_traced(rules, key, env)
+    } else {
+        translate(rules, key, env)
+    };
+    let (actions, used) = tunnels.encap(std::mem::take(&mut t.actions));
+    t.actions = actions;
+    (t, used)
+}
+
 /// The text of a trace (what `odpx trace` and `odpx ctl trace` print).
 pub fn trace_text(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) -> String {
+    trace_text_with(rules, &Tunnels::none(), packet, env)
+}
+
+/// [`trace_text`] with the switch's tunnels.
+pub(crate) fn trace_text_with(rules: &RuleSet, tunnels: &Tunnels, packet: &FlowKey, env: &mut dyn SwitchEnv) -> String {
     use std::fmt::Write;
-    let t = translate_traced(rules, packet, env);
+    let (t, used) = translate_all(rules, tunnels, packet, env, true);
     let mut s = String::new();
     let _ = writeln!(s, "Flow: {}", odp::format_exact_key(packet));
     for step in &t.trace {
@@ -283,6 +327,18 @@ pub fn trace_text(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv) ->
     if t.too_deep {
         let _ = writeln!(s, "resubmit depth limit ({MAX_RESUBMIT_DEPTH}) reached: packet dropped");
     }
+    if tunnels.is_underlay(packet.in_port) {
+        let _ = writeln!(
+            s,
+            "underlay port: VXLAN for a local VTEP is decapsulated, the rest dropped"
+        );
+    }
+    for (ifindex, via) in &used.waiting {
+        let _ = writeln!(
+            s,
+            "tunnel output waits for the MAC address of {via} (interface {ifindex})"
+        );
+    }
     let _ = writeln!(s, "Datapath actions: {}", odp::actions::format_actions(&t.actions));
     let _ = writeln!(s, "Megaflow: {}", odp::format_match(&t.megaflow));
     s
@@ -298,8 +354,10 @@ pub(crate) enum Admission {
         /// The owner had it already (two upcalls of one flow raced).
         again: bool,
     },
-    /// Only run the packet (the megaflow is installed, or may not be).
-    Execute { actions: Actions },
+    /// Only run the packet (the megaflow is installed, or may not be);
+    /// its tunnel outputs toward `waiting` next hops were left out: the
+    /// packet waits for them ([`Tunnels::park`]).
+    Execute { actions: Actions, waiting: Vec<NextHopKey> },
 }
 
 /// The channels the translator thread serves (`never()` for those a
@@ -386,6 +444,7 @@ pub struct Translator {
     /// Numbers installs (see [`Record::install_seq`]).
     pub(crate) install_seq: u64,
     pub counters: Arc<TranslatorCounters>,
+    pub(crate) tunnels: Tunnels,
 }
 
 impl Translator {
@@ -408,9 +467,20 @@ impl Translator {
             next_token: 1,
             install_seq: 0,
             counters: Arc::new(TranslatorCounters::default()),
+            tunnels: Tunnels::none(),
         };
         t.publish_gauges();
         t
+    }
+
+    /// Gives the owner the switch's tunnel ports and underlay view.
+    pub fn set_tunnels(&mut self, tunnels: Tunnels) {
+        self.tunnels = tunnels;
+    }
+
+    /// The tunnel counters.
+    pub fn tunnel_counters(&self) -> Arc<crate::tunnels::TunnelCounters> {
+        self.tunnels.counters.clone()
     }
 
     /// The number of megaflows the owner knows of.
@@ -432,7 +502,8 @@ impl Translator {
     /// Answers one upcall from a PMD.
     pub fn upcall(&mut self, u: Upcall) {
         let holder = Holder::Pmd(u.pmd as u32);
-        let msg = match self.admit(holder, &u.key, Instant::now()) {
+        let now = Instant::now();
+        let msg = match self.admit(holder, &u.key, now) {
             Admission::Install {
                 ufid, matched, actions, ..
             } => PmdMsg::Install {
@@ -441,11 +512,16 @@ impl Translator {
                 actions,
                 packet: Some((u.in_port, u.packet)),
             },
-            Admission::Execute { actions } => PmdMsg::Execute {
-                in_port: u.in_port,
-                actions,
-                packet: u.packet,
-            },
+            Admission::Execute { actions, waiting } => {
+                for hop in waiting {
+                    self.tunnels.park(hop, u.pmd, u.in_port, u.key, u.packet.clone(), now);
+                }
+                PmdMsg::Execute {
+                    in_port: u.in_port,
+                    actions,
+                    packet: u.packet,
+                }
+            }
         };
         self.send_pmd(u.pmd, msg);
         self.publish_gauges();
@@ -456,25 +532,39 @@ impl Translator {
     pub(crate) fn admit(&mut self, holder: Holder, key: &FlowKey, now: Instant) -> Admission {
         add(&self.counters.upcalls, 1);
         let mut env = Env::new(&mut self.macs, Some(now));
-        let t = translate(&self.rules, key, &mut env);
+        let (t, used) = translate_all(&self.rules, &self.tunnels, key, &mut env, false);
         let (events, learns) = (env.events, env.source);
         if !events.is_empty() {
             self.mac_events(&events);
         }
         let ufid = Ufid::of(&t.megaflow, holder);
         let actions: Actions = t.actions.into();
+        if !used.waiting.is_empty() {
+            // Not installed: the next packet of the flow, once the next
+            // hop is known, installs the whole decision.
+            return Admission::Execute {
+                actions,
+                waiting: used.waiting,
+            };
+        }
         let again = self.registry.contains(&ufid);
         if let Some(r) = self.registry.get(&ufid) {
             if r.matched != t.megaflow || r.holder != holder {
                 add(&self.counters.ufid_collisions, 1);
-                return Admission::Execute { actions };
+                return Admission::Execute {
+                    actions,
+                    waiting: Vec::new(),
+                };
             }
             // Two upcalls of one flow raced, or the holder expired it and
             // its report is on the way: install again (idempotent), and
             // note it so that report does not erase the new install.
         } else if !self.limiter.admits(self.registry.len()) {
             add(&self.counters.flow_limit_hits, 1);
-            return Admission::Execute { actions };
+            return Admission::Execute {
+                actions,
+                waiting: Vec::new(),
+            };
         }
         self.registry.insert(
             ufid,
@@ -485,6 +575,7 @@ impl Translator {
                 actions: actions.clone(),
                 lookups: t.lookups.into(),
                 learns,
+                underlay: used.underlay,
                 usage: Usage::default(),
                 installed: now,
                 install_seq: self.install_seq,
@@ -553,13 +644,15 @@ impl Translator {
             add(&self.counters.revalidated, 1);
             let (holder, matched, packet) = (rec.holder, rec.matched, rec.packet);
             let mut env = Env::new(&mut self.macs, None);
-            let t: Translation = translate(&self.rules, &packet, &mut env);
+            let (t, used): (Translation, TunnelUse) =
+                translate_all(&self.rules, &self.tunnels, &packet, &mut env, false);
             let learns = env.source;
             // Its packets would now learn something the MAC table does not
             // say (the translation's path to NORMAL changed): they must
-            // reach the translator again.
+            // reach the translator again. So must those whose tunnel
+            // output now waits for a next hop (they wait in the translator).
             let would_learn = learns.is_some_and(|s| self.macs.port_of(s.vlan, s.mac) != Some(s.port));
-            if would_learn || !covers(&matched.mask, &t.megaflow.mask) {
+            if would_learn || !used.waiting.is_empty() || !covers(&matched.mask, &t.megaflow.mask) {
                 self.delete(ufid, ops);
                 continue;
             }
@@ -576,7 +669,8 @@ impl Translator {
                     },
                 ));
             }
-            self.registry.update(&ufid, actions, t.lookups.into(), learns);
+            self.registry
+                .update(&ufid, actions, t.lookups.into(), learns, used.underlay);
         }
     }
 
@@ -750,8 +844,52 @@ impl Translator {
         self.publish_gauges();
     }
 
+    /// Takes in the kernel's underlay changes: revalidates the megaflows
+    /// that read the underlay, then sends the packets that waited for a
+    /// next hop now known.
+    pub fn underlay_changed(&mut self, changes: Vec<odpx_offload::rtnl::Change>, reload: bool, now: Instant) {
+        if self.tunnels.apply_changes(changes, reload) {
+            let ufids: Vec<Ufid> = self
+                .registry
+                .iter()
+                .filter(|(_, r)| r.underlay)
+                .map(|(u, _)| *u)
+                .collect();
+            let mut ops = Vec::new();
+            self.revalidate(ufids, &mut ops);
+            self.apply(ops);
+        }
+        self.release_parked(now);
+    }
+
+    /// Runs the tunnel outputs of parked packets whose next hop is known
+    /// now (translated again: the rules may have changed meanwhile).
+    fn release_parked(&mut self, now: Instant) {
+        for (hop, p) in self.tunnels.released(now) {
+            let mut env = Env::new(&mut self.macs, None);
+            let (t, used) = translate_all(&self.rules, &self.tunnels, &p.key, &mut env, false);
+            let actions: Vec<odp::OdpAction> = used
+                .pushes
+                .iter()
+                .filter(|(_, h)| *h == hop)
+                .map(|(i, _)| t.actions[*i].clone())
+                .collect();
+            if !actions.is_empty() {
+                self.send_pmd(
+                    p.pmd,
+                    PmdMsg::Execute {
+                        in_port: p.in_port,
+                        actions: actions.into(),
+                        packet: p.packet,
+                    },
+                );
+            }
+        }
+    }
+
     /// Periodic work: MAC aging, and the next sweep when it is due.
     pub fn housekeeping(&mut self, now: Instant) {
+        self.release_parked(now);
         let gone = self.macs.age(now);
         if !gone.is_empty() {
             add(&self.counters.mac_aged, gone.len() as u64);
@@ -841,6 +979,16 @@ impl Translator {
                 self.barrier(reply, 0);
             }
             Request::Sync(reply) => self.barrier(reply, 0),
+            Request::Underlay { changes, reload } => self.underlay_changed(changes, reload, Instant::now()),
+            Request::TunnelRoutes(reply) => {
+                let _ = reply.send(self.tunnels.view.routes_text());
+            }
+            Request::TunnelNeighbours(reply) => {
+                let _ = reply.send(self.tunnels.view.neighbours_text());
+            }
+            Request::TunnelShow(reply) => {
+                let _ = reply.send(self.tunnels.show_text());
+            }
             Request::DumpRules(reply) => {
                 let mut rules: Vec<&Rule> = self.rules.iter().collect();
                 rules.sort_by_key(|r| (r.table, std::cmp::Reverse(r.priority), r.seq));
@@ -848,7 +996,7 @@ impl Translator {
                 let _ = reply.send(text);
             }
             Request::Trace(key, reply) => {
-                let _ = reply.send(trace_text(&self.rules, &key, &mut self.macs));
+                let _ = reply.send(trace_text_with(&self.rules, &self.tunnels, &key, &mut self.macs));
             }
             Request::MacTable(reply) => {
                 let now = Instant::now();

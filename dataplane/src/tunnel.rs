@@ -171,15 +171,14 @@ pub struct Receivers {
 }
 
 impl Receivers {
-    /// The receivers of `ports` (port number, endpoint).
-    pub fn new(ports: impl IntoIterator<Item = (u32, VxlanEndpoint)>) -> Result<Receivers, String> {
+    /// The receivers of `ports` (port number, endpoint); two ports that
+    /// claim the same packets are an error naming both.
+    pub fn new(ports: impl IntoIterator<Item = (u32, VxlanEndpoint)>) -> Result<Receivers, (u32, u32)> {
         let mut r = Receivers::default();
         for (no, e) in ports {
             let key = (e.dst_port, e.vni, e.remote, e.local);
             if let Some(other) = r.by_claim.insert(key, no) {
-                return Err(format!(
-                    "VXLAN ports {other} and {no} receive the same packets (UDP port, VNI, remote and local addresses)"
-                ));
+                return Err((other, no));
             }
             let shape = (e.vni.is_some(), e.remote.is_some(), e.local.is_some());
             if !r.shapes.contains(&shape) {
@@ -555,9 +554,10 @@ mod tests {
         assert_eq!(r.resolve(&other_port), None);
         let fixed = Receivers::new([(3, ep(Some(42), None))]).unwrap();
         assert_eq!(fixed.resolve(&meta(43, 1)), None, "unknown VNI");
-        assert!(Receivers::new([(3, ep(Some(1), None)), (4, ep(Some(1), None))])
-            .unwrap_err()
-            .contains("ports 3 and 4"));
+        assert_eq!(
+            Receivers::new([(3, ep(Some(1), None)), (4, ep(Some(1), None))]).unwrap_err(),
+            (3, 4)
+        );
     }
 
     #[test]

@@ -354,7 +354,12 @@ impl KernelLog {
 }
 
 /// One netlink message around `payload`, as bytes.
-fn message_bytes<P: Size + ToBytes>(nl_type: u16, flags: NlmF, seq: u32, payload: P) -> Result<Vec<u8>, OdpError> {
+pub(crate) fn message_bytes<P: Size + ToBytes>(
+    nl_type: u16,
+    flags: NlmF,
+    seq: u32,
+    payload: P,
+) -> Result<Vec<u8>, OdpError> {
     let msg = NlmsghdrBuilder::default()
         .nl_type(nl_type)
         .nl_flags(flags)

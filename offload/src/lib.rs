@@ -17,6 +17,9 @@
 //!   flow model of `odpx-classifier` (the same model the ODP text syntax
 //!   prints), following the kernel's flow-key compatibility rules.
 //! * [`nla`]: the nested-attribute reader/writer under both.
+//! * [`rtnl`]: the kernel's interfaces, addresses, routes and neighbours
+//!   over rtnetlink (dumps, changes, neighbour resolution): the underlay a
+//!   VXLAN gateway routes its tunnels with.
 //! * [`error`]: errors that carry the kernel's errno and say what it means
 //!   for the operation (no such datapath, exists, which attribute kind was
 //!   refused, not supported by this kernel).
@@ -55,6 +58,7 @@ pub mod fuzz_targets;
 pub mod kernel;
 pub mod keys;
 pub mod nla;
+pub mod rtnl;
 pub mod uapi;
 pub mod upcall;
 
