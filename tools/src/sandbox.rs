@@ -88,6 +88,80 @@ pub fn build(tag: &str, hosts: usize) -> Result<Sandbox, String> {
     Ok(sb)
 }
 
+/// The underlay's IP family in a [`vxlan_site`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+/// A remote site behind Linux's own VXLAN device, reached from the switch
+/// namespace over an underlay veth.
+#[derive(Clone, Debug)]
+pub struct VxlanSite {
+    /// The site's namespace (its `eth0` is the far end of the underlay).
+    pub ns: String,
+    /// The underlay interface in the switch namespace.
+    pub underlay: String,
+    /// The switch's VTEP address, and the site's.
+    pub local: String,
+    pub remote: String,
+    /// The site's overlay address (on its vxlan device, in 10.0.0.0/24).
+    pub host: String,
+    /// The site's vxlan device.
+    pub device: String,
+}
+
+/// Adds a VXLAN site to a sandbox: namespace `odpx-site-TAG`, a veth
+/// `u0` (switch side, 172.31.0.1/24 or fd00:31::1/64) to the site's
+/// `eth0` (.2), and in the site a Linux vxlan device with VNI `vni`
+/// toward the switch's address, carrying 10.0.0.100/24.
+pub fn vxlan_site(sb: &mut Sandbox, tag: &str, family: Family, vni: u32, dst_port: u16) -> Result<VxlanSite, String> {
+    let ns = format!("odpx-site-{tag}");
+    sh(&["ip", "netns", "add", &ns])?;
+    sb.namespaces.push(ns.clone());
+    sh(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
+    veth_pair(&sb.switch, "u0", &ns, "eth0")?;
+    let (local, remote, len) = match family {
+        Family::V4 => ("172.31.0.1", "172.31.0.2", 24),
+        Family::V6 => ("fd00:31::1", "fd00:31::2", 64),
+    };
+    for (n, dev, addr) in [(&sb.switch, "u0", local), (&ns, "eth0", remote)] {
+        let cidr = format!("{addr}/{len}");
+        let mut args = vec!["ip", "-n", n, "addr", "add", &cidr, "dev", dev];
+        if family == Family::V6 {
+            args.push("nodad");
+        }
+        sh(&args)?;
+        sh(&["ip", "-n", n, "link", "set", dev, "up"])?;
+    }
+    // The site's frames carry finished checksums (AF_XDP copies raw bytes).
+    let f = netns_file(&ns).map_err(|e| format!("{ns}: {e}"))?;
+    std::thread::spawn(move || {
+        odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
+        odpx_offload::ethtool::disable_tx_checksum("eth0").map_err(|e| format!("site eth0: {e}"))
+    })
+    .join()
+    .map_err(|_| "ethtool thread panicked".to_string())??;
+    let device = format!("vx{vni}");
+    let id = vni.to_string();
+    let port = dst_port.to_string();
+    sh(&[
+        "ip", "-n", &ns, "link", "add", &device, "type", "vxlan", "id", &id, "local", remote, "remote", local,
+        "dstport", &port, "dev", "eth0",
+    ])?;
+    sh(&["ip", "-n", &ns, "addr", "add", "10.0.0.100/24", "dev", &device])?;
+    sh(&["ip", "-n", &ns, "link", "set", &device, "up"])?;
+    Ok(VxlanSite {
+        ns,
+        underlay: "u0".into(),
+        local: local.into(),
+        remote: remote.into(),
+        host: "10.0.0.100".into(),
+        device,
+    })
+}
+
 /// A veth pair, `name` in namespace `ns` and `peer` in `peer_ns` (which may
 /// be `ns`), with one queue per end: AF_XDP binds per queue, and veth would
 /// otherwise make one per CPU.

@@ -2,122 +2,13 @@
 //! with real traffic (ping and UDP echo through the switch). Needs root;
 //! skips locally without it and fails in CI.
 
+mod common;
+
+use common::Daemon;
 use odpx_control::switch::request;
-use odpx_tools::sandbox::{self, echo_count, echo_count_with, sh, udp_echo_server, Echo, Sandbox};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use odpx_tools::sandbox::{self, echo_count, echo_count_with, sh, Echo};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Daemon {
-    child: Option<Child>,
-    socket: PathBuf,
-    stderr: PathBuf,
-    dir: PathBuf,
-    stop_echo: Arc<AtomicBool>,
-    // Dropped last: namespaces go after the daemon.
-    sb: Sandbox,
-}
-
-impl Daemon {
-    fn start(name: &str, hosts: usize, rules: &str) -> Option<Daemon> {
-        if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
-            return None;
-        }
-        let tag = format!("{}{}", name, std::process::id() % 100000);
-        let sb = sandbox::build(&tag, hosts).expect("sandbox");
-        // Hosts finish their checksums themselves (see the demo).
-        for h in &sb.hosts {
-            let h2 = h.clone();
-            std::thread::spawn(move || {
-                assert!(sandbox::enter(&h2));
-                odpx_offload::ethtool::disable_tx_checksum("eth0").unwrap();
-            })
-            .join()
-            .unwrap();
-        }
-        let dir = std::env::temp_dir().join(format!("odpx-t-{tag}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let socket = dir.join("ctl.sock");
-        let ports: String = (1..=hosts).map(|i| format!("[[port]]\nname = \"s{i}\"\n")).collect();
-        let rules_inline: Vec<String> = rules.lines().map(|l| format!("{l:?}")).collect();
-        let cfg = format!(
-            "[switch]\nsocket = {:?}\nrules_inline = [{}]\n{ports}[pmd]\ncores = [{}]\n[cache]\nidle_timeout_ms = 60000\n",
-            socket.to_str().unwrap(),
-            rules_inline.join(","),
-            std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
-        );
-        std::fs::write(dir.join("odpx.toml"), cfg).unwrap();
-        let stderr = dir.join("stderr");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &sb.switch, env!("CARGO_BIN_EXE_odpx"), "run", "-c"])
-            .arg(dir.join("odpx.toml"))
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("odpx run");
-        let stop_echo = Arc::new(AtomicBool::new(false));
-        for h in &sb.hosts {
-            udp_echo_server(h.clone(), stop_echo.clone());
-        }
-        let d = Daemon {
-            child: Some(child),
-            socket,
-            stderr,
-            dir,
-            stop_echo,
-            sb,
-        };
-        let t = Instant::now();
-        while request(&d.socket, "show").is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(15),
-                "daemon did not start: {}",
-                d.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Some(d)
-    }
-
-    fn ctl(&self, cmd: &str) -> String {
-        request(&self.socket, cmd).unwrap_or_else(|e| panic!("ctl {cmd}: {e}\n{}", self.log()))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn host(&self, i: usize) -> &str {
-        &self.sb.hosts[i - 1]
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().unwrap();
-        sh(&["kill", "-TERM", &c.id().to_string()]).unwrap();
-        let t = Instant::now();
-        loop {
-            if let Some(s) = c.try_wait().unwrap() {
-                return s;
-            }
-            assert!(t.elapsed() < Duration::from_secs(10), "daemon did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop_echo.store(true, Ordering::Relaxed);
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[test]
 fn learning_switch_forwards_and_stops_cleanly() {

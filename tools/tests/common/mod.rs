@@ -1,0 +1,135 @@
+//! The switch daemon in a network-namespace sandbox, for the tests that
+//! run `odpx run` with real interfaces.
+#![allow(dead_code)]
+
+use odpx_control::switch::request;
+use odpx_tools::sandbox::{self, sh, udp_echo_server, Sandbox};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub socket: PathBuf,
+    stderr: PathBuf,
+    dir: PathBuf,
+    stop_echo: Arc<AtomicBool>,
+    // Dropped last: namespaces go after the daemon.
+    pub sb: Sandbox,
+}
+
+impl Daemon {
+    /// `odpx run` in a sandbox of `hosts` hosts (ports `s1..sN`) with
+    /// these rules; None when the prerequisites are missing.
+    pub fn start(name: &str, hosts: usize, rules: &str) -> Option<Daemon> {
+        Daemon::start_with(name, hosts, rules, |_, _| String::new())
+    }
+
+    /// [`Daemon::start`], with `extend` adding to the sandbox (given its
+    /// tag) before the daemon starts and returning more `[[port]]` text.
+    pub fn start_with(
+        name: &str,
+        hosts: usize,
+        rules: &str,
+        extend: impl FnOnce(&mut Sandbox, &str) -> String,
+    ) -> Option<Daemon> {
+        if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
+            return None;
+        }
+        let tag = format!("{}{}", name, std::process::id() % 100000);
+        let mut sb = sandbox::build(&tag, hosts).expect("sandbox");
+        let extra_ports = extend(&mut sb, &tag);
+        // Hosts finish their checksums themselves (see the demo).
+        for h in &sb.hosts {
+            let h2 = h.clone();
+            std::thread::spawn(move || {
+                assert!(sandbox::enter(&h2));
+                odpx_offload::ethtool::disable_tx_checksum("eth0").unwrap();
+            })
+            .join()
+            .unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("odpx-t-{tag}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("ctl.sock");
+        let mut ports: String = (1..=hosts).map(|i| format!("[[port]]\nname = \"s{i}\"\n")).collect();
+        ports += &extra_ports;
+        let rules_inline: Vec<String> = rules.lines().map(|l| format!("{l:?}")).collect();
+        let cfg = format!(
+            "[switch]\nsocket = {:?}\nrules_inline = [{}]\n{ports}[pmd]\ncores = [{}]\n[cache]\nidle_timeout_ms = 60000\n",
+            socket.to_str().unwrap(),
+            rules_inline.join(","),
+            std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
+        );
+        std::fs::write(dir.join("odpx.toml"), cfg).unwrap();
+        let stderr = dir.join("stderr");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &sb.switch, env!("CARGO_BIN_EXE_odpx"), "run", "-c"])
+            .arg(dir.join("odpx.toml"))
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("odpx run");
+        let stop_echo = Arc::new(AtomicBool::new(false));
+        for h in &sb.hosts {
+            udp_echo_server(h.clone(), stop_echo.clone());
+        }
+        let d = Daemon {
+            child: Some(child),
+            socket,
+            stderr,
+            dir,
+            stop_echo,
+            sb,
+        };
+        let t = Instant::now();
+        while request(&d.socket, "show").is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(15),
+                "daemon did not start: {}",
+                d.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(d)
+    }
+
+    pub fn ctl(&self, cmd: &str) -> String {
+        request(&self.socket, cmd).unwrap_or_else(|e| panic!("ctl {cmd}: {e}\n{}", self.log()))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub fn host(&self, i: usize) -> &str {
+        &self.sb.hosts[i - 1]
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        sh(&["kill", "-TERM", &c.id().to_string()]).unwrap();
+        let t = Instant::now();
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "daemon did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop_echo.store(true, Ordering::Relaxed);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
