@@ -643,6 +643,42 @@ impl VxlanRepr {
         vx.set_vni(self.vni);
     }
 
+    /// A whole VXLAN frame around `inner`, as a VTEP sends it: the
+    /// headers with their lengths, the IPv4 header checksum and (over
+    /// IPv6, or when [`VxlanRepr::udp_checksum`] is non-zero) the UDP
+    /// checksum filled in. For tests, benchmarks and traffic generators;
+    /// the datapath fills a template in place instead.
+    pub fn encapsulate(&self, inner: &[u8]) -> Vec<u8> {
+        let hlen = self.header_len();
+        let mut f = vec![0u8; hlen + inner.len()];
+        self.emit(&mut f);
+        f[hlen..].copy_from_slice(inner);
+        let ip_len = hlen - ETHERNET_LEN - UDP_LEN - VXLAN_LEN;
+        let l4 = ETHERNET_LEN + ip_len;
+        let udp_len = (f.len() - l4) as u16;
+        let (ip, rest) = f[ETHERNET_LEN..].split_at_mut(ip_len);
+        UdpHeader { buf: &mut rest[..] }.set_len(udp_len);
+        let pseudo = match self.ip {
+            TunnelIp::V4 { src, dst, .. } => {
+                let mut h = Ipv4Header { buf: &mut ip[..] };
+                h.set_total_len(udp_len + IPV4_LEN as u16);
+                h.fill_checksum();
+                let sum = checksum::add(checksum::add(0, &src.to_be_bytes()), &dst.to_be_bytes());
+                sum + ip_proto::UDP as u32 + udp_len as u32
+            }
+            TunnelIp::V6 { src, dst, .. } => {
+                Ipv6Header { buf: &mut ip[..] }.set_payload_len(udp_len);
+                checksum::ipv6_pseudo(&src, &dst, udp_len as u32, ip_proto::UDP)
+            }
+        };
+        if self.udp_checksum != 0 || matches!(self.ip, TunnelIp::V6 { .. }) {
+            UdpHeader { buf: &mut rest[..] }.set_checksum(0);
+            let c = checksum::finish(checksum::add(pseudo, &rest[..udp_len as usize]));
+            UdpHeader { buf: &mut rest[..] }.set_checksum(if c == 0 { 0xffff } else { c });
+        }
+        f
+    }
+
     /// Reads the outer headers at the start of `buf`: a template, or a
     /// received frame (then [`VxlanRepr::check`] says whether it may be
     /// decapsulated).
@@ -766,6 +802,40 @@ mod tests {
         assert_eq!(VxlanRepr::parse(&buf), Ok(r6));
         assert_eq!(&buf[12..14], &[0x86, 0xdd]);
         assert_eq!(&buf[14..18], &[0x61, 0x00, 0x00, 0x07]);
+    }
+
+    #[test]
+    fn encapsulated_frames_have_their_lengths_and_checksums() {
+        let inner = [0xabu8; 60];
+        let f = v4().encapsulate(&inner);
+        assert_eq!(f.len(), VXLAN_OVER_IPV4 + 60);
+        let ip = Ipv4Header::new_checked(&f[ETHERNET_LEN..]).unwrap();
+        assert!(ip.checksum_ok());
+        assert_eq!(ip.total_len() as usize, f.len() - ETHERNET_LEN);
+        let udp = UdpHeader::new_checked(&f[ETHERNET_LEN + IPV4_LEN..]).unwrap();
+        assert_eq!(
+            (udp.len() as usize, udp.checksum()),
+            (f.len() - ETHERNET_LEN - IPV4_LEN, 0)
+        );
+        assert_eq!(&f[VXLAN_OVER_IPV4..], &inner[..]);
+        let r6 = VxlanRepr {
+            ip: TunnelIp::V6 {
+                src: [1; 16],
+                dst: [2; 16],
+                class: 0,
+                label: 0,
+                hop_limit: 64,
+            },
+            ..v4()
+        };
+        let f6 = r6.encapsulate(&inner);
+        let l4 = ETHERNET_LEN + IPV6_LEN;
+        let sum = checksum::ipv6_pseudo(&[1; 16], &[2; 16], (f6.len() - l4) as u32, ip_proto::UDP);
+        assert_eq!(
+            checksum::finish(checksum::add(sum, &f6[l4..])),
+            0,
+            "the UDP checksum adds up"
+        );
     }
 
     #[test]

@@ -164,16 +164,7 @@ fn from_vtep(vni: u32, udp_dst: u16, payload: &[u8]) -> Vec<u8> {
         flags: VXLAN_FLAGS_VNI,
         vni,
     };
-    let mut f = vec![0u8; VXLAN_OVER_IPV4];
-    r.emit(&mut f);
-    f.extend_from_slice(payload);
-    let total = (f.len() - 14) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = odpx_classifier::wire::checksum::of(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[38..40].copy_from_slice(&(total - 20).to_be_bytes());
-    f
+    r.encapsulate(payload)
 }
 
 fn show(sw: &Switch) -> String {

@@ -157,17 +157,26 @@ pub struct VxlanEndpoint {
     pub local: Option<IpAddr>,
 }
 
-/// (UDP port, VNI, remote, local): an endpoint as a lookup key.
-type ClaimKey = (u16, Option<u32>, Option<IpAddr>, Option<IpAddr>);
+/// The ports that share a (UDP port, VNI) or a UDP port: (remote,
+/// local, port number), most specific first.
+type Claims = Vec<(Option<IpAddr>, Option<IpAddr>, u32)>;
 
 /// Which VXLAN port receives a decapsulated packet (see the module
-/// documentation). Built by whoever builds the port table; read by PMDs.
+/// documentation). Built by whoever builds the port table; read by PMDs,
+/// once per decapsulated packet: one small hash lookup and a scan of the
+/// few ports that share a VNI.
 #[derive(Clone, Debug, Default)]
 pub struct Receivers {
-    by_claim: HashMap<ClaimKey, u32>,
-    /// The (VNI, remote, local) fixed-or-flow shapes present, most
-    /// specific first: only those are probed.
-    shapes: Vec<(bool, bool, bool)>,
+    /// Ports with a fixed VNI, by (UDP port, VNI).
+    by_vni: HashMap<(u16, u32), Claims>,
+    /// Ports with `key = "flow"`, by UDP port.
+    any_vni: HashMap<u16, Claims>,
+}
+
+fn claims(list: &[(Option<IpAddr>, Option<IpAddr>, u32)], src: IpAddr, dst: IpAddr) -> Option<u32> {
+    list.iter()
+        .find(|(r, l, _)| r.is_none_or(|r| r == src) && l.is_none_or(|l| l == dst))
+        .map(|c| c.2)
 }
 
 impl Receivers {
@@ -176,35 +185,31 @@ impl Receivers {
     pub fn new(ports: impl IntoIterator<Item = (u32, VxlanEndpoint)>) -> Result<Receivers, (u32, u32)> {
         let mut r = Receivers::default();
         for (no, e) in ports {
-            let key = (e.dst_port, e.vni, e.remote, e.local);
-            if let Some(other) = r.by_claim.insert(key, no) {
-                return Err((other, no));
+            let list = match e.vni {
+                Some(v) => r.by_vni.entry((e.dst_port, v)).or_default(),
+                None => r.any_vni.entry(e.dst_port).or_default(),
+            };
+            if let Some(other) = list.iter().find(|c| c.0 == e.remote && c.1 == e.local) {
+                return Err((other.2, no));
             }
-            let shape = (e.vni.is_some(), e.remote.is_some(), e.local.is_some());
-            if !r.shapes.contains(&shape) {
-                r.shapes.push(shape);
-            }
+            list.push((e.remote, e.local, no));
+            // Remote before local, fixed before "flow".
+            list.sort_by_key(|c| std::cmp::Reverse((c.0.is_some(), c.1.is_some())));
         }
-        r.shapes.sort_unstable_by(|a, b| b.cmp(a));
         Ok(r)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_claim.is_empty()
+        self.by_vni.is_empty() && self.any_vni.is_empty()
     }
 
     /// The port that receives a packet with these outer headers.
     pub fn resolve(&self, m: &TunnelMeta) -> Option<u32> {
         let (src, dst) = m.addrs();
-        self.shapes.iter().find_map(|&(vni, remote, local)| {
-            let key = (
-                m.tp_dst,
-                vni.then(|| m.vni()),
-                remote.then_some(src),
-                local.then_some(dst),
-            );
-            self.by_claim.get(&key).copied()
-        })
+        self.by_vni
+            .get(&(m.tp_dst, m.vni()))
+            .and_then(|l| claims(l, src, dst))
+            .or_else(|| self.any_vni.get(&m.tp_dst).and_then(|l| claims(l, src, dst)))
     }
 }
 

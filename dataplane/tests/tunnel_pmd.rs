@@ -53,17 +53,7 @@ fn repr(vni: u32, src: u32, dst: u32) -> VxlanRepr {
 
 /// A VXLAN frame as a remote VTEP sends it.
 fn outer(vni: u32, inner: &[u8]) -> Vec<u8> {
-    let r = repr(vni, REMOTE, LOCAL);
-    let mut f = vec![0u8; VXLAN_OVER_IPV4];
-    r.emit(&mut f);
-    f.extend_from_slice(inner);
-    let total = (f.len() - 14) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = odpx_classifier::wire::checksum::of(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[38..40].copy_from_slice(&(total - 20).to_be_bytes());
-    f
+    repr(vni, REMOTE, LOCAL).encapsulate(inner)
 }
 
 struct Rig {
@@ -198,11 +188,7 @@ fn unknown_vnis_go_to_the_flow_port_or_are_counted() {
     let u = rig.upcalls.try_recv().unwrap();
     assert_eq!((u.in_port, u.key.tun_id), (VX_ANY, 7));
     // From another remote VTEP nobody claims it.
-    let mut stranger = outer(7, &inner(53, 18));
-    stranger[29] = 9; // 172.31.0.9
-    stranger[24..26].copy_from_slice(&[0, 0]);
-    let c = odpx_classifier::wire::checksum::of(&stranger[14..34]);
-    stranger[24..26].copy_from_slice(&c.to_be_bytes());
+    let stranger = repr(7, 0xac1f_0009, LOCAL).encapsulate(&inner(53, 18));
     rig.port(UNDERLAY).mem().unwrap().push_rx(stranger);
     rig.pmd.poll_once();
     assert!(rig.upcalls.try_recv().is_err());
