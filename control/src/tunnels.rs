@@ -498,7 +498,13 @@ impl Tunnels {
         let mut addrs: Vec<IpAddr> = self.vxlan.values().filter_map(|v| v.settings.local).collect();
         for u in &self.underlays {
             if let Some(i) = self.underlay_ifindex(u) {
-                addrs.extend(self.view.addresses_of(i).map(|a| a.addr));
+                // Link-local addresses are no VTEPs.
+                addrs.extend(
+                    self.view
+                        .addresses_of(i)
+                        .map(|a| a.addr)
+                        .filter(|a| !crate::underlay::is_link_local(*a)),
+                );
                 if let (Some(l), Some(p)) = (self.view.link(i), &u.port) {
                     if l.mtu > 0 {
                         p.mtu.store(l.mtu, Ordering::Relaxed);

@@ -245,7 +245,8 @@ impl UnderlayView {
     }
 }
 
-fn is_link_local(a: IpAddr) -> bool {
+/// fe80::/10 or 169.254.0.0/16.
+pub fn is_link_local(a: IpAddr) -> bool {
     match a {
         IpAddr::V4(v) => v.is_link_local(),
         IpAddr::V6(v) => v.segments()[0] & 0xffc0 == 0xfe80,

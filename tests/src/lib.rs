@@ -111,11 +111,11 @@ pub fn vm_section(
 }
 
 /// The round trips of `odpx demo`'s summary: for each line of `kind`
-/// (`ping` or `UDP echo`), the line with (answered, sent).
+/// (`ping`, `UDP echo`, `VXLAN ping`, ...), the line with (answered, sent).
 pub fn demo_round_trips<'a>(summary: &'a str, kind: &str) -> Vec<(&'a str, u64, u64)> {
     summary
         .lines()
-        .filter(|l| l.trim_start().starts_with(&format!("{kind} h")))
+        .filter(|l| l.trim_start().starts_with(&format!("{kind} ")))
         .map(|l| {
             let counts = l
                 .split(": ")

@@ -2,7 +2,7 @@
 
 use odpx_control::config::Config;
 use odpx_control::switch::{self, StartOptions, Switch};
-use odpx_tools::sandbox::{self, echo_client, udp_echo_server, udp_traffic, Echo};
+use odpx_tools::sandbox::{self, echo_client, udp_echo_server, udp_traffic, Echo, Family};
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,8 +71,14 @@ pub fn ctl(socket: &Path, words: &[String]) -> R {
 
 const HOSTS: usize = 3;
 
+/// The demo's VXLAN site: VNI 42 behind Linux's vxlan device.
+const SITE_VNI: u32 = 42;
+
 /// `odpx demo [--duration S] [--datapath kernel]`: the switch forwarding
-/// real traffic in a sandbox of namespaces, with live statistics.
+/// real traffic in a sandbox of namespaces, with live statistics. In
+/// userspace mode it is also a VXLAN gateway: a site behind Linux's own
+/// vxlan device (VNI 42, 10.0.0.100) is reached through a VXLAN port over
+/// an AF_XDP underlay port.
 pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     let root = Command::new("id")
         .arg("-u")
@@ -83,13 +89,31 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     }
     let stop = odpx_tools::stop_flag()?;
     let tag = std::process::id().to_string();
-    let sandbox = sandbox::build(&tag, HOSTS)?;
+    let mut sandbox = sandbox::build(&tag, HOSTS)?;
     let (sw_ns, hosts) = (sandbox.switch.clone(), sandbox.hosts.clone());
     println!(
         "sandbox: namespaces {} and {} (10.0.0.1-3/24), switch ports s1-s3",
         sw_ns,
         hosts.join(", ")
     );
+    // The VXLAN site: userspace tunnelling only.
+    let site = if kernel {
+        None
+    } else {
+        let s = sandbox::vxlan_site(&mut sandbox, &tag, Family::V4, SITE_VNI, 4789)?;
+        println!(
+            "VXLAN site: namespace {} behind Linux's vxlan device (VNI {SITE_VNI}, {}), VTEP {} <- underlay u0 -> VTEP {}",
+            s.ns, s.host, s.remote, s.local
+        );
+        Some(s)
+    };
+    let tunnel_ports = match &site {
+        Some(s) => format!(
+            "[[port]]\nname = \"vx0\"\ntype = \"vxlan\"\nremote_ip = \"{}\"\nkey = {SITE_VNI}\n[[port]]\nname = \"u0\"\ntype = \"underlay\"\n",
+            s.remote
+        ),
+        None => String::new(),
+    };
     // The switch opens its ports from inside the switch namespace.
     let f = sandbox::netns_file(&sw_ns).map_err(|e| format!("{sw_ns}: {e}"))?;
     let here = std::fs::File::open("/proc/self/ns/net").map_err(|e| format!("own namespace: {e}"))?;
@@ -98,7 +122,7 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     let datapath = if kernel { "kernel" } else { "userspace" };
     let cfg = Config::parse(
         &format!(
-            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\ndatapath = \"{datapath}\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n[pmd]\ncores = [{}]\n",
+            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\ndatapath = \"{datapath}\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n{tunnel_ports}[pmd]\ncores = [{}]\n",
             cores - 1
         ),
         Path::new("/"),
@@ -114,7 +138,7 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
             k.dp_name, k.upcall_mode
         ),
         None => println!(
-            "switch: AF_XDP on s1-s3, NORMAL (MAC learning), PMD on core {}",
+            "switch: AF_XDP on s1-s3, NORMAL (MAC learning), VXLAN port vx0 over the AF_XDP underlay u0, PMD on core {}",
             cores - 1
         ),
     }
@@ -139,15 +163,43 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
             ));
         }
     }
-    let udp = vec![
+    let mut udp = vec![
         udp_traffic(hosts[0].clone(), "10.0.0.2", 200, 20_000, traffic_stop.clone()),
         udp_traffic(hosts[2].clone(), "10.0.0.2", 50, 5_000, traffic_stop.clone()),
     ];
+    let mut site_server = None;
+    if let Some(s) = &site {
+        site_server = Some(udp_echo_server(s.ns.clone(), traffic_stop.clone()));
+        for (from, dst, kind, name) in [
+            (hosts[0].clone(), s.host.clone(), Echo::Icmp, "VXLAN ping h1 -> site"),
+            (hosts[1].clone(), s.host.clone(), Echo::Udp, "VXLAN UDP echo h2 -> site"),
+            (
+                s.ns.clone(),
+                "10.0.0.3".to_string(),
+                Echo::Icmp,
+                "VXLAN ping site -> h3",
+            ),
+        ] {
+            echoes.push((name.to_string(), echo_client(from, dst, kind, traffic_stop.clone())));
+        }
+        udp.push(udp_traffic(
+            hosts[2].clone(),
+            "10.0.0.100",
+            100,
+            10_000,
+            traffic_stop.clone(),
+        ));
+    }
     let start = Instant::now();
     let mut last = (Instant::now(), totals(&sw));
     let (first, second) = if kernel { ("hit", "") } else { ("EMC", "megaflow") };
+    let tunnel_head = if site.is_some() {
+        format!("  {:>9} {:>9}", "encap pps", "decap pps")
+    } else {
+        String::new()
+    };
     println!(
-        "{:>5}  {:>9} {:>9}  {:>6} {:>8} {:>7}  {:>9}  {:>4}",
+        "{:>5}  {:>9} {:>9}  {:>6} {:>8} {:>7}  {:>9}  {:>4}{tunnel_head}",
         "time", "rx pps", "tx pps", first, second, "upcall", "megaflows", "MACs"
     );
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed() < Duration::from_secs(d)) {
@@ -164,8 +216,17 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
         } else {
             format!("{:.1}%", 100.0 * d(now.megaflow, last.1.megaflow) as f64 / pk)
         };
+        let tunnel = if site.is_some() {
+            format!(
+                "  {:>9.0} {:>9.0}",
+                d(now.encap, last.1.encap) as f64 / dt,
+                d(now.decap, last.1.decap) as f64 / dt
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "{:>4}s  {:>9.0} {:>9.0}  {:>5.1}% {:>8} {:>6.1}%  {:>9}  {:>4}",
+            "{:>4}s  {:>9.0} {:>9.0}  {:>5.1}% {:>8} {:>6.1}%  {:>9}  {:>4}{tunnel}",
             start.elapsed().as_secs(),
             d(now.rx, last.1.rx) as f64 / dt,
             d(now.tx, last.1.tx) as f64 / dt,
@@ -189,7 +250,7 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
         };
         println!("  {name}: {got}/{sent} answered, average round trip {avg:.3} ms");
     }
-    for h in echo_servers {
+    for h in echo_servers.into_iter().chain(site_server) {
         let _ = h.join();
     }
     let t = totals(&sw);
@@ -198,6 +259,22 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
         "  switch: {} packets in, {} out; {} megaflows, {} MAC addresses",
         t.rx, t.tx, t.megaflows, t.macs
     );
+    if site.is_some() {
+        println!("  VXLAN: {} packets encapsulated, {} decapsulated", t.encap, t.decap);
+        // Read in the switch's namespace, where its interfaces are.
+        let sw2 = sw.clone();
+        let ns = sw_ns.clone();
+        let show = std::thread::spawn(move || sandbox::enter(&ns).then(|| sw2.show()).unwrap_or_default())
+            .join()
+            .unwrap_or_default();
+        for l in show
+            .lines()
+            .skip_while(|l| !l.contains("(vxlan"))
+            .take_while(|l| !l.trim_start().starts_with("pmd "))
+        {
+            println!("  {l}");
+        }
+    }
     print!(
         "{}",
         sw.pmd_stats().lines().map(|l| format!("  {l}\n")).collect::<String>()
@@ -219,6 +296,8 @@ struct Totals {
     upcalls: u64,
     megaflows: u64,
     macs: u64,
+    encap: u64,
+    decap: u64,
 }
 
 fn totals(sw: &Switch) -> Totals {
@@ -245,6 +324,12 @@ fn totals(sw: &Switch) -> Totals {
     }
     for p in sw.ports.iter().flatten() {
         let c = p.stats.snapshot();
+        if p.vxlan_endpoint().is_some() {
+            // A tunnel port's traffic is the underlay's too: counted apart.
+            t.encap += c.tx_packets;
+            t.decap += c.rx_packets;
+            continue;
+        }
         t.rx += c.rx_packets;
         t.tx += c.tx_packets;
     }

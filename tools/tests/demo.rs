@@ -58,6 +58,23 @@ fn demo_forwards_round_trips_and_removes_its_sandbox() {
         "a live line per second:\n{stdout}"
     );
     check_round_trips(&stdout);
+    // The VXLAN site: both ways across the tunnel, counted on vx0.
+    let vxlan = odpx_tests::demo_round_trips(&stdout, "VXLAN ping")
+        .into_iter()
+        .chain(odpx_tests::demo_round_trips(&stdout, "VXLAN UDP echo"))
+        .collect::<Vec<_>>();
+    assert_eq!(vxlan.len(), 3, "three VXLAN round trips:\n{stdout}");
+    for (l, got, sent) in vxlan {
+        assert!(sent >= 5 && got + 1 >= sent, "{l}\n{stdout}");
+    }
+    let counts = stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("VXLAN: "))
+        .unwrap_or_else(|| panic!("VXLAN totals:\n{stdout}"));
+    let nums: Vec<u64> = counts.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(nums.len() == 2 && nums[0] > 1000 && nums[1] > 10, "{counts}");
+    assert!(stdout.contains("encap pps"), "{stdout}");
+    assert!(!stdout.contains("interface gone"), "{stdout}");
     assert!(stdout.contains("megaflow hits:"), "PMD statistics:\n{stdout}");
     assert!(stdout.trim_end().ends_with("sandbox removed"), "{stdout}");
     assert_eq!(leftover_namespaces(pid), Vec::<String>::new());
