@@ -264,7 +264,7 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
         // Read in the switch's namespace, where its interfaces are.
         let sw2 = sw.clone();
         let ns = sw_ns.clone();
-        let show = std::thread::spawn(move || sandbox::enter(&ns).then(|| sw2.show()).unwrap_or_default())
+        let show = std::thread::spawn(move || if sandbox::enter(&ns) { sw2.show() } else { String::new() })
             .join()
             .unwrap_or_default();
         for l in show
