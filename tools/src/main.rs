@@ -86,6 +86,10 @@ enum Cmd {
         duration: f64,
         #[arg(long)]
         core: Option<usize>,
+        /// Send every frame inside VXLAN: DST_MAC,SRC_IP,DST_IP,VNI (a
+        /// remote VTEP's traffic, for decapsulation benchmarks).
+        #[arg(long)]
+        vxlan: Option<String>,
     },
     /// Bare AF_XDP forwarder IN -> OUT without lookup (the I/O ceiling).
     Fwd {
@@ -190,6 +194,7 @@ fn main() -> ExitCode {
             size,
             duration,
             core,
+            vxlan,
         } => traffic::gen(&traffic::GenArgs {
             iface: &iface,
             workload: &workload,
@@ -199,6 +204,7 @@ fn main() -> ExitCode {
             size,
             duration,
             core,
+            vxlan: vxlan.as_deref(),
         }),
         Cmd::Fwd {
             inp,

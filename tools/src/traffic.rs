@@ -84,13 +84,69 @@ pub struct GenArgs<'a> {
     pub size: usize,
     pub duration: f64,
     pub core: Option<usize>,
+    /// `DST_MAC,SRC_IP,DST_IP,VNI`: send every frame inside VXLAN, as a
+    /// remote VTEP would (outer source MAC: the interface's; UDP source
+    /// port: a hash of the inner flow).
+    pub vxlan: Option<&'a str>,
+}
+
+/// Wraps `frames` in VXLAN as `--vxlan DST_MAC,SRC_IP,DST_IP,VNI` says,
+/// from an interface with MAC `src_mac`.
+pub fn vxlan_wrap(frames: Vec<Vec<u8>>, spec: &str, src_mac: [u8; 6]) -> Result<Vec<Vec<u8>>, String> {
+    use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_PORT};
+    let bad = || format!("--vxlan {spec}: expected DST_MAC,SRC_IP,DST_IP,VNI");
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [mac, src, dst, vni] = parts[..] else {
+        return Err(bad());
+    };
+    let eth_dst = odpx_classifier::text::parse_mac(mac).ok_or_else(bad)?;
+    let vni: u32 = vni.parse().map_err(|_| bad())?;
+    let ip = match (src.parse().map_err(|_| bad())?, dst.parse().map_err(|_| bad())?) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => TunnelIp::V4 {
+            src: s.into(),
+            dst: d.into(),
+            tos: 0,
+            ttl: 64,
+            frag: IPV4_DF,
+        },
+        (std::net::IpAddr::V6(s), std::net::IpAddr::V6(d)) => TunnelIp::V6 {
+            src: s.octets(),
+            dst: d.octets(),
+            class: 0,
+            label: 0,
+            hop_limit: 64,
+        },
+        _ => return Err(format!("--vxlan {spec}: the addresses are of different families")),
+    };
+    Ok(frames
+        .into_iter()
+        .map(|inner| {
+            VxlanRepr {
+                eth_dst,
+                eth_src: src_mac,
+                ip,
+                udp_src: odpx_dataplane::tunnel::source_port(&inner),
+                udp_dst: VXLAN_PORT,
+                udp_checksum: 0,
+                flags: VXLAN_FLAGS_VNI,
+                vni,
+            }
+            .encapsulate(&inner)
+        })
+        .collect())
 }
 
 /// `odpx gen IFACE`: sends frames with AF_XDP as fast as `rate` allows
 /// for `duration` seconds, then prints `sent N packets in S s (R pps)`.
 pub fn gen(a: &GenArgs) -> R {
     let (iface, rate, core) = (a.iface, a.rate, a.core);
-    let frames = workload_frames(a.workload, a.flows, a.zipf, a.size)?;
+    let mut frames = workload_frames(a.workload, a.flows, a.zipf, a.size)?;
+    if let Some(spec) = a.vxlan {
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{iface}/address"))
+            .map_err(|e| format!("{iface}: {e}"))
+            .and_then(|m| odpx_classifier::text::parse_mac(m.trim()).ok_or(format!("{iface}: no MAC address")))?;
+        frames = vxlan_wrap(frames, spec, mac)?;
+    }
     let duration = a.duration;
     let stop = odpx_tools::stop_flag()?;
     if let Some(c) = core {
