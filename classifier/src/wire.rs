@@ -83,6 +83,12 @@ pub const IPV4_DF: u16 = 0x4000;
 /// The IPv4 flags-and-offset bits that make a packet a fragment: MF and
 /// the 13-bit offset.
 pub const IPV4_FRAGMENT: u16 = 0x3fff;
+/// The 13-bit fragment offset: non-zero on every fragment but the first,
+/// which alone carries the transport header.
+pub const IPV4_FRAG_OFFSET: u16 = 0x1fff;
+/// An 802.1Q/802.1ad tag: TPID and TCI, between the MAC addresses and the
+/// Ethertype.
+pub const VLAN_TAG_LEN: usize = 4;
 
 /// One's-complement arithmetic (RFC 1071, RFC 1624).
 pub mod checksum {
@@ -199,6 +205,41 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
     pub fn set_ethertype(&mut self, v: u16) {
         put16(self.buf.as_mut(), eth_field::TYPE, v);
+    }
+}
+
+view!(
+    /// An 802.1Q/802.1ad tag, read where an Ethertype would be: the TPID,
+    /// then the TCI (4 bytes; the next Ethertype follows).
+    VlanTag,
+    VLAN_TAG_LEN
+);
+
+/// Field offsets in a VLAN tag.
+pub mod vlan_field {
+    pub const TPID: usize = 0;
+    pub const TCI: usize = 2;
+}
+
+impl<T: AsRef<[u8]>> VlanTag<T> {
+    pub fn tpid(&self) -> u16 {
+        be16(self.b(), vlan_field::TPID)
+    }
+    pub fn tci(&self) -> u16 {
+        be16(self.b(), vlan_field::TCI)
+    }
+    /// Whether the TPID is one of a VLAN tag (802.1Q or 802.1ad).
+    pub fn is_tag(&self) -> bool {
+        matches!(self.tpid(), ethertype::VLAN | ethertype::QINQ)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> VlanTag<T> {
+    pub fn set_tpid(&mut self, v: u16) {
+        put16(self.buf.as_mut(), vlan_field::TPID, v);
+    }
+    pub fn set_tci(&mut self, v: u16) {
+        put16(self.buf.as_mut(), vlan_field::TCI, v);
     }
 }
 
@@ -346,6 +387,16 @@ impl<T: AsRef<[u8]>> Ipv6Header<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Header<T> {
     /// Version 6 with this traffic class and flow label.
+    /// Sets the traffic class and flow label, keeping the version nibble
+    /// as it was (a rewrite does not repair a malformed header).
+    pub fn set_class_and_label(&mut self, class: u8, label: u32) {
+        let version = be32(self.b(), ipv6_field::VER_CLASS_LABEL) & 0xf000_0000;
+        put32(
+            self.buf.as_mut(),
+            ipv6_field::VER_CLASS_LABEL,
+            version | ((class as u32) << 20) | (label & 0x000f_ffff),
+        );
+    }
     pub fn set_version_class_label(&mut self, class: u8, label: u32) {
         put32(
             self.buf.as_mut(),
@@ -376,20 +427,29 @@ view!(
     20
 );
 
+/// Field offsets in a TCP header.
+pub mod tcp_field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    /// Data offset (top 4 bits), then the flags.
+    pub const OFFSET_FLAGS: usize = 12;
+    pub const CSUM: usize = 16;
+}
+
 impl<T: AsRef<[u8]>> TcpHeader<T> {
     pub fn src_port(&self) -> u16 {
-        be16(self.b(), 0)
+        be16(self.b(), tcp_field::SRC_PORT)
     }
     pub fn dst_port(&self) -> u16 {
-        be16(self.b(), 2)
+        be16(self.b(), tcp_field::DST_PORT)
     }
     /// Header length in bytes (data offset * 4).
     pub fn header_len(&self) -> usize {
-        ((self.b()[12] >> 4) as usize) * 4
+        ((self.b()[tcp_field::OFFSET_FLAGS] >> 4) as usize) * 4
     }
     /// The 12 flag bits (NS..FIN), as ODP `tcp_flags`.
     pub fn flags(&self) -> u16 {
-        be16(self.b(), 12) & 0x0fff
+        be16(self.b(), tcp_field::OFFSET_FLAGS) & 0x0fff
     }
 }
 
@@ -477,12 +537,19 @@ view!(
     8
 );
 
+/// Field offsets in an ICMP / ICMPv6 header.
+pub mod icmp_field {
+    pub const TYPE: usize = 0;
+    pub const CODE: usize = 1;
+    pub const CSUM: usize = 2;
+}
+
 impl<T: AsRef<[u8]>> IcmpHeader<T> {
     pub fn icmp_type(&self) -> u8 {
-        self.b()[0]
+        self.b()[icmp_field::TYPE]
     }
     pub fn code(&self) -> u8 {
-        self.b()[1]
+        self.b()[icmp_field::CODE]
     }
 }
 

@@ -45,14 +45,17 @@
 use crate::tunnel::{self, DecapDrop, EncapDrop, TunnelMeta};
 use odpx_classifier::key::attr;
 use odpx_classifier::odp::{OdpAction, SetAction};
-use odpx_classifier::wire::{checksum, VXLAN_OVER_IPV6};
+use odpx_classifier::wire::{
+    checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, tcp_field, udp_field, EthernetFrame,
+    Ipv4Header, Ipv6Header, VlanTag, ETHERNET_LEN, IPV4_FRAG_OFFSET, IPV4_LEN, IPV6_LEN, VLAN_TAG_LEN, VXLAN_OVER_IPV6,
+};
 use std::sync::Arc;
 
 /// Bytes of headroom a frame must leave in front of a packet for the
 /// actions that grow it: an IPv6 VXLAN header, or VLAN tags, rounded up to
 /// whole cache lines.
 pub const HEADROOM: usize = 128;
-const _: () = assert!(HEADROOM >= VXLAN_OVER_IPV6 + 2 * 4);
+const _: () = assert!(HEADROOM >= VXLAN_OVER_IPV6 + 2 * VLAN_TAG_LEN);
 
 /// A packet inside a frame buffer: `frame[start..start + len]`, with
 /// `frame[..start]` free headroom.
@@ -151,7 +154,8 @@ pub struct ExecResult {
 /// Header offsets of a packet.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Layout {
-    /// Offset of the Ethertype after all VLAN tags (12, 16 or 20).
+    /// Offset of the Ethertype after all VLAN tags (12, 16 or 20): the
+    /// first tag, when there is one, sits at [`eth_field::TYPE`].
     pub ethertype_at: usize,
     pub vlan_tags: u8,
     /// (Ethertype, L3 offset).
@@ -164,34 +168,47 @@ fn be16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
 }
 
+/// Whether a VLAN tag (and the Ethertype after it) starts at `at`.
+fn vlan_tag_at(d: &[u8], at: usize) -> bool {
+    d.len() >= at + VLAN_TAG_LEN + 2 && VlanTag::new_checked(&d[at..]).is_ok_and(|t| t.is_tag())
+}
+
 pub(crate) fn layout(d: &[u8]) -> Layout {
     let mut l = Layout::default();
-    if d.len() < 14 {
+    let Ok(eth) = EthernetFrame::new_checked(d) else {
         return l;
-    }
-    let mut at = 12;
-    while l.vlan_tags < 2 && d.len() >= at + 6 && matches!(be16(d, at), 0x8100 | 0x88a8) {
-        at += 4;
+    };
+    let mut at = eth_field::TYPE;
+    while l.vlan_tags < 2 && vlan_tag_at(d, at) {
+        at += VLAN_TAG_LEN;
         l.vlan_tags += 1;
     }
     l.ethertype_at = at;
-    if d.len() < at + 2 {
+    let et = if at == eth_field::TYPE {
+        eth.ethertype()
+    } else if d.len() >= at + 2 {
+        be16(d, at)
+    } else {
         return l;
-    }
-    let et = be16(d, at);
+    };
     let l3 = at + 2;
     l.l3 = Some((et, l3));
     match et {
-        0x0800 if d.len() >= l3 + 20 => {
-            let ihl = (d[l3] & 0xf) as usize * 4;
-            let frag = be16(d, l3 + 6) & 0x1fff;
-            if ihl >= 20 && frag == 0 && d.len() >= l3 + ihl {
-                l.l4 = Some((d[l3 + 9], l3 + ihl));
+        ethertype::IPV4 => {
+            if let Ok(ip) = Ipv4Header::new_checked(&d[l3..]) {
+                let ihl = ip.header_len();
+                if ihl >= IPV4_LEN && ip.frag_field() & IPV4_FRAG_OFFSET == 0 && d.len() >= l3 + ihl {
+                    l.l4 = Some((ip.proto(), l3 + ihl));
+                }
             }
         }
         // Only a transport header right after the fixed IPv6 header is
         // edited; extension headers are left alone.
-        0x86dd if d.len() >= l3 + 40 => l.l4 = Some((d[l3 + 6], l3 + 40)),
+        ethertype::IPV6 => {
+            if let Ok(ip) = Ipv6Header::new_checked(&d[l3..]) {
+                l.l4 = Some((ip.next_header(), l3 + IPV6_LEN));
+            }
+        }
         _ => {}
     }
     l
@@ -210,12 +227,12 @@ fn csum_replace_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
 /// Offset of the transport checksum, when the packet has one to maintain.
 fn l4_csum_at(d: &[u8], proto: u8, l4: usize, ipv4: bool) -> Option<usize> {
     let at = match proto {
-        6 => l4 + 16,
-        17 => l4 + 6,
-        58 if !ipv4 => l4 + 2,
+        ip_proto::TCP => l4 + tcp_field::CSUM,
+        ip_proto::UDP => l4 + udp_field::CSUM,
+        ip_proto::ICMPV6 if !ipv4 => l4 + icmp_field::CSUM,
         _ => return None,
     };
-    if d.len() < at + 2 || (proto == 17 && ipv4 && be16(d, at) == 0) {
+    if d.len() < at + 2 || (proto == ip_proto::UDP && ipv4 && be16(d, at) == 0) {
         return None;
     }
     Some(at)
@@ -359,11 +376,11 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
     {
         // The commonest rewrite (routing): no need to parse the headers.
         let d = p.data_mut();
-        if d.len() < 12 {
+        if d.len() < eth_field::TYPE {
             return false;
         }
-        write_masked(d, 0, dst, dst_mask, &[]);
-        write_masked(d, 6, src, src_mask, &[]);
+        write_masked(d, eth_field::DST, dst, dst_mask, &[]);
+        write_masked(d, eth_field::SRC, src, src_mask, &[]);
         return true;
     }
     let l = layout(p.data());
@@ -373,8 +390,10 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
             if l.vlan_tags == 0 {
                 return false;
             }
-            let tci = (be16(d, 14) & !mask) | value;
-            d[14..16].copy_from_slice(&tci.to_be_bytes());
+            let Ok(mut tag) = VlanTag::new_checked(&mut d[eth_field::TYPE..]) else {
+                return false;
+            };
+            tag.set_tci((tag.tci() & !mask) | value);
             true
         }
         Op::SetIpv4 {
@@ -387,16 +406,18 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
             ttl,
             ttl_mask,
         } => {
-            let Some((0x0800, l3)) = l.l3 else { return false };
-            if d.len() < l3 + 20 {
+            let Some((ethertype::IPV4, l3)) = l.l3 else {
+                return false;
+            };
+            if d.len() < l3 + IPV4_LEN {
                 return false;
             }
-            let ip_csum = Some(l3 + 10);
+            let ip_csum = Some(l3 + ipv4_field::CSUM);
             let l4c = l.l4.and_then(|(proto, l4)| l4_csum_at(d, proto, l4, true));
-            write_masked(d, l3 + 1, &[tos], &[tos_mask], &[ip_csum]);
-            write_masked(d, l3 + 8, &[ttl], &[ttl_mask], &[ip_csum]);
-            write_masked(d, l3 + 12, &src, &src_mask, &[ip_csum, l4c]);
-            write_masked(d, l3 + 16, &dst, &dst_mask, &[ip_csum, l4c]);
+            write_masked(d, l3 + ipv4_field::TOS, &[tos], &[tos_mask], &[ip_csum]);
+            write_masked(d, l3 + ipv4_field::TTL, &[ttl], &[ttl_mask], &[ip_csum]);
+            write_masked(d, l3 + ipv4_field::SRC, &src, &src_mask, &[ip_csum, l4c]);
+            write_masked(d, l3 + ipv4_field::DST, &dst, &dst_mask, &[ip_csum, l4c]);
             true
         }
         Op::SetPorts {
@@ -407,13 +428,14 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
             dst_mask,
         } => {
             let Some((proto, l4)) = l.l4 else { return false };
-            if proto != want || d.len() < l4 + 4 {
+            // TCP, UDP and SCTP keep their ports at the same offsets.
+            if proto != want || d.len() < l4 + udp_field::LEN {
                 return false;
             }
-            let ipv4 = matches!(l.l3, Some((0x0800, _)));
+            let ipv4 = matches!(l.l3, Some((ethertype::IPV4, _)));
             let c = l4_csum_at(d, proto, l4, ipv4);
-            write_masked(d, l4, &src, &src_mask, &[c]);
-            write_masked(d, l4 + 2, &dst, &dst_mask, &[c]);
+            write_masked(d, l4 + udp_field::SRC_PORT, &src, &src_mask, &[c]);
+            write_masked(d, l4 + udp_field::DST_PORT, &dst, &dst_mask, &[c]);
             true
         }
         _ => false,
@@ -429,42 +451,47 @@ fn apply_set_from_list(p: &mut Packet, s: &SetAction) -> bool {
     let (k, m) = (&s.key, &s.mask);
     let l = layout(p.data());
     let d = p.data_mut();
-    let Some((0x86dd, l3)) = l.l3 else { return false };
-    if d.len() < l3 + 40 {
+    let Some((ethertype::IPV6, l3)) = l.l3 else {
         return false;
-    }
+    };
     let l4c = l.l4.and_then(|(proto, l4)| l4_csum_at(d, proto, l4, false));
-    let vtcfl = u32::from_be_bytes([d[l3], d[l3 + 1], d[l3 + 2], d[l3 + 3]]);
-    let tc = (((vtcfl >> 20) as u8) & !m.ip_tos) | (k.ip_tos & m.ip_tos);
-    let fl = (vtcfl & 0xfffff & !m.ipv6_label) | (k.ipv6_label & m.ipv6_label & 0xfffff);
-    let v = (vtcfl & 0xf000_0000) | ((tc as u32) << 20) | fl;
-    d[l3..l3 + 4].copy_from_slice(&v.to_be_bytes());
-    d[l3 + 7] = (d[l3 + 7] & !m.ip_ttl) | (k.ip_ttl & m.ip_ttl);
-    write_masked(d, l3 + 8, &k.ipv6_src, &m.ipv6_src, &[l4c]);
-    write_masked(d, l3 + 24, &k.ipv6_dst, &m.ipv6_dst, &[l4c]);
+    let Ok(mut ip) = Ipv6Header::new_checked(&mut d[l3..]) else {
+        return false;
+    };
+    // Neither the traffic class, the flow label nor the hop limit is in
+    // the pseudo-header: no checksum changes for them.
+    let class = (ip.traffic_class() & !m.ip_tos) | (k.ip_tos & m.ip_tos);
+    let label = (ip.flow_label() & !m.ipv6_label) | (k.ipv6_label & m.ipv6_label);
+    ip.set_class_and_label(class, label);
+    ip.set_hop_limit((ip.hop_limit() & !m.ip_ttl) | (k.ip_ttl & m.ip_ttl));
+    write_masked(d, l3 + ipv6_field::SRC, &k.ipv6_src, &m.ipv6_src, &[l4c]);
+    write_masked(d, l3 + ipv6_field::DST, &k.ipv6_dst, &m.ipv6_dst, &[l4c]);
     true
 }
 
 fn push_vlan(p: &mut Packet, tpid: u16, tci: u16) -> bool {
-    if p.len() < 12 || !p.push_front(4) {
+    if p.len() < eth_field::TYPE || !p.push_front(VLAN_TAG_LEN) {
         return false;
     }
     let d = p.data_mut();
-    d.copy_within(4..16, 0);
-    d[12..14].copy_from_slice(&tpid.to_be_bytes());
+    // The MAC addresses move to the new front; the tag goes between them
+    // and the old Ethertype.
+    d.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + eth_field::TYPE, 0);
+    let Ok(mut tag) = VlanTag::new_checked(&mut d[eth_field::TYPE..]) else {
+        unreachable!("the frame holds the MAC addresses and the new tag");
+    };
+    tag.set_tpid(tpid);
     // The CFI bit in ODP's TCI means "tag present"; on the wire it is DEI.
-    d[14..16].copy_from_slice(&(tci & !odpx_classifier::key::VLAN_CFI).to_be_bytes());
+    tag.set_tci(tci & !odpx_classifier::key::VLAN_CFI);
     true
 }
 
 fn pop_vlan(p: &mut Packet) {
-    let d = p.data();
-    if d.len() < 18 || !matches!(be16(d, 12), 0x8100 | 0x88a8) {
+    if p.len() < ETHERNET_LEN + VLAN_TAG_LEN || !vlan_tag_at(p.data(), eth_field::TYPE) {
         return;
     }
-    let d = p.data_mut();
-    d.copy_within(0..12, 4);
-    p.pop_front(4);
+    p.data_mut().copy_within(0..eth_field::TYPE, VLAN_TAG_LEN);
+    p.pop_front(VLAN_TAG_LEN);
 }
 
 /// Runs `actions` on `p`; outputs go to `sink`. Each action is put in its
