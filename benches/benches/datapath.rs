@@ -56,6 +56,7 @@ fn setup(n_flows: usize, acl: bool) -> (Pmd, Arc<PmdCounters>) {
         rxqs: vec![(1, 0)],
         emc_entries: 8192,
         emc_insert_inv_prob: 100,
+        emc_adaptive: std::env::var("EMC_ADAPTIVE").map_or(true, |v| v != "0"),
         megaflow_limit: 200_000,
     };
     // Reports (sweeps, barriers) are not asked for here.
@@ -143,8 +144,13 @@ fn bench(c: &mut Criterion) {
         let after = counters.snapshot();
         let pk = (after.packets - before.packets).max(1) as f64;
         eprintln!(
-            "{label}: EMC {:.1}% megaflow {:.1}% upcall {:.3}% megaflows {}",
+            "{label}: EMC {:.1}% (bypassed {:.1}%, {}, {} changes, last {}/{} cycles with/without) megaflow {:.1}% upcall {:.3}% megaflows {}",
             100.0 * (after.emc_hits - before.emc_hits) as f64 / pk,
+            100.0 * (after.emc_bypassed - before.emc_bypassed) as f64 / pk,
+            if after.emc_on { "probed" } else { "bypassed" },
+            after.emc_switches,
+            after.emc_cost_with,
+            after.emc_cost_without,
             100.0 * (after.megaflow_hits - before.megaflow_hits) as f64 / pk,
             100.0 * (after.upcalls - before.upcalls) as f64 / pk,
             after.megaflows

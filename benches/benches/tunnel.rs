@@ -150,6 +150,7 @@ fn setup(n_flows: usize, decap: bool) -> (Pmd, Arc<PmdCounters>) {
         rxqs: vec![(if decap { 3 } else { 1 }, 0)],
         emc_entries: std::env::var("EMC").map_or(8192, |v| v.parse().unwrap()),
         emc_insert_inv_prob: 100,
+        emc_adaptive: std::env::var("EMC_ADAPTIVE").map_or(true, |v| v != "0"),
         megaflow_limit: 200_000,
     };
     // Reports (sweeps, barriers) are not asked for here.

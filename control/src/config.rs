@@ -37,6 +37,7 @@
 //! [cache]
 //! emc_entries = 8192               # a power of two
 //! emc_insert_inv_prob = 100        # insert into the EMC with probability 1/N
+//! emc_adaptive = true              # bypass the EMC while it costs more than it saves (measured per PMD)
 //! megaflow_limit = 200000
 //! idle_timeout_ms = 10000
 //! upcall_queue = 4096              # userspace: bounded; misses beyond it are counted lost
@@ -267,6 +268,8 @@ pub struct CacheSection {
     pub emc_entries: usize,
     #[serde(default = "d_emc_prob")]
     pub emc_insert_inv_prob: u32,
+    #[serde(default = "d_true")]
+    pub emc_adaptive: bool,
     #[serde(default = "d_mf")]
     pub megaflow_limit: usize,
     #[serde(default = "d_idle")]
@@ -280,6 +283,9 @@ fn d_emc() -> usize {
 }
 fn d_emc_prob() -> u32 {
     100
+}
+fn d_true() -> bool {
+    true
 }
 fn d_mf() -> usize {
     200_000
@@ -296,6 +302,7 @@ impl Default for CacheSection {
         CacheSection {
             emc_entries: d_emc(),
             emc_insert_inv_prob: d_emc_prob(),
+            emc_adaptive: true,
             megaflow_limit: d_mf(),
             idle_timeout_ms: d_idle(),
             upcall_queue: d_upq(),

@@ -194,6 +194,7 @@ impl Switch {
                     rxqs: mine,
                     emc_entries: cfg.cache.emc_entries,
                     emc_insert_inv_prob: cfg.cache.emc_insert_inv_prob,
+                    emc_adaptive: cfg.cache.emc_adaptive,
                     megaflow_limit: cfg.cache.megaflow_limit,
                 },
                 table.clone(),
@@ -579,6 +580,24 @@ impl Switch {
                 busy as f64 / 1e9,
                 per_packet(c.busy_ns),
                 per_packet(c.busy_cycles),
+            );
+            s += &format!(
+                "  exact match cache: {} (packets classified without it: {}; mode changes: {}{})\n",
+                if c.emc_on {
+                    "probed"
+                } else {
+                    "bypassed, it costs more than it saves"
+                },
+                c.emc_bypassed,
+                c.emc_switches,
+                if c.emc_switches > 0 {
+                    format!(
+                        ", the last at {} classify cycles per packet with it, {} without",
+                        c.emc_cost_with, c.emc_cost_without
+                    )
+                } else {
+                    String::new()
+                },
             );
             let all_cycles = c.idle_cycles + c.busy_cycles;
             s += &format!(

@@ -60,6 +60,7 @@ impl Rig {
                     .collect(),
                 emc_entries: 1024,
                 emc_insert_inv_prob: 1,
+                emc_adaptive: true,
                 megaflow_limit: 100_000,
             };
             let slow = SlowPath {

@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 
 pub mod bpf;
+pub mod emc_policy;
 pub mod exec;
 pub mod pmd;
 pub mod port;

@@ -15,7 +15,10 @@
 //! values its sets write sit in the megaflow's own slot, so a hit does not
 //! chase the action list through the heap.
 //! A packet that misses both caches is an *upcall*: it goes, with its key
-//! and bytes, to the slow path over a bounded channel.
+//! and bytes, to the slow path over a bounded channel. Where the EMC costs
+//! more than it saves (few megaflows, or many more flows than entries),
+//! the PMD classifies straight on the megaflows, having measured both ways
+//! on the same traffic ([`crate::emc_policy`]).
 //!
 //! # Recirculation (tunnel decapsulation)
 //! `tnl_pop` leaves the inner packet where it was, in its buffer. The PMD
@@ -69,6 +72,7 @@
 //! Reports go to the owner over an unbounded channel: the PMD never blocks
 //! on the slow path.
 
+use crate::emc_policy::EmcPolicy;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
 use crate::tunnel::{DecapDrop, EncapDrop, Receivers};
@@ -179,6 +183,15 @@ pub enum PmdReport {
 pub struct PmdCounters {
     pub packets: AtomicU64,
     pub emc_hits: AtomicU64,
+    /// Packets classified without probing the EMC ([`crate::emc_policy`]).
+    pub emc_bypassed: AtomicU64,
+    /// Whether the PMD currently probes its EMC, and how often that changed.
+    pub emc_on: AtomicBool,
+    pub emc_switches: AtomicU64,
+    /// Classify cycles per packet with and without the EMC, as measured
+    /// when the mode last changed.
+    pub emc_cost_with: AtomicU64,
+    pub emc_cost_without: AtomicU64,
     pub megaflow_hits: AtomicU64,
     /// Subtables probed by megaflow lookups that hit.
     pub subtables_probed: AtomicU64,
@@ -212,6 +225,11 @@ pub struct PmdCounters {
 pub struct PmdSnapshot {
     pub packets: u64,
     pub emc_hits: u64,
+    pub emc_bypassed: u64,
+    pub emc_on: bool,
+    pub emc_switches: u64,
+    pub emc_cost_with: u64,
+    pub emc_cost_without: u64,
     pub megaflow_hits: u64,
     pub subtables_probed: u64,
     pub upcalls: u64,
@@ -239,6 +257,11 @@ impl PmdCounters {
         PmdSnapshot {
             packets: l(&self.packets),
             emc_hits: l(&self.emc_hits),
+            emc_bypassed: l(&self.emc_bypassed),
+            emc_on: self.emc_on.load(Ordering::Relaxed),
+            emc_switches: l(&self.emc_switches),
+            emc_cost_with: l(&self.emc_cost_with),
+            emc_cost_without: l(&self.emc_cost_without),
             megaflow_hits: l(&self.megaflow_hits),
             subtables_probed: l(&self.subtables_probed),
             upcalls: l(&self.upcalls),
@@ -265,6 +288,7 @@ impl PmdCounters {
         for a in [
             &self.packets,
             &self.emc_hits,
+            &self.emc_bypassed,
             &self.megaflow_hits,
             &self.subtables_probed,
             &self.upcalls,
@@ -299,6 +323,9 @@ pub struct PmdConfig {
     pub emc_entries: usize,
     /// EMC insertion probability is 1 / this.
     pub emc_insert_inv_prob: u32,
+    /// Bypass the EMC while it costs more than it saves
+    /// ([`crate::emc_policy`]); false probes it for every packet.
+    pub emc_adaptive: bool,
     /// The cache's hard limit (the owner keeps below it).
     pub megaflow_limit: usize,
 }
@@ -373,6 +400,8 @@ pub struct Pmd {
     cfg: PmdConfig,
     ports: PortTable,
     emc: ExactMatchCache,
+    /// Whether probing the EMC pays, measured batch by batch.
+    emc_policy: EmcPolicy,
     mf: MegaflowCache<Program>,
     /// The installed megaflows by UFID (the owner names them so).
     by_ufid: HashMap<Ufid, FlowRef>,
@@ -406,6 +435,7 @@ impl Pmd {
         counters: Arc<PmdCounters>,
     ) -> Pmd {
         let nports = ports.len();
+        counters.emc_on.store(cfg.emc_entries > 0, Ordering::Relaxed);
         // Control validated the endpoints with the same constructor.
         let receivers = Receivers::new(
             ports
@@ -416,6 +446,7 @@ impl Pmd {
         .unwrap_or_default();
         Pmd {
             emc: ExactMatchCache::new(cfg.emc_entries, cfg.emc_insert_inv_prob),
+            emc_policy: EmcPolicy::new(cfg.emc_adaptive && cfg.emc_entries > 0),
             mf: MegaflowCache::new(cfg.megaflow_limit),
             by_ufid: HashMap::new(),
             cfg,
@@ -524,6 +555,7 @@ impl Pmd {
         // Keys first, lookups second: the EMC probes of the whole batch then
         // run back to back, and their cache misses overlap instead of
         // waiting behind each packet's parsing.
+        let with_emc = self.emc_policy.next_batch();
         let batch = &self.batches[k];
         for (i, hash) in hashes.iter_mut().enumerate().take(n) {
             let key = &mut self.keys[i];
@@ -531,28 +563,51 @@ impl Pmd {
             if let Some(t) = &batch.tunnels[i] {
                 t.apply(key);
             }
-            *hash = key.hash();
-        }
-        self.emc.lookup_batch(&self.keys[..n], &hashes[..n], &mut flows[..n]);
-        // Read every hit's megaflow slot before checking any (see
-        // `ExactMatchCache::lookup_batch` for why loads come first).
-        let mut touched = 0u64;
-        for r in flows[..n].iter().flatten() {
-            touched ^= self.mf.touch(*r);
-        }
-        std::hint::black_box(touched);
-        for (i, flow) in flows.iter_mut().enumerate().take(n) {
-            match *flow {
-                Some(r) if self.mf.get(r).is_some() => {}
-                _ => {
-                    *flow = None;
-                    miss_idx[n_miss] = i;
-                    self.miss_keys[n_miss] = self.keys[i];
-                    n_miss += 1;
-                }
+            if with_emc {
+                *hash = key.hash();
             }
         }
-        add(&self.counters.emc_hits, (n - n_miss) as u64);
+        let mut upcalls = 0;
+        if !with_emc {
+            // The EMC does not pay here (see `emc_policy`): straight to the
+            // megaflows, with no key hash, probe or insert.
+            add(&self.counters.emc_bypassed, n as u64);
+            let probed_before = self.mf.stats.subtables_probed_on_hit;
+            let hits = self.mf.lookup_batch(&self.keys[..n], &mut flows[..n]);
+            add(
+                &self.counters.subtables_probed,
+                self.mf.stats.subtables_probed_on_hit - probed_before,
+            );
+            add(&self.counters.megaflow_hits, hits.count_ones() as u64);
+            let mut missed = hits ^ if n == BATCH { u32::MAX } else { (1u32 << n) - 1 };
+            while missed != 0 {
+                let i = missed.trailing_zeros() as usize;
+                missed &= missed - 1;
+                upcalls += 1;
+                self.upcall(k, i);
+            }
+        } else {
+            self.emc.lookup_batch(&self.keys[..n], &hashes[..n], &mut flows[..n]);
+            // Read every hit's megaflow slot before checking any (see
+            // `ExactMatchCache::lookup_batch` for why loads come first).
+            let mut touched = 0u64;
+            for r in flows[..n].iter().flatten() {
+                touched ^= self.mf.touch(*r);
+            }
+            std::hint::black_box(touched);
+            for (i, flow) in flows.iter_mut().enumerate().take(n) {
+                match *flow {
+                    Some(r) if self.mf.get(r).is_some() => {}
+                    _ => {
+                        *flow = None;
+                        miss_idx[n_miss] = i;
+                        self.miss_keys[n_miss] = self.keys[i];
+                        n_miss += 1;
+                    }
+                }
+            }
+            add(&self.counters.emc_hits, (n - n_miss) as u64);
+        }
         if n_miss > 0 {
             let mut out = [None; BATCH];
             let probed_before = self.mf.stats.subtables_probed_on_hit;
@@ -569,12 +624,25 @@ impl Pmd {
                         flows[i] = Some(r);
                         self.emc.insert(&self.keys[i], hashes[i], r);
                     }
-                    None => self.upcall(k, i),
+                    None => {
+                        upcalls += 1;
+                        self.upcall(k, i);
+                    }
                 }
             }
         }
         let c_actions = crate::xsk::cycles();
-        add(&self.counters.classify_cycles, c_actions.wrapping_sub(c_start));
+        let classify = c_actions.wrapping_sub(c_start);
+        add(&self.counters.classify_cycles, classify);
+        // A batch with upcalls measures the slow path's door, not the cache.
+        if upcalls == 0 && self.emc_policy.record(with_emc, n as u64, classify) {
+            self.counters.emc_on.store(self.emc_policy.emc_on(), Ordering::Relaxed);
+            add(&self.counters.emc_switches, 1);
+            if let Some((with, without)) = self.emc_policy.last_cost {
+                self.counters.emc_cost_with.store(with as u64, Ordering::Relaxed);
+                self.counters.emc_cost_without.store(without as u64, Ordering::Relaxed);
+            }
+        }
         let [b0, b1] = &mut self.batches;
         let (cur, next) = if k == 0 { (b0, b1) } else { (b1, b0) };
         let mut popped = 0;

@@ -22,8 +22,23 @@ fn frame(dport: u16) -> Vec<u8> {
     f
 }
 
-fn setup(
+type Setup = (
+    Pmd,
+    PortTable,
+    crossbeam_channel::Receiver<odpx_dataplane::pmd::Upcall>,
+    crossbeam_channel::Sender<PmdMsg>,
+    Arc<PmdCounters>,
+    crossbeam_channel::Receiver<PmdReport>,
+);
+
+/// A PMD that probes its EMC for every packet (counts are exact).
+fn setup(upcall_queue: usize) -> Setup {
+    setup_with(upcall_queue, false)
+}
+
+fn setup_with(
     upcall_queue: usize,
+    emc_adaptive: bool,
 ) -> (
     Pmd,
     PortTable,
@@ -47,6 +62,7 @@ fn setup(
         rxqs: vec![(1, 0)],
         emc_entries: 1024,
         emc_insert_inv_prob: 1,
+        emc_adaptive,
         megaflow_limit: 1000,
     };
     let slow = SlowPath {
@@ -65,6 +81,38 @@ fn setup(
 
 fn megaflow(text: &str) -> Match {
     parse_key(text).unwrap().matched
+}
+
+/// With the adaptive EMC, one batch in eight is classified without it
+/// (to measure what the EMC saves); those packets go exactly where the
+/// others go.
+#[test]
+fn adaptive_emc_samples_batches_without_it_and_forwards_them_alike() {
+    let (mut pmd, ports, upcalls, ctl, counters, _reports) = setup_with(64, true);
+    let p1 = ports[1].as_ref().unwrap().mem().unwrap();
+    let p2 = ports[2].as_ref().unwrap().mem().unwrap();
+    let m = megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)");
+    ctl.send(PmdMsg::Install {
+        ufid: Ufid::of(&m, Holder::Pmd(0)),
+        matched: Box::new(m),
+        actions: parse_actions("2").unwrap().into(),
+        packet: None,
+    })
+    .unwrap();
+    pmd.poll_once();
+    let batches = 8 * odpx_dataplane::emc_policy::SAMPLE_EVERY as usize;
+    for _ in 0..batches {
+        for _ in 0..32 {
+            p1.push_rx(frame(53));
+        }
+        assert_eq!(pmd.poll_once(), 32);
+    }
+    assert_eq!(p2.take_tx(), vec![frame(53); batches * 32]);
+    assert!(upcalls.try_recv().is_err());
+    let s = counters.snapshot();
+    assert_eq!(s.emc_bypassed, 8 * 32, "one batch in eight without the EMC: {s:?}");
+    assert_eq!(s.emc_hits + s.megaflow_hits, (batches * 32) as u64, "{s:?}");
+    assert!(s.emc_on, "the mode changes only once an epoch of samples closes");
 }
 
 #[test]

@@ -90,6 +90,7 @@ impl Rig {
             rxqs: vec![(ACCESS, 0), (UNDERLAY, 0)],
             emc_entries: 1024,
             emc_insert_inv_prob: 1,
+            emc_adaptive: true,
             megaflow_limit: 1000,
         };
         let slow = SlowPath {
