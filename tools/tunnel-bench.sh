@@ -11,7 +11,8 @@
 #
 #   sudo tools/tunnel-bench.sh [SECONDS] [ROUNDS] [RATES]
 #
-# SYSTEMS="odpx ovs linux" (the default) picks which systems run.
+# SYSTEMS="odpx ovs linux" and DIRECTIONS="encap decap" (the defaults)
+# pick which systems and directions run.
 # Defaults: 5 s per measurement, 3 rounds, RATES="100000 200000 400000 0"
 # (pps offered by `odpx gen`, the same for every system; 0 = full speed,
 # which varies). Systems alternate within each round.
@@ -38,6 +39,7 @@ secs=${1:-5}
 rounds=${2:-3}
 rates=${3:-100000 200000 400000 0}
 systems=${SYSTEMS:-odpx ovs linux}
+directions=${DIRECTIONS:-encap decap}
 want() { [[ " $systems " == *" $1 "* ]]; }
 [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
 command -v ovs-vswitchd >/dev/null || { echo "== installing openvswitch-switch"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch >/dev/null; }
@@ -128,7 +130,7 @@ EOF
   ip netns exec $SW "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
   echo $! > "$work/odpx.pid"
   for _ in $(seq 50); do [ -S "$work/odpx.sock" ] && break; sleep 0.1; done
-  for dir in encap decap; do for rate in $rates; do
+  for dir in $directions; do for rate in $rates; do
     "$odpx" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
     measure odpx $dir "$rate"
     "$odpx" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
@@ -166,7 +168,7 @@ EOF
   ovs-ofctl del-flows br-int
   ovs-ofctl add-flows br-int "$work/rules"
   echo "OVSROUTE $(ovs-appctl -t "$ctl" ovs/route/show | grep 172.31 | tr '\n' ';')"
-  for dir in encap decap; do for rate in $rates; do
+  for dir in $directions; do for rate in $rates; do
     ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-clear >/dev/null
     measure ovs $dir "$rate"
     ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-show > "$work/ovs.stats"
@@ -187,7 +189,7 @@ EOF
   ip -n $SW link add vxl42 type vxlan id 42 local 172.31.0.1 remote 172.31.0.2 dstport 4789 dev u0
   ip -n $SW link set s1 master br0; ip -n $SW link set vxl42 master br0
   for i in br0 vxl42; do ip -n $SW link set $i up; done
-  for dir in encap decap; do for rate in $rates; do
+  for dir in $directions; do for rate in $rates; do
     measure linux $dir "$rate"
   done; done
   ip -n $SW link del vxl42; ip -n $SW link del br0
