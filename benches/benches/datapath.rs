@@ -16,16 +16,14 @@
 //! lines must come back from L3, as they do live.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use odpx_benches::{acl_routing_rules, flows, frame_of, rng, Zipf};
+use odpx_benches::{acl_routing_rules, emc_summary, flows, frame_of, rng, stages, BenchPmd, Zipf};
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_control::translator::{Datapaths, Translator};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot, SlowPath};
 use odpx_dataplane::port::Port;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn setup(n_flows: usize, acl: bool) -> (Pmd, Arc<PmdCounters>) {
+fn setup(n_flows: usize, acl: bool) -> BenchPmd {
     let keys = flows(n_flows, 7);
     let zipf = Zipf::new(n_flows, 1.0);
     let mut r = rng(11);
@@ -47,41 +45,10 @@ fn setup(n_flows: usize, acl: bool) -> (Pmd, Arc<PmdCounters>) {
     } else {
         rules.add(ofctl::parse_rule("in_port=1,actions=output:2").unwrap());
     }
-    let (utx, urx) = crossbeam_channel::bounded(1 << 20);
-    let (mtx, mrx) = crossbeam_channel::unbounded();
-    let counters = Arc::new(PmdCounters::default());
-    let cfg = PmdConfig {
-        id: 0,
-        core: None,
-        rxqs: vec![(1, 0)],
-        emc_entries: 8192,
-        emc_insert_inv_prob: 100,
-        emc_adaptive: std::env::var("EMC_ADAPTIVE").map_or(true, |v| v != "0"),
-        megaflow_limit: 200_000,
-    };
-    // Reports (sweeps, barriers) are not asked for here.
-    let (report_tx, _) = crossbeam_channel::unbounded();
-    let slow = SlowPath {
-        upcalls: utx,
-        reports: report_tx,
-    };
-    let mut pmd = Pmd::new(cfg, ports, slow, mrx, counters.clone());
-    let mut t = Translator::new(
-        rules,
-        vec![1, 2],
-        Datapaths::Userspace { pmds: vec![mtx] },
-        200_000,
-        Duration::from_secs(3600),
-    );
-    // Warm up: replay the loop several times, answering every upcall.
-    for _ in 0..(4 * 65536 / 32) {
-        pmd.poll_once();
-        while let Ok(u) = urx.try_recv() {
-            t.upcall(u);
-        }
-    }
-    pmd.poll_once();
-    (pmd, counters)
+    let mut b = BenchPmd::new(ports, 1, rules, vec![1, 2]);
+    // Replay the loop several times, answering every upcall.
+    b.warm_up(4 * 65536 / 32);
+    b
 }
 
 /// Twice this machine's L2: sweeping it leaves nothing of the PMD's in L2.
@@ -95,20 +62,6 @@ fn evict(buf: &mut [u64]) {
     black_box(&buf[0]);
 }
 
-/// TSC cycles per packet by stage between two snapshots, as
-/// `pmd-stats-show` prints them live.
-fn stages(a: &PmdSnapshot, b: &PmdSnapshot) -> String {
-    let pk = (b.packets - a.packets).max(1) as f64;
-    let per = |x: u64, y: u64| (y - x) as f64 / pk;
-    format!(
-        "cycles per packet by stage: receive {:.0}, classify {:.0}, actions {:.0}, transmit {:.0}",
-        per(a.rx_cycles, b.rx_cycles),
-        per(a.classify_cycles, b.classify_cycles),
-        per(a.action_cycles, b.action_cycles),
-        per(a.tx_cycles, b.tx_cycles)
-    )
-}
-
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("datapath");
     g.throughput(Throughput::Elements(32));
@@ -120,7 +73,7 @@ fn bench(c: &mut Criterion) {
         ("acl_1k_flows", 1000, true),
         ("acl_100k_flows", 100_000, true),
     ] {
-        let (mut pmd, counters) = setup(n, acl);
+        let BenchPmd { mut pmd, counters, .. } = setup(n, acl);
         let before = counters.snapshot();
         g.bench_function(label, |b| b.iter(|| pmd.poll_once()));
         let hot = counters.snapshot();
@@ -144,13 +97,8 @@ fn bench(c: &mut Criterion) {
         let after = counters.snapshot();
         let pk = (after.packets - before.packets).max(1) as f64;
         eprintln!(
-            "{label}: EMC {:.1}% (bypassed {:.1}%, {}, {} changes, last {}/{} cycles with/without) megaflow {:.1}% upcall {:.3}% megaflows {}",
-            100.0 * (after.emc_hits - before.emc_hits) as f64 / pk,
-            100.0 * (after.emc_bypassed - before.emc_bypassed) as f64 / pk,
-            if after.emc_on { "probed" } else { "bypassed" },
-            after.emc_switches,
-            after.emc_cost_with,
-            after.emc_cost_without,
+            "{label}: {} megaflow {:.1}% upcall {:.3}% megaflows {}",
+            emc_summary(&before, &after),
             100.0 * (after.megaflow_hits - before.megaflow_hits) as f64 / pk,
             100.0 * (after.upcalls - before.upcalls) as f64 / pk,
             after.megaflows

@@ -20,14 +20,13 @@
 //! `cargo bench -p odpx-benches --bench tunnel`
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use odpx_benches::{flows, frame_of, rng};
+use odpx_benches::{emc_summary, flows, frame_of, rng, stages, BenchPmd};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_PORT};
 use odpx_control::config::Config;
-use odpx_control::translator::{Datapaths, Translator};
 use odpx_control::tunnels::Tunnels;
 use odpx_control::underlay::UnderlayView;
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PortTable, SlowPath};
+use odpx_dataplane::pmd::PortTable;
 use odpx_dataplane::port::Port;
 use odpx_offload::rtnl::{nud, route_type, Address, Change, Link, Neighbour, Route, RT_TABLE_MAIN};
 use rand::Rng;
@@ -124,7 +123,7 @@ fn replay(n: usize, decap: bool) -> Vec<Vec<u8>> {
     (0..65536).map(|_| frame(r.gen_range(0..n))).collect()
 }
 
-fn setup(n_flows: usize, decap: bool) -> (Pmd, Arc<PmdCounters>) {
+fn setup(n_flows: usize, decap: bool) -> BenchPmd {
     let cfg = Config::parse(CONFIG, std::path::Path::new("/")).unwrap();
     let frames = replay(n_flows, decap);
     let (access, underlay_port) = if decap {
@@ -141,42 +140,13 @@ fn setup(n_flows: usize, decap: bool) -> (Pmd, Arc<PmdCounters>) {
     let mut rules = RuleSet::new();
     rules.add(ofctl::parse_rule("in_port=1,actions=output:2").unwrap());
     rules.add(ofctl::parse_rule("in_port=2,actions=output:1").unwrap());
-    let (utx, urx) = crossbeam_channel::bounded(1 << 20);
-    let (mtx, mrx) = crossbeam_channel::unbounded();
-    let counters = Arc::new(PmdCounters::default());
-    let pmd_cfg = PmdConfig {
-        id: 0,
-        core: None,
-        rxqs: vec![(if decap { 3 } else { 1 }, 0)],
-        emc_entries: std::env::var("EMC").map_or(8192, |v| v.parse().unwrap()),
-        emc_insert_inv_prob: 100,
-        emc_adaptive: std::env::var("EMC_ADAPTIVE").map_or(true, |v| v != "0"),
-        megaflow_limit: 200_000,
-    };
-    // Reports (sweeps, barriers) are not asked for here.
-    let (report_tx, _) = crossbeam_channel::unbounded();
-    let slow = SlowPath {
-        upcalls: utx,
-        reports: report_tx,
-    };
-    let mut pmd = Pmd::new(pmd_cfg, ports.clone(), slow, mrx, counters.clone());
-    let mut t = Translator::new(
-        rules,
-        vec![1, 2],
-        Datapaths::Userspace { pmds: vec![mtx] },
-        200_000,
-        Duration::from_secs(3600),
-    );
-    t.set_tunnels(Tunnels::new(&cfg, Some(&ports), underlay(), None));
-    for _ in 0..(4 * 65536 / 32) {
-        pmd.poll_once();
-        while let Ok(u) = urx.try_recv() {
-            t.upcall(u);
-        }
-    }
-    pmd.poll_once();
-    assert!(t.megaflows() >= 1 && t.megaflows() <= 2, "{} megaflows", t.megaflows());
-    (pmd, counters)
+    let mut b = BenchPmd::new(ports.clone(), if decap { 3 } else { 1 }, rules, vec![1, 2]);
+    b.translator
+        .set_tunnels(Tunnels::new(&cfg, Some(&ports), underlay(), None));
+    b.warm_up(4 * 65536 / 32);
+    let n = b.translator.megaflows();
+    assert!((1..=2).contains(&n), "{n} megaflows");
+    b
 }
 
 fn bench(c: &mut Criterion) {
@@ -189,19 +159,19 @@ fn bench(c: &mut Criterion) {
         ("decap_1_flow", 1, true),
         ("decap_10k_flows", 10_000, true),
     ] {
-        let (mut pmd, counters) = setup(n, decap);
+        let BenchPmd { mut pmd, counters, .. } = setup(n, decap);
         let before = counters.snapshot();
         g.bench_function(label, |b| b.iter(|| pmd.poll_once()));
         let after = counters.snapshot();
         let pk = (after.packets - before.packets).max(1) as f64;
         eprintln!(
-            "{label}: EMC {:.1}% megaflow {:.1}% upcalls {} recirculations/packet {:.2}",
-            100.0 * (after.emc_hits - before.emc_hits) as f64
-                / (pk + (after.recirculations - before.recirculations) as f64),
+            "{label}: {}; megaflow {:.1}% of lookups; upcalls {} recirculations/packet {:.2}; {}",
+            emc_summary(&before, &after),
             100.0 * (after.megaflow_hits - before.megaflow_hits) as f64
                 / (pk + (after.recirculations - before.recirculations) as f64),
             after.upcalls - before.upcalls,
-            (after.recirculations - before.recirculations) as f64 / pk
+            (after.recirculations - before.recirculations) as f64 / pk,
+            stages(&before, &after)
         );
     }
     g.finish();

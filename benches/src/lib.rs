@@ -4,3 +4,97 @@
 //! benchmarks.
 
 pub use odpx_dataplane::workload::*;
+
+use odpx_classifier::rules::RuleSet;
+use odpx_control::translator::{Datapaths, Translator};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot, PortTable, SlowPath, Upcall};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A PMD driven without a thread, with the real translator answering its
+/// upcalls: what the datapath benchmarks time.
+pub struct BenchPmd {
+    pub pmd: Pmd,
+    pub counters: Arc<PmdCounters>,
+    pub translator: Translator,
+    upcalls: crossbeam_channel::Receiver<Upcall>,
+}
+
+impl BenchPmd {
+    /// A PMD polling port `rx_port` of `ports`, translating with `rules`
+    /// over the switch ports `switch_ports`. The EMC is as `odpx run` sets
+    /// it up by default; the environment overrides it for A/B runs:
+    /// `EMC=N` entries, `EMC_ADAPTIVE=0` to probe it always.
+    pub fn new(ports: PortTable, rx_port: u32, rules: RuleSet, switch_ports: Vec<u32>) -> BenchPmd {
+        let (utx, urx) = crossbeam_channel::bounded(1 << 20);
+        let (mtx, mrx) = crossbeam_channel::unbounded();
+        let counters = Arc::new(PmdCounters::default());
+        let cfg = PmdConfig {
+            id: 0,
+            core: None,
+            rxqs: vec![(rx_port, 0)],
+            emc_entries: std::env::var("EMC").map_or(8192, |v| v.parse().expect("EMC: a number of entries")),
+            emc_insert_inv_prob: 100,
+            emc_adaptive: std::env::var("EMC_ADAPTIVE").map_or(true, |v| v != "0"),
+            megaflow_limit: 200_000,
+        };
+        // Reports (sweeps, barriers) are not asked for here.
+        let (report_tx, _) = crossbeam_channel::unbounded();
+        let slow = SlowPath {
+            upcalls: utx,
+            reports: report_tx,
+        };
+        BenchPmd {
+            pmd: Pmd::new(cfg, ports, slow, mrx, counters.clone()),
+            counters,
+            translator: Translator::new(
+                rules,
+                switch_ports,
+                Datapaths::Userspace { pmds: vec![mtx] },
+                200_000,
+                Duration::from_secs(3600),
+            ),
+            upcalls: urx,
+        }
+    }
+
+    /// Polls `passes` times, answering every upcall, then once more so the
+    /// last installs are in.
+    pub fn warm_up(&mut self, passes: usize) {
+        for _ in 0..passes {
+            self.pmd.poll_once();
+            while let Ok(u) = self.upcalls.try_recv() {
+                self.translator.upcall(u);
+            }
+        }
+        self.pmd.poll_once();
+    }
+}
+
+/// TSC cycles per packet by stage between two snapshots, as
+/// `pmd-stats-show` prints them live.
+pub fn stages(a: &PmdSnapshot, b: &PmdSnapshot) -> String {
+    let pk = (b.packets - a.packets).max(1) as f64;
+    let per = |x: u64, y: u64| (y - x) as f64 / pk;
+    format!(
+        "cycles per packet by stage: receive {:.0}, classify {:.0}, actions {:.0}, transmit {:.0}",
+        per(a.rx_cycles, b.rx_cycles),
+        per(a.classify_cycles, b.classify_cycles),
+        per(a.action_cycles, b.action_cycles),
+        per(a.tx_cycles, b.tx_cycles)
+    )
+}
+
+/// How a PMD's EMC fared between two snapshots.
+pub fn emc_summary(a: &PmdSnapshot, b: &PmdSnapshot) -> String {
+    let pk = (b.packets - a.packets).max(1) as f64;
+    format!(
+        "EMC {:.1}% (bypassed {:.1}%; now {}, {} changes, last measured {}/{} classify cycles per packet with/without)",
+        100.0 * (b.emc_hits - a.emc_hits) as f64 / pk,
+        100.0 * (b.emc_bypassed - a.emc_bypassed) as f64 / pk,
+        if b.emc_on { "probed" } else { "bypassed" },
+        b.emc_switches,
+        b.emc_cost_with,
+        b.emc_cost_without,
+    )
+}

@@ -75,7 +75,7 @@
 use crate::emc_policy::EmcPolicy;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
-use crate::tunnel::{DecapDrop, EncapDrop, Receivers};
+use crate::tunnel::{DecapDrop, EncapDrop, Receivers, TunnelMeta};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hashbrown::HashMap;
 use odpx_classifier::emc::ExactMatchCache;
@@ -426,6 +426,28 @@ pub struct Pmd {
     last_sweep: u64,
 }
 
+/// The VXLAN port that receives a packet decapsulated on `underlay`
+/// (`len` bytes left), with the decapsulation counted there; `None`, with
+/// the drop counted on the underlay port, when no port has its VNI.
+fn receiver_of(
+    receivers: &Receivers,
+    tally: &mut [TunnelTally],
+    ports: &PortTable,
+    underlay: u32,
+    meta: &TunnelMeta,
+    len: usize,
+) -> Option<u32> {
+    let Some(port) = receivers.resolve(meta) else {
+        port_stats(ports, underlay, |s| s.count_decap_drop(DecapDrop::UnknownVni));
+        return None;
+    };
+    if let Some(t) = tally.get_mut(port as usize) {
+        t.decap_packets += 1;
+        t.decap_bytes += len as u64;
+    }
+    Some(port)
+}
+
 /// Nanoseconds since the PMD started, from the TSC: one RDTSC where a
 /// `clock_gettime` cost three calls a pass (2.4% of a busy PMD's time in a
 /// profile of VXLAN decap). The TSC's rate is measured against the
@@ -714,16 +736,9 @@ impl Pmd {
             let at = (p.start(), p.len());
             count_result(&result, &self.counters, &self.ports);
             if let Some((underlay, meta)) = result.popped {
-                match self.receivers.resolve(&meta) {
-                    Some(port) => {
-                        if let Some(t) = self.tally.get_mut(port as usize) {
-                            t.decap_packets += 1;
-                            t.decap_bytes += at.1 as u64;
-                        }
-                        cur.move_to(i, next, popped, at, port, meta);
-                        popped += 1;
-                    }
-                    None => port_stats(&self.ports, underlay, |s| s.count_decap_drop(DecapDrop::UnknownVni)),
+                if let Some(port) = receiver_of(&self.receivers, &mut self.tally, &self.ports, underlay, &meta, at.1) {
+                    cur.move_to(i, next, popped, at, port, meta);
+                    popped += 1;
                 }
             }
         }
@@ -791,16 +806,9 @@ impl Pmd {
         count_result(&result, &self.counters, &self.ports);
         let mut popped = 0;
         if let Some((underlay, meta)) = result.popped {
-            match self.receivers.resolve(&meta) {
-                Some(port) => {
-                    if let Some(t) = self.tally.get_mut(port as usize) {
-                        t.decap_packets += 1;
-                        t.decap_bytes += at.1 as u64;
-                    }
-                    b0.move_to(0, b1, 0, at, port, meta);
-                    popped = 1;
-                }
-                None => port_stats(&self.ports, underlay, |s| s.count_decap_drop(DecapDrop::UnknownVni)),
+            if let Some(port) = receiver_of(&self.receivers, &mut self.tally, &self.ports, underlay, &meta, at.1) {
+                b0.move_to(0, b1, 0, at, port, meta);
+                popped = 1;
             }
         }
         self.flush_tx();
