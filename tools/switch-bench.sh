@@ -24,22 +24,10 @@ cd "$(dirname "$0")/.."
 secs=${1:-5}
 rounds=${2:-3}
 rates=${3:-200000 400000 600000 0}
-[ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
-command -v ovs-vswitchd >/dev/null || { echo "== installing openvswitch-switch"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch >/dev/null; }
-cargo build --release -q -p odpx-tools
-odpx=$PWD/target/release/odpx
 tag=$$
 SW=odpx-bsw-$tag G=odpx-bgen-$tag K=odpx-bsink-$tag
-work=$(mktemp -d)
-cleanup() {
-  set +e
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-  sleep 0.5
-  for ns in $SW $G $K; do ip netns del "$ns" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for ns in $SW $G $K; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+. tools/bench-common.sh
+bench_setup $SW $G $K
 ip -n $SW link add s1 numrxqueues 1 numtxqueues 1 type veth peer name g0 netns $G numrxqueues 1 numtxqueues 1
 ip -n $SW link add s2 numrxqueues 1 numtxqueues 1 type veth peer name k0 netns $K numrxqueues 1 numtxqueues 1
 for i in s1 s2; do ip -n $SW link set $i up; done
@@ -109,23 +97,14 @@ EOF
   sleep 1
 
   # 3. Open vSwitch 3.1, userspace datapath, AF_XDP ports.
-  o=$work/ovs; mkdir -p "$o"
-  export OVS_RUNDIR=$o OVS_LOGDIR=$o OVS_DBDIR=$o
-  ovsdb-tool create "$o/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-  ip netns exec $SW ovsdb-server --remote=punix:"$o/db.sock" --pidfile="$o/ovsdb-server.pid" --detach --log-file="$o/ovsdb.log" "$o/conf.db"
-  cp "$o/ovsdb-server.pid" "$work/ovsdb.pid"
-  vs="ovs-vsctl --db=unix:$o/db.sock"
-  $vs --no-wait init
-  $vs --no-wait set Open_vSwitch . other_config:pmd-cpu-mask=0x2
-  ip netns exec $SW ovs-vswitchd unix:"$o/db.sock" --pidfile="$o/ovs-vswitchd.pid" --detach --log-file="$o/vswitchd.log"
-  cp "$o/ovs-vswitchd.pid" "$work/vswitchd.pid"
+  ovs_start $SW
   $vs add-br br0 -- set bridge br0 datapath_type=netdev
   $vs add-port br0 s1 -- set interface s1 type=afxdp options:xdp-mode=native ofport_request=1
   $vs add-port br0 s2 -- set interface s2 type=afxdp options:xdp-mode=native ofport_request=2
   sleep 2
   ovs-ofctl del-flows br0
   ovs-ofctl add-flows br0 "$work/$wl.rules"
-  ctl="$o/ovs-vswitchd.$(cat "$o/ovs-vswitchd.pid").ctl"
+  ctl=$(ovs_ctl)
   for rate in $rates; do
   ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-clear >/dev/null
   measure ovs $wl "$rate"
@@ -133,9 +112,7 @@ EOF
   echo "CYCLES ovs $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9.]*\).*/\1/p' "$work/ovs.stats" | head -1)"
   echo "STATS ovs $wl $rate $(grep -E 'simple match hits|emc hits|smc hits|megaflow hits|miss with success|miss with failure' "$work/ovs.stats" | tr -s ' ' | tr '\n' ';') megaflows=$(ovs-appctl -t "$ctl" dpctl/dump-flows 2>/dev/null | wc -l)"
   done
-  ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
-  kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
-  rm -f "$work/vswitchd.pid" "$work/ovsdb.pid"; rm -rf "$o"
+  ovs_stop
   sleep 2
 done
 done 2>&1 | grep -E '^(RESULT|CYCLES|STATS) ' | tee "$work/all"

@@ -13,7 +13,7 @@
 #
 # SYSTEMS="odpx ovs linux" and DIRECTIONS="encap decap" (the defaults)
 # pick which systems and directions run.
-# Defaults: 5 s per measurement, 3 rounds, RATES="100000 200000 400000 0"
+# Defaults: 5 s per measurement, 3 rounds, RATES="200000 400000 600000 800000 0"
 # (pps offered by `odpx gen`, the same for every system; 0 = full speed,
 # which varies). Systems alternate within each round.
 #
@@ -37,28 +37,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 rounds=${2:-3}
-rates=${3:-100000 200000 400000 0}
+rates=${3:-200000 400000 600000 800000 0}
 systems=${SYSTEMS:-odpx ovs linux}
 directions=${DIRECTIONS:-encap decap}
 want() { [[ " $systems " == *" $1 "* ]]; }
-[ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
-command -v ovs-vswitchd >/dev/null || { echo "== installing openvswitch-switch"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch >/dev/null; }
-cargo build --release -q -p odpx-tools
-odpx=$PWD/target/release/odpx
 tag=$$
 SW=odpx-tsw-$tag G=odpx-tgen-$tag S=odpx-tsite-$tag
-work=$(mktemp -d)
 log=${TMPDIR:-/tmp}/odpx-tunnel-bench.log
 echo "== full log: $log"
-cleanup() {
-  set +e
-  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-  sleep 0.5
-  for ns in $SW $G $S; do ip netns del "$ns" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-for ns in $SW $G $S; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+. tools/bench-common.sh
+bench_setup $SW $G $S
 ip -n $SW link add s1 numrxqueues 1 numtxqueues 1 type veth peer name g0 netns $G numrxqueues 1 numtxqueues 1
 ip -n $SW link add u0 numrxqueues 1 numtxqueues 1 type veth peer name e0 netns $S numrxqueues 1 numtxqueues 1
 for i in s1 u0; do ip -n $SW link set $i up; done
@@ -144,16 +132,7 @@ EOF
 
   if want ovs; then
   # 2. Open vSwitch 3.1 userspace tunnelling.
-  o=$work/ovs; mkdir -p "$o"
-  export OVS_RUNDIR=$o OVS_LOGDIR=$o OVS_DBDIR=$o
-  ovsdb-tool create "$o/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-  ip netns exec $SW ovsdb-server --remote=punix:"$o/db.sock" --pidfile="$o/ovsdb-server.pid" --detach --log-file="$o/ovsdb.log" "$o/conf.db"
-  cp "$o/ovsdb-server.pid" "$work/ovsdb.pid"
-  vs="ovs-vsctl --db=unix:$o/db.sock"
-  $vs --no-wait init
-  $vs --no-wait set Open_vSwitch . other_config:pmd-cpu-mask=0x2
-  ip netns exec $SW ovs-vswitchd unix:"$o/db.sock" --pidfile="$o/ovs-vswitchd.pid" --detach --log-file="$o/vswitchd.log"
-  cp "$o/ovs-vswitchd.pid" "$work/vswitchd.pid"
+  ovs_start $SW
   ip -n $SW addr flush dev u0
   $vs add-br br-phy -- set bridge br-phy datapath_type=netdev other_config:hwaddr="$U0_MAC"
   $vs add-port br-phy u0 -- set interface u0 type=afxdp options:xdp-mode=native
@@ -163,7 +142,7 @@ EOF
   $vs add-port br-int s1 -- set interface s1 type=afxdp options:xdp-mode=native ofport_request=1
   $vs add-port br-int vx0 -- set interface vx0 type=vxlan options:remote_ip=172.31.0.2 options:key=42 ofport_request=2
   sleep 2
-  ctl="$o/ovs-vswitchd.$(cat "$o/ovs-vswitchd.pid").ctl"
+  ctl=$(ovs_ctl)
   ovs-appctl -t "$ctl" tnl/arp/set br-phy 172.31.0.2 "$E0_MAC" >/dev/null
   ovs-ofctl del-flows br-int
   ovs-ofctl add-flows br-int "$work/rules"
@@ -175,9 +154,7 @@ EOF
     echo "CYCLES ovs $dir $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9.]*\).*/\1/p' "$work/ovs.stats" | head -1)"
     echo "STATS ovs $dir $rate $(grep -E 'emc hits|megaflow hits|miss with|recirc' "$work/ovs.stats" | tr -s ' ' | tr '\n' ';') flows: $(ovs-appctl -t "$ctl" dpctl/dump-flows 2>/dev/null | sed -n 's/.*actions://p' | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
   done; done
-  ovs-appctl -t "$ctl" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
-  kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
-  rm -f "$work/vswitchd.pid" "$work/ovsdb.pid"; rm -rf "$o"
+  ovs_stop
   ip -n $SW link del br-phy 2>/dev/null || true
   sleep 2
   fi

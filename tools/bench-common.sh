@@ -1,0 +1,51 @@
+# Shared by the side-by-side bench scripts (tools/switch-bench.sh,
+# tools/tunnel-bench.sh); source it, do not run it.
+#
+#   bench_setup NS...    root check, Open vSwitch installed if missing, odpx
+#                        built ($odpx), a work directory ($work) and the
+#                        namespaces NS... made, all removed on exit along
+#                        with every process whose pid is in $work/*.pid
+#   ovs_start NS         ovsdb-server + ovs-vswitchd in namespace NS, PMD
+#                        on core 1: sets $vs (ovs-vsctl) and, once bridges
+#                        exist, ovs_ctl gives the ovs-appctl target
+#   ovs_stop             stops both and removes their state
+
+bench_setup() {
+  [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
+  command -v ovs-vswitchd >/dev/null || { echo "== installing openvswitch-switch"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch >/dev/null; }
+  cargo build --release -q -p odpx-tools
+  odpx=$PWD/target/release/odpx
+  work=$(mktemp -d)
+  bench_namespaces=("$@")
+  trap bench_cleanup EXIT
+  for ns in "${bench_namespaces[@]}"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+}
+
+bench_cleanup() {
+  set +e
+  for f in "$work"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  sleep 0.5
+  for ns in "${bench_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$work"
+}
+
+ovs_start() {
+  o=$work/ovs; mkdir -p "$o"
+  export OVS_RUNDIR=$o OVS_LOGDIR=$o OVS_DBDIR=$o
+  ovsdb-tool create "$o/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ip netns exec "$1" ovsdb-server --remote=punix:"$o/db.sock" --pidfile="$o/ovsdb-server.pid" --detach --log-file="$o/ovsdb.log" "$o/conf.db"
+  cp "$o/ovsdb-server.pid" "$work/ovsdb.pid"
+  vs="ovs-vsctl --db=unix:$o/db.sock"
+  $vs --no-wait init
+  $vs --no-wait set Open_vSwitch . other_config:pmd-cpu-mask=0x2
+  ip netns exec "$1" ovs-vswitchd unix:"$o/db.sock" --pidfile="$o/ovs-vswitchd.pid" --detach --log-file="$o/vswitchd.log"
+  cp "$o/ovs-vswitchd.pid" "$work/vswitchd.pid"
+}
+
+ovs_ctl() { echo "$o/ovs-vswitchd.$(cat "$o/ovs-vswitchd.pid").ctl"; }
+
+ovs_stop() {
+  ovs-appctl -t "$(ovs_ctl)" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
+  kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
+  rm -f "$work/vswitchd.pid" "$work/ovsdb.pid"; rm -rf "$o"
+}
