@@ -154,12 +154,9 @@ impl<'a> Cursor<'a> {
         }
         let start = self.pos;
         let tok = self.take_while(|c| c.is_ascii_digit() || c == '.');
-        if let Ok(a) = tok.parse::<Ipv4Addr>() {
-            return Ok((v, u32::from(a)));
-        }
-        match tok.parse::<u32>() {
-            Ok(len) if len <= 32 => Ok((v, prefix_mask_u32(len))),
-            _ => self.err_at(start, format!("expected a netmask or prefix length, found '{tok}'")),
+        match parse_ipv4_mask(tok) {
+            Some(m) => Ok((v, m)),
+            None => self.err_at(start, format!("expected a netmask or prefix length, found '{tok}'")),
         }
     }
 
@@ -223,6 +220,15 @@ pub fn parse_mac(tok: &str) -> Option<[u8; 6]> {
         *b = u8::from_str_radix(p, 16).ok()?;
     }
     parts.next().is_none().then_some(out)
+}
+
+pub fn parse_ipv4(tok: &str) -> Option<u32> {
+    tok.parse::<Ipv4Addr>().ok().map(u32::from)
+}
+
+/// An IPv4 netmask, dotted (`255.255.0.0`) or as a prefix length (`16`).
+pub fn parse_ipv4_mask(tok: &str) -> Option<u32> {
+    parse_ipv4(tok).or_else(|| tok.parse::<u32>().ok().filter(|&len| len <= 32).map(prefix_mask_u32))
 }
 
 pub fn prefix_mask_u32(len: u32) -> u32 {

@@ -552,17 +552,7 @@ pub fn vport(cmd: Option<VportCmd>) -> R {
 }
 
 fn parse_mac_masked(s: &str) -> Result<([u8; 6], [u8; 6]), String> {
-    let parse = |m: &str| -> Result<[u8; 6], String> {
-        let parts: Vec<&str> = m.split(':').collect();
-        if parts.len() != 6 {
-            return Err(format!("bad MAC address '{m}'"));
-        }
-        let mut out = [0u8; 6];
-        for (o, p) in out.iter_mut().zip(parts) {
-            *o = u8::from_str_radix(p, 16).map_err(|_| format!("bad MAC address '{m}'"))?;
-        }
-        Ok(out)
-    };
+    let parse = |m: &str| odpx_classifier::text::parse_mac(m).ok_or_else(|| format!("bad MAC address '{m}'"));
     let (k, m) = if let Some((k, m)) = s.split_once('&').or_else(|| s.split_once('/')) {
         (k, Some(m))
     } else if s.len() == 35 && s.as_bytes()[17] == b':' {
@@ -579,12 +569,7 @@ fn parse_mac_masked(s: &str) -> Result<([u8; 6], [u8; 6]), String> {
 }
 
 fn parse_num<T: TryFrom<u64>>(s: &str, what: &str) -> Result<T, String> {
-    let v = if let Some(h) = s.strip_prefix("0x") {
-        u64::from_str_radix(h, 16)
-    } else {
-        s.parse::<u64>()
-    }
-    .map_err(|_| format!("{what}: bad number '{s}'"))?;
+    let v = odpx_classifier::text::parse_uint(s).ok_or_else(|| format!("{what}: bad number '{s}'"))?;
     T::try_from(v).map_err(|_| format!("{what}: {s} is out of range"))
 }
 
@@ -605,24 +590,14 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 }
 
 fn parse_ipv4(s: &str) -> Result<u32, String> {
-    s.parse::<std::net::Ipv4Addr>()
-        .map(u32::from)
-        .map_err(|_| format!("bad IPv4 address '{s}'"))
+    odpx_classifier::text::parse_ipv4(s).ok_or_else(|| format!("bad IPv4 address '{s}'"))
 }
 
 fn parse_ipv4_masked(s: &str) -> Result<(u32, u32), String> {
     match s.split_once('&').or_else(|| s.split_once('/')) {
         Some((a, m)) => Ok((
             parse_ipv4(a)?,
-            if m.contains('.') {
-                parse_ipv4(m)?
-            } else {
-                let n: u32 = parse_num(m, "prefix")?;
-                if n > 32 {
-                    return Err(format!("bad prefix length {n}"));
-                }
-                u32::MAX.checked_shl(32 - n).unwrap_or(0)
-            },
+            odpx_classifier::text::parse_ipv4_mask(m).ok_or_else(|| format!("bad netmask or prefix length '{m}'"))?,
         )),
         None => Ok((parse_ipv4(s)?, u32::MAX)),
     }
@@ -1035,4 +1010,31 @@ pub fn packet(cmd: PacketCmd) -> R {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn go_odp_values_and_masks_parse_as_go_odp_writes_them() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let oui = [0xff, 0xff, 0xff, 0, 0, 0];
+        assert_eq!(parse_mac_masked("02:00:00:00:00:01"), Ok((mac, [0xff; 6])));
+        assert_eq!(parse_mac_masked("02:00:00:00:00:01&ff:ff:ff:00:00:00"), Ok((mac, oui)));
+        assert_eq!(parse_mac_masked("02:00:00:00:00:01/ff:ff:ff:00:00:00"), Ok((mac, oui)));
+        assert_eq!(parse_mac_masked("02:00:00:00:00:01:ff:ff:ff:00:00:00"), Ok((mac, oui)));
+        assert!(parse_mac_masked("02:00:00:00:01").is_err());
+        assert_eq!(parse_num::<u16>("0x800", "type"), Ok(0x800));
+        assert_eq!(parse_num::<u16>("2048", "type"), Ok(2048));
+        assert!(parse_num::<u8>("256", "ttl").unwrap_err().contains("out of range"));
+        assert!(parse_num::<u8>("ten", "ttl").unwrap_err().contains("bad number"));
+        assert_eq!(parse_ipv4_masked("10.0.0.0/8"), Ok((0x0a00_0000, 0xff00_0000)));
+        assert_eq!(
+            parse_ipv4_masked("10.0.0.0&255.255.0.0"),
+            Ok((0x0a00_0000, 0xffff_0000))
+        );
+        assert_eq!(parse_ipv4_masked("10.0.0.1/0"), Ok((0x0a00_0001, 0)));
+        assert!(parse_ipv4_masked("10.0.0.0/33").is_err());
+    }
 }
