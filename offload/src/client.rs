@@ -5,8 +5,8 @@
 //! datapath (`ovs_datapath`, `ovs_vport`, `ovs_flow`, `ovs_packet`): it
 //! builds each request's attributes, sends it through a
 //! [`Channel`](crate::channel::Channel) (framing, batching, errors), and
-//! parses the replies into the types here. Upcalls arrive elsewhere
-//! ([`crate::upcall`]).
+//! hands the replies to [`crate::replies`], which decodes them. Upcalls
+//! arrive elsewhere ([`crate::upcall`]).
 //!
 //! # Batching
 //! [`OdpClient::put_flows`], [`OdpClient::del_flows`] and
@@ -18,46 +18,21 @@
 //! A client owns one socket and is used by one thread at a time (`&mut
 //! self`). Upcall listeners own their sockets; open one per thread.
 
-use crate::actions::{decode_actions, encode_actions};
-use crate::channel::{request, resolve_family, Channel, Fam, Families, KernelLog, Reply, Request, EINVAL};
-use crate::error::{DecodeError, EncodeError, OdpError, Op};
-use crate::keys::{decode_match, encode_match};
-use crate::nla::{self, Writer};
-use crate::uapi::{
-    self, cmd, dp_attr, dp_feature, flow_attr, packet_attr, packet_cmd, tunnel_opt, vport_attr, vport_type,
-};
+use crate::actions::encode_actions;
+use crate::channel::{request, resolve_family, Channel, Fam, Families, KernelLog, Request, EINVAL};
+use crate::error::{EncodeError, OdpError, Op};
+use crate::keys::encode_match;
+use crate::nla::Writer;
+use crate::uapi::{self, cmd, dp_attr, dp_feature, flow_attr, packet_attr, packet_cmd, tunnel_opt, vport_attr};
 pub use crate::upcall::{Upcall, UpcallListener};
 use neli::consts::nl::NlmF;
-use odpx_classifier::odp::{FlowLine, FlowStatsText, OdpAction, OdpKey};
+use odpx_classifier::odp::{OdpAction, OdpKey};
 
-/// Datapath statistics (`struct ovs_dp_stats`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DpStats {
-    pub n_hit: u64,
-    pub n_missed: u64,
-    pub n_lost: u64,
-    pub n_flows: u64,
-}
-
-/// Megaflow statistics (`struct ovs_dp_megaflow_stats`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MegaflowStats {
-    pub n_mask_hit: u64,
-    pub n_masks: u32,
-    pub n_cache_hit: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Datapath {
-    pub name: String,
-    pub dp_ifindex: i32,
-    pub stats: Option<DpStats>,
-    pub megaflow_stats: Option<MegaflowStats>,
-    pub user_features: u32,
-    pub masks_cache_size: Option<u32>,
-    /// Per-CPU dispatch: the upcall socket of each CPU, by CPU id.
-    pub per_cpu_pids: Vec<u32>,
-}
+pub use crate::replies::{
+    format_ufid, format_used, monotonic_ms, parse_ufid, tcp_flag_letters, Datapath, DpStats, Flow, MegaflowStats,
+    Vport, VportStats, VportType,
+};
+use crate::replies::{parse_datapath, parse_flow, parse_vport};
 
 /// Datapath changes for [`OdpClient::set_datapath`].
 #[derive(Clone, Debug, Default)]
@@ -66,82 +41,6 @@ pub struct DatapathSettings {
     pub masks_cache_size: Option<u32>,
     pub per_cpu_pids: Option<Vec<u32>>,
     pub upcall_pid: Option<u32>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VportType {
-    Netdev,
-    Internal,
-    Gre,
-    Vxlan,
-    Geneve,
-    Other(u32),
-}
-
-impl VportType {
-    pub fn from_u32(v: u32) -> Self {
-        match v {
-            vport_type::NETDEV => VportType::Netdev,
-            vport_type::INTERNAL => VportType::Internal,
-            vport_type::GRE => VportType::Gre,
-            vport_type::VXLAN => VportType::Vxlan,
-            vport_type::GENEVE => VportType::Geneve,
-            o => VportType::Other(o),
-        }
-    }
-
-    pub fn to_u32(self) -> u32 {
-        match self {
-            VportType::Netdev => vport_type::NETDEV,
-            VportType::Internal => vport_type::INTERNAL,
-            VportType::Gre => vport_type::GRE,
-            VportType::Vxlan => vport_type::VXLAN,
-            VportType::Geneve => vport_type::GENEVE,
-            VportType::Other(o) => o,
-        }
-    }
-
-    /// The name `ovs-dpctl show` uses.
-    pub fn name(self) -> String {
-        match self {
-            VportType::Netdev => "netdev".into(),
-            VportType::Internal => "internal".into(),
-            VportType::Gre => "gre".into(),
-            VportType::Vxlan => "vxlan".into(),
-            VportType::Geneve => "geneve".into(),
-            VportType::Other(o) => format!("type{o}"),
-        }
-    }
-
-    pub fn is_udp_tunnel(self) -> bool {
-        matches!(self, VportType::Vxlan | VportType::Geneve)
-    }
-}
-
-/// Vport statistics (`struct ovs_vport_stats`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VportStats {
-    pub rx_packets: u64,
-    pub tx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_bytes: u64,
-    pub rx_errors: u64,
-    pub tx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_dropped: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vport {
-    pub dp_ifindex: i32,
-    pub port_no: u32,
-    pub vtype: VportType,
-    pub name: String,
-    pub ifindex: Option<u32>,
-    pub upcall_pids: Vec<u32>,
-    pub stats: Option<VportStats>,
-    /// UDP destination port of a VXLAN/Geneve vport.
-    pub dst_port: Option<u16>,
 }
 
 /// A new vport.
@@ -162,96 +61,6 @@ pub enum VportId {
     Name(String),
     Number { dp_ifindex: i32, port_no: u32 },
 }
-
-/// A datapath flow as the kernel reports it. The key, mask and actions are
-/// kept as the kernel's bytes, so that the flow can be modified or deleted
-/// with exactly the key the kernel holds; the decoded forms are computed on
-/// demand.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Flow {
-    pub dp_ifindex: i32,
-    pub ufid: Option<Vec<u8>>,
-    pub key_raw: Option<Vec<u8>>,
-    pub mask_raw: Option<Vec<u8>>,
-    pub actions_raw: Option<Vec<u8>>,
-    pub packets: u64,
-    pub bytes: u64,
-    /// Last use, in milliseconds of CLOCK_MONOTONIC (0: never).
-    pub used_ms: u64,
-    pub tcp_flags: u8,
-}
-
-impl Flow {
-    /// The decoded match (`None` when the reply omitted the key).
-    pub fn key(&self) -> Result<Option<OdpKey>, DecodeError> {
-        match &self.key_raw {
-            Some(k) => decode_match(k, self.mask_raw.as_deref()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    pub fn actions(&self) -> Result<Option<Vec<OdpAction>>, DecodeError> {
-        self.actions_raw.as_deref().map(decode_actions).transpose()
-    }
-
-    /// The flow as `ovs-dpctl dump-flows` prints it (`stats`: with
-    /// packets, bytes, used and flags; `ufid`: with the UFID first).
-    pub fn to_line(&self, stats: bool, with_ufid: bool) -> Result<String, DecodeError> {
-        let line = FlowLine {
-            ufid: if with_ufid {
-                self.ufid.as_deref().map(format_ufid)
-            } else {
-                None
-            },
-            key: self.key()?,
-            stats: stats.then(|| FlowStatsText {
-                packets: self.packets,
-                bytes: self.bytes,
-                used: format_used(self.used_ms),
-                flags: (self.tcp_flags != 0).then(|| tcp_flag_letters(self.tcp_flags)),
-            }),
-            actions: self.actions()?,
-        };
-        Ok(line.to_string())
-    }
-}
-
-/// `ovs-dpctl`'s `used:` field: seconds since last use, or `never`.
-pub fn format_used(used_ms: u64) -> String {
-    if used_ms == 0 {
-        return "never".into();
-    }
-    let now = monotonic_ms();
-    format!("{:.3}s", now.saturating_sub(used_ms) as f64 / 1000.0)
-}
-
-/// Milliseconds of CLOCK_MONOTONIC, the clock of the kernel's `used` times.
-pub fn monotonic_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
-}
-
-/// TCP flags as OVS prints them in flow statistics (`S.` = SYN+ACK).
-pub fn tcp_flag_letters(f: u8) -> String {
-    let mut s = String::new();
-    for (bit, c) in [
-        (0x02, 'S'),
-        (0x01, 'F'),
-        (0x08, 'P'),
-        (0x04, 'R'),
-        (0x20, 'U'),
-        (0x10, '.'),
-        (0x40, 'E'),
-        (0x80, 'C'),
-    ] {
-        if f & bit != 0 {
-            s.push(c);
-        }
-    }
-    s
-}
-
-pub use odpx_classifier::flow_op::{format_ufid, parse_ufid};
 
 /// How a flow put treats an existing flow with the same key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,10 +131,6 @@ pub struct Execute<'a> {
     pub key: Vec<u8>,
     pub actions: Vec<u8>,
     pub probe: bool,
-}
-
-fn u64_at(b: &[u8], i: usize) -> u64 {
-    u64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
 }
 
 /// The ODP client. See the module documentation.
@@ -779,141 +584,4 @@ pub enum DpRequest<'a> {
     Put(&'a FlowPut),
     Delete(&'a FlowId),
     Execute(&'a Execute<'a>),
-}
-
-fn name_attr(r: &Reply, ty: u16, what: &'static str) -> Result<String, DecodeError> {
-    r.required(ty, what)?.str(what)
-}
-
-fn parse_datapath(r: &Reply) -> Result<Datapath, OdpError> {
-    const W: &str = "datapath";
-    r.check_unique(W)?;
-    let stats = match r.get(dp_attr::STATS) {
-        Some(a) => {
-            let b: [u8; 32] = a.array(W)?;
-            Some(DpStats {
-                n_hit: u64_at(&b, 0),
-                n_missed: u64_at(&b, 1),
-                n_lost: u64_at(&b, 2),
-                n_flows: u64_at(&b, 3),
-            })
-        }
-        None => None,
-    };
-    let megaflow_stats = match r.get(dp_attr::MEGAFLOW_STATS) {
-        Some(a) => {
-            let b: [u8; 32] = a.array(W)?;
-            Some(MegaflowStats {
-                n_mask_hit: u64_at(&b, 0),
-                n_masks: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
-                n_cache_hit: u64_at(&b, 2),
-            })
-        }
-        None => None,
-    };
-    Ok(Datapath {
-        name: name_attr(r, dp_attr::NAME, W)?,
-        dp_ifindex: r.dp_ifindex,
-        stats,
-        megaflow_stats,
-        user_features: r
-            .get(dp_attr::USER_FEATURES)
-            .map(|a| a.u32(W))
-            .transpose()?
-            .unwrap_or(0),
-        masks_cache_size: r.get(dp_attr::MASKS_CACHE_SIZE).map(|a| a.u32(W)).transpose()?,
-        per_cpu_pids: pid_list(r, dp_attr::PER_CPU_PIDS, W)?,
-    })
-}
-
-/// A list of netlink port ids (upcall pids), empty when absent.
-fn pid_list(r: &Reply, ty: u16, what: &'static str) -> Result<Vec<u32>, DecodeError> {
-    match r.get(ty) {
-        Some(a) if a.payload.len() % 4 == 0 => Ok(a
-            .payload
-            .chunks(4)
-            .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()),
-        Some(a) => Err(DecodeError::Invalid {
-            what,
-            detail: format!("pid list of {} bytes", a.payload.len()),
-        }),
-        None => Ok(Vec::new()),
-    }
-}
-
-fn parse_vport(r: &Reply) -> Result<Vport, OdpError> {
-    const W: &str = "vport";
-    r.check_unique(W)?;
-    let port_no = r.required(vport_attr::PORT_NO, W)?.u32(W)?;
-    let vtype = VportType::from_u32(r.required(vport_attr::TYPE, W)?.u32(W)?);
-    let stats = match r.get(vport_attr::STATS) {
-        Some(a) => {
-            let b: [u8; 64] = a.array(W)?;
-            Some(VportStats {
-                rx_packets: u64_at(&b, 0),
-                tx_packets: u64_at(&b, 1),
-                rx_bytes: u64_at(&b, 2),
-                tx_bytes: u64_at(&b, 3),
-                rx_errors: u64_at(&b, 4),
-                tx_errors: u64_at(&b, 5),
-                rx_dropped: u64_at(&b, 6),
-                tx_dropped: u64_at(&b, 7),
-            })
-        }
-        None => None,
-    };
-    let upcall_pids = pid_list(r, vport_attr::UPCALL_PID, W)?;
-    let mut dst_port = None;
-    if let Some(o) = r.get(vport_attr::OPTIONS) {
-        for a in nla::unique(o.payload, "vport options")? {
-            if a.ty == tunnel_opt::DST_PORT {
-                dst_port = Some(a.u16("vport options")?);
-            }
-        }
-    }
-    Ok(Vport {
-        dp_ifindex: r.dp_ifindex,
-        port_no,
-        vtype,
-        name: name_attr(r, vport_attr::NAME, W)?,
-        ifindex: r.get(vport_attr::IFINDEX).map(|a| a.u32(W)).transpose()?,
-        upcall_pids,
-        stats,
-        dst_port,
-    })
-}
-
-fn parse_flow(r: &Reply) -> Result<Flow, OdpError> {
-    const W: &str = "flow";
-    r.check_unique(W)?;
-    let (packets, bytes) = match r.get(flow_attr::STATS) {
-        Some(a) => {
-            let b: [u8; 16] = a.array(W)?;
-            (u64_at(&b, 0), u64_at(&b, 1))
-        }
-        None => (0, 0),
-    };
-    Ok(Flow {
-        dp_ifindex: r.dp_ifindex,
-        ufid: r.get(flow_attr::UFID).map(|a| a.payload.to_vec()),
-        key_raw: r.get(flow_attr::KEY).map(|a| a.payload.to_vec()),
-        mask_raw: r.get(flow_attr::MASK).map(|a| a.payload.to_vec()),
-        actions_raw: r.get(flow_attr::ACTIONS).map(|a| a.payload.to_vec()),
-        packets,
-        bytes,
-        used_ms: r.get(flow_attr::USED).map(|a| a.u64(W)).transpose()?.unwrap_or(0),
-        tcp_flags: r.get(flow_attr::TCP_FLAGS).map(|a| a.u8(W)).transpose()?.unwrap_or(0),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tcp_flags_print_as_ovs_letters() {
-        assert_eq!(tcp_flag_letters(0x12), "S.");
-        assert_eq!(tcp_flag_letters(0x11), "F.");
-    }
 }

@@ -7,6 +7,8 @@
 //!   vxlan, geneve, gre; stats; upcall pids), flows (new/set/del/get/dump
 //!   with masks, UFIDs and the OMIT flags, stats, flush; batched puts and
 //!   deletes), packets (execute), and mixed batches of those.
+//! * [`replies`]: what the kernel reports (datapaths, vports, flows),
+//!   decoded from its replies, and a flow's `ovs-dpctl` text.
 //! * [`channel`]: the netlink socket under it: framing, batched
 //!   transactions, kernel errors and the kernel's log of its reasons.
 //! * [`upcall`]: upcall listeners ([`upcall::UpcallListener`]).
@@ -58,6 +60,7 @@ pub mod fuzz_targets;
 pub mod kernel;
 pub mod keys;
 pub mod nla;
+pub mod replies;
 pub mod rtnl;
 pub mod uapi;
 pub mod upcall;
