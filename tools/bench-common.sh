@@ -9,6 +9,9 @@
 #                        on core 1: sets $vs (ovs-vsctl) and, once bridges
 #                        exist, ovs_ctl gives the ovs-appctl target
 #   ovs_stop             stops both and removes their state
+#   odpx_start NS        `odpx run -c $work/odpx.toml` in namespace NS, once
+#                        its control socket $work/odpx.sock answers
+#   odpx_stop            SIGTERM, and waits for it to exit
 
 bench_setup() {
   [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
@@ -48,4 +51,14 @@ ovs_stop() {
   ovs-appctl -t "$(ovs_ctl)" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
   kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
   rm -f "$work/vswitchd.pid" "$work/ovsdb.pid"; rm -rf "$o"
+}
+
+odpx_start() {
+  ip netns exec "$1" "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
+  echo $! > "$work/odpx.pid"
+  for _ in $(seq 50); do [ -S "$work/odpx.sock" ] && break; sleep 0.1; done
+}
+
+odpx_stop() {
+  kill -TERM "$(cat "$work/odpx.pid")"; wait "$(cat "$work/odpx.pid")" 2>/dev/null || true; rm -f "$work/odpx.pid"
 }

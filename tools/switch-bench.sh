@@ -83,9 +83,7 @@ name = "s2"
 [pmd]
 cores = [1]
 EOF
-  ip netns exec $SW "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
-  echo $! > "$work/odpx.pid"
-  for _ in $(seq 50); do [ -S "$work/odpx.sock" ] && break; sleep 0.1; done
+  odpx_start $SW
   for rate in $rates; do
   "$odpx" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
   measure odpx $wl "$rate"
@@ -93,7 +91,7 @@ EOF
   echo "CYCLES odpx $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
   echo "STATS odpx $wl $rate $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls|by stage' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';') $("$odpx" ctl -s "$work/odpx.sock" show | grep -E 'dropped|kernel' | tr -s ' ' | tr '\n' ';')"
   done
-  kill -TERM "$(cat "$work/odpx.pid")"; wait "$(cat "$work/odpx.pid")" 2>/dev/null || true; rm -f "$work/odpx.pid"
+  odpx_stop
   sleep 1
 
   # 3. Open vSwitch 3.1, userspace datapath, AF_XDP ports.

@@ -115,9 +115,7 @@ type = "underlay"
 [pmd]
 cores = [1]
 EOF
-  ip netns exec $SW "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
-  echo $! > "$work/odpx.pid"
-  for _ in $(seq 50); do [ -S "$work/odpx.sock" ] && break; sleep 0.1; done
+  odpx_start $SW
   for dir in $directions; do for rate in $rates; do
     "$odpx" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
     measure odpx $dir "$rate"
@@ -126,7 +124,7 @@ EOF
     echo "CYCLES odpx $dir $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
     echo "STATS odpx $dir $rate $("$odpx" ctl -s "$work/odpx.sock" show | grep -E 'encap|decap|kernel' | tr -s ' ' | tr '\n' ';')"
   done; done
-  kill -TERM "$(cat "$work/odpx.pid")"; wait "$(cat "$work/odpx.pid")" 2>/dev/null || true; rm -f "$work/odpx.pid"
+  odpx_stop
   sleep 1
   fi
 
