@@ -44,6 +44,7 @@ pub const R5: Reg = Reg(5);
 pub const R6: Reg = Reg(6);
 pub const R7: Reg = Reg(7);
 pub const R8: Reg = Reg(8);
+pub const R9: Reg = Reg(9);
 pub const R10: Reg = Reg(10);
 
 /// Load and store sizes.
@@ -73,6 +74,10 @@ pub enum Cond {
     Ne,
     /// Unsigned greater than.
     Gt,
+    /// Unsigned greater than or equal.
+    Ge,
+    /// Unsigned less than.
+    Lt,
     /// Any of the bits set.
     Set,
 }
@@ -82,7 +87,9 @@ impl Cond {
         match self {
             Cond::Eq => 0x10,
             Cond::Gt => 0x20,
+            Cond::Ge => 0x30,
             Cond::Set => 0x40,
+            Cond::Lt => 0xa0,
             Cond::Ne => 0x50,
         }
     }
@@ -93,9 +100,9 @@ impl Cond {
 #[derive(Default)]
 pub struct Asm {
     insns: Vec<[u8; 8]>,
-    labels: HashMap<&'static str, usize>,
+    labels: HashMap<String, usize>,
     /// (instruction index, label) of jumps to patch.
-    fixups: Vec<(usize, &'static str)>,
+    fixups: Vec<(usize, String)>,
 }
 
 fn encode(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
@@ -115,7 +122,10 @@ const BPF_ALU64_X: u8 = 0x0f;
 const BPF_JMP_K: u8 = 0x05;
 const BPF_JMP_X: u8 = 0x0d;
 const OP_ADD: u8 = 0x00;
+const OP_OR: u8 = 0x40;
 const OP_AND: u8 = 0x50;
+const OP_LSH: u8 = 0x60;
+const OP_RSH: u8 = 0x70;
 const OP_MOV: u8 = 0xb0;
 
 impl Asm {
@@ -129,8 +139,8 @@ impl Asm {
     }
 
     /// Marks the next instruction with `name`.
-    pub fn label(&mut self, name: &'static str) -> &mut Self {
-        let prev = self.labels.insert(name, self.insns.len());
+    pub fn label(&mut self, name: &str) -> &mut Self {
+        let prev = self.labels.insert(name.to_string(), self.insns.len());
         assert!(prev.is_none(), "label {name} defined twice");
         self
     }
@@ -166,6 +176,35 @@ impl Asm {
         self.push(encode(BPF_ALU64_K | OP_AND, dst.0, 0, 0, imm))
     }
 
+    /// `dst &= src`.
+    pub fn and_reg(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.push(encode(BPF_ALU64_X | OP_AND, dst.0, src.0, 0, 0))
+    }
+
+    /// `dst += src`.
+    pub fn add_reg(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.push(encode(BPF_ALU64_X | OP_ADD, dst.0, src.0, 0, 0))
+    }
+
+    /// `dst |= src`.
+    pub fn or_reg(&mut self, dst: Reg, src: Reg) -> &mut Self {
+        self.push(encode(BPF_ALU64_X | OP_OR, dst.0, src.0, 0, 0))
+    }
+
+    pub fn or_imm(&mut self, dst: Reg, imm: i32) -> &mut Self {
+        self.push(encode(BPF_ALU64_K | OP_OR, dst.0, 0, 0, imm))
+    }
+
+    /// `dst <<= imm`.
+    pub fn lsh_imm(&mut self, dst: Reg, imm: i32) -> &mut Self {
+        self.push(encode(BPF_ALU64_K | OP_LSH, dst.0, 0, 0, imm))
+    }
+
+    /// `dst >>= imm` (logical).
+    pub fn rsh_imm(&mut self, dst: Reg, imm: i32) -> &mut Self {
+        self.push(encode(BPF_ALU64_K | OP_RSH, dst.0, 0, 0, imm))
+    }
+
     /// `dst = map` (the 16-byte `ld_imm64` with a map fd).
     pub fn load_map(&mut self, dst: Reg, map_fd: i32) -> &mut Self {
         self.push(encode(0x18, dst.0, 1, 0, map_fd));
@@ -173,20 +212,20 @@ impl Asm {
     }
 
     /// `if dst <cond> imm goto label`.
-    pub fn jump_imm(&mut self, cond: Cond, dst: Reg, imm: i32, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
+    pub fn jump_imm(&mut self, cond: Cond, dst: Reg, imm: i32, label: &str) -> &mut Self {
+        self.fixups.push((self.insns.len(), label.to_string()));
         self.push(encode(BPF_JMP_K | cond.op(), dst.0, 0, 0, imm))
     }
 
     /// `if dst <cond> src goto label`.
-    pub fn jump_reg(&mut self, cond: Cond, dst: Reg, src: Reg, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
+    pub fn jump_reg(&mut self, cond: Cond, dst: Reg, src: Reg, label: &str) -> &mut Self {
+        self.fixups.push((self.insns.len(), label.to_string()));
         self.push(encode(BPF_JMP_X | cond.op(), dst.0, src.0, 0, 0))
     }
 
     /// `goto label`.
-    pub fn goto(&mut self, label: &'static str) -> &mut Self {
-        self.fixups.push((self.insns.len(), label));
+    pub fn goto(&mut self, label: &str) -> &mut Self {
+        self.fixups.push((self.insns.len(), label.to_string()));
         self.push(encode(BPF_JMP_K, 0, 0, 0, 0))
     }
 
@@ -206,10 +245,11 @@ impl Asm {
     /// The program's bytes, jumps resolved.
     pub fn assemble(&self) -> Result<Vec<u8>, String> {
         let mut insns = self.insns.clone();
-        for &(at, label) in &self.fixups {
+        for (at, label) in &self.fixups {
+            let at = *at;
             let to = *self
                 .labels
-                .get(label)
+                .get(label.as_str())
                 .ok_or(format!("jump to undefined label {label}"))?;
             let off = to as i64 - at as i64 - 1;
             let off = i16::try_from(off).map_err(|_| format!("jump to {label} too far"))?;

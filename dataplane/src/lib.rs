@@ -20,6 +20,8 @@
 //!   use), so that no C toolchain is needed.
 //! * [`xdp`]: the XDP programs (AF_XDP redirect, tunnel underlay filter)
 //!   and the objects that keep them attached.
+//! * [`steer`]: hybrid mode's steering program and tables: packets of
+//!   offloaded megaflows to the kernel datapath, the rest to AF_XDP.
 //! * [`exec`]: running datapath actions on a packet (set fields with
 //!   incremental checksums, VLAN push/pop, outputs, clone).
 //! * [`tunnel`]: VXLAN encapsulation and decapsulation of a packet in
@@ -37,6 +39,7 @@ pub mod emc_policy;
 pub mod exec;
 pub mod pmd;
 pub mod port;
+pub mod steer;
 pub mod tunnel;
 pub mod workload;
 pub mod xdp;

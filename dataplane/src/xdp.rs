@@ -24,7 +24,7 @@
 //! underlay port are written only by the daemon's owner of tunnel
 //! configuration, through [`VtepMaps`]; the PMDs never touch them.
 
-use crate::bpf::{helper, xdp, xdp_md, Asm, Cond, Size, R0, R1, R10, R2, R3, R6, R7, R8};
+use crate::bpf::{helper, xdp, xdp_md, Asm, Cond, Reg, Size, R0, R1, R10, R2, R3, R6, R7, R8};
 use crate::xsk::{BpfMap, XdpLink, XdpProgram, XskSocket};
 use std::io;
 use std::net::IpAddr;
@@ -129,9 +129,17 @@ pub fn underlay_filter(v4_fd: i32, v6_fd: i32, steer: Steer) -> Vec<u8> {
         .call(helper::MAP_LOOKUP_ELEM)
         .jump_imm(Eq, R0, 0, "pass");
     a.label("steer");
+    steer_tail(&mut a, R6, steer);
+    a.label("pass").ret(xdp::PASS);
+    a.assemble().expect("the underlay program's labels are all defined")
+}
+
+/// The end of a program for the packets it steers to AF_XDP (`ctx`
+/// holds the `xdp_md` pointer): the redirect, or the tests' verdict.
+pub(crate) fn steer_tail(a: &mut Asm, ctx: Reg, steer: Steer) {
     match steer {
         Steer::Redirect { xskmap_fd } => {
-            a.load(W, R2, R6, xdp_md::RX_QUEUE_INDEX)
+            a.load(Size::W, R2, ctx, xdp_md::RX_QUEUE_INDEX)
                 .load_map(R1, xskmap_fd)
                 .mov_imm(R3, xdp::PASS)
                 .call(helper::REDIRECT_MAP)
@@ -141,8 +149,6 @@ pub fn underlay_filter(v4_fd: i32, v6_fd: i32, steer: Steer) -> Vec<u8> {
             a.ret(v);
         }
     }
-    a.label("pass").ret(xdp::PASS);
-    a.assemble().expect("the underlay program's labels are all defined")
 }
 
 /// The AF_XDP port's program: every packet to the socket of its queue.

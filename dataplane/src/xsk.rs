@@ -656,6 +656,7 @@ const BPF_PROG_LOAD: i32 = 5;
 const BPF_PROG_TEST_RUN: i32 = 10;
 const BPF_LINK_CREATE: i32 = 28;
 const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
 const BPF_XDP: u32 = 37;
@@ -744,6 +745,11 @@ impl BpfMap {
     /// A hash map.
     pub fn hash(key_size: usize, value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
         BpfMap::create(BPF_MAP_TYPE_HASH, key_size, value_size, entries, name)
+    }
+
+    /// An array map (keys are `u32` indexes, every slot exists, zeroed).
+    pub fn array(value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
+        BpfMap::create(BPF_MAP_TYPE_ARRAY, 4, value_size, entries, name)
     }
 
     /// The fd programs refer to (an `ld_imm64` pseudo map fd).
