@@ -15,6 +15,9 @@
 //! * [`kernel`]: the kernel datapath as odpx's datapath (pure-kernel
 //!   mode): setup with adoption of what a previous run left, upcall handler
 //!   threads, the owner's flow operations in batches, terse dumps.
+//! * [`policy`]: hybrid mode's offload policy: which userspace megaflows
+//!   are hot and stable enough to move into the kernel, and whether the
+//!   kernel can run their actions.
 //! * [`keys`] and [`actions`]: the codec between netlink attributes and the
 //!   flow model of `odpx-classifier` (the same model the ODP text syntax
 //!   prints), following the kernel's flow-key compatibility rules.
@@ -60,6 +63,7 @@ pub mod fuzz_targets;
 pub mod kernel;
 pub mod keys;
 pub mod nla;
+pub mod policy;
 pub mod replies;
 pub mod rtnl;
 pub mod uapi;
