@@ -35,7 +35,7 @@ fn owner_with(megaflows: usize) -> Translator {
     let mut t = Translator::new(
         rules,
         (1..=9).collect(),
-        Datapaths::Userspace { pmds: Vec::new() },
+        Datapaths::userspace(Vec::new()),
         10_000_000,
         Duration::from_secs(3600),
     );

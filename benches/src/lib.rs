@@ -50,7 +50,7 @@ impl BenchPmd {
             translator: Translator::new(
                 rules,
                 switch_ports,
-                Datapaths::Userspace { pmds: vec![mtx] },
+                Datapaths::userspace(vec![mtx]),
                 200_000,
                 Duration::from_secs(3600),
             ),

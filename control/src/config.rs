@@ -6,8 +6,9 @@
 //! [switch]
 //! socket = "/run/odpx/odpx.sock"   # control socket (root-only)
 //! rules = "rules.txt"              # ovs-ofctl syntax; default: NORMAL switching
-//! datapath = "userspace"           # or "kernel": the Linux Open vSwitch datapath
-//! dp_name = "odpx0"                # the kernel datapath's name (kernel mode)
+//! datapath = "userspace"           # or "kernel": the Linux Open vSwitch datapath;
+//!                                  # or "hybrid": PMDs, hot flows offloaded to the kernel
+//! dp_name = "odpx0"                # the kernel datapath's name (kernel and hybrid modes)
 //!
 //! [[port]]                         # numbered 1, 2, ... in this order
 //! name = "veth1"                   # an interface: AF_XDP, or a vport in kernel mode
@@ -41,6 +42,12 @@
 //! megaflow_limit = 200000
 //! idle_timeout_ms = 10000
 //! upcall_queue = 4096              # userspace: bounded; misses beyond it are counted lost
+//!
+//! [offload]                        # hybrid mode
+//! enabled = true                   # off: the PMDs carry everything (odpx ctl offload on|off)
+//! min_pps = 1000                   # a megaflow moves into the kernel once it carries this many
+//! min_duration_ms = 2000           # packets a second for this long
+//! max_flows = 8192                 # offloaded megaflows at most (the steering table's size)
 //! ```
 
 use odpx_classifier::wire::VXLAN_PORT;
@@ -59,6 +66,46 @@ pub struct Config {
     pub pmd: PmdSection,
     #[serde(default)]
     pub cache: CacheSection,
+    #[serde(default)]
+    pub offload: OffloadSection,
+}
+
+/// Hybrid mode's offload policy.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OffloadSection {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    #[serde(default = "d_min_pps")]
+    pub min_pps: u64,
+    #[serde(default = "d_min_duration")]
+    pub min_duration_ms: u64,
+    #[serde(default = "d_max_offloaded")]
+    pub max_flows: usize,
+}
+
+fn d_min_pps() -> u64 {
+    1000
+}
+fn d_min_duration() -> u64 {
+    2000
+}
+fn d_max_offloaded() -> usize {
+    8192
+}
+
+/// The largest steering table hybrid mode makes.
+pub const MAX_OFFLOADED: usize = 1 << 20;
+
+impl Default for OffloadSection {
+    fn default() -> Self {
+        OffloadSection {
+            enabled: true,
+            min_pps: d_min_pps(),
+            min_duration_ms: d_min_duration(),
+            max_flows: d_max_offloaded(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -87,6 +134,9 @@ pub enum DatapathKind {
     Userspace,
     /// The Linux Open vSwitch kernel datapath (pure-kernel mode).
     Kernel,
+    /// PMD threads on AF_XDP ports that are also vports of the kernel
+    /// datapath; hot, stable megaflows move into the kernel.
+    Hybrid,
 }
 
 impl Default for SwitchSection {
@@ -388,6 +438,26 @@ impl Config {
                 "switch.dp_name: '{dp}' must be 1 to 15 characters, no '/' or spaces"
             ));
         }
+        if self.offload.max_flows == 0 || self.offload.max_flows > MAX_OFFLOADED {
+            return Err(format!(
+                "offload.max_flows: {} (1 to {MAX_OFFLOADED})",
+                self.offload.max_flows
+            ));
+        }
+        if self.switch.datapath == DatapathKind::Hybrid {
+            for (i, p) in self.ports.iter().enumerate() {
+                if p.kind == PortType::Memory {
+                    return Err(format!(
+                        "port {} ({}): type \"memory\" has no interface to be a kernel vport; datapath = \"hybrid\" takes interfaces",
+                        i + 1,
+                        p.name
+                    ));
+                }
+                if p.name == *dp {
+                    return Err(format!("port {} ({}): that is the datapath's own name", i + 1, p.name));
+                }
+            }
+        }
         if self.switch.datapath == DatapathKind::Kernel {
             for (i, p) in self.ports.iter().enumerate() {
                 if matches!(p.kind, PortType::Vxlan | PortType::Underlay) {
@@ -488,6 +558,15 @@ mod tests {
                 "[switch]\ndatapath = \"tc\"\n[[port]]\nname = \"a\"\n",
                 "unknown variant `tc`",
             ),
+            (
+                "[switch]\ndatapath = \"hybrid\"\n[[port]]\nname = \"a\"\ntype = \"memory\"\n",
+                "datapath = \"hybrid\" takes interfaces",
+            ),
+            (
+                "[[port]]\nname = \"a\"\n[offload]\nmax_flows = 0\n",
+                "offload.max_flows: 0",
+            ),
+            ("[[port]]\nname = \"a\"\n[offload]\nmin_pps = -1\n", "min_pps = -1"),
             (
                 "[switch]\ndp_name = \"a very long datapath name\"\n[[port]]\nname = \"a\"\n",
                 "switch.dp_name",

@@ -39,7 +39,7 @@
 //! translator thread as data.
 
 use crate::registry::{Record, Usage};
-use crate::translator::{add, covers, lock, Admission, Datapaths, Env, MacEvent, Translator};
+use crate::translator::{add, covers, lock, Admission, Env, MacEvent, Translator};
 use odpx_classifier::flow_op::{FlowOp, Holder, Ufid};
 use odpx_classifier::key::attr;
 use odpx_classifier::rules::field::Field;
@@ -48,8 +48,8 @@ use odpx_classifier::xlate::translate;
 use odpx_offload::client::FlowId;
 use odpx_offload::error::OdpError;
 use odpx_offload::kernel::{
-    Applied, DumpReport, Dumper, HandlerCounters, Handlers, KernelDatapath, KernelUpcall, PacketOut, RateLimitedLog,
-    UpcallSink,
+    Applied, DumpReport, Dumper, FlowTable, HandlerCounters, Handlers, KernelDatapath, KernelFlows, KernelUpcall,
+    PacketOut, RateLimitedLog, UpcallSink,
 };
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -61,17 +61,20 @@ const ENOENT: i32 = 2;
 
 /// The kernel datapath as the owner's backend.
 pub struct KernelBackend {
-    pub dp: KernelDatapath,
-    pub dumper: Dumper,
+    /// Its flow table: the kernel's, or a model in tests.
+    pub flows: Box<dyn FlowTable>,
     pub handlers: Option<Handlers>,
     pub log: RateLimitedLog,
 }
 
 impl KernelBackend {
     pub fn new(dp: KernelDatapath, dumper: Dumper) -> KernelBackend {
+        KernelBackend::with_flows(Box::new(KernelFlows { dp, dumper }))
+    }
+
+    pub fn with_flows(flows: Box<dyn FlowTable>) -> KernelBackend {
         KernelBackend {
-            dp,
-            dumper,
+            flows,
             handlers: None,
             log: RateLimitedLog::new(5),
         }
@@ -146,10 +149,7 @@ pub struct Adopted {
 
 impl Translator {
     fn kernel(&mut self) -> Option<&mut KernelBackend> {
-        match &mut self.datapaths {
-            Datapaths::Kernel(k) => Some(k),
-            Datapaths::Userspace { .. } => None,
-        }
+        self.datapaths.kernel.as_deref_mut()
     }
 
     /// Starts `n` upcall handler threads handing their batches to `sink`
@@ -161,7 +161,8 @@ impl Translator {
         counters: Arc<HandlerCounters>,
     ) -> Result<String, String> {
         let k = self.kernel().ok_or("not in kernel mode")?;
-        let h = Handlers::start(&mut k.dp, n, sink, counters)?;
+        let dp = k.flows.datapath().ok_or("no kernel datapath to listen to")?;
+        let h = Handlers::start(dp, n, sink, counters)?;
         let mode = h.mode.clone();
         k.handlers = Some(h);
         Ok(mode)
@@ -176,10 +177,10 @@ impl Translator {
     /// Carries out operations and runs packets in the kernel, and takes in
     /// what failed ([`Translator::kernel_results`]).
     pub(crate) fn kernel_apply(&mut self, ops: Vec<FlowOp>, packets: Vec<PacketOut>) {
-        let Datapaths::Kernel(k) = &mut self.datapaths else {
+        let Some(k) = self.datapaths.kernel.as_deref_mut() else {
             return;
         };
-        let applied = k.dp.apply(&ops, &packets);
+        let applied = k.flows.apply(&ops, &packets);
         let applied = match applied {
             Ok(a) => a,
             Err(e) => {
@@ -188,7 +189,7 @@ impl Translator {
                 k.log.say(|| format!("kernel datapath: {e}"));
                 for op in &ops {
                     if let FlowOp::Install { ufid, .. } = op {
-                        self.registry.remove(ufid);
+                        self.forget(ufid);
                     }
                 }
                 return;
@@ -200,9 +201,8 @@ impl Translator {
             k.log.say(|| l);
         }
         if !doomed.is_empty() {
-            let ifindex = k.dp.dp_ifindex();
             let ids: Vec<FlowId> = doomed.iter().map(|u| FlowId::Ufid(u.as_bytes().to_vec())).collect();
-            let _ = k.dp.client().del_flows(ifindex, &ids);
+            let _ = k.flows.delete(&ids);
         }
         if !again.is_empty() {
             self.kernel_apply(again, Vec::new());
@@ -234,14 +234,14 @@ impl Translator {
                     });
                 }
                 FlowOp::Install { ufid, .. } => {
-                    self.registry.remove(ufid);
+                    self.forget(ufid);
                     {
                         lines.push(format!("the kernel refused a flow: {e}"));
                         self.counters.refused(reason_of(&e));
                     }
                 }
                 FlowOp::Modify { ufid, .. } => {
-                    self.registry.remove(ufid);
+                    self.forget(ufid);
                     if e.errno() != Some(ENOENT) {
                         lines.push(format!("the kernel refused new actions: {e}"));
                         self.counters.refused(reason_of(&e));
@@ -310,20 +310,27 @@ impl Translator {
     /// that deleting thousands of idle flows does not hold up upcalls; it
     /// must do so before it serves any other request (no rule change may
     /// come between: the owner no longer revalidates these flows), then
-    /// call [`Translator::sweep_done`].
-    pub fn kernel_dump(&mut self, r: DumpReport) -> Vec<FlowId> {
-        let Some(sweep) = self.sweep.as_ref().filter(|s| s.token == r.token) else {
-            return Vec::new();
+    /// call [`Translator::sweep_done`] if this was the sweep's last report
+    /// (the second value; in hybrid mode the PMDs report too).
+    pub fn kernel_dump(&mut self, r: DumpReport) -> (Vec<FlowId>, bool) {
+        self.kernel_dump_at(r, Instant::now())
+    }
+
+    /// [`Translator::kernel_dump`] on the owner's clock reading `now`.
+    pub fn kernel_dump_at(&mut self, r: DumpReport, now: Instant) -> (Vec<FlowId>, bool) {
+        let Some(sweep) = self.sweep.as_mut().filter(|s| s.token == r.token) else {
+            return (Vec::new(), false);
         };
+        sweep.left = sweep.left.saturating_sub(1);
+        let done = sweep.left == 0;
         let first_later = sweep.first_later_install;
-        let now = Instant::now();
         let flows = match r.flows {
             Ok(f) => f,
             Err(e) => {
                 if let Some(k) = self.kernel() {
                     k.log.say(|| format!("kernel flow dump: {e}"));
                 }
-                return Vec::new();
+                return (Vec::new(), done);
             }
         };
         let max_idle = self.limiter.max_idle(self.registry.len());
@@ -358,7 +365,7 @@ impl Translator {
             let Some(rec) = self.registry.get(&ufid) else { continue };
             let idle_for = now.saturating_duration_since(rec.last_activity());
             if idle_for >= max_idle && rec.install_seq < first_later {
-                self.registry.remove(&ufid);
+                self.forget(&ufid);
                 add(&self.counters.expired, 1);
                 doomed.push(FlowId::Ufid(ufid.as_bytes().to_vec()));
             }
@@ -372,7 +379,7 @@ impl Translator {
             .map(|(u, _)| *u)
             .collect();
         for u in vanished {
-            self.registry.remove(&u);
+            self.forget(&u);
             add(&self.counters.kernel_vanished, 1);
         }
         add(&self.counters.kernel_strays, strays);
@@ -380,7 +387,7 @@ impl Translator {
             self.mac_events(&events);
         }
         self.publish_gauges();
-        doomed
+        (doomed, done)
     }
 
     /// Adopts the flows a previous run left in the kernel (see the module
@@ -389,7 +396,9 @@ impl Translator {
         let now = Instant::now();
         let flows = {
             let k = self.kernel().ok_or("not in kernel mode")?;
-            k.dp.dump().map_err(|e| format!("adopting the kernel's flows: {e}"))?
+            k.flows
+                .dump()
+                .map_err(|e| format!("adopting the kernel's flows: {e}"))?
         };
         // The MAC table first: what the flows show about where sources are.
         for f in &flows {
@@ -454,6 +463,8 @@ impl Translator {
                         bytes: f.bytes,
                         used: None,
                     },
+                    carried: Usage::default(),
+                    offloaded: false,
                     installed: now,
                     install_seq: self.install_seq,
                 },
@@ -462,9 +473,8 @@ impl Translator {
         }
         self.apply(ops);
         if let Some(k) = self.kernel() {
-            let ifindex = k.dp.dp_ifindex();
-            k.dp.client()
-                .del_flows(ifindex, &strays)
+            k.flows
+                .delete(&strays)
                 .map_err(|e| format!("adopting the kernel's flows: {e}"))?;
         }
         let c = &self.counters;
@@ -491,7 +501,7 @@ mod tests {
         let mut t = Translator::new(
             rules,
             vec![1, 2],
-            Datapaths::Userspace { pmds: Vec::new() },
+            Datapaths::userspace(Vec::new()),
             1000,
             Duration::from_secs(10),
         );

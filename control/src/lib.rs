@@ -9,6 +9,9 @@
 //! * [`kernel`]: pure-kernel mode: the owner driving the Linux kernel
 //!   datapath (upcall batches, flow operations, sweeps by dump, adoption
 //!   of a previous run's flows).
+//! * [`hybrid`]: hybrid mode: hot, stable megaflows moved from the PMDs
+//!   into the kernel datapath, their packets steered there by XDP, and
+//!   brought back when idle, invalidated or when offload is turned off.
 //! * [`limits`]: the dynamic flow limit and idle timeout.
 //! * [`mac`]: the MAC learning table with aging.
 //! * [`tunnels`]: native VXLAN tunnelling in translation (encapsulation in
@@ -22,10 +25,11 @@
 //!
 //! Layering: this crate uses `odpx-classifier` (rules, translation),
 //! `odpx-dataplane` (ports, PMDs) and `odpx-offload` (the kernel datapath,
-//! for pure-kernel mode and, later, offload); nothing below imports it.
+//! for pure-kernel and hybrid modes); nothing below imports it.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod hybrid;
 pub mod kernel;
 pub mod limits;
 pub mod mac;

@@ -72,6 +72,11 @@ pub struct Record {
     /// port's decapsulation): underlay changes revalidate it.
     pub underlay: bool,
     pub usage: Usage,
+    /// Hybrid mode: what the megaflow carried in a PMD before it moved
+    /// into the kernel (its statistics are `carried` plus `usage`).
+    pub carried: Usage,
+    /// Hybrid mode: moved into the kernel, with a steering entry.
+    pub offloaded: bool,
     pub installed: Instant,
     /// The owner's install counter when this record was (last) installed:
     /// orders installs against sweeps without reading a clock.
@@ -182,6 +187,13 @@ impl Registry {
         }
     }
 
+    /// Marks a kernel-held megaflow as offloaded (it has a steering entry).
+    pub fn mark_offloaded(&mut self, ufid: &Ufid) {
+        if let Some(r) = self.records.get_mut(ufid) {
+            r.offloaded = true;
+        }
+    }
+
     /// Records statistics read back from a holder.
     pub fn set_usage(&mut self, ufid: &Ufid, usage: Usage) -> Option<&Record> {
         let r = self.records.get_mut(ufid)?;
@@ -245,6 +257,8 @@ mod tests {
                 lookups: t.lookups.into(),
                 learns: None,
                 usage: Usage::default(),
+                carried: Usage::default(),
+                offloaded: false,
                 installed: Instant::now(),
                 install_seq: 0,
             },

@@ -21,6 +21,7 @@
 //! and is shared with the control-socket thread behind an `Arc`.
 
 use crate::config::{Config, DatapathKind, PortType};
+use crate::hybrid::{self, Offload, OffloadCounters};
 use crate::kernel::{self, Adopted, KernelBackend, OwnerSink};
 use crate::translator::{self, lock, Datapaths, Inputs, Request, Translator, TranslatorCounters};
 use crate::tunnels::Tunnels;
@@ -30,7 +31,9 @@ use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
+use odpx_dataplane::steer::SteeringTable;
 use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath};
+use odpx_offload::policy::OffloadSettings;
 use odpx_offload::rtnl::{Change, Rtnl, RtnlError, RtnlMonitor};
 use odpx_offload::OdpClient;
 use std::io::{BufRead, BufReader, Write};
@@ -52,6 +55,21 @@ pub struct Switch {
     pub kernel: Option<KernelInfo>,
     /// The rtnetlink monitor that follows the underlay (tunnel ports only).
     underlay_monitor: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    /// Hybrid mode: the offload thread, and the offload counters.
+    offload_thread: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
+    pub offload_counters: Option<Arc<OffloadCounters>>,
+    offload_policy: Option<OffloadSettings>,
+    pub mode: DatapathKind,
+}
+
+/// Hybrid mode's kernel side, opened before the PMDs start.
+struct HybridParts {
+    dp: KernelDatapath,
+    steering: SteeringTable,
+    /// The switched ports, which are kernel vports.
+    vports: Vec<u32>,
+    /// The socket `show` and `dump-megaflows` read the datapath with.
+    client: std::sync::Mutex<OdpClient>,
 }
 
 /// Where the switch's tunnels learn the underlay.
@@ -113,6 +131,39 @@ impl KernelInfo {
         Ok((dp, vports))
     }
 
+    /// Hybrid mode's kernel flows: `ovs-dpctl dump-flows` lines whose
+    /// statistics include what the megaflow carried in a PMD before it
+    /// moved, marked `offloaded:yes, dp:kernel` (moved by the offload
+    /// engine) or `dp:kernel` (installed by a kernel miss), as Open
+    /// vSwitch marks the flows of its datapath layers.
+    pub fn flows_text_marked(
+        &self,
+        marks: &[(odpx_classifier::flow_op::Ufid, bool, crate::registry::Usage)],
+    ) -> Result<String, String> {
+        let by_ufid: std::collections::HashMap<[u8; 16], (bool, crate::registry::Usage)> =
+            marks.iter().map(|(u, o, c)| (*u.as_bytes(), (*o, *c))).collect();
+        let mut c = self.client.lock().map_err(|_| "datapath socket poisoned".to_string())?;
+        let mut s = String::new();
+        for mut f in c.dump_flows(self.dp_ifindex, 0).map_err(|e| e.to_string())? {
+            let known = f
+                .ufid
+                .as_deref()
+                .and_then(|u| <[u8; 16]>::try_from(u).ok())
+                .and_then(|u| by_ufid.get(&u));
+            let mark = match known {
+                Some((true, carried)) => {
+                    f.packets += carried.packets;
+                    f.bytes += carried.bytes;
+                    ", offloaded:yes, dp:kernel"
+                }
+                _ => ", dp:kernel",
+            };
+            s += &with_mark(&f.to_line(true, false).map_err(|e| e.to_string())?, mark);
+            s.push('\n');
+        }
+        Ok(s)
+    }
+
     /// Every kernel flow, as `ovs-dpctl dump-flows` prints it.
     pub fn flows_text(&self) -> Result<String, String> {
         let mut c = self.client.lock().map_err(|_| "datapath socket poisoned".to_string())?;
@@ -131,6 +182,24 @@ pub struct StartOptions {
     /// Kernel mode: delete the flows a previous run left, instead of
     /// adopting them.
     pub flush: bool,
+}
+
+/// Userspace mode: a kernel datapath of this name that a kernel or
+/// hybrid run left would keep its flows and vports (whose receive hook
+/// takes every packet XDP passes), so it goes, and the log says so. A
+/// kernel without the Open vSwitch module has nothing to remove.
+fn remove_left_datapath(cfg: &Config) -> Result<(), String> {
+    let Ok(mut c) = OdpClient::connect() else {
+        return Ok(());
+    };
+    let name = &cfg.switch.dp_name;
+    if c.get_datapath(name).is_err() {
+        return Ok(());
+    }
+    c.delete_datapath(name)
+        .map_err(|e| format!("datapath {name}, left by a kernel or hybrid run: {e}"))?;
+    eprintln!("odpx: removed kernel datapath {name}, left by a kernel or hybrid run (datapath = \"userspace\" now)");
+    Ok(())
 }
 
 /// Parses the configured rules (all or none).
@@ -152,6 +221,17 @@ impl Switch {
 
     /// [`Switch::start_with_ports`], the tunnels' underlay from `underlay`.
     pub fn start_with_ports_on(cfg: &Config, ports: Vec<Port>, underlay: UnderlaySource) -> Result<Switch, String> {
+        Switch::start_pmds(cfg, ports, underlay, None)
+    }
+
+    /// Starts the PMDs on `ports` and the owner; in hybrid mode with the
+    /// kernel datapath and the steering tables as well.
+    fn start_pmds(
+        cfg: &Config,
+        ports: Vec<Port>,
+        underlay: UnderlaySource,
+        hybrid: Option<HybridParts>,
+    ) -> Result<Switch, String> {
         let set = load_rules(cfg)?;
         // Underlay ports are not switched: not flooded, not learned on.
         let underlays: Vec<u32> = cfg
@@ -205,15 +285,29 @@ impl Switch {
             ));
         }
         drop((utx, report_tx));
-        let mut t = Translator::new(
-            set,
-            port_nos,
-            Datapaths::Userspace {
-                pmds: pmds.iter().map(|p| p.tx.clone()).collect(),
-            },
-            cfg.cache.megaflow_limit,
-            idle,
-        );
+        let pmd_txs: Vec<Sender<PmdMsg>> = pmds.iter().map(|p| p.tx.clone()).collect();
+        let mut kernel_parts = None;
+        let mut offload_policy = None;
+        let datapaths = match hybrid {
+            None => Datapaths::userspace(pmd_txs),
+            Some(h) => {
+                let dp_ifindex = h.dp.dp_ifindex();
+                let (dump_tx, dump_rx) = crossbeam_channel::unbounded();
+                let dumper = Dumper::start(dp_ifindex, dump_tx)?;
+                let o = &cfg.offload;
+                let settings = OffloadSettings {
+                    min_pps: o.min_pps,
+                    min_duration: Duration::from_millis(o.min_duration_ms),
+                    max_flows: o.max_flows,
+                    interval: translator::SWEEP_INTERVAL,
+                };
+                offload_policy = Some(settings);
+                let offload = Offload::new(Box::new(h.steering), settings, o.enabled, h.vports);
+                kernel_parts = Some((dp_ifindex, dump_rx, h.client));
+                Datapaths::hybrid(pmd_txs, KernelBackend::new(h.dp, dumper), offload)
+            }
+        };
+        let mut t = Translator::new(set, port_nos, datapaths, cfg.cache.megaflow_limit, idle);
         let mut monitor = None;
         if !cfg.vxlan_endpoints().is_empty() {
             let (view, rtnl) = match underlay {
@@ -229,8 +323,14 @@ impl Switch {
             };
             t.set_tunnels(Tunnels::new(cfg, Some(&table), view, rtnl));
         }
+        let mut adopted = Adopted::default();
+        if kernel_parts.is_some() {
+            adopted = t.adopt()?;
+            t.steer_adopted();
+        }
+        let offload_counters = t.datapaths.offload.as_ref().map(|o| o.counters.clone());
         let translator_counters = t.counters.clone();
-        let inputs = Inputs {
+        let mut inputs = Inputs {
             upcalls: urx,
             requests: rrx,
             pmd_reports: report_rx,
@@ -238,6 +338,31 @@ impl Switch {
             kernel_sweeper: None,
         };
         let owner = Arc::new(std::sync::Mutex::new(t));
+        let mut kernel = None;
+        let mut offload_thread = None;
+        if let Some((dp_ifindex, dump_rx, client)) = kernel_parts {
+            let handlers = Arc::new(HandlerCounters::default());
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let sink = Arc::new(OwnerSink(Arc::downgrade(&owner)));
+            let upcall_mode = lock(&owner).start_handlers(cpus, sink, handlers.clone())?;
+            inputs.kernel_dumps = dump_rx;
+            inputs.kernel_sweeper = Some((OdpClient::connect().map_err(|e| e.to_string())?, dp_ifindex));
+            kernel = Some(KernelInfo {
+                dp_name: cfg.switch.dp_name.clone(),
+                dp_ifindex,
+                upcall_mode,
+                handlers,
+                adopted,
+                client,
+            });
+            let stop = Arc::new(AtomicBool::new(false));
+            let (stop2, weak) = (stop.clone(), Arc::downgrade(&owner));
+            let join = std::thread::Builder::new()
+                .name("offload".into())
+                .spawn(move || hybrid::run_offload(weak, stop2, translator::SWEEP_INTERVAL))
+                .map_err(|e| format!("offload thread: {e}"))?;
+            offload_thread = Some((stop, join));
+        }
         let translator = std::thread::Builder::new()
             .name("translator".into())
             .spawn(move || translator::run(owner, inputs))
@@ -261,8 +386,16 @@ impl Switch {
             requests: rtx,
             translator_counters,
             started: Instant::now(),
-            kernel: None,
+            kernel,
             underlay_monitor,
+            mode: if offload_thread.is_some() {
+                DatapathKind::Hybrid
+            } else {
+                DatapathKind::Userspace
+            },
+            offload_thread,
+            offload_counters,
+            offload_policy,
         })
     }
 
@@ -273,17 +406,58 @@ impl Switch {
 
     /// [`Switch::start`] with options.
     pub fn start_with(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
-        if cfg.switch.datapath == DatapathKind::Kernel {
-            return Switch::start_kernel(cfg, opts);
+        match cfg.switch.datapath {
+            DatapathKind::Kernel => return Switch::start_kernel(cfg, opts),
+            DatapathKind::Hybrid => return Switch::start_hybrid(cfg, opts),
+            DatapathKind::Userspace => remove_left_datapath(cfg)?,
         }
         // Rules first: a bad rule file must not leave XDP programs behind.
         load_rules(cfg)?;
+        let ports = Switch::open_ports(cfg, None)?;
+        Switch::start_with_ports(cfg, ports)
+    }
+
+    /// Hybrid mode: the kernel datapath with the switched ports as vports,
+    /// the steering tables, the ports behind the steering program, then
+    /// the PMDs and the owner, which adopts the flows a previous run left.
+    fn start_hybrid(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
+        load_rules(cfg)?;
+        let switched: Vec<(String, u32)> = cfg
+            .ports
+            .iter()
+            .zip(1..)
+            .filter(|(p, _)| p.kind == PortType::Afxdp)
+            .map(|(p, no)| (p.name.clone(), no))
+            .collect();
+        let mut dp = KernelDatapath::open_numbered(&cfg.switch.dp_name, &switched)?;
+        if opts.flush {
+            dp.flush()
+                .map_err(|e| format!("datapath {}: flush: {e}", cfg.switch.dp_name))?;
+        }
+        let steering = SteeringTable::new(cfg.offload.max_flows).map_err(|e| format!("steering tables: {e}"))?;
+        let ports = Switch::open_ports(cfg, Some(&steering))?;
+        let parts = HybridParts {
+            dp,
+            steering,
+            vports: switched.iter().map(|(_, no)| *no).collect(),
+            client: std::sync::Mutex::new(OdpClient::connect().map_err(|e| e.to_string())?),
+        };
+        Switch::start_pmds(cfg, ports, UnderlaySource::Kernel, Some(parts))
+    }
+
+    /// Opens the configured ports (all or none); switched interfaces
+    /// behind the steering program of `steering` in hybrid mode.
+    fn open_ports(cfg: &Config, steering: Option<&SteeringTable>) -> Result<Vec<Port>, String> {
         let mut ports = Vec::new();
         let endpoints = cfg.vxlan_endpoints();
         for (i, p) in cfg.ports.iter().enumerate() {
             let no = i as u32 + 1;
             let port = match p.kind {
-                PortType::Afxdp => Port::open_xdp(no, &p.name).map_err(|e| format!("port {}: {e}", p.name))?,
+                PortType::Afxdp => match steering {
+                    Some(t) => Port::open_steered(no, &p.name, t),
+                    None => Port::open_xdp(no, &p.name),
+                }
+                .map_err(|e| format!("port {}: {e}", p.name))?,
                 PortType::Underlay => Port::open_underlay(no, &p.name).map_err(|e| format!("port {}: {e}", p.name))?,
                 PortType::Memory => Port::memory(no, &p.name, false),
                 PortType::Vxlan => {
@@ -296,7 +470,7 @@ impl Switch {
             };
             ports.push(port);
         }
-        Switch::start_with_ports(cfg, ports)
+        Ok(ports)
     }
 
     /// Kernel mode: the datapath, its vports, the owner and the handlers.
@@ -319,7 +493,7 @@ impl Switch {
         let mut t = Translator::new(
             set,
             port_nos,
-            Datapaths::Kernel(Box::new(KernelBackend::new(dp, dumper))),
+            Datapaths::kernel(KernelBackend::new(dp, dumper)),
             cfg.cache.megaflow_limit,
             Duration::from_millis(cfg.cache.idle_timeout_ms),
         );
@@ -358,11 +532,18 @@ impl Switch {
                 client,
             }),
             underlay_monitor: None,
+            offload_thread: None,
+            offload_counters: None,
+            offload_policy: None,
+            mode: DatapathKind::Kernel,
         })
     }
 
     pub fn stop(&mut self) {
-        if let Some((stop, join)) = self.underlay_monitor.take() {
+        for (stop, join) in [self.underlay_monitor.take(), self.offload_thread.take()]
+            .into_iter()
+            .flatten()
+        {
             stop.store(true, Ordering::Relaxed);
             let _ = join.join();
         }
@@ -407,9 +588,63 @@ impl Switch {
 
     /// `ctl show`.
     pub fn show(&self) -> String {
-        if let Some(k) = &self.kernel {
-            return self.show_kernel(k);
+        match (&self.kernel, self.mode) {
+            (Some(k), DatapathKind::Kernel) => self.show_kernel(k),
+            (Some(k), _) => self.show_userspace() + &self.show_hybrid(k),
+            (None, _) => self.show_userspace(),
         }
+    }
+
+    /// `ctl show` in hybrid mode, after the ports and PMDs: the kernel
+    /// datapath, the offload and the share of packets each path carried.
+    fn show_hybrid(&self, k: &KernelInfo) -> String {
+        let mut s = format!("kernel datapath {}:\n", k.dp_name);
+        s += &self.kernel_section(k);
+        let Some(c) = &self.offload_counters else { return s };
+        let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let on = if c.enabled.load(Ordering::Relaxed) { "on" } else { "off" };
+        match &self.offload_policy {
+            Some(p) => {
+                s += &format!(
+                    "offload: {on}, megaflows of at least {} pps for {} ms, up to {}\n",
+                    p.min_pps,
+                    p.min_duration.as_millis(),
+                    p.max_flows
+                )
+            }
+            None => s += &format!("offload: {on}\n"),
+        }
+        s += &format!(
+            "  offloaded: {} (steering masks: {} of {})\n  proposed: {}, moved: {}, brought back: {}\n",
+            l(&c.offloaded),
+            l(&c.masks),
+            odpx_dataplane::steer::MASK_SLOTS,
+            l(&c.attempts),
+            l(&c.moved),
+            l(&c.brought_back),
+        );
+        if let Ok(m) = c.refusals.lock() {
+            for (reason, n) in m.iter() {
+                s += &format!("  not offloaded {n}: {reason}\n");
+            }
+        }
+        let pmd_packets: u64 = self.pmds.iter().map(|h| h.counters.snapshot().packets).sum();
+        if let Ok((dp, _)) = k.datapath() {
+            if let Some(st) = dp.stats {
+                let all = st.n_hit + st.n_missed + pmd_packets;
+                s += &format!(
+                    "  packets carried: kernel {} ({:.1}%), PMDs {}\n",
+                    st.n_hit,
+                    100.0 * ratio(st.n_hit, all),
+                    pmd_packets
+                );
+            }
+        }
+        s
+    }
+
+    /// `ctl show` for the PMDs and their ports.
+    fn show_userspace(&self) -> String {
         let mut s = format!("odpx switch, up {} s\n", self.started.elapsed().as_secs());
         for p in self.ports.iter().flatten() {
             let c = p.stats.snapshot();
@@ -480,11 +715,18 @@ impl Switch {
     /// `ctl show` in kernel mode: the datapath as `ovs-dpctl show` gives
     /// it, the upcall handlers, and what the owner did with the kernel.
     fn show_kernel(&self, k: &KernelInfo) -> String {
-        let mut s = format!(
+        let s = format!(
             "odpx switch, kernel datapath {}, up {} s\n",
             k.dp_name,
             self.started.elapsed().as_secs()
         );
+        s + &self.kernel_section(k)
+    }
+
+    /// The kernel datapath as `ovs-dpctl show` gives it, the upcall
+    /// handlers, and what the owner did with the kernel.
+    fn kernel_section(&self, k: &KernelInfo) -> String {
+        let mut s = String::new();
         let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         match k.datapath() {
             Ok((dp, vports)) => {
@@ -630,8 +872,13 @@ impl Switch {
     /// kernel's flows, as `ovs-dpctl dump-flows` prints them.
     pub fn dump_megaflows(&self) -> Result<String, String> {
         let mut s = String::new();
-        if let Some(k) = &self.kernel {
-            return k.flows_text();
+        match (&self.kernel, self.mode) {
+            (Some(k), DatapathKind::Kernel) => return k.flows_text(),
+            (Some(k), _) => {
+                let marks = self.ask(Request::KernelMarks)?;
+                s += &k.flows_text_marked(&marks)?;
+            }
+            (None, _) => {}
         }
         for h in &self.pmds {
             let (tx, rx) = crossbeam_channel::bounded(1);
@@ -641,6 +888,11 @@ impl Switch {
                 .recv_timeout(Duration::from_secs(10))
                 .map_err(|_| format!("pmd {} did not answer", h.id))?;
             for f in flows {
+                let mark = if self.mode == DatapathKind::Hybrid {
+                    ", dp:userspace"
+                } else {
+                    ""
+                };
                 let line = FlowLine {
                     ufid: None,
                     key: Some(OdpKey::from_match(f.matched)),
@@ -652,7 +904,8 @@ impl Switch {
                     }),
                     actions: Some(f.actions.to_vec()),
                 };
-                s += &format!("{line}\n");
+                s += &with_mark(&line.to_string(), mark);
+                s.push('\n');
             }
         }
         Ok(s)
@@ -662,6 +915,15 @@ impl Switch {
 impl Drop for Switch {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A dump-flows line with `mark` (", dp:..." ) before its actions, where
+/// Open vSwitch puts its datapath-layer marks.
+fn with_mark(line: &str, mark: &str) -> String {
+    match line.find(", actions:") {
+        Some(at) if !mark.is_empty() => format!("{}{mark}{}", &line[..at], &line[at..]),
+        _ => line.to_string(),
     }
 }
 
@@ -711,6 +973,12 @@ pub fn command(sw: &Switch, line: &str) -> String {
             Ok(String::new())
         }
         "mac-table" => sw.ask(Request::MacTable),
+        "offload" => match arg {
+            "on" | "off" => sw
+                .change(|tx| Request::SetOffload(arg == "on", tx))
+                .map(|n| format!("offload {arg}; {n} megaflows brought back from the kernel\n")),
+            _ => Err(format!("offload: say on or off, not '{arg}'")),
+        },
         "tnl-routes" => sw.ask(Request::TunnelRoutes),
         "tnl-neigh" => sw.ask(Request::TunnelNeighbours),
         "trace" => odp::parse_key(arg)
@@ -718,7 +986,7 @@ pub fn command(sw: &Switch, line: &str) -> String {
             .and_then(|k| sw.ask(|tx| Request::Trace(Box::new(k.matched.key), tx))),
         "" => Err("empty command".into()),
         other => Err(format!(
-            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, tnl-routes, tnl-neigh, trace)"
+            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace)"
         )),
     };
     match r {

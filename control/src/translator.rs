@@ -66,6 +66,7 @@
 //! at 0.1-5 ms under the test VM's emulation). PMD threads never take it:
 //! they only send upcalls and reports.
 
+use crate::hybrid::Offload;
 use crate::kernel::KernelBackend;
 use crate::limits::FlowLimiter;
 use crate::mac::{vlan_of, Learned, MacTable};
@@ -125,6 +126,13 @@ pub enum Request {
     TunnelNeighbours(Sender<String>),
     TunnelShow(Sender<String>),
     DumpRules(Sender<String>),
+    /// Hybrid mode: offload on or off (off brings every kernel-held
+    /// megaflow back); answered with how many came back, once every
+    /// datapath agrees.
+    SetOffload(bool, Sender<Result<usize, String>>),
+    /// Hybrid mode: each kernel-held megaflow's offload mark and the
+    /// statistics it carried over from a PMD.
+    KernelMarks(Sender<Vec<(Ufid, bool, Usage)>>),
     Trace(Box<FlowKey>, Sender<String>),
     MacTable(Sender<String>),
     Stop,
@@ -186,12 +194,47 @@ pub(crate) fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-/// The datapaths the owner's decisions go to.
-pub enum Datapaths {
+/// The datapaths the owner's decisions go to: PMD threads (userspace
+/// mode), the kernel datapath (kernel mode), or both with the offload
+/// engine's state (hybrid mode).
+pub struct Datapaths {
     /// Userspace PMD threads, by id.
-    Userspace { pmds: Vec<Sender<PmdMsg>> },
-    /// The Linux kernel datapath (pure-kernel mode).
-    Kernel(Box<KernelBackend>),
+    pub pmds: Vec<Sender<PmdMsg>>,
+    /// The Linux kernel datapath.
+    pub kernel: Option<Box<KernelBackend>>,
+    /// Hybrid mode: what is offloaded and the policy.
+    pub offload: Option<Box<Offload>>,
+}
+
+impl Datapaths {
+    pub fn userspace(pmds: Vec<Sender<PmdMsg>>) -> Datapaths {
+        Datapaths {
+            pmds,
+            kernel: None,
+            offload: None,
+        }
+    }
+
+    pub fn kernel(k: KernelBackend) -> Datapaths {
+        Datapaths {
+            pmds: Vec::new(),
+            kernel: Some(Box::new(k)),
+            offload: None,
+        }
+    }
+
+    pub fn hybrid(pmds: Vec<Sender<PmdMsg>>, k: KernelBackend, offload: Offload) -> Datapaths {
+        Datapaths {
+            pmds,
+            kernel: Some(Box::new(k)),
+            offload: Some(Box::new(offload)),
+        }
+    }
+
+    /// Pure-kernel mode: the kernel holds every megaflow.
+    pub fn pure_kernel(&self) -> bool {
+        self.kernel.is_some() && self.offload.is_none()
+    }
 }
 
 /// Who waits for a barrier, and what to answer.
@@ -406,13 +449,15 @@ pub fn run(owner: Owner, mut inputs: Inputs) {
             }
             recv(inputs.kernel_dumps) -> r => {
                 if let Ok(r) = r {
-                    let doomed = lock(&owner).kernel_dump(r);
+                    let (doomed, done) = lock(&owner).kernel_dump(r);
                     if let Some((client, dp_ifindex)) = inputs.kernel_sweeper.as_mut() {
                         if !doomed.is_empty() {
                             let _ = client.del_flows(*dp_ifindex, &doomed);
                         }
                     }
-                    lock(&owner).sweep_done(Instant::now());
+                    if done {
+                        lock(&owner).sweep_done(Instant::now());
+                    }
                 }
             }
             recv(inputs.requests) -> r => match r {
@@ -548,7 +593,11 @@ impl Translator {
             };
         }
         let again = self.registry.contains(&ufid);
+        // What the owner knows of the megaflow beyond its translation
+        // (hybrid mode: moved into the kernel, with a steering entry).
+        let (mut offloaded, mut carried) = (false, Usage::default());
         if let Some(r) = self.registry.get(&ufid) {
+            (offloaded, carried) = (r.offloaded, r.carried);
             if r.matched != t.megaflow || r.holder != holder {
                 add(&self.counters.ufid_collisions, 1);
                 return Admission::Execute {
@@ -577,6 +626,8 @@ impl Translator {
                 learns,
                 underlay: used.underlay,
                 usage: Usage::default(),
+                carried,
+                offloaded,
                 installed: now,
                 install_seq: self.install_seq,
             },
@@ -628,7 +679,7 @@ impl Translator {
     }
 
     pub(crate) fn delete(&mut self, ufid: Ufid, ops: &mut Vec<(Holder, FlowOp)>) {
-        if let Some(r) = self.registry.remove(&ufid) {
+        if let Some(r) = self.forget(&ufid) {
             add(&self.counters.revalidation_removals, 1);
             ops.push((r.holder, FlowOp::Delete { ufid }));
         }
@@ -652,13 +703,18 @@ impl Translator {
             // reach the translator again. So must those whose tunnel
             // output now waits for a next hop (they wait in the translator).
             let would_learn = learns.is_some_and(|s| self.macs.port_of(s.vlan, s.mac) != Some(s.port));
-            if would_learn || !used.waiting.is_empty() || !covers(&matched.mask, &t.megaflow.mask) {
+            // An offloaded megaflow whose new actions the kernel cannot
+            // run comes back to the PMDs.
+            let offloaded = rec.offloaded;
+            let changed = t.actions[..] != rec.actions[..];
+            let kernel_cannot = offloaded && changed && !self.kernel_runs(&t.actions);
+            if would_learn || !used.waiting.is_empty() || !covers(&matched.mask, &t.megaflow.mask) || kernel_cannot {
                 self.delete(ufid, ops);
                 continue;
             }
-            let changed = t.actions[..] != rec.actions[..];
             let actions: Actions = if changed { t.actions.into() } else { rec.actions.clone() };
             if changed {
+                self.offload_forget(&ufid);
                 add(&self.counters.revalidation_modifications, 1);
                 ops.push((
                     holder,
@@ -691,11 +747,9 @@ impl Translator {
 
     // ------------------------------------------------------------ datapaths
 
-    fn send_pmd(&self, pmd: usize, msg: PmdMsg) {
-        if let Datapaths::Userspace { pmds } = &self.datapaths {
-            if let Some(p) = pmds.get(pmd) {
-                let _ = p.send(msg);
-            }
+    pub(crate) fn send_pmd(&self, pmd: usize, msg: PmdMsg) {
+        if let Some(p) = self.datapaths.pmds.get(pmd) {
+            let _ = p.send(msg);
         }
     }
 
@@ -704,21 +758,17 @@ impl Translator {
         if ops.is_empty() {
             return;
         }
-        let pmds = match &self.datapaths {
-            Datapaths::Userspace { pmds } => pmds,
-            Datapaths::Kernel(_) => {
-                let ops: Vec<FlowOp> = ops.into_iter().map(|(_, op)| op).collect();
-                self.kernel_apply(ops, Vec::new());
-                self.publish_gauges();
-                return;
-            }
-        };
+        let pmds = &self.datapaths.pmds;
         let mut per_pmd: Vec<Vec<FlowOp>> = vec![Vec::new(); pmds.len()];
+        let mut kernel = Vec::new();
         for (holder, op) in ops {
-            if let Holder::Pmd(i) = holder {
-                if let Some(v) = per_pmd.get_mut(i as usize) {
-                    v.push(op);
+            match holder {
+                Holder::Pmd(i) => {
+                    if let Some(v) = per_pmd.get_mut(i as usize) {
+                        v.push(op);
+                    }
                 }
+                Holder::Kernel => kernel.push(op),
             }
         }
         for (p, v) in pmds.iter().zip(per_pmd) {
@@ -726,19 +776,17 @@ impl Translator {
                 let _ = p.send(PmdMsg::Ops(v));
             }
         }
+        if !kernel.is_empty() {
+            self.kernel_apply(kernel, Vec::new());
+        }
         self.publish_gauges();
     }
 
     /// Answers `reply` once every datapath has applied what was sent.
     fn barrier(&mut self, reply: Sender<Result<usize, String>>, answer: usize) {
-        let pmds = match &self.datapaths {
-            Datapaths::Userspace { pmds } => pmds,
-            // Every netlink request was acknowledged before this point.
-            Datapaths::Kernel(_) => {
-                let _ = reply.send(Ok(answer));
-                return;
-            }
-        };
+        // Every netlink request to the kernel was acknowledged before this
+        // point; the PMDs answer a barrier sent after their operations.
+        let pmds = &self.datapaths.pmds;
         if pmds.is_empty() {
             let _ = reply.send(Ok(answer));
             return;
@@ -758,6 +806,11 @@ impl Translator {
 
     /// Handles a PMD's answer.
     pub fn pmd_report(&mut self, r: PmdReport) {
+        self.pmd_report_at(r, Instant::now());
+    }
+
+    /// [`Translator::pmd_report`] on the owner's clock reading `now`.
+    pub fn pmd_report_at(&mut self, r: PmdReport, now: Instant) {
         match r {
             PmdReport::Barrier { token, .. } => {
                 if let Some(i) = self.waiting.iter().position(|w| w.token == token) {
@@ -771,7 +824,7 @@ impl Translator {
             PmdReport::NotInstalled { pmd, ufid } => {
                 // It may have been installed again since: make sure no copy
                 // stays that the owner does not know of.
-                if self.registry.remove(&ufid).is_some() {
+                if self.forget(&ufid).is_some() {
                     self.send_pmd(pmd, PmdMsg::Ops(vec![FlowOp::Delete { ufid }]));
                 }
             }
@@ -784,12 +837,11 @@ impl Translator {
                 let first_later = sweep.first_later_install;
                 sweep.left -= 1;
                 let done = sweep.left == 0;
-                let now = Instant::now();
                 for u in &expired {
                     // Installed again after the sweep began: that install
                     // came after the expiry in the PMD, and stands.
                     if self.registry.get(&u.ufid).is_some_and(|r| r.install_seq < first_later) {
-                        self.registry.remove(&u.ufid);
+                        self.forget(&u.ufid);
                         add(&self.counters.expired, 1);
                     }
                 }
@@ -812,6 +864,7 @@ impl Translator {
                 used: u.idle.map(|d| now.checked_sub(d).unwrap_or(now)),
             };
             events.extend(self.note_usage(&u.ufid, usage, now));
+            self.offload_observe(&u.ufid, u.stats.packets, now);
         }
         if !events.is_empty() {
             self.mac_events(&events);
@@ -832,7 +885,7 @@ impl Translator {
         })
     }
 
-    pub(crate) fn sweep_done(&mut self, now: Instant) {
+    pub fn sweep_done(&mut self, now: Instant) {
         if let Some(s) = self.sweep.take() {
             let took = now.duration_since(s.started);
             self.limiter.after_round(took, self.registry.len());
@@ -913,18 +966,15 @@ impl Translator {
         let max_idle = self.limiter.max_idle(self.registry.len());
         let token = self.next_token;
         self.next_token += 1;
-        let left = match &self.datapaths {
-            Datapaths::Userspace { pmds } => {
-                for p in pmds {
-                    let _ = p.send(PmdMsg::Sweep { token, max_idle });
-                }
-                pmds.len()
-            }
-            Datapaths::Kernel(k) => {
-                k.dumper.request(token);
-                1
-            }
-        };
+        let pmds = &self.datapaths.pmds;
+        for p in pmds {
+            let _ = p.send(PmdMsg::Sweep { token, max_idle });
+        }
+        let mut left = pmds.len();
+        if let Some(k) = &self.datapaths.kernel {
+            k.flows.request_dump(token);
+            left += 1;
+        }
         self.sweep = Some(Sweep {
             token,
             started: now,
@@ -941,7 +991,7 @@ impl Translator {
     pub fn request(&mut self, r: Request) {
         match r {
             Request::AddRules(rules, reply) => {
-                if matches!(self.datapaths, Datapaths::Kernel(_)) {
+                if self.datapaths.pure_kernel() {
                     if let Some(e) = rules.iter().find_map(crate::kernel::refusal) {
                         let _ = reply.send(Err(format!("{e}; no rules added")));
                         return;
@@ -979,6 +1029,17 @@ impl Translator {
                 self.barrier(reply, 0);
             }
             Request::Sync(reply) => self.barrier(reply, 0),
+            Request::SetOffload(on, reply) => {
+                if self.datapaths.offload.is_none() {
+                    let _ = reply.send(Err("offload is hybrid mode's (datapath = \"hybrid\")".into()));
+                    return;
+                }
+                let back = self.set_offload(on);
+                self.barrier(reply, back);
+            }
+            Request::KernelMarks(reply) => {
+                let _ = reply.send(self.kernel_marks());
+            }
             Request::Underlay { changes, reload } => self.underlay_changed(changes, reload, Instant::now()),
             Request::TunnelRoutes(reply) => {
                 let _ = reply.send(self.tunnels.view.routes_text());

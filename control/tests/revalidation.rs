@@ -83,7 +83,7 @@ impl Rig {
         let t = Translator::new(
             set,
             (1..=PORTS).collect(),
-            Datapaths::Userspace { pmds: msgs.clone() },
+            Datapaths::userspace(msgs.clone()),
             100_000,
             idle,
         );

@@ -18,6 +18,7 @@
 //! Counters are relaxed atomics, written by PMDs and read by control.
 
 use crate::exec::HEADROOM;
+use crate::steer::{SteeredProgram, SteeringTable};
 use crate::tunnel::{DecapDrop, EncapDrop, TunnelMeta, VxlanEndpoint};
 use crate::xdp::{RedirectProgram, UnderlayProgram, VtepMaps};
 use crate::xsk::{self, Desc, XskSocket};
@@ -154,6 +155,16 @@ pub enum XdpProgramKind {
     /// VXLAN for a local VTEP to AF_XDP, the rest to the kernel (a tunnel
     /// underlay port).
     Underlay(UnderlayProgram),
+    /// Offloaded megaflows to the kernel datapath, the rest to AF_XDP (a
+    /// switched port in hybrid mode).
+    Steered(SteeredProgram),
+}
+
+/// Which program an AF_XDP port attaches.
+enum ProgramChoice<'a> {
+    Redirect,
+    Underlay,
+    Steered(&'a SteeringTable),
 }
 
 pub enum Backend {
@@ -307,22 +318,28 @@ impl Port {
     /// Opens an interface with AF_XDP: the redirect program and one
     /// socket per receive queue.
     pub fn open_xdp(no: u32, name: &str) -> io::Result<Port> {
-        Port::open_afxdp(no, name, false)
+        Port::open_afxdp(no, name, ProgramChoice::Redirect)
     }
 
     /// Opens a tunnel underlay interface: AF_XDP behind the underlay
     /// filter, which accepts nothing until VTEPs are added ([`Port::vteps`]).
     pub fn open_underlay(no: u32, name: &str) -> io::Result<Port> {
-        Port::open_afxdp(no, name, true)
+        Port::open_afxdp(no, name, ProgramChoice::Underlay)
     }
 
-    fn open_afxdp(no: u32, name: &str, underlay: bool) -> io::Result<Port> {
+    /// Opens a switched interface of hybrid mode: AF_XDP behind the
+    /// steering program over `table`.
+    pub fn open_steered(no: u32, name: &str, table: &SteeringTable) -> io::Result<Port> {
+        Port::open_afxdp(no, name, ProgramChoice::Steered(table))
+    }
+
+    fn open_afxdp(no: u32, name: &str, program: ProgramChoice) -> io::Result<Port> {
         let ifindex = xsk::ifindex(name)?;
         let n = rx_queue_count(name);
-        let attached = if underlay {
-            UnderlayProgram::attach(ifindex, n as u32).map(XdpProgramKind::Underlay)
-        } else {
-            RedirectProgram::attach(ifindex, n as u32).map(XdpProgramKind::Redirect)
+        let attached = match program {
+            ProgramChoice::Underlay => UnderlayProgram::attach(ifindex, n as u32).map(XdpProgramKind::Underlay),
+            ProgramChoice::Redirect => RedirectProgram::attach(ifindex, n as u32).map(XdpProgramKind::Redirect),
+            ProgramChoice::Steered(t) => SteeredProgram::attach(ifindex, n as u32, t, no).map(XdpProgramKind::Steered),
         };
         let prog = attached.map_err(|e| io::Error::new(e.kind(), format!("{name}: attaching the XDP program: {e}")))?;
         let mut queues = Vec::with_capacity(n);
@@ -331,6 +348,7 @@ impl Port {
             match &prog {
                 XdpProgramKind::Redirect(p) => p.register(q as u32, &s)?,
                 XdpProgramKind::Underlay(p) => p.register(q as u32, &s)?,
+                XdpProgramKind::Steered(p) => p.register(q as u32, &s)?,
             }
             queues.push(Mutex::new(s));
         }

@@ -57,7 +57,7 @@
 
 use crate::bpf::{helper, xdp, xdp_md, Asm, Cond, Size, R0, R1, R10, R2, R3, R4, R5, R6, R7, R8, R9};
 use crate::xdp::Steer;
-use crate::xsk::BpfMap;
+use crate::xsk::{BpfMap, XdpLink, XdpProgram, XskSocket};
 use odpx_classifier::key::{attr, frag, FlowKey, Match, VLAN_CFI};
 use odpx_classifier::wire::{
     eth_field, ethertype, icmp_field, ip_proto, ipv4_field, tcp_field, udp_field, vlan_field, ETHERNET_LEN,
@@ -366,6 +366,39 @@ impl SteeringTable {
     /// The XDP program of port `in_port` over these tables.
     pub fn program(&self, in_port: u32, steer: Steer) -> Vec<u8> {
         program(in_port, self.masks_map.fd(), self.entries_map.fd(), steer)
+    }
+}
+
+/// A switched port's steering program on one interface, with its XSKMAP.
+pub struct SteeredProgram {
+    xsks: BpfMap,
+    _prog: XdpProgram,
+    _link: XdpLink,
+    pub ifindex: u32,
+}
+
+impl SteeredProgram {
+    /// Loads port `in_port`'s program over `table` and attaches it;
+    /// `queues` is the XSKMAP size.
+    pub fn attach(ifindex: u32, queues: u32, table: &SteeringTable, in_port: u32) -> io::Result<SteeredProgram> {
+        let xsks = BpfMap::xsk(queues)?;
+        let prog = XdpProgram::load(
+            &table.program(in_port, Steer::Redirect { xskmap_fd: xsks.fd() }),
+            "odpx_steer",
+        )?;
+        let link = prog.attach(ifindex)?;
+        Ok(SteeredProgram {
+            xsks,
+            _prog: prog,
+            _link: link,
+            ifindex,
+        })
+    }
+
+    /// Points queue `queue`'s packets (those not steered to the kernel)
+    /// at a socket.
+    pub fn register(&self, queue: u32, sock: &XskSocket) -> io::Result<()> {
+        self.xsks.set_socket(queue, sock)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The Linux kernel datapath as odpx's datapath: setup, upcall handlers,
-//! flow operations and dumps, for pure-kernel mode (and, later, the offload
-//! engine of hybrid mode).
+//! flow operations and dumps, for pure-kernel mode and for the offloaded
+//! megaflows of hybrid mode.
 //!
 //! # What
 //! * [`KernelDatapath::open`] creates the named ODP datapath, or reuses it
@@ -97,6 +97,14 @@ impl KernelDatapath {
     /// 1, 2, ... (see the module documentation). Fails, naming the part,
     /// when the module is missing or an interface cannot be added.
     pub fn open(name: &str, ports: &[String]) -> Result<KernelDatapath, String> {
+        let numbered: Vec<(String, u32)> = ports.iter().cloned().zip(1..).collect();
+        KernelDatapath::open_numbered(name, &numbered)
+    }
+
+    /// [`KernelDatapath::open`] with the vports' numbers given: hybrid
+    /// mode makes only its switched interfaces vports, at the numbers
+    /// they have in the configuration.
+    pub fn open_numbered(name: &str, ports: &[(String, u32)]) -> Result<KernelDatapath, String> {
         let mut client = OdpClient::connect().map_err(|e| no_module(&e))?;
         let dp = match client.get_datapath(name) {
             Ok(dp) => {
@@ -123,7 +131,7 @@ impl KernelDatapath {
         // Vports this configuration does not name, or names at another
         // number, go first (port 0 is the datapath's own).
         for v in &existing {
-            let wanted = ports.iter().position(|p| *p == v.name).map(|i| i as u32 + 1);
+            let wanted = ports.iter().find(|(p, _)| *p == v.name).map(|(_, no)| *no);
             if v.port_no != 0 && (wanted != Some(v.port_no) || v.vtype != VportType::Netdev) {
                 client
                     .delete_vport(&VportId::Number {
@@ -134,8 +142,8 @@ impl KernelDatapath {
             }
         }
         let mut vports = Vec::new();
-        for (i, p) in ports.iter().enumerate() {
-            let no = i as u32 + 1;
+        for (p, no) in ports {
+            let no = *no;
             let kept = existing
                 .iter()
                 .find(|v| v.name == *p && v.port_no == no && v.vtype == VportType::Netdev);
@@ -240,6 +248,52 @@ impl KernelDatapath {
         let ops = encoded.into_iter().map(|e| result_of(e.map(|_| ()))).collect();
         let packets = executes.into_iter().map(|e| result_of(e.map(|_| ()))).collect();
         Ok(Applied { ops, packets })
+    }
+}
+
+/// What the megaflow owner asks of the kernel datapath's flow table:
+/// [`KernelFlows`] in the kernel, a model in tests of the owner.
+pub trait FlowTable: Send {
+    /// Carries out operations and runs packets, in one batch.
+    fn apply(&mut self, ops: &[FlowOp], packets: &[PacketOut]) -> Result<Applied, OdpError>;
+    /// Deletes flows by UFID or key (absent ones are no error).
+    fn delete(&mut self, ids: &[FlowId]) -> Result<(), OdpError>;
+    /// Every flow with its key, mask, actions and statistics.
+    fn dump(&mut self) -> Result<Vec<Flow>, OdpError>;
+    /// Asks for a terse dump; a [`DumpReport`] with `token` follows.
+    fn request_dump(&self, token: u64);
+    /// The real datapath (for the upcall handlers), if this is one.
+    fn datapath(&mut self) -> Option<&mut KernelDatapath> {
+        None
+    }
+}
+
+/// The kernel's flow table: the owner's socket and the dump thread.
+pub struct KernelFlows {
+    pub dp: KernelDatapath,
+    pub dumper: Dumper,
+}
+
+impl FlowTable for KernelFlows {
+    fn apply(&mut self, ops: &[FlowOp], packets: &[PacketOut]) -> Result<Applied, OdpError> {
+        self.dp.apply(ops, packets)
+    }
+
+    fn delete(&mut self, ids: &[FlowId]) -> Result<(), OdpError> {
+        let ifindex = self.dp.dp_ifindex();
+        self.dp.client().del_flows(ifindex, ids).map(drop)
+    }
+
+    fn dump(&mut self) -> Result<Vec<Flow>, OdpError> {
+        self.dp.dump()
+    }
+
+    fn request_dump(&self, token: u64) {
+        self.dumper.request(token);
+    }
+
+    fn datapath(&mut self) -> Option<&mut KernelDatapath> {
+        Some(&mut self.dp)
     }
 }
 
