@@ -32,6 +32,11 @@ pub const VM_PREREQUISITE: &str = "the test VM (tools/vm.sh provision: qemu, ovs
 /// Boots the test VM with `script` as its payload and `files` in
 /// /payload; returns (success, stdout, stderr).
 pub fn run_vm(script: &str, files: &[&Path]) -> (bool, String, String) {
+    run_vm_smp(script, files, 1)
+}
+
+/// [`run_vm`] with `cpus` virtual CPUs (a PMD thread busy-polls one).
+pub fn run_vm_smp(script: &str, files: &[&Path], cpus: u32) -> (bool, String, String) {
     let dir = std::env::temp_dir().join(format!(
         "odpx-vm-{}-{}",
         std::process::id(),
@@ -41,6 +46,7 @@ pub fn run_vm(script: &str, files: &[&Path]) -> (bool, String, String) {
     let payload = dir.join("payload.sh");
     std::fs::write(&payload, script).unwrap();
     let out = Command::new(repo().join("tools/vm.sh"))
+        .env("ODPX_VM_SMP", cpus.to_string())
         .arg("run")
         .arg(&payload)
         .args(files)
@@ -65,7 +71,12 @@ pub struct VmRun {
 impl VmRun {
     /// Boots the VM with `script` and `files`; panics if the run fails.
     pub fn boot(script: &str, files: &[&Path]) -> VmRun {
-        let (ok, out, err) = run_vm(script, files);
+        VmRun::boot_smp(script, files, 1)
+    }
+
+    /// [`VmRun::boot`] with `cpus` virtual CPUs.
+    pub fn boot_smp(script: &str, files: &[&Path], cpus: u32) -> VmRun {
+        let (ok, out, err) = run_vm_smp(script, files, cpus);
         assert!(ok, "VM run failed:\n{err}\n{out}");
         VmRun {
             sections: sections(&out),

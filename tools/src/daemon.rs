@@ -1,6 +1,6 @@
 //! `odpx run`, `odpx ctl` and `odpx demo`.
 
-use odpx_control::config::Config;
+use odpx_control::config::{Config, DatapathKind};
 use odpx_control::switch::{self, StartOptions, Switch};
 use odpx_tools::sandbox::{self, echo_client, udp_echo_server, udp_traffic, Echo, Family};
 use std::path::Path;
@@ -20,6 +20,21 @@ pub fn run(config: &Path, flush: bool) -> R {
     let socket = cfg.switch.socket.clone();
     switch::serve(sw.clone(), &socket)?;
     match &sw.kernel {
+        Some(k) if sw.mode == DatapathKind::Hybrid => eprintln!(
+            "odpx: hybrid: {} port(s) with {} PMD thread(s), offloading to kernel datapath {}; {}; flows of a previous run: {} kept, {} given new actions, {} deleted, {} offloaded again; offload {}; control socket {}",
+            cfg.ports.len(),
+            cfg.pmd.cores.len(),
+            k.dp_name,
+            k.upcall_mode,
+            k.adopted.kept,
+            k.adopted.fixed,
+            k.adopted.deleted,
+            sw.offload_counters
+                .as_ref()
+                .map_or(0, |c| c.offloaded.load(Ordering::Relaxed)),
+            if cfg.offload.enabled { "on" } else { "off" },
+            socket.display()
+        ),
         Some(k) => eprintln!(
             "odpx: kernel datapath {} with {} port(s); {}; flows of a previous run: {} kept, {} given new actions, {} deleted; control socket {}",
             k.dp_name,

@@ -1,0 +1,324 @@
+//! Hybrid mode (`datapath = "hybrid"`) against the real Open vSwitch
+//! kernel datapath, in the test VM (`tools/vm.sh`, two CPUs: one for the
+//! PMD), with Debian's `ovs-dpctl` as the independent view of the
+//! kernel's flows.
+//!
+//! One VM boot runs every scenario as a section of one script; each
+//! `#[test]` asserts on its own section:
+//! * start: the steering program passes the 6.1 kernel's verifier, the
+//!   ports are AF_XDP ports and vports, a ping is switched;
+//! * offload: a flow at 500 pps moves into the kernel after the threshold;
+//!   then the kernel carries it (its `ovs-dpctl` count grows while the
+//!   PMD's stays flat), and `dump-megaflows` marks it;
+//! * rule changes: a drop rule fixes the offloaded flow in place before
+//!   `add-flow` returns; a narrower rule brings it back to the PMDs;
+//! * a restart and a `kill -9` under traffic: the kernel goes on
+//!   forwarding the offloaded flow, the next run adopts and steers it
+//!   again, and no packet is lost;
+//! * `offload off` leaves no kernel flow and no steering entry;
+//! * changing the mode to userspace removes the datapath.
+
+use odpx_tests::{vm_section, which, VmRun};
+use std::path::Path;
+use std::sync::OnceLock;
+
+const SCRIPT: &str = r#"
+set -u
+PATH=/payload:$PATH
+IP=/payload/ip
+sec() { echo "=== $1"; }
+txa2() { cat /sys/class/net/a2/statistics/tx_packets; }
+ctl() { odpx ctl -s /tmp/odpx.sock "$@"; }
+pmdpkts() { ctl pmd-stats-show | sed -n 's/.*packets received: \([0-9]*\).*/\1/p' | head -1; }
+kpkts() { ovs-dpctl dump-flows odpx0 | grep 'in_port(1)' | sed -n 's/.*packets:\([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}'; }
+kflows() { ovs-dpctl dump-flows odpx0 2>/dev/null | grep -c actions; }
+start() {
+  odpx run -c /tmp/h.toml "$@" >> /tmp/run.log 2>&1 &
+  ODPX=$!
+  for i in $(seq 100); do
+    grep -q 'control socket' /tmp/run.log 2>/dev/null && [ -S /tmp/odpx.sock ] && ctl show >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  echo "odpx did not start:"; cat /tmp/run.log
+}
+gen() { $IP netns exec h1 odpx gen e1 --rate 500 --duration "$1" > /tmp/gen.out 2>&1 & GEN=$!; }
+mkdir -p /run/odpx
+
+. /payload/vm-hosts.sh
+two_hosts
+cat > /tmp/h.toml <<EOF
+[switch]
+socket = "/tmp/odpx.sock"
+datapath = "hybrid"
+rules_inline = ["priority=0,in_port=1,actions=output:2", "priority=0,in_port=2,actions=output:1"]
+[[port]]
+name = "a1"
+[[port]]
+name = "a2"
+[pmd]
+cores = [1]
+[cache]
+idle_timeout_ms = 4000
+[offload]
+min_pps = 100
+min_duration_ms = 1000
+EOF
+
+sec start
+start
+grep 'odpx: hybrid' /tmp/run.log
+ctl show
+$IP netns exec h1 ping -c 3 -W 2 10.0.0.2 | grep 'packets transmitted'
+
+sec offload
+b0=$(txa2)
+gen 16
+sleep 6
+echo "-- megaflows"
+ctl dump-megaflows
+echo "-- dpctl"
+ovs-dpctl dump-flows odpx0
+p1=$(pmdpkts); k1=$(kpkts); c1=$(txa2)
+sleep 2
+p2=$(pmdpkts); k2=$(kpkts); c2=$(txa2)
+echo "pmd packets in 2 s: $((p2 - p1))"
+echo "kernel flow packets in 2 s: $((k2 - k1))"
+echo "forwarded in 2 s: $((c2 - c1))"
+ctl show | sed -n '/^offload/,$p'
+
+sec rule-change
+ctl add-flow 'priority=100,in_port=1,actions=drop'; echo "add rc=$?"
+c3=$(txa2); sleep 1; c4=$(txa2)
+echo "after the drop rule: $((c4 - c3)) in 1 s"
+echo "-- dpctl"
+ovs-dpctl dump-flows odpx0 | grep 'in_port(1)'
+ctl add-flow 'priority=200,in_port=1,actions=output:2'; echo "add rc=$?"
+c5=$(txa2); sleep 1; c6=$(txa2)
+echo "after the override: $((c6 - c5)) in 1 s"
+back0=$(ctl show | sed -n 's/.*brought back: \([0-9]*\).*/\1/p')
+ctl add-flow 'priority=300,in_port=1,udp,actions=output:2'; echo "add rc=$?"
+back1=$(ctl show | sed -n 's/.*brought back: \([0-9]*\).*/\1/p')
+echo "brought back by the narrower rule: $((back1 - back0))"
+echo "kernel flows of port 1 after it: $(ovs-dpctl dump-flows odpx0 | grep -c 'in_port(1)')"
+sleep 4
+echo "-- megaflows later"
+ctl dump-megaflows | grep 'in_port(1)'
+wait $GEN
+cat /tmp/gen.out
+
+sec restart
+b0=$(txa2)
+gen 12
+sleep 5
+kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
+k1=$(kpkts); sleep 1; k2=$(kpkts)
+echo "kernel forwarded while stopped: $((k2 - k1))"
+start
+grep 'odpx: hybrid' /tmp/run.log | tail -1
+wait $GEN
+sleep 0.5
+b1=$(txa2)
+cat /tmp/gen.out
+echo "received $((b1 - b0))"
+
+sec kill9
+sleep 5
+b0=$(txa2)
+gen 12
+sleep 5
+kill -9 $ODPX; wait $ODPX 2>/dev/null
+k1=$(kpkts); sleep 1.5; k2=$(kpkts)
+echo "kernel forwarded while killed: $((k2 - k1))"
+start
+grep 'odpx: hybrid' /tmp/run.log | tail -1
+wait $GEN
+sleep 0.5
+b1=$(txa2)
+cat /tmp/gen.out
+echo "received $((b1 - b0))"
+
+sec offload-off
+gen 8
+sleep 5
+echo "kernel flows before: $(kflows)"
+ctl offload off
+echo "kernel flows after: $(kflows)"
+p1=$(pmdpkts); c1=$(txa2); sleep 1; p2=$(pmdpkts); c2=$(txa2)
+echo "pmd packets in 1 s: $((p2 - p1))"
+echo "forwarded in 1 s: $((c2 - c1))"
+ctl show | grep 'offloaded:'
+wait $GEN
+
+sec mode-change
+kill -TERM $ODPX; wait $ODPX
+sed 's/^datapath = "hybrid"/datapath = "userspace"/' /tmp/h.toml > /tmp/u.toml
+cp /tmp/u.toml /tmp/h.toml
+start
+grep 'removed kernel datapath' /tmp/run.log
+echo "odpx0 datapaths: $(ovs-dpctl show 2>/dev/null | grep -c 'system@odpx0')"
+$IP netns exec h1 ping -c 3 -W 2 10.0.0.2 | grep 'packets transmitted'
+kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
+"#;
+
+fn boot() -> VmRun {
+    let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
+    let ip = which("ip").expect("iproute2's ip");
+    let hosts = odpx_tests::repo().join("tools/vm-hosts.sh");
+    VmRun::boot_smp(SCRIPT, &[odpx, &ip, &hosts], 2)
+}
+
+/// The section's output, or None (skip) when the VM is not available.
+fn section(name: &str) -> Option<String> {
+    static RUN: OnceLock<VmRun> = OnceLock::new();
+    vm_section(&RUN, boot, name)
+}
+
+/// The number after `prefix` on the first line that has it.
+fn number(s: &str, prefix: &str) -> i64 {
+    let l = s
+        .lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no '{prefix}' in:\n{s}"));
+    let digits: String = l
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after '{prefix}' in:\n{s}"))
+}
+
+#[test]
+fn hybrid_mode_starts_with_the_steering_program_and_switches() {
+    let Some(s) = section("start") else { return };
+    assert!(
+        s.contains("odpx: hybrid: 2 port(s) with 1 PMD thread(s), offloading to kernel datapath odpx0"),
+        "the steering program passed the verifier and the ports opened:\n{s}"
+    );
+    assert!(s.contains("offload on"), "{s}");
+    for want in [
+        "(afxdp, 1 queue(s))",
+        "kernel datapath odpx0:",
+        "port 1: a1 (netdev)",
+        "offload: on",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
+}
+
+#[test]
+fn a_hot_flow_moves_into_the_kernel_which_then_carries_it() {
+    let Some(s) = section("offload") else { return };
+    let megaflows: Vec<&str> = s
+        .lines()
+        .skip_while(|l| *l != "-- megaflows")
+        .take_while(|l| *l != "-- dpctl")
+        .filter(|l| l.contains("in_port(1)"))
+        .collect();
+    assert!(
+        megaflows.iter().any(|l| l.contains("offloaded:yes, dp:kernel")),
+        "dump-megaflows marks the offloaded flow:\n{s}"
+    );
+    let dpctl: Vec<&str> = s
+        .lines()
+        .skip_while(|l| *l != "-- dpctl")
+        .skip(1)
+        .take_while(|l| !l.starts_with("pmd packets"))
+        .filter(|l| l.contains("in_port(1)"))
+        .collect();
+    assert_eq!(dpctl.len(), 1, "ovs-dpctl sees the flow in the kernel:\n{s}");
+    assert!(dpctl[0].ends_with("actions:2"), "{s}");
+    let kernel = number(&s, "kernel flow packets in 2 s:");
+    assert!(kernel >= 600, "the kernel carries the flow (500 pps):\n{s}");
+    assert!(
+        number(&s, "pmd packets in 2 s:") <= 10,
+        "the PMD no longer sees its packets:\n{s}"
+    );
+    assert!(number(&s, "forwarded in 2 s:") >= 600, "{s}");
+    assert!(number(&s, "offloaded: ") >= 1, "{s}");
+    assert!(number(&s, "packets carried: kernel ") >= 600, "{s}");
+}
+
+#[test]
+fn rule_changes_fix_an_offloaded_flow_in_place_or_bring_it_back() {
+    let Some(s) = section("rule-change") else { return };
+    assert!(s.contains("add rc=0"), "{s}");
+    assert_eq!(
+        number(&s, "after the drop rule:"),
+        0,
+        "the drop rule is in force in the kernel when add-flow returns:\n{s}"
+    );
+    let dpctl: Vec<&str> = s
+        .lines()
+        .skip_while(|l| *l != "-- dpctl")
+        .skip(1)
+        .take_while(|l| !l.starts_with("add rc"))
+        .collect();
+    assert_eq!(dpctl.len(), 1, "{s}");
+    assert!(dpctl[0].ends_with("actions:drop"), "fixed in place:\n{s}");
+    assert!(
+        number(dpctl[0], "packets:") > 1000,
+        "the same flow, its count kept:\n{s}"
+    );
+    assert!(number(&s, "after the override:") >= 300, "{s}");
+    assert_eq!(number(&s, "brought back by the narrower rule:"), 1, "{s}");
+    assert_eq!(number(&s, "kernel flows of port 1 after it:"), 0, "{s}");
+    let later: Vec<&str> = s.lines().skip_while(|l| *l != "-- megaflows later").skip(1).collect();
+    assert!(
+        later
+            .iter()
+            .any(|l| l.contains("eth_type(0x0800),ipv4(proto=") && l.contains("offloaded:yes")),
+        "hot again under the new rules: offloaded again, with the narrower match:\n{s}"
+    );
+}
+
+#[test]
+fn a_restart_under_traffic_keeps_the_offloaded_flow_and_loses_nothing() {
+    let Some(s) = section("restart") else { return };
+    assert!(s.contains("stopped rc=0"), "{s}");
+    assert!(
+        number(&s, "kernel forwarded while stopped:") >= 300,
+        "with the XDP program gone, the kernel takes every packet:\n{s}"
+    );
+    assert!(number(&s, "deleted, ") >= 0 && s.contains("1 offloaded again"), "{s}");
+    let sent = number(&s, "sent ");
+    assert!(sent >= 4000, "{s}");
+    assert_eq!(number(&s, "received "), sent, "nothing lost:\n{s}");
+}
+
+#[test]
+fn after_kill_9_the_kernel_forwards_the_offloaded_flow_and_a_restart_adopts_it() {
+    let Some(s) = section("kill9") else { return };
+    assert!(number(&s, "kernel forwarded while killed:") >= 400, "{s}");
+    assert!(s.contains("1 offloaded again"), "{s}");
+    let sent = number(&s, "sent ");
+    assert!(sent >= 4000, "{s}");
+    assert_eq!(number(&s, "received "), sent, "nothing lost:\n{s}");
+}
+
+#[test]
+fn offload_off_leaves_no_kernel_flow_and_no_steering_entry() {
+    let Some(s) = section("offload-off") else { return };
+    assert!(number(&s, "kernel flows before:") >= 1, "{s}");
+    assert!(s.contains("offload off; "), "{s}");
+    assert_eq!(number(&s, "kernel flows after:"), 0, "{s}");
+    let pmd = number(&s, "pmd packets in 1 s:");
+    let fwd = number(&s, "forwarded in 1 s:");
+    assert!(fwd >= 300, "{s}");
+    assert!(
+        pmd >= fwd - 20,
+        "every packet reaches the PMD again (nothing steered):\n{s}"
+    );
+    assert!(s.contains("offloaded: 0 (steering masks: 0"), "{s}");
+}
+
+#[test]
+fn changing_the_mode_to_userspace_removes_the_kernel_datapath() {
+    let Some(s) = section("mode-change") else { return };
+    assert!(s.contains("removed kernel datapath odpx0"), "{s}");
+    assert_eq!(number(&s, "odpx0 datapaths:"), 0, "{s}");
+    assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
+    assert!(s.contains("stopped rc=0"), "{s}");
+}
