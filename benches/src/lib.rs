@@ -36,6 +36,7 @@ impl BenchPmd {
             emc_entries: std::env::var("EMC").map_or(8192, |v| v.parse().expect("EMC: a number of entries")),
             emc_insert_inv_prob: 100,
             emc_adaptive: std::env::var("EMC_ADAPTIVE").map_or(true, |v| v != "0"),
+            idle_wait: None,
             megaflow_limit: 200_000,
         };
         // Reports (sweeps, barriers) are not asked for here.

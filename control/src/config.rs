@@ -34,6 +34,8 @@
 //!
 //! [pmd]
 //! cores = [1]                      # one PMD thread per core
+//! # idle_sleep_us = 0              # idle PMDs wait for frames this long instead of spinning
+//!                                  # (0: busy-poll; default 0, hybrid mode 1000)
 //!
 //! [cache]
 //! emc_entries = 8192               # a power of two
@@ -297,13 +299,24 @@ impl PortConfig {
 pub struct PmdSection {
     #[serde(default = "default_cores")]
     pub cores: Vec<usize>,
+    /// An idle PMD waits this long at most for frames (the kernel wakes it
+    /// when one arrives) instead of spinning; 0 busy-polls. Default: 0,
+    /// and 1000 in hybrid mode, where the kernel carries the hot flows
+    /// and a spinning PMD would burn a core for the rest.
+    pub idle_sleep_us: Option<u64>,
 }
 
 impl Default for PmdSection {
     fn default() -> Self {
-        PmdSection { cores: default_cores() }
+        PmdSection {
+            cores: default_cores(),
+            idle_sleep_us: None,
+        }
     }
 }
+
+/// Hybrid mode's default for [`PmdSection::idle_sleep_us`].
+pub const HYBRID_IDLE_SLEEP_US: u64 = 1000;
 
 /// The last core: core 0 is left to the kernel's softirqs and the traffic.
 fn default_cores() -> Vec<usize> {
@@ -506,6 +519,15 @@ impl Config {
                 ))
             })
             .collect()
+    }
+
+    /// How long an idle PMD waits for frames (`None`: it busy-polls).
+    pub fn pmd_idle_wait(&self) -> Option<std::time::Duration> {
+        let us = self.pmd.idle_sleep_us.unwrap_or(match self.switch.datapath {
+            DatapathKind::Hybrid => HYBRID_IDLE_SLEEP_US,
+            _ => 0,
+        });
+        (us > 0).then(|| std::time::Duration::from_micros(us))
     }
 
     /// The rule text to load.

@@ -275,6 +275,7 @@ impl Switch {
                     emc_entries: cfg.cache.emc_entries,
                     emc_insert_inv_prob: cfg.cache.emc_insert_inv_prob,
                     emc_adaptive: cfg.cache.emc_adaptive,
+                    idle_wait: cfg.pmd_idle_wait(),
                     megaflow_limit: cfg.cache.megaflow_limit,
                 },
                 table.clone(),
@@ -841,6 +842,13 @@ impl Switch {
                     String::new()
                 },
             );
+            if c.idle_waits > 0 {
+                s += &format!(
+                    "  idle waits for frames: {} ({:.3} s waited)\n",
+                    c.idle_waits,
+                    c.waited_ns as f64 / 1e9
+                );
+            }
             let all_cycles = c.idle_cycles + c.busy_cycles;
             s += &format!(
                 "  idle cycles: {} ({:.2}%)\n  processing cycles: {} ({:.2}%)\n",

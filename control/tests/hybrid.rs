@@ -229,6 +229,7 @@ impl Rig {
                 emc_entries: 1024,
                 emc_insert_inv_prob: 1,
                 emc_adaptive: true,
+                idle_wait: None,
                 megaflow_limit: 100_000,
             },
             ports.clone(),

@@ -208,6 +208,10 @@ pub struct PmdCounters {
     /// TSC cycles spent in passes that processed packets / found none.
     pub busy_cycles: AtomicU64,
     pub idle_cycles: AtomicU64,
+    /// Times the PMD waited for frames instead of spinning, and the time
+    /// it spent waiting (part of the idle time).
+    pub idle_waits: AtomicU64,
+    pub waited_ns: AtomicU64,
     /// Where the busy cycles go, by stage (TSC cycles, summed over batches):
     /// receiving (ring to batch buffers), classifying (key extraction, EMC,
     /// megaflow lookup, upcalls), running the actions (including stats
@@ -243,6 +247,8 @@ pub struct PmdSnapshot {
     pub idle_ns: u64,
     pub busy_cycles: u64,
     pub idle_cycles: u64,
+    pub idle_waits: u64,
+    pub waited_ns: u64,
     pub rx_cycles: u64,
     pub classify_cycles: u64,
     pub action_cycles: u64,
@@ -275,6 +281,8 @@ impl PmdCounters {
             idle_ns: l(&self.idle_ns),
             busy_cycles: l(&self.busy_cycles),
             idle_cycles: l(&self.idle_cycles),
+            idle_waits: l(&self.idle_waits),
+            waited_ns: l(&self.waited_ns),
             rx_cycles: l(&self.rx_cycles),
             classify_cycles: l(&self.classify_cycles),
             action_cycles: l(&self.action_cycles),
@@ -302,6 +310,8 @@ impl PmdCounters {
             &self.idle_ns,
             &self.busy_cycles,
             &self.idle_cycles,
+            &self.idle_waits,
+            &self.waited_ns,
             &self.rx_cycles,
             &self.classify_cycles,
             &self.action_cycles,
@@ -328,7 +338,13 @@ pub struct PmdConfig {
     pub emc_adaptive: bool,
     /// The cache's hard limit (the owner keeps below it).
     pub megaflow_limit: usize,
+    /// After [`IDLE_PASSES_BEFORE_WAIT`] empty passes, wait for frames up
+    /// to this long instead of spinning (`None`: busy-poll always).
+    pub idle_wait: Option<Duration>,
 }
+
+/// Empty passes in a row after which a PMD with `idle_wait` waits.
+pub const IDLE_PASSES_BEFORE_WAIT: u32 = 1000;
 
 /// The ports by number (index = port number; slot 0 unused).
 pub type PortTable = Arc<Vec<Option<Arc<Port>>>>;
@@ -548,6 +564,19 @@ impl Pmd {
 
     pub fn run(&mut self, stop: &AtomicBool) {
         let mut idle_rounds = 0u32;
+        // The sockets to wait on when idle; any queue without one (an
+        // in-memory port) makes the PMD sleep instead.
+        let fds: Option<Vec<std::os::fd::RawFd>> = self
+            .cfg
+            .rxqs
+            .iter()
+            .map(|&(p, q)| {
+                self.ports
+                    .get(p as usize)
+                    .and_then(|p| p.as_ref())
+                    .and_then(|p| p.rx_fd(q))
+            })
+            .collect();
         while !stop.load(Ordering::Relaxed) {
             let c0 = crate::xsk::cycles();
             let n = self.poll_once();
@@ -561,10 +590,25 @@ impl Pmd {
                 add(&self.counters.idle_ns, dt);
                 add(&self.counters.idle_cycles, dc);
                 idle_rounds = idle_rounds.saturating_add(1);
-                // Busy-poll, but give the core a breath after a long idle
-                // stretch so a test machine stays usable.
-                if idle_rounds > 10_000 {
-                    std::thread::yield_now();
+                match self.cfg.idle_wait {
+                    // Nothing for a while: let the kernel wake us when a
+                    // frame comes (the core is free meanwhile).
+                    Some(wait) if idle_rounds > IDLE_PASSES_BEFORE_WAIT => {
+                        add(&self.counters.idle_waits, 1);
+                        let c1 = crate::xsk::cycles();
+                        match &fds {
+                            Some(fds) if !fds.is_empty() => {
+                                let _ = crate::xsk::wait_readable(fds, wait);
+                            }
+                            _ => std::thread::sleep(wait.min(Duration::from_micros(100))),
+                        }
+                        let dc = crate::xsk::cycles().wrapping_sub(c1);
+                        add(&self.counters.waited_ns, self.clock.ns_of(dc));
+                    }
+                    // Busy-poll, but give the core a breath after a long
+                    // idle stretch so a test machine stays usable.
+                    _ if idle_rounds > 10_000 => std::thread::yield_now(),
+                    _ => {}
                 }
             }
         }

@@ -447,6 +447,15 @@ impl Port {
         }
     }
 
+    /// The socket of AF_XDP queue `q`, for waiting on it (none for other
+    /// ports).
+    pub fn rx_fd(&self, q: usize) -> Option<std::os::fd::RawFd> {
+        match &self.backend {
+            Backend::Xdp { queues, .. } => queues.get(q).map(|s| s.lock().expect("queue lock").fd()),
+            Backend::Mem(_) | Backend::Vxlan(_) => None,
+        }
+    }
+
     /// Receives up to [`BATCH`] frames from queue `q` into `b` (each
     /// copied to its buffer at [`HEADROOM`]). Returns the count.
     pub fn recv(&self, q: usize, b: &mut RxBatch) -> usize {

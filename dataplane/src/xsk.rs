@@ -884,6 +884,35 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     Ok(i)
 }
 
+/// Waits until one of `fds` (AF_XDP sockets) has received frames, or
+/// `timeout`; answers whether one had. A PMD with nothing to do waits
+/// here instead of spinning: the kernel wakes it when a frame arrives.
+pub fn wait_readable(fds: &[RawFd], timeout: std::time::Duration) -> io::Result<bool> {
+    let mut polls: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `polls` is a valid array of `polls.len()` pollfd structs and
+    // `ts` a valid timespec, both alive for the call; no signal mask.
+    let r = unsafe { libc::ppoll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, &ts, std::ptr::null()) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    Ok(r > 0)
+}
+
 /// Moves the calling thread into a network namespace (an open
 /// `/var/run/netns/NAME` file). For tests and the demo sandbox.
 pub fn enter_netns(f: &std::fs::File) -> io::Result<()> {

@@ -63,6 +63,7 @@ fn setup_with(
         emc_entries: 1024,
         emc_insert_inv_prob: 1,
         emc_adaptive,
+        idle_wait: None,
         megaflow_limit: 1000,
     };
     let slow = SlowPath {

@@ -91,6 +91,7 @@ impl Rig {
             emc_entries: 1024,
             emc_insert_inv_prob: 1,
             emc_adaptive: true,
+            idle_wait: None,
             megaflow_limit: 1000,
         };
         let slow = SlowPath {

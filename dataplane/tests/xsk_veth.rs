@@ -148,3 +148,37 @@ fn batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring() {
     assert_eq!(sent, 400 * 31);
     assert_eq!(arrived, sent, "every frame arrives");
 }
+
+#[test]
+fn an_idle_socket_waits_until_a_frame_arrives() {
+    let Some((quiet, woke, waited)) = on_veth_pair(|mut tx, mut rx| {
+        use odpx_dataplane::xsk::wait_readable;
+        // Nothing sent: the wait times out.
+        let t = Instant::now();
+        let quiet = wait_readable(&[rx.fd()], Duration::from_millis(50)).unwrap();
+        assert!(t.elapsed() >= Duration::from_millis(45), "{:?}", t.elapsed());
+        // A frame sent 100 ms into the wait, from another thread: the
+        // wait ends when it arrives.
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let addr = tx.tx_frame().unwrap();
+            tx.frame_mut(addr, 64).copy_from_slice(&test_frame(7));
+            assert_eq!(tx.send(&[(addr, 64)]), 1);
+            tx
+        });
+        let t = Instant::now();
+        let woke = wait_readable(&[rx.fd()], Duration::from_secs(5)).unwrap();
+        let waited = t.elapsed();
+        assert_eq!(drain(&mut rx), vec![7]);
+        drop(sender.join().unwrap());
+        (quiet, woke, waited)
+    }) else {
+        return;
+    };
+    assert!(!quiet, "no frame: the wait timed out");
+    assert!(woke, "a frame: the socket was readable");
+    assert!(
+        waited >= Duration::from_millis(90) && waited < Duration::from_secs(1),
+        "woken by the frame, not before it and not by the timeout: {waited:?}"
+    );
+}
