@@ -24,6 +24,7 @@ use odpx_benches::{acl_routing_rules, flows_uniform};
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
 use odpx_control::translator::{Datapaths, Request, Translator};
+use odpx_dataplane::pmd::PmdDoor;
 use odpx_dataplane::pmd::Upcall;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ fn owner_with(megaflows: usize) -> Translator {
     let mut t = Translator::new(
         rules,
         (1..=9).collect(),
-        Datapaths::userspace(Vec::new()),
+        Datapaths::userspace(Vec::<PmdDoor>::new()),
         10_000_000,
         Duration::from_secs(3600),
     );

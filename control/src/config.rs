@@ -9,6 +9,8 @@
 //! datapath = "userspace"           # or "kernel": the Linux Open vSwitch datapath;
 //!                                  # or "hybrid": PMDs, hot flows offloaded to the kernel
 //! dp_name = "odpx0"                # the kernel datapath's name (kernel and hybrid modes)
+//! xdp_mode = "auto"                # hybrid: the steering program in "native" or "generic" XDP;
+//!                                  # auto: generic on veth/tap (no bus device), native on NICs
 //!
 //! [[port]]                         # numbered 1, 2, ... in this order
 //! name = "veth1"                   # an interface: AF_XDP, or a vport in kernel mode
@@ -34,8 +36,8 @@
 //!
 //! [pmd]
 //! cores = [1]                      # one PMD thread per core
-//! # idle_sleep_us = 0              # idle PMDs wait for frames this long instead of spinning
-//!                                  # (0: busy-poll; default 0, hybrid mode 1000)
+//! # idle_sleep_us = 0              # idle PMDs wait for frames (or a message) this long at most
+//!                                  # instead of spinning (0: busy-poll; default 0, hybrid 100000)
 //!
 //! [cache]
 //! emc_entries = 8192               # a power of two
@@ -125,6 +127,21 @@ pub struct SwitchSection {
     /// The kernel datapath's name (kernel mode).
     #[serde(default = "default_dp_name")]
     pub dp_name: String,
+    /// Hybrid mode: where the steering program runs.
+    #[serde(default)]
+    pub xdp_mode: XdpModeSetting,
+}
+
+/// Where hybrid mode's steering program runs on a switched interface.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpModeSetting {
+    /// Generic on interfaces without a bus device (veth, tap), where
+    /// native XDP passes packets through a copy; native on the others.
+    #[default]
+    Auto,
+    Native,
+    Generic,
 }
 
 /// Which datapath forwards.
@@ -149,6 +166,7 @@ impl Default for SwitchSection {
             rules_inline: None,
             datapath: DatapathKind::default(),
             dp_name: default_dp_name(),
+            xdp_mode: XdpModeSetting::default(),
         }
     }
 }
@@ -299,10 +317,11 @@ impl PortConfig {
 pub struct PmdSection {
     #[serde(default = "default_cores")]
     pub cores: Vec<usize>,
-    /// An idle PMD waits this long at most for frames (the kernel wakes it
-    /// when one arrives) instead of spinning; 0 busy-polls. Default: 0,
-    /// and 1000 in hybrid mode, where the kernel carries the hot flows
-    /// and a spinning PMD would burn a core for the rest.
+    /// An idle PMD waits this long at most for frames instead of
+    /// spinning (the kernel wakes it when one arrives, and the owner when
+    /// it sends a message); 0 busy-polls. Default: 0, and 100 ms in hybrid
+    /// mode, where the kernel carries the hot flows and a spinning PMD
+    /// would burn a core for the rest.
     pub idle_sleep_us: Option<u64>,
 }
 
@@ -316,7 +335,7 @@ impl Default for PmdSection {
 }
 
 /// Hybrid mode's default for [`PmdSection::idle_sleep_us`].
-pub const HYBRID_IDLE_SLEEP_US: u64 = 1000;
+pub const HYBRID_IDLE_SLEEP_US: u64 = 100_000;
 
 /// The last core: core 0 is left to the kernel's softirqs and the traffic.
 fn default_cores() -> Vec<usize> {

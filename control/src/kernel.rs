@@ -492,6 +492,7 @@ mod tests {
     use crate::translator::Datapaths;
     use odpx_classifier::odp::parse_key;
     use odpx_classifier::rules::RuleSet;
+    use odpx_dataplane::pmd::PmdDoor;
     use odpx_offload::error::Op;
 
     #[test]
@@ -501,7 +502,7 @@ mod tests {
         let mut t = Translator::new(
             rules,
             vec![1, 2],
-            Datapaths::userspace(Vec::new()),
+            Datapaths::userspace(Vec::<PmdDoor>::new()),
             1000,
             Duration::from_secs(10),
         );

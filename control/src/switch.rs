@@ -20,7 +20,7 @@
 //! object itself is only read after start (ports, PMD handles, counters)
 //! and is shared with the control-socket thread behind an `Arc`.
 
-use crate::config::{Config, DatapathKind, PortType};
+use crate::config::{Config, DatapathKind, PortType, XdpModeSetting};
 use crate::hybrid::{self, Offload, OffloadCounters};
 use crate::kernel::{self, Adopted, KernelBackend, OwnerSink};
 use crate::translator::{self, lock, Datapaths, Inputs, Request, Translator, TranslatorCounters};
@@ -29,9 +29,10 @@ use crate::underlay::UnderlayView;
 use crossbeam_channel::Sender;
 use odpx_classifier::odp::{self, FlowLine, FlowStatsText, OdpKey};
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PmdMsg, PortTable, SlowPath};
+use odpx_dataplane::pmd::{self, PmdConfig, PmdDoor, PmdHandle, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::steer::SteeringTable;
+use odpx_dataplane::xsk::XdpAttach;
 use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath};
 use odpx_offload::policy::OffloadSettings;
 use odpx_offload::rtnl::{Change, Rtnl, RtnlError, RtnlMonitor};
@@ -184,6 +185,17 @@ pub struct StartOptions {
     pub flush: bool,
 }
 
+/// Where hybrid mode's steering program runs on interface `name` (see
+/// [`crate::config::XdpModeSetting`]).
+fn steering_attach(setting: XdpModeSetting, name: &str) -> XdpAttach {
+    match setting {
+        XdpModeSetting::Native => XdpAttach::Native,
+        XdpModeSetting::Generic => XdpAttach::Generic,
+        XdpModeSetting::Auto if Path::new(&format!("/sys/class/net/{name}/device")).exists() => XdpAttach::Native,
+        XdpModeSetting::Auto => XdpAttach::Generic,
+    }
+}
+
 /// Userspace mode: a kernel datapath of this name that a kernel or
 /// hybrid run left would keep its flows and vports (whose receive hook
 /// takes every packet XDP passes), so it goes, and the log says so. A
@@ -286,7 +298,7 @@ impl Switch {
             ));
         }
         drop((utx, report_tx));
-        let pmd_txs: Vec<Sender<PmdMsg>> = pmds.iter().map(|p| p.tx.clone()).collect();
+        let pmd_txs: Vec<PmdDoor> = pmds.iter().map(|p| p.tx.clone()).collect();
         let mut kernel_parts = None;
         let mut offload_policy = None;
         let datapaths = match hybrid {
@@ -455,7 +467,7 @@ impl Switch {
             let no = i as u32 + 1;
             let port = match p.kind {
                 PortType::Afxdp => match steering {
-                    Some(t) => Port::open_steered(no, &p.name, t),
+                    Some(t) => Port::open_steered(no, &p.name, t, steering_attach(cfg.switch.xdp_mode, &p.name)),
                     None => Port::open_xdp(no, &p.name),
                 }
                 .map_err(|e| format!("port {}: {e}", p.name))?,
@@ -669,10 +681,12 @@ impl Switch {
                 );
                 continue;
             }
-            let kind = match (p.mem().is_some(), p.vteps().is_some()) {
-                (true, _) => "memory",
-                (false, true) => "afxdp underlay",
-                (false, false) => "afxdp",
+            let kind = match (p.mem().is_some(), p.vteps().is_some(), p.steering_native()) {
+                (true, _, _) => "memory",
+                (false, true, _) => "afxdp underlay",
+                (false, false, Some(true)) => "afxdp, steering in native XDP",
+                (false, false, Some(false)) => "afxdp, steering in generic XDP",
+                (false, false, None) => "afxdp",
             };
             s += &format!(
                 "  port {}: {} ({kind}, {} queue(s)){alive}\n    rx packets:{} bytes:{} dropped_too_big:{}\n    tx packets:{} bytes:{} dropped_full:{}\n",

@@ -78,7 +78,7 @@ use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::odp;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
 use odpx_classifier::xlate::{translate, translate_traced, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
-use odpx_dataplane::pmd::{FlowUse, PmdMsg, PmdReport, Upcall};
+use odpx_dataplane::pmd::{FlowUse, PmdDoor, PmdMsg, PmdReport, Upcall};
 use odpx_offload::kernel::DumpReport;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,7 +199,7 @@ pub(crate) fn add(c: &AtomicU64, n: u64) {
 /// engine's state (hybrid mode).
 pub struct Datapaths {
     /// Userspace PMD threads, by id.
-    pub pmds: Vec<Sender<PmdMsg>>,
+    pub pmds: Vec<PmdDoor>,
     /// The Linux kernel datapath.
     pub kernel: Option<Box<KernelBackend>>,
     /// Hybrid mode: what is offloaded and the policy.
@@ -207,9 +207,9 @@ pub struct Datapaths {
 }
 
 impl Datapaths {
-    pub fn userspace(pmds: Vec<Sender<PmdMsg>>) -> Datapaths {
+    pub fn userspace<D: Into<PmdDoor>>(pmds: Vec<D>) -> Datapaths {
         Datapaths {
-            pmds,
+            pmds: pmds.into_iter().map(Into::into).collect(),
             kernel: None,
             offload: None,
         }
@@ -223,9 +223,9 @@ impl Datapaths {
         }
     }
 
-    pub fn hybrid(pmds: Vec<Sender<PmdMsg>>, k: KernelBackend, offload: Offload) -> Datapaths {
+    pub fn hybrid<D: Into<PmdDoor>>(pmds: Vec<D>, k: KernelBackend, offload: Offload) -> Datapaths {
         Datapaths {
-            pmds,
+            pmds: pmds.into_iter().map(Into::into).collect(),
             kernel: Some(Box::new(k)),
             offload: Some(Box::new(offload)),
         }

@@ -349,12 +349,41 @@ pub const IDLE_PASSES_BEFORE_WAIT: u32 = 1000;
 /// The ports by number (index = port number; slot 0 unused).
 pub type PortTable = Arc<Vec<Option<Arc<Port>>>>;
 
+/// The way in to a PMD: its message channel and, for a PMD that waits
+/// for frames when idle, the eventfd that wakes it for a message.
+#[derive(Clone)]
+pub struct PmdDoor {
+    tx: Sender<PmdMsg>,
+    waker: Option<Arc<crate::xsk::Waker>>,
+}
+
+impl PmdDoor {
+    pub fn new(tx: Sender<PmdMsg>, waker: Option<Arc<crate::xsk::Waker>>) -> PmdDoor {
+        PmdDoor { tx, waker }
+    }
+
+    /// Sends a message, and wakes the PMD if it waits.
+    pub fn send(&self, m: PmdMsg) -> Result<(), crossbeam_channel::SendError<PmdMsg>> {
+        self.tx.send(m)?;
+        if let Some(w) = &self.waker {
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+impl From<Sender<PmdMsg>> for PmdDoor {
+    fn from(tx: Sender<PmdMsg>) -> PmdDoor {
+        PmdDoor { tx, waker: None }
+    }
+}
+
 /// Control's handle on a running PMD.
 pub struct PmdHandle {
     pub id: usize,
     pub core: Option<usize>,
     pub rxqs: Vec<(u32, usize)>,
-    pub tx: Sender<PmdMsg>,
+    pub tx: PmdDoor,
     pub counters: Arc<PmdCounters>,
     stop: Arc<AtomicBool>,
     join: Option<std::thread::JoinHandle<()>>,
@@ -389,7 +418,10 @@ pub fn spawn(cfg: PmdConfig, ports: PortTable, slow: SlowPath) -> PmdHandle {
     let (tx, rx) = crossbeam_channel::unbounded();
     let counters = Arc::new(PmdCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let (c2, s2, cfg2) = (counters.clone(), stop.clone(), cfg.clone());
+    // A PMD that waits when idle is woken for its messages; without an
+    // eventfd it would see them only when the wait times out.
+    let waker = cfg.idle_wait.and_then(|_| crate::xsk::Waker::new().ok()).map(Arc::new);
+    let (c2, s2, cfg2, w2) = (counters.clone(), stop.clone(), cfg.clone(), waker.clone());
     let join = std::thread::Builder::new()
         .name(format!("pmd{}", cfg.id))
         .spawn(move || {
@@ -397,6 +429,7 @@ pub fn spawn(cfg: PmdConfig, ports: PortTable, slow: SlowPath) -> PmdHandle {
                 core_affinity::set_for_current(core_affinity::CoreId { id: core });
             }
             let mut pmd = Pmd::new(cfg2, ports, slow, rx, c2);
+            pmd.waker = w2;
             pmd.run(&s2);
         })
         .expect("spawn PMD thread");
@@ -404,7 +437,7 @@ pub fn spawn(cfg: PmdConfig, ports: PortTable, slow: SlowPath) -> PmdHandle {
         id: cfg.id,
         core: cfg.core,
         rxqs: cfg.rxqs,
-        tx,
+        tx: PmdDoor::new(tx, waker),
         counters,
         stop,
         join: Some(join),
@@ -423,6 +456,8 @@ pub struct Pmd {
     by_ufid: HashMap<Ufid, FlowRef>,
     slow: SlowPath,
     msgs: Receiver<PmdMsg>,
+    /// Rung by whoever sends a message (a PMD that waits when idle).
+    waker: Option<Arc<crate::xsk::Waker>>,
     counters: Arc<PmdCounters>,
     /// Which VXLAN port receives a decapsulated packet.
     receivers: Receivers,
@@ -541,6 +576,7 @@ impl Pmd {
             ports,
             slow,
             msgs,
+            waker: None,
             counters,
             receivers,
             batches: [RxBatch::default(), RxBatch::default()],
@@ -564,8 +600,9 @@ impl Pmd {
 
     pub fn run(&mut self, stop: &AtomicBool) {
         let mut idle_rounds = 0u32;
-        // The sockets to wait on when idle; any queue without one (an
-        // in-memory port) makes the PMD sleep instead.
+        // The sockets to wait on when idle, and the waker for messages;
+        // any queue without a socket (an in-memory port), or no waker,
+        // makes the PMD sleep briefly instead.
         let fds: Option<Vec<std::os::fd::RawFd>> = self
             .cfg
             .rxqs
@@ -576,6 +613,7 @@ impl Pmd {
                     .and_then(|p| p.as_ref())
                     .and_then(|p| p.rx_fd(q))
             })
+            .chain(self.waker.as_ref().map(|w| Some(w.fd())))
             .collect();
         while !stop.load(Ordering::Relaxed) {
             let c0 = crate::xsk::cycles();
@@ -596,9 +634,10 @@ impl Pmd {
                     Some(wait) if idle_rounds > IDLE_PASSES_BEFORE_WAIT => {
                         add(&self.counters.idle_waits, 1);
                         let c1 = crate::xsk::cycles();
-                        match &fds {
-                            Some(fds) if !fds.is_empty() => {
+                        match (&fds, &self.waker) {
+                            (Some(fds), Some(w)) => {
                                 let _ = crate::xsk::wait_readable(fds, wait);
+                                w.clear();
                             }
                             _ => std::thread::sleep(wait.min(Duration::from_micros(100))),
                         }

@@ -21,6 +21,7 @@ use crate::exec::HEADROOM;
 use crate::steer::{SteeredProgram, SteeringTable};
 use crate::tunnel::{DecapDrop, EncapDrop, TunnelMeta, VxlanEndpoint};
 use crate::xdp::{RedirectProgram, UnderlayProgram, VtepMaps};
+use crate::xsk::XdpAttach;
 use crate::xsk::{self, Desc, XskSocket};
 use odpx_classifier::wire::ETHERNET_LEN;
 use std::collections::VecDeque;
@@ -164,7 +165,7 @@ pub enum XdpProgramKind {
 enum ProgramChoice<'a> {
     Redirect,
     Underlay,
-    Steered(&'a SteeringTable),
+    Steered(&'a SteeringTable, XdpAttach),
 }
 
 pub enum Backend {
@@ -328,9 +329,9 @@ impl Port {
     }
 
     /// Opens a switched interface of hybrid mode: AF_XDP behind the
-    /// steering program over `table`.
-    pub fn open_steered(no: u32, name: &str, table: &SteeringTable) -> io::Result<Port> {
-        Port::open_afxdp(no, name, ProgramChoice::Steered(table))
+    /// steering program over `table`, attached in `mode`.
+    pub fn open_steered(no: u32, name: &str, table: &SteeringTable, mode: XdpAttach) -> io::Result<Port> {
+        Port::open_afxdp(no, name, ProgramChoice::Steered(table, mode))
     }
 
     fn open_afxdp(no: u32, name: &str, program: ProgramChoice) -> io::Result<Port> {
@@ -339,7 +340,9 @@ impl Port {
         let attached = match program {
             ProgramChoice::Underlay => UnderlayProgram::attach(ifindex, n as u32).map(XdpProgramKind::Underlay),
             ProgramChoice::Redirect => RedirectProgram::attach(ifindex, n as u32).map(XdpProgramKind::Redirect),
-            ProgramChoice::Steered(t) => SteeredProgram::attach(ifindex, n as u32, t, no).map(XdpProgramKind::Steered),
+            ProgramChoice::Steered(t, mode) => {
+                SteeredProgram::attach(ifindex, n as u32, t, no, mode).map(XdpProgramKind::Steered)
+            }
         };
         let prog = attached.map_err(|e| io::Error::new(e.kind(), format!("{name}: attaching the XDP program: {e}")))?;
         let mut queues = Vec::with_capacity(n);
@@ -379,6 +382,18 @@ impl Port {
                 prog: XdpProgramKind::Underlay(p),
                 ..
             } => Some(&p.vteps),
+            _ => None,
+        }
+    }
+
+    /// Hybrid mode: whether the steering program runs in native XDP
+    /// (`None`: not a steered port).
+    pub fn steering_native(&self) -> Option<bool> {
+        match &self.backend {
+            Backend::Xdp {
+                prog: XdpProgramKind::Steered(p),
+                ..
+            } => Some(p.native),
             _ => None,
         }
     }

@@ -802,6 +802,14 @@ impl BpfMap {
     }
 }
 
+/// Where an XDP program runs: in the driver, before an skb exists
+/// (native), or on the skb in the core receive path (generic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAttach {
+    Native,
+    Generic,
+}
+
 /// A loaded XDP program (its bytes from [`crate::bpf::Asm`]).
 pub struct XdpProgram {
     fd: OwnedFd,
@@ -852,6 +860,12 @@ impl XdpProgram {
 
     /// Attaches to an interface, in driver mode when it has one.
     pub fn attach(&self, ifindex: u32) -> io::Result<XdpLink> {
+        self.attach_in(ifindex, XdpAttach::Native)
+    }
+
+    /// Attaches to an interface in `mode` (native falls back to generic
+    /// where the driver has no XDP).
+    pub fn attach_in(&self, ifindex: u32, mode: XdpAttach) -> io::Result<XdpLink> {
         let link = |flags: u32| {
             let mut a = BpfAttr::new();
             a.u32(0, self.fd.as_raw_fd() as u32)
@@ -860,6 +874,12 @@ impl XdpProgram {
                 .u32(12, flags);
             bpf_fd(BPF_LINK_CREATE, &mut a, "bpf(BPF_LINK_CREATE xdp)")
         };
+        if mode == XdpAttach::Generic {
+            return Ok(XdpLink {
+                _fd: link(XDP_FLAGS_SKB_MODE)?,
+                native: false,
+            });
+        }
         match link(XDP_FLAGS_DRV_MODE) {
             Ok(fd) => Ok(XdpLink { _fd: fd, native: true }),
             Err(_) => Ok(XdpLink {
@@ -882,6 +902,46 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
         ));
     }
     Ok(i)
+}
+
+/// An eventfd that wakes a thread waiting in [`wait_readable`]: whoever
+/// sends the thread a message rings it.
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub fn new() -> io::Result<Waker> {
+        // SAFETY: eventfd(2) with valid flags returns a new fd or -1.
+        let r = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if r < 0 {
+            return Err(last_err("eventfd"));
+        }
+        // SAFETY: the fd was just created and nobody else owns it.
+        Ok(Waker {
+            fd: unsafe { OwnedFd::from_raw_fd(r) },
+        })
+    }
+
+    /// Makes the fd readable (until [`Waker::clear`]).
+    pub fn wake(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid u64 to our own eventfd; a
+        // full counter (EAGAIN) is still readable, which is all we need.
+        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Takes the wake-up (the fd is no longer readable).
+    pub fn clear(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking
+        // eventfd; EAGAIN (nothing to take) is fine.
+        unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 /// Waits until one of `fds` (AF_XDP sockets) has received frames, or

@@ -182,3 +182,31 @@ fn an_idle_socket_waits_until_a_frame_arrives() {
         "woken by the frame, not before it and not by the timeout: {waited:?}"
     );
 }
+
+#[test]
+fn a_waiting_pmd_is_woken_by_a_message() {
+    use odpx_dataplane::pmd::{PmdDoor, PmdMsg};
+    use odpx_dataplane::xsk::{wait_readable, Waker};
+    use std::sync::Arc;
+    let waker = Arc::new(Waker::new().expect("eventfd"));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let door = PmdDoor::new(tx, Some(waker.clone()));
+    let w = waker.clone();
+    let waiting = std::thread::spawn(move || {
+        let t = Instant::now();
+        let woke = wait_readable(&[w.fd()], Duration::from_secs(5)).unwrap();
+        w.clear();
+        (woke, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    door.send(PmdMsg::ClearStats).unwrap();
+    let (woke, after) = waiting.join().unwrap();
+    assert!(woke, "the message rang the waker");
+    assert!(
+        after < Duration::from_secs(1),
+        "woken by the message, not the timeout: {after:?}"
+    );
+    assert!(matches!(rx.try_recv(), Ok(PmdMsg::ClearStats)));
+    // Taken: the next wait waits.
+    assert!(!wait_readable(&[waker.fd()], Duration::from_millis(20)).unwrap());
+}

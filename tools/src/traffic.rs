@@ -162,16 +162,19 @@ pub fn gen(a: &GenArgs) -> R {
     let mut sent = 0u64;
     let mut next = 0usize;
     let mut batch = Vec::with_capacity(64);
+    // Paced, frames leave in chunks of a millisecond's worth (at least
+    // one): a generator that woke for every frame would spend more CPU on
+    // waking than on sending, and in a small VM that CPU is the switch's.
+    let chunk = (rate / 1000).clamp(1, 64);
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
         let mut room = 64;
         if rate > 0 {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
-            if sent >= due {
+            if sent + chunk > due {
                 s.reap_completions();
-                // Sleep until the next frame is due unless that is very
-                // soon, so a paced generator leaves the CPU to the switch
-                // (in a small VM, to the very switch it measures).
-                let next = Duration::from_secs_f64((sent + 1) as f64 / rate as f64);
+                // Sleep until the next chunk is due unless that is very
+                // soon, so a paced generator leaves the CPU to the switch.
+                let next = Duration::from_secs_f64((sent + chunk) as f64 / rate as f64);
                 match next.checked_sub(start.elapsed()) {
                     Some(wait) if wait > Duration::from_micros(200) => std::thread::sleep(wait),
                     _ => std::hint::spin_loop(),

@@ -198,7 +198,7 @@ fn hybrid_mode_starts_with_the_steering_program_and_switches() {
     );
     assert!(s.contains("offload on"), "{s}");
     for want in [
-        "(afxdp, 1 queue(s))",
+        "(afxdp, steering in generic XDP, 1 queue(s))",
         "kernel datapath odpx0:",
         "port 1: a1 (netdev)",
         "offload: on",
