@@ -55,10 +55,10 @@
 
 use crate::registry::{Record, Usage};
 use crate::translator::{add, lock, Translator};
-use odpx_classifier::flow_op::{FlowOp, Holder, Ufid};
+use odpx_classifier::flow_op::{Actions, FlowOp, Holder, Ufid};
 use odpx_classifier::odp::OdpAction;
 use odpx_dataplane::steer::{steer_match, SteerEntry, SteerRefusal, SteeringTable};
-use odpx_offload::policy::{kernel_runs, HotFlows, OffloadSettings};
+use odpx_offload::policy::{kernel_actions, kernel_runs, HotFlows, KernelPorts, OffloadSettings};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -127,13 +127,32 @@ pub struct Offload {
     pub steering: Box<dyn Steering>,
     pub hot: HotFlows<Ufid>,
     pub enabled: bool,
-    /// The ports that are kernel vports.
+    /// The ports that are kernel vports, and those of them that are VXLAN
+    /// vports (the kernel's form of odpx's VXLAN ports).
     pub vports: Vec<u32>,
+    pub tunnel_vports: Vec<u32>,
     pub counters: Arc<OffloadCounters>,
 }
 
+impl KernelPorts for Offload {
+    fn is_vport(&self, port: u32) -> bool {
+        self.vports.contains(&port)
+    }
+
+    fn is_tunnel_vport(&self, port: u32) -> bool {
+        self.tunnel_vports.contains(&port)
+    }
+}
+
 impl Offload {
-    pub fn new(steering: Box<dyn Steering>, settings: OffloadSettings, enabled: bool, vports: Vec<u32>) -> Offload {
+    /// `vports` includes the `tunnel_vports`.
+    pub fn new(
+        steering: Box<dyn Steering>,
+        settings: OffloadSettings,
+        enabled: bool,
+        vports: Vec<u32>,
+        tunnel_vports: Vec<u32>,
+    ) -> Offload {
         let counters = Arc::new(OffloadCounters::default());
         counters.enabled.store(enabled, Ordering::Relaxed);
         Offload {
@@ -141,6 +160,7 @@ impl Offload {
             hot: HotFlows::new(settings),
             enabled,
             vports,
+            tunnel_vports,
             counters,
         }
     }
@@ -173,8 +193,19 @@ impl Translator {
     /// Can the kernel run these actions (hybrid mode; always in others)?
     pub(crate) fn kernel_runs(&self, actions: &[OdpAction]) -> bool {
         match self.datapaths.offload.as_deref() {
-            Some(o) => kernel_runs(actions, |p| o.vports.contains(&p)).is_ok(),
+            Some(o) => kernel_runs(actions, o).is_ok(),
             None => true,
+        }
+    }
+
+    /// The kernel's form of a megaflow's actions (hybrid mode: userspace
+    /// VXLAN pushes become `set(tunnel(...))` and an output to the kernel
+    /// VXLAN vport); as they are where the kernel cannot run them, so that
+    /// it refuses them with its own reason.
+    pub(crate) fn kernel_form(&self, actions: &Actions) -> Actions {
+        match self.datapaths.offload.as_deref() {
+            Some(o) => kernel_actions(actions, o).map_or_else(|_| actions.clone(), Into::into),
+            None => actions.clone(),
         }
     }
 
@@ -231,7 +262,7 @@ impl Translator {
             };
             let o = self.datapaths.offload.as_deref().expect("hybrid");
             add(&o.counters.attempts, 1);
-            if let Err(why) = kernel_runs(&rec.actions, |p| o.vports.contains(&p)) {
+            if let Err(why) = kernel_runs(&rec.actions, o) {
                 self.refuse_offload(&pmd_ufid, format!("the kernel does not run it: {why}"));
                 continue;
             }

@@ -177,6 +177,30 @@ impl Translator {
     /// Carries out operations and runs packets in the kernel, and takes in
     /// what failed ([`Translator::kernel_results`]).
     pub(crate) fn kernel_apply(&mut self, ops: Vec<FlowOp>, packets: Vec<PacketOut>) {
+        // The kernel's form of each decision (hybrid mode's tunnel pushes).
+        let ops: Vec<FlowOp> = ops
+            .into_iter()
+            .map(|op| match op {
+                FlowOp::Install { ufid, matched, actions } => FlowOp::Install {
+                    ufid,
+                    matched,
+                    actions: self.kernel_form(&actions),
+                },
+                FlowOp::Modify { ufid, matched, actions } => FlowOp::Modify {
+                    ufid,
+                    matched,
+                    actions: self.kernel_form(&actions),
+                },
+                delete => delete,
+            })
+            .collect();
+        let packets: Vec<PacketOut> = packets
+            .into_iter()
+            .map(|p| PacketOut {
+                actions: self.kernel_form(&p.actions),
+                ..p
+            })
+            .collect();
         let Some(k) = self.datapaths.kernel.as_deref_mut() else {
             return;
         };
@@ -435,7 +459,7 @@ impl Translator {
                 continue;
             }
             let fresh: odpx_classifier::flow_op::Actions = t.actions.into();
-            if fresh[..] == actions[..] {
+            if self.kernel_form(&fresh)[..] == actions[..] {
                 done.kept += 1;
             } else {
                 done.fixed += 1;

@@ -33,10 +33,11 @@ use odpx_dataplane::pmd::{self, PmdConfig, PmdDoor, PmdHandle, PmdMsg, PortTable
 use odpx_dataplane::port::Port;
 use odpx_dataplane::steer::SteeringTable;
 use odpx_dataplane::xsk::XdpAttach;
-use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath};
+use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath, VportWant};
 use odpx_offload::policy::OffloadSettings;
 use odpx_offload::rtnl::{Change, Rtnl, RtnlError, RtnlMonitor};
 use odpx_offload::OdpClient;
+use odpx_offload::VportType;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -67,8 +68,9 @@ pub struct Switch {
 struct HybridParts {
     dp: KernelDatapath,
     steering: SteeringTable,
-    /// The switched ports, which are kernel vports.
+    /// The ports that are kernel vports, and the VXLAN ones among them.
     vports: Vec<u32>,
+    tunnel_vports: Vec<u32>,
     /// The socket `show` and `dump-megaflows` read the datapath with.
     client: std::sync::Mutex<OdpClient>,
 }
@@ -315,7 +317,7 @@ impl Switch {
                     interval: translator::SWEEP_INTERVAL,
                 };
                 offload_policy = Some(settings);
-                let offload = Offload::new(Box::new(h.steering), settings, o.enabled, h.vports);
+                let offload = Offload::new(Box::new(h.steering), settings, o.enabled, h.vports, h.tunnel_vports);
                 kernel_parts = Some((dp_ifindex, dump_rx, h.client));
                 Datapaths::hybrid(pmd_txs, KernelBackend::new(h.dp, dumper), offload)
             }
@@ -435,14 +437,30 @@ impl Switch {
     /// the PMDs and the owner, which adopts the flows a previous run left.
     fn start_hybrid(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
         load_rules(cfg)?;
-        let switched: Vec<(String, u32)> = cfg
-            .ports
-            .iter()
-            .zip(1..)
-            .filter(|(p, _)| p.kind == PortType::Afxdp)
-            .map(|(p, no)| (p.name.clone(), no))
-            .collect();
-        let mut dp = KernelDatapath::open_numbered(&cfg.switch.dp_name, &switched)?;
+        // Switched interfaces are netdev vports; VXLAN ports are VXLAN
+        // vports (the first one of each UDP port: the kernel binds it once),
+        // so that their pushes can be offloaded. Underlay ports stay the
+        // kernel's own.
+        let mut wanted: Vec<VportWant> = Vec::new();
+        for (p, no) in cfg.ports.iter().zip(1..) {
+            let w = match (p.kind, p.vxlan()) {
+                (PortType::Afxdp, _) => VportWant {
+                    name: p.name.clone(),
+                    no,
+                    vtype: VportType::Netdev,
+                    dst_port: None,
+                },
+                (PortType::Vxlan, Some(v)) if !wanted.iter().any(|w| w.dst_port == Some(v.dst_port)) => VportWant {
+                    name: p.name.clone(),
+                    no,
+                    vtype: VportType::Vxlan,
+                    dst_port: Some(v.dst_port),
+                },
+                _ => continue,
+            };
+            wanted.push(w);
+        }
+        let mut dp = KernelDatapath::open_numbered(&cfg.switch.dp_name, &wanted)?;
         if opts.flush {
             dp.flush()
                 .map_err(|e| format!("datapath {}: flush: {e}", cfg.switch.dp_name))?;
@@ -452,7 +470,12 @@ impl Switch {
         let parts = HybridParts {
             dp,
             steering,
-            vports: switched.iter().map(|(_, no)| *no).collect(),
+            vports: wanted.iter().map(|w| w.no).collect(),
+            tunnel_vports: wanted
+                .iter()
+                .filter(|w| w.vtype == VportType::Vxlan)
+                .map(|w| w.no)
+                .collect(),
             client: std::sync::Mutex::new(OdpClient::connect().map_err(|e| e.to_string())?),
         };
         Switch::start_pmds(cfg, ports, UnderlaySource::Kernel, Some(parts))

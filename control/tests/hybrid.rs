@@ -258,6 +258,7 @@ impl Rig {
             settings(),
             true,
             (1..=VPORTS).collect(),
+            Vec::new(),
         );
         let t = Translator::new(
             set,

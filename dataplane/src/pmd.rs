@@ -338,13 +338,20 @@ pub struct PmdConfig {
     pub emc_adaptive: bool,
     /// The cache's hard limit (the owner keeps below it).
     pub megaflow_limit: usize,
-    /// After [`IDLE_PASSES_BEFORE_WAIT`] empty passes, wait for frames up
-    /// to this long instead of spinning (`None`: busy-poll always).
+    /// After [`SPIN_BEFORE_WAIT`] without work, wait for frames up to
+    /// this long instead of spinning (`None`: busy-poll always).
     pub idle_wait: Option<Duration>,
 }
 
-/// Empty passes in a row after which a PMD with `idle_wait` waits.
-pub const IDLE_PASSES_BEFORE_WAIT: u32 = 1000;
+/// How long a PMD with `idle_wait` spins without work before it waits:
+/// short, so that a trickle of packets costs CPU in proportion, not a
+/// core (each wake-up is a syscall).
+pub const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(50);
+
+/// How long it spins after sending an upcall: the owner's answer comes
+/// within this, and a PMD that waited would add a wake-up to every first
+/// packet's latency.
+pub const SPIN_AFTER_UPCALL: Duration = Duration::from_millis(2);
 
 /// The ports by number (index = port number; slot 0 unused).
 pub type PortTable = Arc<Vec<Option<Arc<Port>>>>;
@@ -600,6 +607,9 @@ impl Pmd {
 
     pub fn run(&mut self, stop: &AtomicBool) {
         let mut idle_rounds = 0u32;
+        // When work was last done, and how long to spin after it.
+        let mut last_work = crate::xsk::cycles();
+        let mut spin = SPIN_BEFORE_WAIT;
         // The sockets to wait on when idle, and the waker for messages;
         // any queue without a socket (an in-memory port), or no waker,
         // makes the PMD sleep briefly instead.
@@ -617,13 +627,21 @@ impl Pmd {
             .collect();
         while !stop.load(Ordering::Relaxed) {
             let c0 = crate::xsk::cycles();
+            let upcalls = self.counters.upcalls.load(Ordering::Relaxed);
             let n = self.poll_once();
-            let dc = crate::xsk::cycles().wrapping_sub(c0);
+            let c1 = crate::xsk::cycles();
+            let dc = c1.wrapping_sub(c0);
             let dt = self.clock.ns_of(dc);
             if n > 0 {
                 add(&self.counters.busy_ns, dt);
                 add(&self.counters.busy_cycles, dc);
                 idle_rounds = 0;
+                last_work = c1;
+                spin = if self.counters.upcalls.load(Ordering::Relaxed) != upcalls {
+                    SPIN_AFTER_UPCALL
+                } else {
+                    SPIN_BEFORE_WAIT
+                };
             } else {
                 add(&self.counters.idle_ns, dt);
                 add(&self.counters.idle_cycles, dc);
@@ -631,7 +649,7 @@ impl Pmd {
                 match self.cfg.idle_wait {
                     // Nothing for a while: let the kernel wake us when a
                     // frame comes (the core is free meanwhile).
-                    Some(wait) if idle_rounds > IDLE_PASSES_BEFORE_WAIT => {
+                    Some(wait) if self.clock.ns_of(c1.wrapping_sub(last_work)) > spin.as_nanos() as u64 => {
                         add(&self.counters.idle_waits, 1);
                         let c1 = crate::xsk::cycles();
                         match (&fds, &self.waker) {

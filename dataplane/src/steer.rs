@@ -160,9 +160,8 @@ const UNSTEERED_TYPES: [u16; 6] = [
 /// steers exactly its packets.
 pub fn steer_match(m: &Match) -> Result<SteerEntry, String> {
     let (k, mk) = (&m.key, &m.mask);
-    if mk.in_port != u32::MAX {
-        return Err("its input port is wildcarded".into());
-    }
+    // The input port is the program's constant: a megaflow that leaves it
+    // wild is steered on every port (its mask has zeros there).
     // Fields the program does not read: a mask may only pin them to the
     // value every packet it looks up has (zero; 0x8100 for a VLAN TPID).
     let mut zero_only = FlowKey::ZERO;
@@ -619,7 +618,9 @@ mod tests {
         assert_eq!(&e.key[off::TP_DST..off::TP_DST + 2], &[0, 80]);
         assert_eq!(&e.mask[off::SLOT..off::SLOT + 4], &[0; 4]);
         let why = |t: &str| entry(t).unwrap_err();
-        assert!(why("eth(),eth_type(0x0800),ipv4(frag=no)").contains("input port"));
+        // Any input port: the mask leaves the port out.
+        let any = entry("eth(),eth_type(0x0800),ipv4(dst=10.0.0.1,frag=no)").unwrap();
+        assert_eq!(&any.mask[off::IN_PORT..off::IN_PORT + 4], &[0; 4]);
         assert!(why("in_port(1),eth(),eth_type(0x86dd),ipv6(dst=2001:db8::1)").contains("fields"));
         assert!(why("in_port(1),eth(),eth_type(0x0806),arp()").contains("parse"));
         assert!(why("in_port(1),eth(),eth_type(0x0800),ipv4(frag=no),tcp(),tcp_flags(0x002)").contains("TCP flags"));

@@ -36,7 +36,7 @@ fn can_run() -> bool {
 }
 
 /// The megaflows the tests offload (port 1 unless said otherwise).
-const MEGAFLOWS: [&str; 7] = [
+const MEGAFLOWS: [&str; 8] = [
     "recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,frag=no),tcp(dst=80)",
     "in_port(1),eth(),eth_type(0x8100),vlan(vid=5,pcp=0),encap(eth_type(0x0800),ipv4(src=192.168.1.1,frag=no),udp(src=53))",
     "in_port(1),eth(dst=02:00:00:00:00:0b),eth_type(0x88b5)",
@@ -44,6 +44,8 @@ const MEGAFLOWS: [&str; 7] = [
     "in_port(1),eth(),eth_type(0x0800),ipv4(proto=1,frag=no),icmp(type=8,code=0)",
     "in_port(1),eth(),eth_type(0x0800),ipv4(src=172.16.0.1,frag=later)",
     "in_port(1),eth(src=02:00:00:00:00:01),eth_type(0x0800),ipv4(ttl=7,tos=0x10/0xfc,frag=first)",
+    // Any input port (rules that never look at it).
+    "eth(),eth_type(0x0800),ipv4(dst=10.5.0.0/255.255.0.0,frag=no),tcp(dst=443)",
 ];
 
 fn entries() -> Vec<SteerEntry> {
@@ -200,6 +202,7 @@ fn seeds() -> Vec<Vec<u8>> {
         icmp(0),
         later,
         ttl7,
+        tcp([10, 5, 1, 1], 443),
     ]
 }
 
@@ -226,6 +229,7 @@ fn each_offloaded_megaflow_steers_its_packets_and_only_them() {
         TO_KERNEL,
         "a first fragment, TTL 7, TOS 0x11 under 0xfc"
     );
+    assert_eq!(s.verdict(&seeds[9]), TO_KERNEL, "a megaflow of any input port");
     for f in seeds {
         assert_eq!(s.verdict(&f), reference(&f, &entries()), "seed {f:02x?}");
     }

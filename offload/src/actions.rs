@@ -337,7 +337,7 @@ fn read_one(bit: u32, payload: &[u8], k: &mut FlowKey, is_mask: bool) -> Result<
 }
 
 /// The mask the text parser gives a `set(tunnel(...))`: the fields present.
-fn tunnel_fields_given(k: &FlowKey) -> FlowKey {
+pub fn tunnel_fields_given(k: &FlowKey) -> FlowKey {
     use odpx_classifier::key::tun_flag;
     let mut m = FlowKey::ZERO;
     if k.tun_flags & tun_flag::KEY != 0 {

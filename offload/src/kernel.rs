@@ -68,6 +68,16 @@ pub struct KernelDatapath {
     pub ports: Vec<Vport>,
 }
 
+/// A vport the configuration asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VportWant {
+    pub name: String,
+    pub no: u32,
+    pub vtype: VportType,
+    /// A tunnel vport's UDP port.
+    pub dst_port: Option<u16>,
+}
+
 /// An upcalled packet that must still run in the kernel.
 #[derive(Clone, Debug)]
 pub struct PacketOut {
@@ -97,14 +107,23 @@ impl KernelDatapath {
     /// 1, 2, ... (see the module documentation). Fails, naming the part,
     /// when the module is missing or an interface cannot be added.
     pub fn open(name: &str, ports: &[String]) -> Result<KernelDatapath, String> {
-        let numbered: Vec<(String, u32)> = ports.iter().cloned().zip(1..).collect();
-        KernelDatapath::open_numbered(name, &numbered)
+        let wanted: Vec<VportWant> = ports
+            .iter()
+            .zip(1..)
+            .map(|(p, no)| VportWant {
+                name: p.clone(),
+                no,
+                vtype: VportType::Netdev,
+                dst_port: None,
+            })
+            .collect();
+        KernelDatapath::open_numbered(name, &wanted)
     }
 
-    /// [`KernelDatapath::open`] with the vports' numbers given: hybrid
-    /// mode makes only its switched interfaces vports, at the numbers
-    /// they have in the configuration.
-    pub fn open_numbered(name: &str, ports: &[(String, u32)]) -> Result<KernelDatapath, String> {
+    /// [`KernelDatapath::open`] with the vports given: hybrid mode makes
+    /// its switched interfaces netdev vports and its VXLAN ports VXLAN
+    /// vports, at the numbers they have in the configuration.
+    pub fn open_numbered(name: &str, ports: &[VportWant]) -> Result<KernelDatapath, String> {
         let mut client = OdpClient::connect().map_err(|e| no_module(&e))?;
         let dp = match client.get_datapath(name) {
             Ok(dp) => {
@@ -131,8 +150,8 @@ impl KernelDatapath {
         // Vports this configuration does not name, or names at another
         // number, go first (port 0 is the datapath's own).
         for v in &existing {
-            let wanted = ports.iter().find(|(p, _)| *p == v.name).map(|(_, no)| *no);
-            if v.port_no != 0 && (wanted != Some(v.port_no) || v.vtype != VportType::Netdev) {
+            let wanted = ports.iter().find(|w| w.name == v.name);
+            if v.port_no != 0 && !wanted.is_some_and(|w| w.no == v.port_no && w.vtype == v.vtype) {
                 client
                     .delete_vport(&VportId::Number {
                         dp_ifindex: dp.dp_ifindex,
@@ -142,25 +161,24 @@ impl KernelDatapath {
             }
         }
         let mut vports = Vec::new();
-        for (p, no) in ports {
-            let no = *no;
+        for w in ports {
             let kept = existing
                 .iter()
-                .find(|v| v.name == *p && v.port_no == no && v.vtype == VportType::Netdev);
+                .find(|v| v.name == w.name && v.port_no == w.no && v.vtype == w.vtype);
             let v = match kept {
                 Some(v) => v.clone(),
                 None => client
                     .create_vport(
                         dp.dp_ifindex,
                         &VportSpec {
-                            name: p.clone(),
-                            vtype: VportType::Netdev,
-                            port_no: Some(no),
-                            dst_port: None,
+                            name: w.name.clone(),
+                            vtype: w.vtype,
+                            port_no: Some(w.no),
+                            dst_port: w.dst_port,
                             upcall_pids: Vec::new(),
                         },
                     )
-                    .map_err(|e| format!("port {p}: {e}"))?,
+                    .map_err(|e| format!("port {}: {e}", w.name))?,
             };
             vports.push(v);
         }

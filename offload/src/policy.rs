@@ -26,8 +26,10 @@
 //! # Threads
 //! Owned by the megaflow owner (`odpx-control`), used under its lock.
 
-use odpx_classifier::key::attr;
-use odpx_classifier::odp::OdpAction;
+use odpx_classifier::key::{attr, tun_flag, FlowKey};
+use odpx_classifier::odp::actions::TNL_TYPE_VXLAN;
+use odpx_classifier::odp::{OdpAction, SetAction, TunnelPush};
+use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -52,24 +54,52 @@ pub const STALE_AFTER: u32 = 3;
 const KERNEL_SETS: u32 =
     attr::ETHERNET | attr::IPV4 | attr::IPV6 | attr::TCP | attr::UDP | attr::SCTP | attr::SKB_MARK | attr::PRIORITY;
 
-/// Can the kernel datapath run `actions`, with `is_vport` telling which
-/// port numbers are vports of it? The offloadable actions are outputs to
-/// vports, plain and masked sets of the fields the kernel rewrites, and
-/// VLAN push and pop. Anything else (userspace tunnels, recirculation,
-/// upcalls, meters, MPLS, clones) stays in the PMDs.
-pub fn kernel_runs(actions: &[OdpAction], is_vport: impl Fn(u32) -> bool) -> Result<(), String> {
+/// Which port numbers are vports of the kernel datapath, and which of
+/// those are its VXLAN tunnel vports.
+pub trait KernelPorts {
+    fn is_vport(&self, port: u32) -> bool;
+    fn is_tunnel_vport(&self, port: u32) -> bool;
+}
+
+/// Can the kernel datapath run `actions` ([`kernel_actions`])?
+pub fn kernel_runs(actions: &[OdpAction], ports: &impl KernelPorts) -> Result<(), String> {
+    kernel_actions(actions, ports).map(drop)
+}
+
+/// The actions the kernel datapath runs for `actions`, or why it cannot.
+/// The offloadable actions are outputs to vports, plain and masked sets
+/// of the fields the kernel rewrites, VLAN push and pop, and a userspace
+/// VXLAN push toward a port that has a kernel VXLAN vport: that one
+/// becomes `set(tunnel(...))` with the header's VNI, addresses, TOS, TTL,
+/// DF bit and UDP port, then an output to the vport, which routes and
+/// encapsulates in the kernel. Anything else (decapsulation,
+/// recirculation, upcalls, meters, MPLS, clones) stays in the PMDs.
+pub fn kernel_actions(actions: &[OdpAction], ports: &impl KernelPorts) -> Result<Vec<OdpAction>, String> {
+    let mut out = Vec::with_capacity(actions.len() + 1);
     for a in actions {
         match a {
-            OdpAction::Output(p) if is_vport(*p) => {}
+            OdpAction::Output(p) if ports.is_vport(*p) => out.push(a.clone()),
             OdpAction::Output(p) => return Err(format!("output to port {p}, which is not a kernel vport")),
-            OdpAction::Set(s) | OdpAction::SetMasked(s) if s.attr & !KERNEL_SETS == 0 && s.attr != 0 => {}
+            OdpAction::Set(s) | OdpAction::SetMasked(s) if s.attr & !KERNEL_SETS == 0 && s.attr != 0 => {
+                out.push(a.clone())
+            }
+            // Already the kernel's form of a tunnel push.
+            OdpAction::Set(s) if s.attr == attr::TUNNEL => out.push(a.clone()),
             OdpAction::Set(_) | OdpAction::SetMasked(_) => {
                 return Err("a set action the kernel does not run".into());
             }
-            OdpAction::PushVlan { .. } | OdpAction::PopVlan => {}
-            OdpAction::TunnelPush(_) | OdpAction::TunnelPop(_) => {
-                return Err("userspace tunnel actions".into());
+            OdpAction::PushVlan { .. } | OdpAction::PopVlan => out.push(a.clone()),
+            OdpAction::TunnelPush(t) if ports.is_tunnel_vport(t.tnl_port) => {
+                out.push(tunnel_set(t)?);
+                out.push(OdpAction::Output(t.tnl_port));
             }
+            OdpAction::TunnelPush(t) => {
+                return Err(format!(
+                    "a tunnel push to port {}, which has no kernel tunnel vport",
+                    t.tnl_port
+                ))
+            }
+            OdpAction::TunnelPop(_) => return Err("userspace decapsulation".into()),
             other => {
                 let name = odpx_classifier::odp::actions::format_actions(std::slice::from_ref(other));
                 let name = name.split('(').next().unwrap_or(&name).to_string();
@@ -77,7 +107,49 @@ pub fn kernel_runs(actions: &[OdpAction], is_vport: impl Fn(u32) -> bool) -> Res
             }
         }
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The `set(tunnel(...))` a kernel VXLAN vport encapsulates with, from a
+/// userspace push's prebuilt header.
+fn tunnel_set(t: &TunnelPush) -> Result<OdpAction, String> {
+    if t.tnl_type != TNL_TYPE_VXLAN {
+        return Err(format!("tunnel type {}", t.tnl_type));
+    }
+    let h = VxlanRepr::parse(&t.header).map_err(|e| format!("a tunnel header odpx cannot read ({e:?})"))?;
+    let mut k = FlowKey::ZERO;
+    k.attrs = attr::TUNNEL;
+    k.tun_id = h.vni as u64;
+    k.tun_flags = tun_flag::KEY;
+    k.tun_tp_dst = h.udp_dst;
+    match h.ip {
+        TunnelIp::V4 {
+            src,
+            dst,
+            tos,
+            ttl,
+            frag,
+        } => {
+            (k.tun_ipv4_src, k.tun_ipv4_dst, k.tun_tos, k.tun_ttl) = (src, dst, tos, ttl);
+            if frag & IPV4_DF != 0 {
+                k.tun_flags |= tun_flag::DF;
+            }
+        }
+        TunnelIp::V6 {
+            src,
+            dst,
+            class,
+            hop_limit,
+            ..
+        } => {
+            (k.tun_ipv6_src, k.tun_ipv6_dst, k.tun_tos, k.tun_ttl) = (src, dst, class, hop_limit);
+        }
+    }
+    Ok(OdpAction::Set(SetAction {
+        attr: attr::TUNNEL,
+        key: k,
+        mask: crate::actions::tunnel_fields_given(&k),
+    }))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -264,10 +336,38 @@ mod tests {
         assert_eq!(h.rate(&1), Some(0));
     }
 
+    /// Ports 1-3 are vports; 5 is a VXLAN vport; 6 a tunnel port without one.
+    struct Ports;
+    impl KernelPorts for Ports {
+        fn is_vport(&self, p: u32) -> bool {
+            (1..=3).contains(&p) || p == 5
+        }
+        fn is_tunnel_vport(&self, p: u32) -> bool {
+            p == 5
+        }
+    }
+
+    #[test]
+    fn a_vxlan_push_becomes_set_tunnel_and_an_output_to_the_kernel_vport() {
+        let push = |port: u32| {
+            format!("tnl_push(tnl_port({port}),header(size=50,type=4,eth(dst=02:00:00:00:00:09,src=02:00:00:00:00:08,dl_type=0x0800),ipv4(src=172.31.0.1,dst=172.31.0.2,proto=17,tos=0x8,ttl=64,frag=0x4000),udp(src=0,dst=4789,csum=0x0),vxlan(flags=0x8000000,vni=0x2a)),out_port(4))")
+        };
+        let got = kernel_actions(&parse_actions(&push(5)).unwrap(), &Ports).unwrap();
+        let text = odpx_classifier::odp::actions::format_actions(&got);
+        assert_eq!(
+            text,
+            "set(tunnel(tun_id=0x2a,src=172.31.0.1,dst=172.31.0.2,tos=0x8,ttl=64,tp_dst=4789,flags(df|key))),5"
+        );
+        let e = kernel_runs(&parse_actions(&push(6)).unwrap(), &Ports).unwrap_err();
+        assert!(e.contains("no kernel tunnel vport"), "{e}");
+        assert!(kernel_runs(&parse_actions("tnl_pop(4)").unwrap(), &Ports)
+            .unwrap_err()
+            .contains("decapsulation"));
+    }
+
     #[test]
     fn only_actions_the_kernel_runs_are_offloadable() {
-        let vports = |p: u32| (1..=3).contains(&p);
-        let ok = |t: &str| kernel_runs(&parse_actions(t).unwrap(), vports);
+        let ok = |t: &str| kernel_runs(&parse_actions(t).unwrap(), &Ports);
         assert!(ok("2").is_ok());
         assert!(ok("drop").is_ok());
         assert!(ok("set(eth(src=02:00:00:00:00:01,dst=02:00:00:00:00:02)),push_vlan(vid=5,pcp=0),1,3").is_ok());
@@ -279,6 +379,6 @@ mod tests {
             ok("recirc(0x5)")
         );
         assert!(ok("userspace(pid=1)").unwrap_err().contains("userspace"));
-        assert!(ok("tnl_pop(4)").unwrap_err().contains("tunnel"));
+        assert!(ok("tnl_pop(4)").unwrap_err().contains("decapsulation"));
     }
 }

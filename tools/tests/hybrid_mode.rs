@@ -16,7 +16,10 @@
 //!   forwarding the offloaded flow, the next run adopts and steers it
 //!   again, and no packet is lost;
 //! * `offload off` leaves no kernel flow and no steering entry;
-//! * changing the mode to userspace removes the datapath.
+//! * changing the mode to userspace removes the datapath;
+//! * with a VXLAN port, encapsulation is offloaded as `set(tunnel(...))`
+//!   to a kernel VXLAN vport, and Linux's vxlan device, the far VTEP,
+//!   receives what the kernel sent.
 
 use odpx_tests::{vm_section, which, VmRun};
 use std::path::Path;
@@ -157,6 +160,58 @@ start
 grep 'removed kernel datapath' /tmp/run.log
 echo "odpx0 datapaths: $(ovs-dpctl show 2>/dev/null | grep -c 'system@odpx0')"
 $IP netns exec h1 ping -c 3 -W 2 10.0.0.2 | grep 'packets transmitted'
+kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
+
+sec vxlan
+# The underlay: u0 here with the VTEP address, f0 in namespace far with
+# Linux's vxlan device as the far VTEP (VNI 42).
+$IP link add u0 type veth peer name f0
+$IP netns add far
+$IP link set f0 netns far
+$IP addr add 172.31.0.1/24 dev u0
+$IP link set u0 up
+$IP -n far addr add 172.31.0.2/24 dev f0
+$IP -n far link set f0 up
+$IP -n far link add vx42 type vxlan id 42 local 172.31.0.2 remote 172.31.0.1 dstport 4789 dev f0
+$IP -n far link set vx42 up
+farrx() { $IP netns exec far cat /sys/class/net/vx42/statistics/rx_packets; }
+cat > /tmp/h.toml <<EOF
+[switch]
+socket = "/tmp/odpx.sock"
+datapath = "hybrid"
+rules_inline = ["priority=0,in_port=1,actions=output:2", "priority=0,in_port=2,actions=output:1"]
+[[port]]
+name = "a1"
+[[port]]
+name = "vx0"
+type = "vxlan"
+remote_ip = "172.31.0.2"
+key = 42
+[[port]]
+name = "u0"
+type = "underlay"
+[pmd]
+cores = [1]
+[offload]
+min_pps = 100
+min_duration_ms = 1000
+EOF
+start
+grep 'odpx: hybrid' /tmp/run.log | tail -1
+gen 12
+sleep 6
+echo "-- dpctl"
+ovs-dpctl show odpx0 | grep 'port '
+ovs-dpctl dump-flows odpx0
+echo "-- megaflows"
+ctl dump-megaflows | grep 'in_port(1)'
+p1=$(pmdpkts); f1=$(farrx); k1=$(kpkts)
+sleep 2
+p2=$(pmdpkts); f2=$(farrx); k2=$(kpkts)
+echo "pmd packets in 2 s: $((p2 - p1))"
+echo "kernel flow packets in 2 s: $((k2 - k1))"
+echo "far VTEP received in 2 s: $((f2 - f1))"
+wait $GEN
 kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
 "#;
 
@@ -312,6 +367,36 @@ fn offload_off_leaves_no_kernel_flow_and_no_steering_entry() {
         "every packet reaches the PMD again (nothing steered):\n{s}"
     );
     assert!(s.contains("offloaded: 0 (steering masks: 0"), "{s}");
+}
+
+#[test]
+fn vxlan_encapsulation_is_offloaded_to_a_kernel_vxlan_vport() {
+    let Some(s) = section("vxlan") else { return };
+    assert!(s.contains("odpx: hybrid: 3 port(s)"), "{s}");
+    assert!(
+        s.lines().any(|l| l.contains("port 2: vx0 (vxlan")),
+        "the VXLAN port is a kernel VXLAN vport:\n{s}"
+    );
+    let dpctl: Vec<&str> = s
+        .lines()
+        .skip_while(|l| *l != "-- dpctl")
+        .take_while(|l| *l != "-- megaflows")
+        .filter(|l| l.contains("in_port(1)"))
+        .collect();
+    assert_eq!(dpctl.len(), 1, "{s}");
+    assert!(
+        dpctl[0].contains("actions:set(tunnel(tun_id=0x2a,src=172.31.0.1,dst=172.31.0.2,")
+            && dpctl[0].contains("flags(df|key))),2"),
+        "the push, in the kernel's form:\n{s}"
+    );
+    assert!(s.contains("offloaded:yes, dp:kernel"), "{s}");
+    assert!(number(&s, "kernel flow packets in 2 s:") >= 600, "{s}");
+    assert!(number(&s, "pmd packets in 2 s:") <= 10, "{s}");
+    assert!(
+        number(&s, "far VTEP received in 2 s:") >= 600,
+        "Linux's VTEP decapsulates what the kernel encapsulated:\n{s}"
+    );
+    assert!(s.contains("stopped rc=0"), "{s}");
 }
 
 #[test]
