@@ -46,8 +46,7 @@ cat >> "$payload" <<'EOF'
 set -u
 PATH=/payload:$PATH
 IP=/payload/ip
-export OVS_RUNDIR=/tmp/ovs OVS_LOGDIR=/tmp/ovs OVS_DBDIR=/tmp/ovs OVS_SYSCONFDIR=/tmp/ovs
-mkdir -p /tmp/ovs /run/odpx
+mkdir -p /run/odpx
 . /payload/vm-hosts.sh
 two_hosts
 RULES='priority=10,dl_src=02:ff:ff:ff:ff:ff,actions=drop
@@ -97,13 +96,8 @@ measure() { # SYSTEM DATAPATH ROUND
   echo "MISSED $1 $3 $(( $(dpstat $2 missed) - m0 ))"
 }
 
-ovsdb-tool create /tmp/ovs/conf.db /payload/vswitch.ovsschema
-ovsdb-server --remote=punix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovsdb-server.pid --detach --log-file=/tmp/ovs/ovsdb.log /tmp/ovs/conf.db
-VSCTL="ovs-vsctl --db=unix:/tmp/ovs/db.sock"
-$VSCTL --no-wait init
+ovs_init
 $VSCTL --no-wait set Open_vSwitch . other_config:max-idle=300
-vswitchd() { ovs-vswitchd unix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovs-vswitchd.pid --detach --log-file=/tmp/ovs/vswitchd.log; }
-appctl() { ovs-appctl -t /tmp/ovs/ovs-vswitchd.$(cat /tmp/ovs/ovs-vswitchd.pid).ctl "$@"; }
 
 for r in $(seq $ROUNDS); do
   odpx run -c /tmp/k.toml > /tmp/odpx.log 2>&1 &

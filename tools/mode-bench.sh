@@ -62,8 +62,7 @@ cat >> "$payload" <<'EOF'
 set -u
 PATH=/payload:$PATH
 IP=/payload/ip
-export OVS_RUNDIR=/tmp/ovs OVS_LOGDIR=/tmp/ovs OVS_DBDIR=/tmp/ovs OVS_SYSCONFDIR=/tmp/ovs
-mkdir -p /tmp/ovs /run/odpx
+mkdir -p /run/odpx
 . /payload/vm-hosts.sh
 two_hosts
 $IP netns add h3
@@ -85,12 +84,7 @@ tx() { cat /sys/class/net/$1/statistics/tx_packets; }
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 ctl() { odpx ctl -s /tmp/odpx.sock "$@"; }
 dpstat() { ovs-dpctl show "$1" 2>/dev/null | sed -n "s/.*$2:\([0-9]*\).*/\1/p"; }
-VSCTL="ovs-vsctl --db=unix:/tmp/ovs/db.sock"
-vswitchd() { ovs-vswitchd unix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovs-vswitchd.pid --detach --log-file=/tmp/ovs/vswitchd.log; }
-appctl() { ovs-appctl -t /tmp/ovs/ovs-vswitchd.$(cat /tmp/ovs/ovs-vswitchd.pid).ctl "$@"; }
-ovsdb-tool create /tmp/ovs/conf.db /payload/vswitch.ovsschema
-ovsdb-server --remote=punix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovsdb-server.pid --detach --log-file=/tmp/ovs/ovsdb.log /tmp/ovs/conf.db
-$VSCTL --no-wait init
+ovs_init
 
 # start SYSTEM RULES IDLE_MS
 start() {

@@ -22,3 +22,18 @@ two_hosts() {
   $ip -n h1 neigh add 10.0.0.2 lladdr "$($ip -n h2 -br link show e2 | awk '{print $3}')" dev e1
   $ip -n h2 neigh add 10.0.0.1 lladdr "$($ip -n h1 -br link show e1 | awk '{print $3}')" dev e2
 }
+
+# ovs_init: ovsdb-server on a fresh database in /tmp/ovs (the schema from
+# /payload), for the ovs-vswitchd runs of the VM benchmarks; then
+# `vswitchd` starts ovs-vswitchd (detached), `appctl` talks to it, and
+# $VSCTL is ovs-vsctl on that database.
+ovs_init() {
+  export OVS_RUNDIR=/tmp/ovs OVS_LOGDIR=/tmp/ovs OVS_DBDIR=/tmp/ovs OVS_SYSCONFDIR=/tmp/ovs
+  mkdir -p /tmp/ovs
+  ovsdb-tool create /tmp/ovs/conf.db /payload/vswitch.ovsschema
+  ovsdb-server --remote=punix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovsdb-server.pid --detach --log-file=/tmp/ovs/ovsdb.log /tmp/ovs/conf.db
+  VSCTL="ovs-vsctl --db=unix:/tmp/ovs/db.sock"
+  $VSCTL --no-wait init
+}
+vswitchd() { ovs-vswitchd unix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovs-vswitchd.pid --detach --log-file=/tmp/ovs/vswitchd.log; }
+appctl() { ovs-appctl -t /tmp/ovs/ovs-vswitchd.$(cat /tmp/ovs/ovs-vswitchd.pid).ctl "$@"; }

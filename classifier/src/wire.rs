@@ -609,6 +609,18 @@ pub enum TunnelIp {
     },
 }
 
+impl TunnelIp {
+    /// The outer header's TOS (traffic class), TTL (hop limit) and
+    /// whether it forbids fragmentation (IPv4's DF bit; IPv6 never
+    /// fragments on the way).
+    pub fn tos_ttl_df(&self) -> (u8, u8, bool) {
+        match *self {
+            TunnelIp::V4 { tos, ttl, frag, .. } => (tos, ttl, frag & IPV4_DF != 0),
+            TunnelIp::V6 { class, hop_limit, .. } => (class, hop_limit, false),
+        }
+    }
+}
+
 /// The outer headers of a VXLAN tunnel: Ethernet, IPv4 or IPv6, UDP,
 /// VXLAN. Lengths and checksums are the packet's business: a template
 /// carries zero lengths and the checksum of its own IPv4 header with a

@@ -352,14 +352,8 @@ impl Translator {
         o.enabled = on;
         let mut back = 0;
         if !on {
-            let kernel: Vec<Ufid> = self
-                .registry
-                .iter()
-                .filter(|(_, r)| r.holder == Holder::Kernel)
-                .map(|(u, _)| *u)
-                .collect();
             let mut ops = Vec::new();
-            for u in kernel {
+            for u in self.kernel_ufids() {
                 if self.forget(&u).is_some() {
                     ops.push((Holder::Kernel, FlowOp::Delete { ufid: u }));
                     back += 1;
@@ -380,14 +374,8 @@ impl Translator {
             return;
         };
         let enabled = o.enabled;
-        let kernel: Vec<Ufid> = self
-            .registry
-            .iter()
-            .filter(|(_, r)| r.holder == Holder::Kernel)
-            .map(|(u, _)| *u)
-            .collect();
         let mut ops = Vec::new();
-        for u in kernel {
+        for u in self.kernel_ufids() {
             let Some(rec) = self.registry.get(&u) else { continue };
             let entry = steer_match(&rec.matched)
                 .ok()
@@ -408,6 +396,15 @@ impl Translator {
     /// Hybrid mode's offload counters.
     pub fn offload_counters(&self) -> Option<Arc<OffloadCounters>> {
         self.datapaths.offload.as_ref().map(|o| o.counters.clone())
+    }
+
+    /// The kernel-held megaflows.
+    fn kernel_ufids(&self) -> Vec<Ufid> {
+        self.registry
+            .iter()
+            .filter(|(_, r)| r.holder == Holder::Kernel)
+            .map(|(u, _)| *u)
+            .collect()
     }
 
     /// Each kernel-held megaflow's mark and the statistics it carried over

@@ -45,7 +45,7 @@ use hashbrown::HashMap;
 use odpx_classifier::key::{attr, tun_flag, FlowKey};
 use odpx_classifier::wire::{
     checksum, ethertype, ip_proto, EthernetFrame, Ipv4Header, Ipv6Header, TunnelIp, UdpHeader, VxlanError, VxlanRepr,
-    ETHERNET_LEN, IPV4_DF, IPV4_LEN, IPV6_LEN, UDP_LEN, VXLAN_LEN,
+    ETHERNET_LEN, IPV4_LEN, IPV6_LEN, UDP_LEN, VXLAN_LEN,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -82,28 +82,14 @@ impl TunnelMeta {
         if r.udp_checksum != 0 {
             m.flags |= tun_flag::CSUM;
         }
+        let (tos, ttl, df) = r.ip.tos_ttl_df();
+        (m.tos, m.ttl) = (tos, ttl);
+        if df {
+            m.flags |= tun_flag::DF;
+        }
         match r.ip {
-            TunnelIp::V4 {
-                src,
-                dst,
-                tos,
-                ttl,
-                frag,
-            } => {
-                (m.ipv4_src, m.ipv4_dst, m.tos, m.ttl) = (src, dst, tos, ttl);
-                if frag & IPV4_DF != 0 {
-                    m.flags |= tun_flag::DF;
-                }
-            }
-            TunnelIp::V6 {
-                src,
-                dst,
-                class,
-                hop_limit,
-                ..
-            } => {
-                (m.ipv6_src, m.ipv6_dst, m.tos, m.ttl) = (src, dst, class, hop_limit);
-            }
+            TunnelIp::V4 { src, dst, .. } => (m.ipv4_src, m.ipv4_dst) = (src, dst),
+            TunnelIp::V6 { src, dst, .. } => (m.ipv6_src, m.ipv6_dst) = (src, dst),
         }
         m
     }
@@ -382,7 +368,7 @@ pub fn pop(p: &mut Packet) -> Result<TunnelMeta, DecapDrop> {
 mod tests {
     use super::*;
     use crate::exec::HEADROOM;
-    use odpx_classifier::wire::{VXLAN_FLAGS_VNI, VXLAN_OVER_IPV4, VXLAN_OVER_IPV6, VXLAN_PORT};
+    use odpx_classifier::wire::{IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_OVER_IPV4, VXLAN_OVER_IPV6, VXLAN_PORT};
 
     fn inner(sport: u16) -> Vec<u8> {
         let mut f = Vec::new();

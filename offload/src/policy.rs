@@ -29,7 +29,7 @@
 use odpx_classifier::key::{attr, tun_flag, FlowKey};
 use odpx_classifier::odp::actions::TNL_TYPE_VXLAN;
 use odpx_classifier::odp::{OdpAction, SetAction, TunnelPush};
-use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF};
+use odpx_classifier::wire::{TunnelIp, VxlanRepr};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
@@ -122,28 +122,14 @@ fn tunnel_set(t: &TunnelPush) -> Result<OdpAction, String> {
     k.tun_id = h.vni as u64;
     k.tun_flags = tun_flag::KEY;
     k.tun_tp_dst = h.udp_dst;
+    let (tos, ttl, df) = h.ip.tos_ttl_df();
+    (k.tun_tos, k.tun_ttl) = (tos, ttl);
+    if df {
+        k.tun_flags |= tun_flag::DF;
+    }
     match h.ip {
-        TunnelIp::V4 {
-            src,
-            dst,
-            tos,
-            ttl,
-            frag,
-        } => {
-            (k.tun_ipv4_src, k.tun_ipv4_dst, k.tun_tos, k.tun_ttl) = (src, dst, tos, ttl);
-            if frag & IPV4_DF != 0 {
-                k.tun_flags |= tun_flag::DF;
-            }
-        }
-        TunnelIp::V6 {
-            src,
-            dst,
-            class,
-            hop_limit,
-            ..
-        } => {
-            (k.tun_ipv6_src, k.tun_ipv6_dst, k.tun_tos, k.tun_ttl) = (src, dst, class, hop_limit);
-        }
+        TunnelIp::V4 { src, dst, .. } => (k.tun_ipv4_src, k.tun_ipv4_dst) = (src, dst),
+        TunnelIp::V6 { src, dst, .. } => (k.tun_ipv6_src, k.tun_ipv6_dst) = (src, dst),
     }
     Ok(OdpAction::Set(SetAction {
         attr: attr::TUNNEL,

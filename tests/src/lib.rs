@@ -262,3 +262,20 @@ pub fn translated_flows(rules: &str, ports: &[u32], packets: &[String]) -> Vec<(
         })
         .collect()
 }
+
+/// The number after `prefix` on the first line of `s` that has it (for
+/// asserting on a VM section's output); panics with the text if none.
+pub fn number(s: &str, prefix: &str) -> i64 {
+    let l = s
+        .lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, r)| r))
+        .unwrap_or_else(|| panic!("no '{prefix}' in:\n{s}"));
+    let digits: String = l
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after '{prefix}' in:\n{s}"))
+}

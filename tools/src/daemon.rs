@@ -86,6 +86,10 @@ pub fn ctl(socket: &Path, words: &[String]) -> R {
 
 const HOSTS: usize = 3;
 
+/// Hybrid demo: megaflows of this many packets a second (for a second)
+/// move into the kernel.
+const DEMO_OFFLOAD_PPS: u64 = 20;
+
 /// The demo's VXLAN site: VNI 42 behind Linux's vxlan device.
 const SITE_VNI: u32 = 42;
 
@@ -94,7 +98,9 @@ const SITE_VNI: u32 = 42;
 /// userspace mode it is also a VXLAN gateway: a site behind Linux's own
 /// vxlan device (VNI 42, 10.0.0.100) is reached through a VXLAN port over
 /// an AF_XDP underlay port.
-pub fn demo(duration: Option<u64>, kernel: bool) -> R {
+pub fn demo(duration: Option<u64>, mode: DatapathKind) -> R {
+    let kernel = mode == DatapathKind::Kernel;
+    let hybrid = mode == DatapathKind::Hybrid;
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -134,10 +140,15 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     let here = std::fs::File::open("/proc/self/ns/net").map_err(|e| format!("own namespace: {e}"))?;
     odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let datapath = if kernel { "kernel" } else { "userspace" };
+    let datapath = match mode {
+        DatapathKind::Kernel => "kernel",
+        DatapathKind::Hybrid => "hybrid",
+        DatapathKind::Userspace => "userspace",
+    };
+    // The demo's flows are slow (50-200 pps): offload them after a second.
     let cfg = Config::parse(
         &format!(
-            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\ndatapath = \"{datapath}\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n{tunnel_ports}[pmd]\ncores = [{}]\n",
+            "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\nsocket = \"/run/odpx/demo-{tag}.sock\"\ndatapath = \"{datapath}\"\n[[port]]\nname = \"s1\"\n[[port]]\nname = \"s2\"\n[[port]]\nname = \"s3\"\n{tunnel_ports}[pmd]\ncores = [{}]\n[offload]\nmin_pps = {DEMO_OFFLOAD_PPS}\nmin_duration_ms = 1000\n",
             cores - 1
         ),
         Path::new("/"),
@@ -148,6 +159,11 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     let socket = cfg.switch.socket.clone();
     let _ = switch::serve(sw.clone(), &socket);
     match &sw.kernel {
+        Some(k) if hybrid => println!(
+            "switch: AF_XDP on s1-s3 behind the steering program, PMD on core {}; megaflows of {DEMO_OFFLOAD_PPS} pps for 1 s move into the kernel datapath {} (s1-s3 and vx0 as vports); NORMAL (MAC learning), VXLAN port vx0 over the AF_XDP underlay u0",
+            cores - 1,
+            k.dp_name
+        ),
         Some(k) => println!(
             "switch: the kernel datapath {} with s1-s3 as vports, NORMAL (MAC learning), {}",
             k.dp_name, k.upcall_mode
@@ -207,7 +223,11 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
     }
     let start = Instant::now();
     let mut last = (Instant::now(), totals(&sw));
-    let (first, second) = if kernel { ("hit", "") } else { ("EMC", "megaflow") };
+    let (first, second) = match mode {
+        DatapathKind::Kernel => ("hit", ""),
+        DatapathKind::Hybrid => ("kernel", "megaflow"),
+        DatapathKind::Userspace => ("EMC", "megaflow"),
+    };
     let tunnel_head = if site.is_some() {
         format!("  {:>9} {:>9}", "encap pps", "decap pps")
     } else {
@@ -245,7 +265,12 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
             start.elapsed().as_secs(),
             d(now.rx, last.1.rx) as f64 / dt,
             d(now.tx, last.1.tx) as f64 / dt,
-            100.0 * d(now.emc, last.1.emc) as f64 / pk,
+            100.0
+                * d(
+                    if hybrid { now.kernel } else { now.emc },
+                    if hybrid { last.1.kernel } else { last.1.emc }
+                ) as f64
+                / pk,
             second,
             100.0 * d(now.upcalls, last.1.upcalls) as f64 / pk,
             now.megaflows,
@@ -290,6 +315,16 @@ pub fn demo(duration: Option<u64>, kernel: bool) -> R {
             println!("  {l}");
         }
     }
+    if hybrid {
+        let sw2 = sw.clone();
+        let ns = sw_ns.clone();
+        let show = std::thread::spawn(move || if sandbox::enter(&ns) { sw2.show() } else { String::new() })
+            .join()
+            .unwrap_or_default();
+        for l in show.lines().skip_while(|l| !l.starts_with("offload:")) {
+            println!("  {l}");
+        }
+    }
     print!(
         "{}",
         sw.pmd_stats().lines().map(|l| format!("  {l}\n")).collect::<String>()
@@ -313,6 +348,8 @@ struct Totals {
     macs: u64,
     encap: u64,
     decap: u64,
+    /// Hybrid mode: packets the kernel's flows carried.
+    kernel: u64,
 }
 
 fn totals(sw: &Switch) -> Totals {
@@ -320,7 +357,21 @@ fn totals(sw: &Switch) -> Totals {
         macs: sw.translator_counters.mac_learned.load(Ordering::Relaxed),
         ..Default::default()
     };
-    if let Some(k) = &sw.kernel {
+    if let (Some(k), DatapathKind::Hybrid) = (&sw.kernel, sw.mode) {
+        // Both datapaths: what the kernel carried adds to the PMDs'.
+        if let Ok((dp, vports)) = k.datapath() {
+            for v in vports.iter().filter_map(|v| v.stats) {
+                t.rx += v.rx_packets;
+                t.tx += v.tx_packets;
+            }
+            if let Some(st) = dp.stats {
+                t.packets += st.n_hit + st.n_missed;
+                t.kernel = st.n_hit;
+                t.upcalls += st.n_missed;
+                t.megaflows += st.n_flows;
+            }
+        }
+    } else if let Some(k) = &sw.kernel {
         // The kernel's view: packets into the switch, hits and misses of
         // its flow table (`emc` holds the hits here).
         if let Ok((dp, vports)) = k.datapath() {

@@ -41,9 +41,10 @@ enum Cmd {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
         duration: Option<u64>,
-        /// `userspace` (PMDs on AF_XDP) or `kernel` (the Linux Open vSwitch
-        /// datapath, which needs the openvswitch module).
-        #[arg(long, default_value = "userspace", value_parser = ["userspace", "kernel"])]
+        /// `userspace` (PMDs on AF_XDP), `kernel` (the Linux Open vSwitch
+        /// datapath, which needs the openvswitch module) or `hybrid` (PMDs,
+        /// hot flows offloaded to the kernel datapath).
+        #[arg(long, default_value = "userspace", value_parser = ["userspace", "kernel", "hybrid"])]
         datapath: String,
     },
     /// Run the switch daemon from a configuration file.
@@ -184,7 +185,14 @@ enum OdpCmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Demo { duration, datapath } => daemon::demo(duration, datapath == "kernel"),
+        Cmd::Demo { duration, datapath } => daemon::demo(
+            duration,
+            match datapath.as_str() {
+                "kernel" => odpx_control::config::DatapathKind::Kernel,
+                "hybrid" => odpx_control::config::DatapathKind::Hybrid,
+                _ => odpx_control::config::DatapathKind::Userspace,
+            },
+        ),
         Cmd::Gen {
             iface,
             workload,

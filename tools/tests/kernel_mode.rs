@@ -17,7 +17,7 @@
 //!   counted as lost by the kernel, and a restart recovers;
 //! * a rule the kernel cannot run is refused, with the reason.
 
-use odpx_tests::{vm_section, which, VmRun};
+use odpx_tests::{number, vm_section, which, VmRun};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -195,22 +195,6 @@ fn boot() -> VmRun {
 fn section(name: &str) -> Option<String> {
     static RUN: OnceLock<VmRun> = OnceLock::new();
     vm_section(&RUN, boot, name)
-}
-
-/// The number after `prefix` on the first line that has it.
-fn number(s: &str, prefix: &str) -> i64 {
-    let l = s
-        .lines()
-        .find_map(|l| l.split_once(prefix).map(|(_, r)| r))
-        .unwrap_or_else(|| panic!("no '{prefix}' in:\n{s}"));
-    let digits: String = l
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '-')
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after '{prefix}' in:\n{s}"))
 }
 
 #[test]
