@@ -8,7 +8,8 @@
 #
 #   tools/mode-bench.sh [ROUNDS] [SECONDS] [LOADS] [CHURN]
 #
-# Defaults: 3 rounds, 5 s per measurement, LOADS="2000 6000 12000" (pps
+# SYSTEMS (default "userspace kernel hybrid ovs") picks what runs;
+# HYBRID_PPS hybrid mode's min_pps. Defaults: 3 rounds, 5 s per measurement, LOADS="2000 6000 12000" (pps
 # offered by the generator), CHURN="1000 10000" (new flows a second).
 # Rounds alternate the systems. Output: one table per workload, medians of
 # the rounds, and ratios; the raw lines stay in /tmp/mode-bench.last.
@@ -43,6 +44,7 @@ secs=${2:-5}
 loads=${3:-2000 6000 12000}
 churn=${4:-1000 10000}
 hybrid_pps=${HYBRID_PPS:-100}
+systems=${SYSTEMS:-userspace kernel hybrid ovs}
 
 cargo build --release -q -p odpx-tools
 need=(ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl ovs-appctl ip)
@@ -56,7 +58,7 @@ payload=$(mktemp)
 out=$(mktemp)
 trap 'cp "$out" /tmp/mode-bench.last; rm -f "$payload" "$out"' EXIT
 cat > "$payload" <<EOF
-ROUNDS=$rounds SECS=$secs LOADS="$loads" CHURN="$churn" HYBRID_PPS=$hybrid_pps
+ROUNDS=$rounds SECS=$secs LOADS="$loads" CHURN="$churn" HYBRID_PPS=$hybrid_pps SYSTEMS="$systems"
 EOF
 cat >> "$payload" <<'EOF'
 set -u
@@ -82,7 +84,6 @@ printf 'priority=0,in_port=1,actions=output:2\npriority=0,in_port=2,actions=outp
 
 tx() { cat /sys/class/net/$1/statistics/tx_packets; }
 busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-ctl() { odpx ctl -s /tmp/odpx.sock "$@"; }
 dpstat() { ovs-dpctl show "$1" 2>/dev/null | sed -n "s/.*$2:\([0-9]*\).*/\1/p"; }
 ovs_init
 
@@ -193,7 +194,7 @@ measure() {
 }
 
 for r in $(seq $ROUNDS); do
-  for sys in userspace kernel hybrid ovs; do
+  for sys in $SYSTEMS; do
     start $sys /tmp/a.rules 10000
     for load in $LOADS; do measure $sys a $load; done
     stop $sys

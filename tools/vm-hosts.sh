@@ -37,3 +37,21 @@ ovs_init() {
 }
 vswitchd() { ovs-vswitchd unix:/tmp/ovs/db.sock --pidfile=/tmp/ovs/ovs-vswitchd.pid --detach --log-file=/tmp/ovs/vswitchd.log; }
 appctl() { ovs-appctl -t /tmp/ovs/ovs-vswitchd.$(cat /tmp/ovs/ovs-vswitchd.pid).ctl "$@"; }
+
+# ctl ARGS: `odpx ctl` on the VM tests' control socket, /tmp/odpx.sock.
+ctl() { odpx ctl -s /tmp/odpx.sock "$@"; }
+
+# odpx_start CONFIG [ARGS]: `odpx run -c CONFIG ARGS` in the background
+# (its pid in $ODPX, its log appended to /tmp/run.log), returning once its
+# control socket answers; tries for TRIES x 0.2 s (default 100).
+odpx_start() {
+  local cfg=$1 i
+  shift
+  odpx run -c "$cfg" "$@" >> /tmp/run.log 2>&1 &
+  ODPX=$!
+  for i in $(seq ${TRIES:-100}); do
+    grep -q 'control socket' /tmp/run.log 2>/dev/null && [ -S /tmp/odpx.sock ] && ctl show >/dev/null 2>&1 && return
+    sleep 0.2
+  done
+  echo "odpx did not start:"; cat /tmp/run.log
+}

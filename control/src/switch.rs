@@ -659,11 +659,7 @@ impl Switch {
             l(&c.moved),
             l(&c.brought_back),
         );
-        if let Ok(m) = c.refusals.lock() {
-            for (reason, n) in m.iter() {
-                s += &format!("  not offloaded {n}: {reason}\n");
-            }
-        }
+        s += &counted_reasons(&c.refusals, "  not offloaded");
         let pmd_packets: u64 = self.pmds.iter().map(|h| h.counters.snapshot().packets).sum();
         if let Ok((dp, _)) = k.datapath() {
             if let Some(st) = dp.stats {
@@ -817,11 +813,7 @@ impl Switch {
             l(&t.kernel_vanished),
             l(&t.executes_failed),
         );
-        if let Ok(m) = t.refusals.lock() {
-            for (reason, n) in m.iter() {
-                s += &format!("    refused {n}: {reason}\n");
-            }
-        }
+        s += &counted_reasons(&t.refusals, "    refused");
         s
     }
 
@@ -1109,6 +1101,13 @@ fn translator_stats(t: &TranslatorCounters) -> String {
         l(&t.mac_moves),
         l(&t.mac_aged),
     )
+}
+
+/// One line per reason: `{lead} {count}: {reason}`.
+fn counted_reasons(m: &std::sync::Mutex<std::collections::BTreeMap<String, u64>>, lead: &str) -> String {
+    m.lock()
+        .map(|m| m.iter().map(|(reason, n)| format!("{lead} {n}: {reason}\n")).collect())
+        .unwrap_or_default()
 }
 
 /// `x / of`, or 0 when there is nothing to divide by (a fresh PMD).

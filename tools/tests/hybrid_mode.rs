@@ -33,19 +33,10 @@ PATH=/payload:$PATH
 IP=/payload/ip
 sec() { echo "=== $1"; }
 txa2() { cat /sys/class/net/a2/statistics/tx_packets; }
-ctl() { odpx ctl -s /tmp/odpx.sock "$@"; }
 pmdpkts() { ctl pmd-stats-show | sed -n 's/.*packets received: \([0-9]*\).*/\1/p' | head -1; }
 kpkts() { ovs-dpctl dump-flows odpx0 | grep 'in_port(1)' | sed -n 's/.*packets:\([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}'; }
 kflows() { ovs-dpctl dump-flows odpx0 2>/dev/null | grep -c actions; }
-start() {
-  odpx run -c /tmp/h.toml "$@" >> /tmp/run.log 2>&1 &
-  ODPX=$!
-  for i in $(seq 100); do
-    grep -q 'control socket' /tmp/run.log 2>/dev/null && [ -S /tmp/odpx.sock ] && ctl show >/dev/null 2>&1 && return
-    sleep 0.2
-  done
-  echo "odpx did not start:"; cat /tmp/run.log
-}
+start() { odpx_start /tmp/h.toml "$@"; }
 gen() { $IP netns exec h1 odpx gen e1 --rate 500 --duration "$1" > /tmp/gen.out 2>&1 & GEN=$!; }
 mkdir -p /run/odpx
 

@@ -27,16 +27,7 @@ PATH=/payload:$PATH
 IP=/payload/ip
 sec() { echo "=== $1"; }
 txa2() { cat /sys/class/net/a2/statistics/tx_packets; }
-ctl() { odpx ctl -s /tmp/odpx.sock "$@"; }
-start() {
-  odpx run -c /tmp/k.toml "$@" >> /tmp/run.log 2>&1 &
-  ODPX=$!
-  for i in $(seq 50); do
-    grep -q 'control socket' /tmp/run.log 2>/dev/null && [ -S /tmp/odpx.sock ] && ctl show >/dev/null 2>&1 && return
-    sleep 0.2
-  done
-  echo "odpx did not start:"; cat /tmp/run.log
-}
+start() { odpx_start /tmp/k.toml "$@"; }
 mkdir -p /run/odpx
 
 sec demo
