@@ -187,6 +187,32 @@ pub struct StartOptions {
     pub flush: bool,
 }
 
+/// Kernel and hybrid modes, once the owner exists: the upcall handlers
+/// (one per CPU, answering through the owner), what `show` reports of the
+/// kernel, and the translator thread's own socket for sweeping.
+fn start_kernel_side(
+    cfg: &Config,
+    owner: &Arc<std::sync::Mutex<Translator>>,
+    dp_ifindex: i32,
+    adopted: Adopted,
+    client: std::sync::Mutex<OdpClient>,
+) -> Result<(KernelInfo, (OdpClient, i32)), String> {
+    let handlers = Arc::new(HandlerCounters::default());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let sink = Arc::new(OwnerSink(Arc::downgrade(owner)));
+    let upcall_mode = lock(owner).start_handlers(cpus, sink, handlers.clone())?;
+    let sweeper = (OdpClient::connect().map_err(|e| e.to_string())?, dp_ifindex);
+    let info = KernelInfo {
+        dp_name: cfg.switch.dp_name.clone(),
+        dp_ifindex,
+        upcall_mode,
+        handlers,
+        adopted,
+        client,
+    };
+    Ok((info, sweeper))
+}
+
 /// Where hybrid mode's steering program runs on interface `name` (see
 /// [`crate::config::XdpModeSetting`]).
 fn steering_attach(setting: XdpModeSetting, name: &str) -> XdpAttach {
@@ -356,20 +382,10 @@ impl Switch {
         let mut kernel = None;
         let mut offload_thread = None;
         if let Some((dp_ifindex, dump_rx, client)) = kernel_parts {
-            let handlers = Arc::new(HandlerCounters::default());
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let sink = Arc::new(OwnerSink(Arc::downgrade(&owner)));
-            let upcall_mode = lock(&owner).start_handlers(cpus, sink, handlers.clone())?;
+            let (info, sweeper) = start_kernel_side(cfg, &owner, dp_ifindex, adopted, client)?;
             inputs.kernel_dumps = dump_rx;
-            inputs.kernel_sweeper = Some((OdpClient::connect().map_err(|e| e.to_string())?, dp_ifindex));
-            kernel = Some(KernelInfo {
-                dp_name: cfg.switch.dp_name.clone(),
-                dp_ifindex,
-                upcall_mode,
-                handlers,
-                adopted,
-                client,
-            });
+            inputs.kernel_sweeper = Some(sweeper);
+            kernel = Some(info);
             let stop = Arc::new(AtomicBool::new(false));
             let (stop2, weak) = (stop.clone(), Arc::downgrade(&owner));
             let join = std::thread::Builder::new()
@@ -536,17 +552,14 @@ impl Switch {
         let adopted = t.adopt()?;
         let translator_counters = t.counters.clone();
         let owner = Arc::new(std::sync::Mutex::new(t));
-        let handlers = Arc::new(HandlerCounters::default());
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let sink = Arc::new(OwnerSink(Arc::downgrade(&owner)));
-        let upcall_mode = lock(&owner).start_handlers(cpus, sink, handlers.clone())?;
+        let (info, sweeper) = start_kernel_side(cfg, &owner, dp_ifindex, adopted, client)?;
         let (rtx, rrx) = crossbeam_channel::unbounded();
         let inputs = Inputs {
             upcalls: crossbeam_channel::never(),
             requests: rrx,
             pmd_reports: crossbeam_channel::never(),
             kernel_dumps: dump_rx,
-            kernel_sweeper: Some((OdpClient::connect().map_err(|e| e.to_string())?, dp_ifindex)),
+            kernel_sweeper: Some(sweeper),
         };
         let translator = std::thread::Builder::new()
             .name("translator".into())
@@ -559,14 +572,7 @@ impl Switch {
             requests: rtx,
             translator_counters,
             started: Instant::now(),
-            kernel: Some(KernelInfo {
-                dp_name: cfg.switch.dp_name.clone(),
-                dp_ifindex,
-                upcall_mode,
-                handlers,
-                adopted,
-                client,
-            }),
+            kernel: Some(info),
             underlay_monitor: None,
             offload_thread: None,
             offload_counters: None,
