@@ -51,14 +51,14 @@ enum Cmd {
     Run {
         #[arg(short, long)]
         config: std::path::PathBuf,
-        /// Kernel mode: delete the flows a previous run left in the kernel
-        /// datapath instead of adopting them.
+        /// Kernel and hybrid modes: delete the flows a previous run left in
+        /// the kernel datapath instead of adopting them.
         #[arg(long)]
         flush: bool,
     },
     /// Talk to a running switch: show, dump-flows, add-flow RULE,
     /// del-flows [--strict] MATCH (none: all), dump-megaflows, pmd-stats-show, pmd-stats-clear,
-    /// mac-table, trace KEY.
+    /// mac-table, offload on|off (hybrid mode), tnl-routes, tnl-neigh, trace KEY.
     Ctl {
         /// The control socket.
         #[arg(short, long, default_value = "/run/odpx/odpx.sock")]
