@@ -14,6 +14,8 @@
 //!   brought back when idle, invalidated or when offload is turned off.
 //! * [`limits`]: the dynamic flow limit and idle timeout.
 //! * [`mac`]: the MAC learning table with aging.
+//! * [`reference`]: the reference decision (a fresh translation, no
+//!   cache), which the randomized checks hold every path to.
 //! * [`tunnels`]: native VXLAN tunnelling in translation (encapsulation in
 //!   one pass, decapsulation, next hops that wait for their MAC address,
 //!   the underlay filters' VTEP sets).
@@ -33,6 +35,7 @@ pub mod hybrid;
 pub mod kernel;
 pub mod limits;
 pub mod mac;
+pub mod reference;
 pub mod registry;
 pub mod switch;
 pub mod translator;

@@ -10,15 +10,12 @@
 //! output, a missing one or an extra one.
 
 use crossbeam_channel::{Receiver, Sender};
-use odpx_classifier::extract::extract_into;
-use odpx_classifier::key::FlowKey;
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_classifier::xlate::{translate, SwitchEnv};
 use odpx_control::mac::MacTable;
+use odpx_control::reference::{decide, LearningEnv};
 use odpx_control::translator::{Datapaths, Request, Translator};
-use odpx_dataplane::exec::{execute, Packet, HEADROOM};
 use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath, Upcall};
-use odpx_dataplane::port::{Port, BUF_SIZE};
+use odpx_dataplane::port::Port;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -152,19 +149,6 @@ impl Rig {
     }
 }
 
-/// NORMAL as the reference sees it: learns from every packet that runs it.
-struct RefEnv<'a>(&'a mut MacTable, Instant);
-
-impl SwitchEnv for RefEnv<'_> {
-    fn flood_ports(&self, in_port: u32) -> Vec<u32> {
-        self.0.flood_ports(in_port)
-    }
-    fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32> {
-        self.0.learn(key, self.1);
-        self.0.normal_lookup(key)
-    }
-}
-
 fn mac(h: u8) -> [u8; 6] {
     [2, 0, 0, 0, 0, h]
 }
@@ -231,22 +215,6 @@ fn random_rule(rng: &mut StdRng) -> String {
         _ => format!("output:{port}"),
     };
     s + "actions=" + &action
-}
-
-/// The reference decision for a frame arriving on `port`.
-fn expected(rules: &RuleSet, macs: &mut MacTable, port: u32, frame: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let mut key = FlowKey::ZERO;
-    extract_into(frame, port, &mut key);
-    let t = translate(rules, &key, &mut RefEnv(macs, Instant::now()));
-    let mut buf = [0u8; BUF_SIZE];
-    buf[HEADROOM..HEADROOM + frame.len()].copy_from_slice(frame);
-    let mut p = Packet::new(&mut buf, HEADROOM, frame.len());
-    let mut out = Vec::new();
-    execute(&t.actions, &mut p, &mut |port: u32, data: &[u8]| {
-        out.push((port, data.to_vec()))
-    });
-    out.sort();
-    out
 }
 
 fn run(seed: u64, steps: usize) {
@@ -322,7 +290,11 @@ fn run(seed: u64, steps: usize) {
             let f = flows[rng.gen_range(0..flows.len())];
             let port = at[f.src as usize - 1];
             let fr = frame(&f);
-            let want = expected(&reference, &mut ref_macs, port, &fr);
+            let mut env = LearningEnv {
+                macs: &mut ref_macs,
+                now: Instant::now(),
+            };
+            let want = decide(&reference, &mut env, port, &fr);
             let got = rig.send(port, &fr);
             assert_eq!(
                 got,

@@ -2,6 +2,7 @@
 
 pub mod pcap;
 pub mod sandbox;
+pub mod soak;
 
 /// A flag that Ctrl-C and SIGTERM set; long-running commands poll it.
 /// (The handler can be installed once per process.)

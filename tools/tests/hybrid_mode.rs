@@ -21,7 +21,12 @@
 //! * changing the mode to userspace removes the datapath;
 //! * with a VXLAN port, encapsulation is offloaded as `set(tunnel(...))`
 //!   to a kernel VXLAN vport, and Linux's vxlan device, the far VTEP,
-//!   receives what the kernel sent.
+//!   receives what the kernel sent;
+//! * a randomized soak (`odpx-soak`): rule changes, MAC moves, flows
+//!   starting and stopping and idle pauses on three ports while hot flows
+//!   move into the kernel and back. Every frame must come out as a fresh
+//!   translation decides, every kernel flow `ovs-dpctl` shows must give
+//!   the same decision, and none may be left once traffic stops.
 
 use odpx_tests::{number, vm_section, which, VmRun};
 use std::path::Path;
@@ -211,13 +216,49 @@ echo "kernel flow packets in 2 s: $((k2 - k1))"
 echo "far VTEP received in 2 s: $((f2 - f1))"
 wait $GEN
 kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
+
+sec soak
+# Three ports with their far ends here (no namespaces: the soak sends and
+# receives on se1-se3 itself, with AF_XDP).
+for i in 1 2 3; do
+  $IP link add sa$i type veth peer name se$i
+  $IP link set sa$i up
+  $IP link set se$i up
+done
+cat > /tmp/s.toml <<EOF
+[switch]
+socket = "/tmp/odpx.sock"
+datapath = "hybrid"
+rules_inline = ["priority=0,actions=NORMAL"]
+[[port]]
+name = "sa1"
+[[port]]
+name = "sa2"
+[[port]]
+name = "sa3"
+[pmd]
+cores = [1]
+[cache]
+idle_timeout_ms = 2000
+[offload]
+min_pps = 50
+min_duration_ms = 500
+EOF
+odpx_start /tmp/s.toml
+odpx-soak -s /tmp/odpx.sock --port 1:se1 --port 2:se2 --port 3:se3 --seed 1 --steps 30 --phase 2 --pps 100 \
+  --idle-ms 2000 --kernel-flows "ovs-dpctl dump-flows odpx0"
+echo "soak rc=$?"
+ctl show | sed -n '/^offload/,$p'
+ctl pmd-stats-show | grep 'MAC addresses'
+kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
 "#;
 
 fn boot() -> VmRun {
     let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
     let ip = which("ip").expect("iproute2's ip");
+    let soak = Path::new(env!("CARGO_BIN_EXE_odpx-soak"));
     let hosts = odpx_tests::repo().join("tools/vm-hosts.sh");
-    VmRun::boot_smp(SCRIPT, &[odpx, &ip, &hosts], 2)
+    VmRun::boot_smp(SCRIPT, &[odpx, soak, &ip, &hosts], 2)
 }
 
 /// The section's output, or None (skip) when the VM is not available.
@@ -421,5 +462,37 @@ fn changing_the_mode_to_userspace_removes_the_kernel_datapath() {
     assert!(s.contains("removed kernel datapath odpx0"), "{s}");
     assert_eq!(number(&s, "odpx0 datapaths:"), 0, "{s}");
     assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
+    assert!(s.contains("stopped rc=0"), "{s}");
+}
+
+#[test]
+fn a_randomized_soak_gets_no_old_decision_on_any_path_and_leaves_no_stale_kernel_flow() {
+    let Some(s) = section("soak") else { return };
+    assert!(s.contains("soak rc=0"), "{s}");
+    assert!(number(&s, "soak: ") >= 20_000, "frames checked:\n{s}");
+    assert!(s.contains(" 0 wrong, 0 missing"), "{s}");
+    // Every kind of change happened (seed 1 draws each at least once).
+    for what in [
+        "rules added, ",
+        "deletes, ",
+        "MAC moves, ",
+        "flow starts/stops, ",
+        "idle pauses",
+    ] {
+        let n: i64 = s
+            .lines()
+            .find(|l| l.starts_with("changes:"))
+            .and_then(|l| l.split(what).next())
+            .and_then(|head| head.trim_end().rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count of '{what}':\n{s}"));
+        assert!(n >= 1, "{what}:\n{s}");
+    }
+    assert!(number(&s, "kernel: ") >= 20, "ovs-dpctl showed flows to check:\n{s}");
+    assert!(s.contains(", 0 stale; 0 flows left after idle"), "{s}");
+    assert!(number(&s, "moved: ") >= 10, "hot flows moved into the kernel:\n{s}");
+    assert!(number(&s, "brought back: ") >= 10, "{s}");
+    assert!(number(&s, "packets carried: kernel ") >= 10_000, "{s}");
+    assert!(number(&s, "(moved: ") >= 1, "the switch learned the moves:\n{s}");
     assert!(s.contains("stopped rc=0"), "{s}");
 }

@@ -249,3 +249,55 @@ fn truncated_and_malformed_frames_are_forwarded_by_a_catch_all_rule() {
         d.ctl("pmd-stats-show")
     );
 }
+
+/// The randomized soak (`odpx-soak`) against the daemon in userspace mode:
+/// rule changes, MAC moves, flows starting and stopping and idle pauses,
+/// with every frame checked against a fresh translation. Its three ports'
+/// far ends are in the switch's namespace, where the soak runs.
+#[test]
+fn a_randomized_soak_gets_no_old_decision() {
+    let extend = |sb: &mut odpx_tools::sandbox::Sandbox, _: &str| {
+        let mut ports = String::new();
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &sb.switch,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+        ])
+        .unwrap();
+        for i in 1..=3 {
+            let (port, far) = (format!("sa{i}"), format!("se{i}"));
+            sh(&[
+                "ip", "-n", &sb.switch, "link", "add", &port, "type", "veth", "peer", "name", &far,
+            ])
+            .unwrap();
+            for dev in [&port, &far] {
+                sh(&["ip", "-n", &sb.switch, "link", "set", dev, "up"]).unwrap();
+            }
+            ports += &format!("[[port]]\nname = \"{port}\"\n");
+        }
+        ports
+    };
+    let Some(d) = Daemon::start_idle("k", 0, "priority=0,actions=NORMAL", Duration::from_millis(1000), extend) else {
+        return;
+    };
+    let out = Command::new("ip")
+        .args(["netns", "exec", &d.sb.switch, env!("CARGO_BIN_EXE_odpx-soak"), "-s"])
+        .arg(&d.socket)
+        .args(["--port", "1:se1", "--port", "2:se2", "--port", "3:se3"])
+        .args(["--seed", "3", "--steps", "25", "--phase", "1", "--idle-ms", "1000"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{}", d.log());
+    assert!(text.contains(" 0 wrong, 0 missing"), "{text}");
+    assert!(odpx_tests::number(&text, "soak: ") >= 10_000, "{text}");
+    let stats = d.ctl("pmd-stats-show");
+    assert!(
+        odpx_tests::number(&stats, "(moved: ") >= 1,
+        "the switch learned a move:\n{stats}\n{text}"
+    );
+}

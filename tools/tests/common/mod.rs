@@ -35,6 +35,17 @@ impl Daemon {
         rules: &str,
         extend: impl FnOnce(&mut Sandbox, &str) -> String,
     ) -> Option<Daemon> {
+        Daemon::start_idle(name, hosts, rules, Duration::from_secs(60), extend)
+    }
+
+    /// [`Daemon::start_with`], with megaflows idle after `idle`.
+    pub fn start_idle(
+        name: &str,
+        hosts: usize,
+        rules: &str,
+        idle: Duration,
+        extend: impl FnOnce(&mut Sandbox, &str) -> String,
+    ) -> Option<Daemon> {
         if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
             return None;
         }
@@ -58,10 +69,11 @@ impl Daemon {
         ports += &extra_ports;
         let rules_inline: Vec<String> = rules.lines().map(|l| format!("{l:?}")).collect();
         let cfg = format!(
-            "[switch]\nsocket = {:?}\nrules_inline = [{}]\n{ports}[pmd]\ncores = [{}]\n[cache]\nidle_timeout_ms = 60000\n",
+            "[switch]\nsocket = {:?}\nrules_inline = [{}]\n{ports}[pmd]\ncores = [{}]\n[cache]\nidle_timeout_ms = {}\n",
             socket.to_str().unwrap(),
             rules_inline.join(","),
-            std::thread::available_parallelism().map_or(1, |n| n.get()) - 1
+            std::thread::available_parallelism().map_or(1, |n| n.get()) - 1,
+            idle.as_millis()
         );
         std::fs::write(dir.join("odpx.toml"), cfg).unwrap();
         let stderr = dir.join("stderr");
