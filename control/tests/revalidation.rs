@@ -12,7 +12,7 @@
 use crossbeam_channel::{Receiver, Sender};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_control::mac::MacTable;
-use odpx_control::reference::{decide, LearningEnv};
+use odpx_control::reference::{decide, LearningEnv, RuleFamily};
 use odpx_control::translator::{Datapaths, Request, Translator};
 use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath, Upcall};
 use odpx_dataplane::port::Port;
@@ -178,45 +178,6 @@ fn frame(f: &Flow) -> Vec<u8> {
     out
 }
 
-fn random_rule(rng: &mut StdRng) -> String {
-    let table = if rng.gen_bool(0.7) { 0 } else { 1 };
-    let mut s = format!("table={table},priority={},", rng.gen_range(1..40));
-    let proto = ["", "ip,", "udp,", "tcp,"][rng.gen_range(0..4)];
-    s += proto;
-    if rng.gen_bool(0.4) {
-        s += &format!("in_port={},", rng.gen_range(1..=PORTS));
-    }
-    if rng.gen_bool(0.3) {
-        s += &format!("dl_src=02:00:00:00:00:{:02x},", rng.gen_range(1..=HOSTS));
-    }
-    if rng.gen_bool(0.2) {
-        s += &format!("dl_dst=02:00:00:00:00:{:02x},", rng.gen_range(1..=HOSTS));
-    }
-    if !proto.is_empty() && rng.gen_bool(0.4) {
-        s += &format!(
-            "nw_dst=10.0.0.{}/{},",
-            rng.gen_range(0..6),
-            [24, 30, 31, 32][rng.gen_range(0..4)]
-        );
-    }
-    if (proto == "udp," || proto == "tcp,") && rng.gen_bool(0.5) {
-        s += &format!("tp_dst={},", [53, 80, 443, 1000][rng.gen_range(0..4)]);
-    }
-    let port = rng.gen_range(1..=PORTS);
-    let action = match rng.gen_range(0..9) {
-        0 | 1 => format!("output:{port}"),
-        2 => "NORMAL".to_string(),
-        3 => "drop".to_string(),
-        4 => format!("mod_dl_dst:02:00:00:00:00:0{},output:{port}", rng.gen_range(1..=HOSTS)),
-        5 if table == 0 && !proto.is_empty() => format!("mod_nw_dst:10.0.0.{},resubmit(,1)", rng.gen_range(1..5)),
-        6 if table == 0 => format!("resubmit({port},1)"),
-        7 if table == 0 => "goto_table:1".to_string(),
-        8 => "FLOOD".to_string(),
-        _ => format!("output:{port}"),
-    };
-    s + "actions=" + &action
-}
-
 fn run(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let base = "table=0,priority=0,actions=NORMAL\ntable=1,priority=0,actions=NORMAL\n";
@@ -242,11 +203,16 @@ fn run(seed: u64, steps: usize) {
             })
         })
         .collect();
+    let family = RuleFamily {
+        ports: (1..=PORTS).collect(),
+        hosts: HOSTS,
+        port_resubmit: true,
+    };
     let mut checked = 0;
     for step in 0..steps {
         match rng.gen_range(0..10) {
             0..=3 => {
-                let text = random_rule(&mut rng);
+                let text = family.draw(&mut rng);
                 let r = ofctl::parse_rule(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
                 reference.add(r.clone());
                 assert_eq!(rig.change(|tx| Request::AddRules(vec![r], tx)), 1);
