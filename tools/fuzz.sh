@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (classifier/fuzz, offload/fuzz) for SECONDS each
+# Runs every fuzz target (classifier/fuzz, offload/fuzz, tools/fuzz) for SECONDS each
 # (default 20), starting from the checked-in corpus. New inputs go to a
 # temporary folder; a crash leaves its input under CRATE/fuzz/artifacts/ and
 # fails the run.
@@ -14,7 +14,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for ct in classifier:extract_frame classifier:odp_text classifier:rule_text offload:netlink_flow; do
+for ct in classifier:extract_frame classifier:odp_text classifier:rule_text offload:netlink_flow tools:config_toml tools:ctl_request tools:pcap_input; do
   c=${ct%%:*} t=${ct#*:}
   mkdir -p "$work/$t"
   echo "== fuzz $c/$t for ${secs}s"

@@ -16,6 +16,14 @@ if ! python3 -c 'import ovs.flow.odp' 2>/dev/null; then
     || log "could not install ovs[flow]; the ODP cross-check test will report it"
 fi
 
+# The independent parser of the Prometheus text format, for the metrics
+# endpoint's test (PyPI package `prometheus-client`).
+if ! python3 -c 'import prometheus_client.parser' 2>/dev/null; then
+  log "installing the Prometheus text-format parser (pip: prometheus-client==0.21.1)"
+  python3 -m pip install --quiet --disable-pip-version-check 'prometheus-client==0.21.1' \
+    || log "could not install prometheus-client; the metrics test will report it"
+fi
+
 # `ping` for the ping-across-the-switch test (the demo and the other tests
 # use odpx's own ICMP and UDP echo and need no outside tool).
 if ! command -v ping >/dev/null; then

@@ -52,6 +52,9 @@
 //! min_pps = 1000                   # a megaflow moves into the kernel once it carries this many
 //! min_duration_ms = 2000           # packets a second for this long
 //! max_flows = 8192                 # offloaded megaflows at most (the steering table's size)
+//!
+//! [metrics]                        # off unless listen is given
+//! listen = "127.0.0.1:9464"        # Prometheus text format at http://ADDR/metrics
 //! ```
 
 use odpx_classifier::wire::VXLAN_PORT;
@@ -72,6 +75,16 @@ pub struct Config {
     pub cache: CacheSection,
     #[serde(default)]
     pub offload: OffloadSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+}
+
+/// The Prometheus endpoint ([`crate::metrics`]).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Address and port to serve `/metrics` on; none: no endpoint.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Hybrid mode's offload policy.

@@ -21,9 +21,12 @@
 //!   the underlay filters' VTEP sets).
 //! * [`underlay`]: the kernel's interfaces, addresses, routes and
 //!   neighbours as the owner keeps them, for tunnel routing.
+//! * [`status`]: every counter as data, one snapshot (`ctl --json`);
+//!   [`metrics`]: the same in the Prometheus text format, over HTTP.
 //! * [`config`]: the daemon's TOML configuration, checked whole first.
-//! * [`switch`]: ports + PMDs + translator started from a configuration,
-//!   and the control socket (`odpx ctl`).
+//! * [`ctl`]: the control socket (`odpx ctl`): its protocol, and a server
+//!   that no client can stall.
+//! * [`switch`]: ports + PMDs + translator started from a configuration.
 //!
 //! Layering: this crate uses `odpx-classifier` (rules, translation),
 //! `odpx-dataplane` (ports, PMDs) and `odpx-offload` (the kernel datapath,
@@ -31,12 +34,16 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod ctl;
+pub mod fuzz_targets;
 pub mod hybrid;
 pub mod kernel;
 pub mod limits;
 pub mod mac;
+pub mod metrics;
 pub mod reference;
 pub mod registry;
+pub mod status;
 pub mod switch;
 pub mod translator;
 pub mod tunnels;

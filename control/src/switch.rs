@@ -1,6 +1,6 @@
 //! The switch: its datapath (PMD threads on AF_XDP ports, or the kernel
 //! datapath) and the translator, started from a [`Config`] and driven
-//! through the control socket ([`serve`]).
+//! through the control socket ([`crate::ctl`]).
 //!
 //! # Start and stop
 //! [`Switch::start`] parses the rules, opens every port, starts the
@@ -38,8 +38,6 @@ use odpx_offload::policy::OffloadSettings;
 use odpx_offload::rtnl::{Change, Rtnl, RtnlError, RtnlMonitor};
 use odpx_offload::OdpClient;
 use odpx_offload::VportType;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -60,7 +58,7 @@ pub struct Switch {
     /// Hybrid mode: the offload thread, and the offload counters.
     offload_thread: Option<(Arc<AtomicBool>, std::thread::JoinHandle<()>)>,
     pub offload_counters: Option<Arc<OffloadCounters>>,
-    offload_policy: Option<OffloadSettings>,
+    pub(crate) offload_policy: Option<OffloadSettings>,
     pub mode: DatapathKind,
 }
 
@@ -602,7 +600,12 @@ impl Switch {
         &self.pmds
     }
 
-    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T, String> {
+    /// Time since the switch started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub(crate) fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Request) -> Result<T, String> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.requests
             .send(make(tx))
@@ -612,7 +615,7 @@ impl Switch {
     }
 
     /// Asks for a change that is answered once every datapath agrees.
-    fn change(&self, make: impl FnOnce(Sender<Result<usize, String>>) -> Request) -> Result<usize, String> {
+    pub(crate) fn change(&self, make: impl FnOnce(Sender<Result<usize, String>>) -> Request) -> Result<usize, String> {
         self.ask(make)?
     }
 
@@ -823,7 +826,7 @@ impl Switch {
         s
     }
 
-    fn port_name(&self, no: u32) -> String {
+    pub(crate) fn port_name(&self, no: u32) -> String {
         self.ports
             .get(no as usize)
             .and_then(|p| p.as_ref())
@@ -967,122 +970,6 @@ fn with_mark(line: &str, mark: &str) -> String {
     match line.find(", actions:") {
         Some(at) if !mark.is_empty() => format!("{}{mark}{}", &line[..at], &line[at..]),
         _ => line.to_string(),
-    }
-}
-
-fn ok(body: String) -> String {
-    format!("ok\n{body}")
-}
-
-/// Runs one control command; the reply starts with `ok` or `error: ...`.
-pub fn command(sw: &Switch, line: &str) -> String {
-    let line = line.trim();
-    let (cmd, arg) = line.split_once(' ').map_or((line, ""), |(c, a)| (c, a.trim()));
-    let r: Result<String, String> = match cmd {
-        "show" => Ok(sw.show()),
-        "dump-flows" => sw.ask(Request::DumpRules),
-        "add-flow" => ofctl::parse_rule(arg)
-            .map_err(|e| format!("{e}; no rule added"))
-            .and_then(|r| sw.change(|tx| Request::AddRules(vec![r], tx)).map(|_| String::new())),
-        "add-flows" => ofctl::parse_rules(arg)
-            .map_err(|e| format!("line {}: {}; no rules added", e.line, e.err))
-            .and_then(|rs| {
-                sw.change(|tx| Request::AddRules(rs, tx))
-                    .map(|n| format!("{n} rules added\n"))
-            }),
-        "del-flows" => {
-            // `--strict`: exactly this match and priority (default 32768),
-            // as ovs-ofctl.
-            let (strict, arg) = match arg.strip_prefix("--strict") {
-                Some(rest) => (true, rest.trim()),
-                None => (false, arg),
-            };
-            let m = if arg.is_empty() { "actions=drop".to_string() } else { format!("{arg},actions=drop") };
-            ofctl::parse_rule(&m).map_err(|e| e.to_string()).and_then(|r| {
-                let table = arg.contains("table=").then_some(r.table);
-                sw.change(|tx| Request::DelRules {
-                    table,
-                    matched: Box::new(r.matched),
-                    strict: strict.then_some(r.priority),
-                    reply: tx,
-                })
-                .map(|n| format!("{n} rules deleted\n"))
-            })
-        }
-        "dump-megaflows" => sw.dump_megaflows(),
-        "pmd-stats-show" => Ok(sw.pmd_stats()),
-        "pmd-stats-clear" => {
-            sw.clear_pmd_stats();
-            Ok(String::new())
-        }
-        "mac-table" => sw.ask(Request::MacTable),
-        "offload" => match arg {
-            "on" | "off" => sw
-                .change(|tx| Request::SetOffload(arg == "on", tx))
-                .map(|n| format!("offload {arg}; {n} megaflows brought back from the kernel\n")),
-            _ => Err(format!("offload: say on or off, not '{arg}'")),
-        },
-        "tnl-routes" => sw.ask(Request::TunnelRoutes),
-        "tnl-neigh" => sw.ask(Request::TunnelNeighbours),
-        "trace" => odp::parse_key(arg)
-            .map_err(|e| format!("key: {e}"))
-            .and_then(|k| sw.ask(|tx| Request::Trace(Box::new(k.matched.key), tx))),
-        "" => Err("empty command".into()),
-        other => Err(format!(
-            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace)"
-        )),
-    };
-    match r {
-        Ok(b) => ok(b),
-        Err(e) => format!("error: {e}\n"),
-    }
-}
-
-/// Serves the control socket at `path` (root-only: mode 0600) until the
-/// switch is dropped. One command per connection.
-pub fn serve(sw: Arc<Switch>, path: &Path) -> Result<std::thread::JoinHandle<()>, String> {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(format!("{}: another odpx is running", path.display()));
-        }
-        let _ = std::fs::remove_file(path);
-    }
-    let l = UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let weak = Arc::downgrade(&sw);
-    drop(sw);
-    std::thread::Builder::new()
-        .name("ctl".into())
-        .spawn(move || {
-            for c in l.incoming() {
-                let Ok(mut c) = c else { continue };
-                let Some(sw) = weak.upgrade() else { return };
-                let mut line = String::new();
-                if BufReader::new(&c).read_line(&mut line).is_ok() {
-                    let reply = command(&sw, line.replace("\\n", "\n").trim_end_matches('\n'));
-                    let _ = c.write_all(reply.as_bytes());
-                }
-            }
-        })
-        .map_err(|e| format!("ctl thread: {e}"))
-}
-
-/// Sends one command to a running switch; Ok(body) or Err(reason).
-pub fn request(path: &Path, line: &str) -> Result<String, String> {
-    use std::io::Read;
-    let mut c = UnixStream::connect(path).map_err(|e| format!("{}: {e} (is odpx running?)", path.display()))?;
-    c.write_all(format!("{}\n", line.replace('\n', "\\n")).as_bytes())
-        .map_err(|e| e.to_string())?;
-    let mut s = String::new();
-    c.read_to_string(&mut s).map_err(|e| e.to_string())?;
-    match s.strip_prefix("ok\n") {
-        Some(body) => Ok(body.to_string()),
-        None => Err(s.trim_start_matches("error: ").trim_end().to_string()),
     }
 }
 

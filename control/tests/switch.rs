@@ -2,7 +2,8 @@
 //! switching with MAC learning, live rule changes, control commands.
 
 use odpx_control::config::Config;
-use odpx_control::switch::{command, Switch};
+use odpx_control::ctl::command;
+use odpx_control::switch::Switch;
 use odpx_dataplane::port::Port;
 use std::path::Path;
 use std::time::{Duration, Instant};

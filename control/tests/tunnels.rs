@@ -7,7 +7,8 @@
 
 use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_OVER_IPV4, VXLAN_PORT};
 use odpx_control::config::Config;
-use odpx_control::switch::{command, Switch, UnderlaySource};
+use odpx_control::ctl::command;
+use odpx_control::switch::{Switch, UnderlaySource};
 use odpx_control::translator::Request;
 use odpx_dataplane::port::Port;
 use odpx_offload::rtnl::{nud, route_type, Address, Change, Link, Neighbour, Route, RT_TABLE_MAIN};

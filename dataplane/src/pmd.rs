@@ -225,7 +225,7 @@ pub struct PmdCounters {
 }
 
 /// A snapshot of [`PmdCounters`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PmdSnapshot {
     pub packets: u64,
     pub emc_hits: u64,

@@ -60,7 +60,7 @@ pub struct PortStats {
 }
 
 /// A snapshot of [`PortStats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PortCounters {
     pub rx_packets: u64,
     pub rx_bytes: u64,

@@ -1,7 +1,8 @@
 //! `odpx run`, `odpx ctl` and `odpx demo`.
 
 use odpx_control::config::{Config, DatapathKind};
-use odpx_control::switch::{self, StartOptions, Switch};
+use odpx_control::ctl;
+use odpx_control::switch::{StartOptions, Switch};
 use odpx_tools::sandbox::{self, echo_client, udp_echo_server, udp_traffic, Echo, Family};
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -18,7 +19,11 @@ pub fn run(config: &Path, flush: bool) -> R {
     let stop = odpx_tools::stop_flag()?;
     let sw = Arc::new(Switch::start_with(&cfg, StartOptions { flush })?);
     let socket = cfg.switch.socket.clone();
-    switch::serve(sw.clone(), &socket)?;
+    ctl::serve(sw.clone(), &socket)?;
+    if let Some(addr) = cfg.metrics.listen {
+        odpx_control::metrics::serve(&sw, addr)?;
+        eprintln!("odpx: metrics at http://{addr}/metrics");
+    }
     match &sw.kernel {
         Some(k) if sw.mode == DatapathKind::Hybrid => eprintln!(
             "odpx: hybrid: {} port(s) with {} PMD thread(s), offloading to kernel datapath {}; {}; flows of a previous run: {} kept, {} given new actions, {} deleted, {} offloaded again; offload {}; control socket {}",
@@ -76,10 +81,14 @@ pub fn run(config: &Path, flush: bool) -> R {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `odpx ctl [-s SOCKET] COMMAND [ARGS...]`.
-pub fn ctl(socket: &Path, words: &[String]) -> R {
-    let line = words.join(" ");
-    let body = switch::request(socket, &line)?;
+/// `odpx ctl [-s SOCKET] [--json] COMMAND [ARGS...]`.
+pub fn ctl(socket: &Path, json: bool, words: &[String]) -> R {
+    let line = if json {
+        format!("--json {}", words.join(" "))
+    } else {
+        words.join(" ")
+    };
+    let body = ctl::request(socket, &line)?;
     print!("{body}");
     Ok(ExitCode::SUCCESS)
 }
@@ -157,7 +166,7 @@ pub fn demo(duration: Option<u64>, mode: DatapathKind) -> R {
     odpx_dataplane::xsk::enter_netns(&here).map_err(|e| e.to_string())?;
     let sw = Arc::new(started?);
     let socket = cfg.switch.socket.clone();
-    let _ = switch::serve(sw.clone(), &socket);
+    let _ = ctl::serve(sw.clone(), &socket);
     match &sw.kernel {
         Some(k) if hybrid => println!(
             "switch: AF_XDP on s1-s3 behind the steering program, PMD on core {}; megaflows of {DEMO_OFFLOAD_PPS} pps for 1 s move into the kernel datapath {} (s1-s3 and vx0 as vports); NORMAL (MAC learning), VXLAN port vx0 over the AF_XDP underlay u0",

@@ -1,5 +1,6 @@
 //! Helpers shared by the `odpx` binary and its tests.
 
+pub mod fuzz_targets;
 pub mod pcap;
 pub mod sandbox;
 pub mod soak;

@@ -63,6 +63,9 @@ enum Cmd {
         /// The control socket.
         #[arg(short, long, default_value = "/run/odpx/odpx.sock")]
         socket: std::path::PathBuf,
+        /// Machine-readable output (show, pmd-stats-show, dump-megaflows).
+        #[arg(long)]
+        json: bool,
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
@@ -228,7 +231,7 @@ fn main() -> ExitCode {
         } => traffic::sink(&iface, core, duration, quiet),
         Cmd::Workload { rules, out_port } => traffic::rules(rules, out_port),
         Cmd::Run { config, flush } => daemon::run(&config, flush),
-        Cmd::Ctl { socket, command } => daemon::ctl(&socket, &command),
+        Cmd::Ctl { socket, json, command } => daemon::ctl(&socket, json, &command),
         Cmd::Datapath { cmd } => odp_cli::datapath(cmd),
         Cmd::Vport { cmd } => odp_cli::vport(cmd),
         Cmd::Flow { cmd } => odp_cli::flow(cmd),

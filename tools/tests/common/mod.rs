@@ -2,7 +2,7 @@
 //! run `odpx run` with real interfaces.
 #![allow(dead_code)]
 
-use odpx_control::switch::request;
+use odpx_control::ctl::request;
 use odpx_tools::sandbox::{self, sh, udp_echo_server, Sandbox};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -77,35 +77,78 @@ impl Daemon {
         );
         std::fs::write(dir.join("odpx.toml"), cfg).unwrap();
         let stderr = dir.join("stderr");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &sb.switch, env!("CARGO_BIN_EXE_odpx"), "run", "-c"])
-            .arg(dir.join("odpx.toml"))
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("odpx run");
         let stop_echo = Arc::new(AtomicBool::new(false));
         for h in &sb.hosts {
             udp_echo_server(h.clone(), stop_echo.clone());
         }
-        let d = Daemon {
-            child: Some(child),
+        let mut d = Daemon {
+            child: None,
             socket,
             stderr,
             dir,
             stop_echo,
             sb,
         };
-        let t = Instant::now();
-        while request(&d.socket, "show").is_err() {
-            assert!(
-                t.elapsed() < Duration::from_secs(15),
-                "daemon did not start: {}",
-                d.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        d.spawn();
+        d.wait_ready(Duration::from_secs(15));
         Some(d)
+    }
+
+    /// `odpx run` on the sandbox's configuration, its stderr appended to
+    /// the log.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr)
+            .unwrap();
+        self.child = Some(
+            Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &self.sb.switch,
+                    env!("CARGO_BIN_EXE_odpx"),
+                    "run",
+                    "-c",
+                ])
+                .arg(self.dir.join("odpx.toml"))
+                .stderr(log)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("odpx run"),
+        );
+    }
+
+    /// Waits until the control socket answers; panics after `limit`.
+    /// Returns how long it took.
+    pub fn wait_ready(&self, limit: Duration) -> Duration {
+        let t = Instant::now();
+        while request(&self.socket, "show").is_err() {
+            assert!(
+                t.elapsed() < limit,
+                "daemon did not start within {limit:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        t.elapsed()
+    }
+
+    /// `kill -9` (the `ip netns exec` wrapper execs odpx, so the child is
+    /// odpx itself), then reaps it.
+    pub fn kill9(&mut self) {
+        let mut c = self.child.take().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    /// Starts the daemon again; returns how long until it answered.
+    pub fn restart(&mut self, limit: Duration) -> Duration {
+        let t = Instant::now();
+        self.spawn();
+        self.wait_ready(limit);
+        t.elapsed()
     }
 
     pub fn ctl(&self, cmd: &str) -> String {
