@@ -60,6 +60,22 @@ impl Families {
         self.add(name, Kind::Counter, help, labels, value as f64);
     }
 
+    /// One counter per item, told apart by label `key` on top of `labels`.
+    fn counters_by(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        key: &str,
+        items: &[(&str, u64)],
+    ) {
+        for (v, n) in items {
+            let mut l = labels.to_vec();
+            l.push((key, v));
+            self.counter(name, help, &l, *n);
+        }
+    }
+
     fn gauge(&mut self, name: &'static str, help: &'static str, labels: &[(&str, &str)], value: f64) {
         self.add(name, Kind::Gauge, help, labels, value);
     }
@@ -124,39 +140,36 @@ pub fn render(s: &Status) -> String {
             &l,
             c.tx_bytes,
         );
-        let drops = [
-            ("tx_ring_full", c.tx_dropped_full),
-            ("rx_too_big", c.rx_dropped_too_big),
-            ("encap_too_big", c.encap_too_big),
-            ("encap_failed", c.encap_failed),
-            ("decap_malformed", c.decap_malformed),
-            ("decap_bad_checksum", c.decap_bad_checksum),
-            ("decap_bad_flags", c.decap_bad_flags),
-            ("decap_unknown_vni", c.decap_unknown_vni),
-        ];
-        for (reason, n) in drops {
-            f.counter(
-                "odpx_port_dropped_total",
-                "Packets the port dropped, by reason.",
-                &[l[0], l[1], ("reason", reason)],
-                n,
-            );
-        }
+        f.counters_by(
+            "odpx_port_dropped_total",
+            "Packets the port dropped, by reason.",
+            &l,
+            "reason",
+            &[
+                ("tx_ring_full", c.tx_dropped_full),
+                ("rx_too_big", c.rx_dropped_too_big),
+                ("encap_too_big", c.encap_too_big),
+                ("encap_failed", c.encap_failed),
+                ("decap_malformed", c.decap_malformed),
+                ("decap_bad_checksum", c.decap_bad_checksum),
+                ("decap_bad_flags", c.decap_bad_flags),
+                ("decap_unknown_vni", c.decap_unknown_vni),
+            ],
+        );
         if let Some(k) = &p.afxdp {
-            for (reason, n) in [
-                ("rx_dropped", k.rx_dropped),
-                ("rx_ring_full", k.rx_ring_full),
-                ("fill_ring_empty", k.fill_ring_empty),
-                ("rx_invalid", k.rx_invalid),
-                ("tx_invalid", k.tx_invalid),
-            ] {
-                f.counter(
-                    "odpx_port_afxdp_events_total",
-                    "The kernel's AF_XDP socket counters (XDP_STATISTICS), summed over queues.",
-                    &[l[0], l[1], ("event", reason)],
-                    n,
-                );
-            }
+            f.counters_by(
+                "odpx_port_afxdp_events_total",
+                "The kernel's AF_XDP socket counters (XDP_STATISTICS), summed over queues.",
+                &l,
+                "event",
+                &[
+                    ("rx_dropped", k.rx_dropped),
+                    ("rx_ring_full", k.rx_ring_full),
+                    ("fill_ring_empty", k.fill_ring_empty),
+                    ("rx_invalid", k.rx_invalid),
+                    ("tx_invalid", k.tx_invalid),
+                ],
+            );
         }
     }
     for p in &s.pmds {
@@ -169,19 +182,18 @@ pub fn render(s: &Status) -> String {
             &l,
             c.packets,
         );
-        for (how, n) in [
-            ("exact_match", c.emc_hits),
-            ("megaflow", c.megaflow_hits),
-            ("upcall", c.upcalls),
-            ("upcall_lost", c.upcalls_lost),
-        ] {
-            f.counter(
-                "odpx_pmd_lookups_total",
-                "Packets by how the PMD classified them: exact-match cache, megaflow cache, upcall, or upcall lost (the queue was full).",
-                &[l[0], ("result", how)],
-                n,
-            );
-        }
+        f.counters_by(
+            "odpx_pmd_lookups_total",
+            "Packets by how the PMD classified them: exact-match cache, megaflow cache, upcall, or upcall lost (the queue was full).",
+            &l,
+            "result",
+            &[
+                ("exact_match", c.emc_hits),
+                ("megaflow", c.megaflow_hits),
+                ("upcall", c.upcalls),
+                ("upcall_lost", c.upcalls_lost),
+            ],
+        );
         f.counter(
             "odpx_pmd_flow_limit_hits_total",
             "Upcalls only executed: the flow limit was reached.",
@@ -253,17 +265,16 @@ pub fn render(s: &Status) -> String {
         &[],
         t.revalidated,
     );
-    for (verdict, n) in [
-        ("removed", t.revalidation_removals),
-        ("modified", t.revalidation_modifications),
-    ] {
-        f.counter(
-            "odpx_revalidation_verdicts_total",
-            "Revalidated megaflows deleted or given new actions in place.",
-            &[("verdict", verdict)],
-            n,
-        );
-    }
+    f.counters_by(
+        "odpx_revalidation_verdicts_total",
+        "Revalidated megaflows deleted or given new actions in place.",
+        &[],
+        "verdict",
+        &[
+            ("removed", t.revalidation_removals),
+            ("modified", t.revalidation_modifications),
+        ],
+    );
     f.counter(
         "odpx_sweeps_total",
         "Sweeps of the datapaths for idle megaflows and statistics.",
@@ -282,9 +293,13 @@ pub fn render(s: &Status) -> String {
         &[],
         t.expired,
     );
-    for (event, n) in [("learned", t.mac_learned), ("moved", t.mac_moves), ("aged", t.mac_aged)] {
-        f.counter("odpx_mac_events_total", "MAC learning events.", &[("event", event)], n);
-    }
+    f.counters_by(
+        "odpx_mac_events_total",
+        "MAC learning events.",
+        &[],
+        "event",
+        &[("learned", t.mac_learned), ("moved", t.mac_moves), ("aged", t.mac_aged)],
+    );
     for (reason, n) in &t.kernel_refusals {
         f.counter(
             "odpx_kernel_flow_refusals_total",
@@ -295,18 +310,17 @@ pub fn render(s: &Status) -> String {
     }
     if let Some(k) = &s.kernel {
         let l = [("datapath", k.datapath.as_str())];
-        for (result, n) in [
-            ("hit", k.lookups_hit),
-            ("missed", k.lookups_missed),
-            ("lost", k.lookups_lost),
-        ] {
-            f.counter(
-                "odpx_kernel_lookups_total",
-                "Kernel datapath lookups: hit a flow, missed (upcalled), or lost.",
-                &[l[0], ("result", result)],
-                n,
-            );
-        }
+        f.counters_by(
+            "odpx_kernel_lookups_total",
+            "Kernel datapath lookups: hit a flow, missed (upcalled), or lost.",
+            &l,
+            "result",
+            &[
+                ("hit", k.lookups_hit),
+                ("missed", k.lookups_missed),
+                ("lost", k.lookups_lost),
+            ],
+        );
         f.gauge("odpx_kernel_flows", "Flows in the kernel datapath.", &l, k.flows as f64);
         f.gauge(
             "odpx_kernel_stats_ok",
