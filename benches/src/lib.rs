@@ -7,7 +7,8 @@ pub use odpx_dataplane::workload::*;
 
 use odpx_classifier::rules::RuleSet;
 use odpx_control::translator::{Datapaths, Translator};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot, PortTable, SlowPath, Upcall};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot, PortTable, SlowPath};
+use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ pub struct BenchPmd {
     pub pmd: Pmd,
     pub counters: Arc<PmdCounters>,
     pub translator: Translator,
-    upcalls: crossbeam_channel::Receiver<Upcall>,
+    upcalls: UpcallReceiver,
 }
 
 impl BenchPmd {
@@ -26,7 +27,7 @@ impl BenchPmd {
     /// it up by default; the environment overrides it for A/B runs:
     /// `EMC=N` entries, `EMC_ADAPTIVE=0` to probe it always.
     pub fn new(ports: PortTable, rx_port: u32, rules: RuleSet, switch_ports: Vec<u32>) -> BenchPmd {
-        let (utx, urx) = crossbeam_channel::bounded(1 << 20);
+        let (utx, urx) = upcall_queues(ports.len(), 1 << 20);
         let (mtx, mrx) = crossbeam_channel::unbounded();
         let counters = Arc::new(PmdCounters::default());
         let cfg = PmdConfig {
@@ -64,7 +65,7 @@ impl BenchPmd {
     pub fn warm_up(&mut self, passes: usize) {
         for _ in 0..passes {
             self.pmd.poll_once();
-            while let Ok(u) = self.upcalls.try_recv() {
+            while let Some(u) = self.upcalls.try_recv() {
                 self.translator.upcall(u);
             }
         }

@@ -32,6 +32,7 @@ use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_dataplane::pmd::{self, PmdConfig, PmdDoor, PmdHandle, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::steer::SteeringTable;
+use odpx_dataplane::upcalls::upcall_queues;
 use odpx_dataplane::xsk::XdpAttach;
 use odpx_offload::kernel::{Dumper, HandlerCounters, KernelDatapath, VportWant};
 use odpx_offload::policy::OffloadSettings;
@@ -291,7 +292,7 @@ impl Switch {
             table[no] = Some(Arc::new(p));
         }
         let table: PortTable = Arc::new(table);
-        let (utx, urx) = crossbeam_channel::bounded(cfg.cache.upcall_queue);
+        let (utx, urx) = upcall_queues(table.len(), cfg.cache.upcall_queue);
         let (rtx, rrx) = crossbeam_channel::unbounded();
         let (report_tx, report_rx) = crossbeam_channel::unbounded();
         let idle = Duration::from_millis(cfg.cache.idle_timeout_ms);
@@ -553,7 +554,8 @@ impl Switch {
         let (info, sweeper) = start_kernel_side(cfg, &owner, dp_ifindex, adopted, client)?;
         let (rtx, rrx) = crossbeam_channel::unbounded();
         let inputs = Inputs {
-            upcalls: crossbeam_channel::never(),
+            // No PMDs: nothing ever rings.
+            upcalls: upcall_queues(1, 1).1,
             requests: rrx,
             pmd_reports: crossbeam_channel::never(),
             kernel_dumps: dump_rx,

@@ -79,6 +79,7 @@ use odpx_classifier::odp;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
 use odpx_classifier::xlate::{translate, translate_traced, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
 use odpx_dataplane::pmd::{FlowUse, PmdDoor, PmdMsg, PmdReport, Upcall};
+use odpx_dataplane::upcalls::UpcallReceiver;
 use odpx_offload::kernel::DumpReport;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -406,7 +407,7 @@ pub(crate) enum Admission {
 /// The channels the translator thread serves (`never()` for those a
 /// datapath does not use).
 pub struct Inputs {
-    pub upcalls: Receiver<Upcall>,
+    pub upcalls: UpcallReceiver,
     pub requests: Receiver<Request>,
     pub pmd_reports: Receiver<PmdReport>,
     pub kernel_dumps: Receiver<DumpReport>,
@@ -431,13 +432,17 @@ pub fn lock(owner: &Mutex<Translator>) -> std::sync::MutexGuard<'_, Translator> 
 /// `Request::Stop` or the request channel closes.
 pub fn run(owner: Owner, mut inputs: Inputs) {
     let tick = crossbeam_channel::tick(SWEEP_INTERVAL / 5);
+    let mut batch = Vec::with_capacity(UPCALL_BATCH);
     loop {
         select! {
-            recv(inputs.upcalls) -> u => {
-                if let Ok(u) = u {
+            recv(inputs.upcalls.doorbell()) -> _ => {
+                // One round over the ports' queues (a flood on one port
+                // gets its turn, not the whole batch), under one lock.
+                batch.clear();
+                inputs.upcalls.take(UPCALL_BATCH, &mut batch);
+                if !batch.is_empty() {
                     let mut t = lock(&owner);
-                    t.upcall(u);
-                    for u in inputs.upcalls.try_iter().take(UPCALL_BATCH - 1) {
+                    for u in batch.drain(..) {
                         t.upcall(u);
                     }
                 }

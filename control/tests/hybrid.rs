@@ -17,9 +17,10 @@ use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_control::hybrid::{Offload, Steering};
 use odpx_control::registry::Usage;
 use odpx_control::translator::{Datapaths, Request, Translator};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath, Upcall};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::steer::{SteerEntry, SteerRefusal};
+use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
 use odpx_offload::client::{Flow, FlowId};
 use odpx_offload::error::{OdpError, Op};
 use odpx_offload::kernel::{Applied, DumpReport, FlowTable, FlowUsage, KernelUpcall, PacketOut};
@@ -187,7 +188,7 @@ struct Rig {
     pmds: Vec<Pmd>,
     pmd_counters: Arc<PmdCounters>,
     msgs: Vec<Sender<PmdMsg>>,
-    upcalls: Receiver<Upcall>,
+    upcalls: UpcallReceiver,
     reports: Receiver<PmdReport>,
     dumps: Receiver<DumpReport>,
     kernel: Arc<Mutex<KernelModel>>,
@@ -217,7 +218,7 @@ impl Rig {
                 .chain((1..=PORTS).map(|i| Some(Arc::new(Port::memory(i, &format!("p{i}"), true)))))
                 .collect(),
         );
-        let (utx, upcalls) = crossbeam_channel::bounded(1 << 16);
+        let (utx, upcalls) = upcall_queues(PORTS as usize + 1, 1 << 16);
         let (rtx, reports) = crossbeam_channel::unbounded();
         let (mtx, mrx) = crossbeam_channel::unbounded();
         let pmd_counters = Arc::new(PmdCounters::default());
@@ -291,7 +292,7 @@ impl Rig {
             for p in &mut self.pmds {
                 busy |= p.poll_once() > 0;
             }
-            while let Ok(u) = self.upcalls.try_recv() {
+            while let Some(u) = self.upcalls.try_recv() {
                 self.t.upcall(u);
                 busy = true;
             }

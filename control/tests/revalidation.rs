@@ -14,8 +14,9 @@ use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_control::mac::MacTable;
 use odpx_control::reference::{decide, LearningEnv, RuleFamily};
 use odpx_control::translator::{Datapaths, Request, Translator};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath, Upcall};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
+use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -30,7 +31,7 @@ struct Rig {
     ports: PortTable,
     pmds: Vec<Pmd>,
     msgs: Vec<Sender<PmdMsg>>,
-    upcalls: Receiver<Upcall>,
+    upcalls: UpcallReceiver,
     reports: Receiver<PmdReport>,
     t: Translator,
 }
@@ -42,7 +43,7 @@ impl Rig {
                 .chain((1..=PORTS).map(|i| Some(Arc::new(Port::memory(i, &format!("p{i}"), true)))))
                 .collect(),
         );
-        let (utx, upcalls) = crossbeam_channel::bounded(1 << 16);
+        let (utx, upcalls) = upcall_queues(PORTS as usize + 1, 1 << 16);
         let (rtx, reports) = crossbeam_channel::unbounded();
         let mut pmds = Vec::new();
         let mut msgs = Vec::new();
@@ -103,7 +104,7 @@ impl Rig {
             for p in &mut self.pmds {
                 busy |= p.poll_once() > 0;
             }
-            while let Ok(u) = self.upcalls.try_recv() {
+            while let Some(u) = self.upcalls.try_recv() {
                 self.t.upcall(u);
                 busy = true;
             }

@@ -269,3 +269,52 @@ fn past_the_flow_limit_packets_are_executed_not_installed() {
     assert!(stats.contains("flow limit hits: 2\n"), "{stats}");
     assert!(stats.contains("upcalls handled: 4\n"), "{stats}");
 }
+
+/// A broadcast frame from source MAC `02:0p:nn:nn:nn:nn` (a new megaflow
+/// for each address under NORMAL).
+fn from_mac(port: u8, n: u32) -> Vec<u8> {
+    let mut mac = [2, port, 0, 0, 0, 0];
+    mac[2..].copy_from_slice(&n.to_be_bytes());
+    let b = etherparse::PacketBuilder::ethernet2(mac, [0xff; 6])
+        .ipv4([10, 0, 0, port], [10, 0, 0, 255], 64)
+        .udp(1000, 53);
+    let mut f = Vec::new();
+    b.write(&mut f, &[0u8; 18]).unwrap();
+    f
+}
+
+#[test]
+fn a_flood_of_new_flows_on_one_port_does_not_starve_new_flows_on_another() {
+    // Small upcall queues, so the flood overflows its own.
+    let cfg = Config::parse(
+        "[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[[port]]\nname = \"p3\"\ntype = \"memory\"\n[pmd]\ncores = [0]\n[cache]\nupcall_queue = 128\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let ports = (1..=3).map(|i| Port::memory(i, &format!("p{i}"), true)).collect();
+    let sw = Switch::start_with_ports(&cfg, ports).unwrap();
+    // 20,000 new source addresses on port 1 and 100 on port 2, at once.
+    for n in 0..20_000 {
+        push(&sw, 1, from_mac(1, n));
+        if n % 200 == 0 {
+            push(&sw, 2, from_mac(2, n / 200));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (mut quiet, mut flood) = (0, 0);
+    while quiet < 100 && Instant::now() < deadline {
+        for f in sw.ports[3].as_ref().unwrap().mem().unwrap().take_tx() {
+            match f[7] {
+                2 => quiet += 1,
+                _ => flood += 1,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(
+        odpx_tests::number(&stats, "lost upcalls:") > 1000,
+        "the flood overflowed its queue:\n{stats}"
+    );
+    assert_eq!(quiet, 100, "every new flow of the quiet port was set up ({flood} of the flood were)\n{stats}");
+}

@@ -41,6 +41,7 @@ pub mod pmd;
 pub mod port;
 pub mod steer;
 pub mod tunnel;
+pub mod upcalls;
 pub mod workload;
 pub mod xdp;
 #[allow(unsafe_code)]

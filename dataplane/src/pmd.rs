@@ -76,7 +76,7 @@ use crate::emc_policy::EmcPolicy;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
 use crate::tunnel::{DecapDrop, EncapDrop, Receivers, TunnelMeta};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use hashbrown::HashMap;
 use odpx_classifier::emc::ExactMatchCache;
 use odpx_classifier::extract::extract_into;
@@ -414,8 +414,9 @@ impl Drop for PmdHandle {
 
 /// The channels a PMD talks to the slow path on.
 pub struct SlowPath {
-    /// Misses, to the translator (bounded: a full queue loses the upcall).
-    pub upcalls: Sender<Upcall>,
+    /// Misses, to the translator: a bounded queue per input port (a full
+    /// queue loses the upcall; [`crate::upcalls`]).
+    pub upcalls: crate::upcalls::UpcallSender,
     /// Answers to the owner (sweeps, barriers, refused installs).
     pub reports: Sender<PmdReport>,
 }
@@ -860,7 +861,7 @@ impl Pmd {
             key: self.keys[i],
             packet: batch.data(i).to_vec(),
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.slow.upcalls.try_send(u) {
+        if !self.slow.upcalls.send(u) {
             add(&self.counters.upcalls_lost, 1);
         }
     }

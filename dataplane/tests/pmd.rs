@@ -25,7 +25,7 @@ fn frame(dport: u16) -> Vec<u8> {
 type Setup = (
     Pmd,
     PortTable,
-    crossbeam_channel::Receiver<odpx_dataplane::pmd::Upcall>,
+    odpx_dataplane::upcalls::UpcallReceiver,
     crossbeam_channel::Sender<PmdMsg>,
     Arc<PmdCounters>,
     crossbeam_channel::Receiver<PmdReport>,
@@ -42,7 +42,7 @@ fn setup_with(
 ) -> (
     Pmd,
     PortTable,
-    crossbeam_channel::Receiver<odpx_dataplane::pmd::Upcall>,
+    odpx_dataplane::upcalls::UpcallReceiver,
     crossbeam_channel::Sender<PmdMsg>,
     Arc<PmdCounters>,
     crossbeam_channel::Receiver<PmdReport>,
@@ -52,7 +52,7 @@ fn setup_with(
         Some(Arc::new(Port::memory(1, "p1", true))),
         Some(Arc::new(Port::memory(2, "p2", true))),
     ]);
-    let (utx, urx) = crossbeam_channel::bounded(upcall_queue);
+    let (utx, urx) = odpx_dataplane::upcalls::upcall_queues(3, upcall_queue);
     let (mtx, mrx) = crossbeam_channel::unbounded();
     let (rtx, rrx) = crossbeam_channel::unbounded();
     let counters = Arc::new(PmdCounters::default());
@@ -89,7 +89,7 @@ fn megaflow(text: &str) -> Match {
 /// others go.
 #[test]
 fn adaptive_emc_samples_batches_without_it_and_forwards_them_alike() {
-    let (mut pmd, ports, upcalls, ctl, counters, _reports) = setup_with(64, true);
+    let (mut pmd, ports, mut upcalls, ctl, counters, _reports) = setup_with(64, true);
     let p1 = ports[1].as_ref().unwrap().mem().unwrap();
     let p2 = ports[2].as_ref().unwrap().mem().unwrap();
     let m = megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)");
@@ -109,7 +109,7 @@ fn adaptive_emc_samples_batches_without_it_and_forwards_them_alike() {
         assert_eq!(pmd.poll_once(), 32);
     }
     assert_eq!(p2.take_tx(), vec![frame(53); batches * 32]);
-    assert!(upcalls.try_recv().is_err());
+    assert!(upcalls.try_recv().is_none());
     let s = counters.snapshot();
     assert_eq!(s.emc_bypassed, 8 * 32, "one batch in eight without the EMC: {s:?}");
     assert_eq!(s.emc_hits + s.megaflow_hits, (batches * 32) as u64, "{s:?}");
@@ -118,7 +118,7 @@ fn adaptive_emc_samples_batches_without_it_and_forwards_them_alike() {
 
 #[test]
 fn miss_upcall_install_then_hits() {
-    let (mut pmd, ports, upcalls, ctl, counters, reports) = setup(64);
+    let (mut pmd, ports, mut upcalls, ctl, counters, reports) = setup(64);
     let p1 = ports[1].as_ref().unwrap().mem().unwrap();
     let p2 = ports[2].as_ref().unwrap().mem().unwrap();
     p1.push_rx(frame(53));
@@ -152,7 +152,7 @@ fn miss_upcall_install_then_hits() {
     assert_eq!(pmd.poll_once(), 32);
     assert_eq!(pmd.poll_once(), 8);
     assert_eq!(p2.take_tx().len(), 40);
-    assert!(upcalls.try_recv().is_err(), "no more upcalls for this flow");
+    assert!(upcalls.try_recv().is_none(), "no more upcalls for this flow");
     let s = counters.snapshot();
     assert_eq!(s.packets, 41);
     assert_eq!(s.upcalls, 1);
@@ -164,7 +164,7 @@ fn miss_upcall_install_then_hits() {
     // Another UDP port misses the megaflow.
     p1.push_rx(frame(54));
     pmd.poll_once();
-    assert!(upcalls.try_recv().is_ok());
+    assert!(upcalls.try_recv().is_some());
     // New actions in place: the EMC entry keeps pointing at the slot, and
     // the next packet runs them.
     ctl.send(PmdMsg::Ops(vec![FlowOp::Modify {
@@ -176,7 +176,7 @@ fn miss_upcall_install_then_hits() {
     pmd.poll_once();
     p1.push_rx(frame(53));
     pmd.poll_once();
-    assert!(upcalls.try_recv().is_err(), "a modified megaflow still hits");
+    assert!(upcalls.try_recv().is_none(), "a modified megaflow still hits");
     assert!(p2.take_tx().is_empty());
     assert_eq!(p1.take_tx(), vec![frame(53)], "the new actions ran");
     // A barrier is answered after what was sent before it.
@@ -191,7 +191,7 @@ fn miss_upcall_install_then_hits() {
     pmd.poll_once();
     p1.push_rx(frame(53));
     pmd.poll_once();
-    assert!(upcalls.try_recv().is_ok(), "after deletion the flow misses again");
+    assert!(upcalls.try_recv().is_some(), "after deletion the flow misses again");
     let (tx, rx) = crossbeam_channel::bounded(1);
     ctl.send(PmdMsg::Dump(tx)).unwrap();
     pmd.poll_once();

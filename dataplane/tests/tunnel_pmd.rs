@@ -9,7 +9,7 @@ use odpx_classifier::flow_op::{Holder, Ufid};
 use odpx_classifier::key::{tun_flag, Match};
 use odpx_classifier::odp::{actions::parse_actions, parse_key, OdpAction, TunnelPush};
 use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_OVER_IPV4, VXLAN_PORT};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PortTable, SlowPath, Upcall};
+use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::tunnel::VxlanEndpoint;
 use std::sync::atomic::Ordering;
@@ -59,7 +59,7 @@ fn outer(vni: u32, inner: &[u8]) -> Vec<u8> {
 struct Rig {
     pmd: Pmd,
     ports: PortTable,
-    upcalls: crossbeam_channel::Receiver<Upcall>,
+    upcalls: odpx_dataplane::upcalls::UpcallReceiver,
     ctl: crossbeam_channel::Sender<PmdMsg>,
     counters: Arc<PmdCounters>,
 }
@@ -79,7 +79,7 @@ impl Rig {
             Some(Arc::new(Port::vxlan(VX42, "vx42", vx(Some(42))))),
             Some(Arc::new(Port::vxlan(VX_ANY, "vxflow", vx(None)))),
         ]);
-        let (utx, upcalls) = crossbeam_channel::bounded(64);
+        let (utx, upcalls) = odpx_dataplane::upcalls::upcall_queues(ports.len(), 64);
         let (ctl, mrx) = crossbeam_channel::unbounded();
         // Reports (sweeps, barriers) are not looked at here.
         let (rtx, _) = crossbeam_channel::unbounded();
@@ -170,7 +170,7 @@ fn decapsulated_packets_are_classified_again_on_their_vxlan_port() {
     }
     rig.pmd.poll_once();
     rig.pmd.poll_once();
-    assert!(rig.upcalls.try_recv().is_err(), "no more upcalls");
+    assert!(rig.upcalls.try_recv().is_none(), "no more upcalls");
     assert_eq!(access.take_tx(), vec![inner(53, 18); 40]);
     let s = rig.counters.snapshot();
     assert_eq!(s.packets, 41, "received packets count once");
@@ -193,7 +193,7 @@ fn unknown_vnis_go_to_the_flow_port_or_are_counted() {
     let stranger = repr(7, 0xac1f_0009, LOCAL).encapsulate(&inner(53, 18));
     rig.port(UNDERLAY).mem().unwrap().push_rx(stranger);
     rig.pmd.poll_once();
-    assert!(rig.upcalls.try_recv().is_err());
+    assert!(rig.upcalls.try_recv().is_none());
     let u0 = rig.port(UNDERLAY).stats.snapshot();
     assert_eq!(u0.decap_unknown_vni, 1);
 }
@@ -223,7 +223,7 @@ fn malformed_vxlan_is_counted_by_reason_and_dropped() {
     assert!(rig.port(ACCESS).mem().unwrap().take_tx().is_empty());
     assert_eq!(rig.counters.snapshot().recirculations, 0);
     // bad_csum only differs in the TTL: the megaflow matched it, the pop refused it.
-    assert!(rig.upcalls.try_recv().is_err());
+    assert!(rig.upcalls.try_recv().is_none());
 }
 
 #[test]
