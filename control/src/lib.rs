@@ -13,6 +13,8 @@
 //!   into the kernel datapath, their packets steered there by XDP, and
 //!   brought back when idle, invalidated or when offload is turned off.
 //! * [`limits`]: the dynamic flow limit and idle timeout.
+//! * [`links`]: ports whose link goes down or whose interface goes away
+//!   are taken out, and put back (opened again) when they return.
 //! * [`mac`]: the MAC learning table with aging.
 //! * [`reference`]: the reference decision (a fresh translation, no
 //!   cache), which the randomized checks hold every path to.
@@ -39,6 +41,7 @@ pub mod fuzz_targets;
 pub mod hybrid;
 pub mod kernel;
 pub mod limits;
+pub mod links;
 pub mod mac;
 pub mod metrics;
 pub mod reference;

@@ -156,6 +156,13 @@ pub fn render(s: &Status) -> String {
                 ("decap_unknown_vni", c.decap_unknown_vni),
             ],
         );
+        f.counters_by(
+            "odpx_port_link_events_total",
+            "Times the port's link went down (or its interface away), and times its re-created interface was opened again.",
+            &l,
+            "event",
+            &[("down", c.link_down), ("reopened", c.link_reopened)],
+        );
         if let Some(k) = &p.afxdp {
             f.counters_by(
                 "odpx_port_afxdp_events_total",

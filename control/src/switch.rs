@@ -722,6 +722,12 @@ impl Switch {
                 "  port {}: {} ({kind}, {} queue(s)){alive}\n    rx packets:{} bytes:{} dropped_too_big:{}\n    tx packets:{} bytes:{} dropped_full:{}\n",
                 p.no, p.name, p.queues(), c.rx_packets, c.rx_bytes, c.rx_dropped_too_big, c.tx_packets, c.tx_bytes, c.tx_dropped_full
             );
+            if c.link_down > 0 || c.link_reopened > 0 {
+                s += &format!(
+                    "    link: down {} time(s), opened again {} time(s)\n",
+                    c.link_down, c.link_reopened
+                );
+            }
             let decap_drops = c.decap_malformed + c.decap_bad_checksum + c.decap_bad_flags + c.decap_unknown_vni;
             if p.vteps().is_some() || decap_drops > 0 {
                 s += &format!(

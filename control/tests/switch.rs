@@ -316,5 +316,8 @@ fn a_flood_of_new_flows_on_one_port_does_not_starve_new_flows_on_another() {
         odpx_tests::number(&stats, "lost upcalls:") > 1000,
         "the flood overflowed its queue:\n{stats}"
     );
-    assert_eq!(quiet, 100, "every new flow of the quiet port was set up ({flood} of the flood were)\n{stats}");
+    assert_eq!(
+        quiet, 100,
+        "every new flow of the quiet port was set up ({flood} of the flood were)\n{stats}"
+    );
 }

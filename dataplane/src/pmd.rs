@@ -614,18 +614,24 @@ impl Pmd {
         // The sockets to wait on when idle, and the waker for messages;
         // any queue without a socket (an in-memory port), or no waker,
         // makes the PMD sleep briefly instead.
-        let fds: Option<Vec<std::os::fd::RawFd>> = self
-            .cfg
-            .rxqs
-            .iter()
-            .map(|&(p, q)| {
-                self.ports
-                    .get(p as usize)
-                    .and_then(|p| p.as_ref())
-                    .and_then(|p| p.rx_fd(q))
-            })
-            .chain(self.waker.as_ref().map(|w| Some(w.fd())))
-            .collect();
+        // A port opened again (its interface re-created) has new sockets:
+        // the descriptors are taken again when the ports' generations change.
+        let (ports, rxqs) = (self.ports.clone(), self.cfg.rxqs.clone());
+        let waker_fd = self.waker.as_ref().map(|w| w.fd());
+        let port_of = |p: u32| ports.get(p as usize).and_then(|p| p.as_ref());
+        let generations = || -> u64 {
+            rxqs.iter()
+                .filter_map(|&(p, _)| port_of(p))
+                .map(|p| p.generation())
+                .sum()
+        };
+        let rx_fds = || -> Option<Vec<std::os::fd::RawFd>> {
+            rxqs.iter()
+                .map(|&(p, q)| port_of(p).and_then(|p| p.rx_fd(q)))
+                .chain(waker_fd.map(Some))
+                .collect()
+        };
+        let (mut fds, mut fds_of) = (rx_fds(), generations());
         while !stop.load(Ordering::Relaxed) {
             let c0 = crate::xsk::cycles();
             let upcalls = self.counters.upcalls.load(Ordering::Relaxed);
@@ -652,6 +658,9 @@ impl Pmd {
                     // frame comes (the core is free meanwhile).
                     Some(wait) if self.clock.ns_of(c1.wrapping_sub(last_work)) > spin.as_nanos() as u64 => {
                         add(&self.counters.idle_waits, 1);
+                        if generations() != fds_of {
+                            (fds, fds_of) = (rx_fds(), generations());
+                        }
                         let c1 = crate::xsk::cycles();
                         match (&fds, &self.waker) {
                             (Some(fds), Some(w)) => {

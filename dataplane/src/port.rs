@@ -57,6 +57,10 @@ pub struct PortStats {
     pub decap_bad_checksum: AtomicU64,
     pub decap_bad_flags: AtomicU64,
     pub decap_unknown_vni: AtomicU64,
+    /// Times the link was seen down or the interface gone, and times a
+    /// re-created interface was opened again ([`Port::reopen`]).
+    pub link_down: AtomicU64,
+    pub link_reopened: AtomicU64,
 }
 
 /// A snapshot of [`PortStats`].
@@ -74,6 +78,8 @@ pub struct PortCounters {
     pub decap_bad_checksum: u64,
     pub decap_bad_flags: u64,
     pub decap_unknown_vni: u64,
+    pub link_down: u64,
+    pub link_reopened: u64,
 }
 
 impl PortStats {
@@ -92,6 +98,8 @@ impl PortStats {
             decap_bad_checksum: l(&self.decap_bad_checksum),
             decap_bad_flags: l(&self.decap_bad_flags),
             decap_unknown_vni: l(&self.decap_unknown_vni),
+            link_down: l(&self.link_down),
+            link_reopened: l(&self.link_reopened),
         }
     }
 
@@ -172,7 +180,13 @@ pub enum Backend {
     Xdp {
         queues: Vec<Mutex<XskSocket>>,
         prog: XdpProgramKind,
-        ifindex: u32,
+        /// The interface the sockets are bound to now.
+        ifindex: AtomicU32,
+        /// After [`Port::reopen`]: the program on the re-created
+        /// interface (`prog` went with the old one).
+        reattached: Mutex<Option<RedirectProgram>>,
+        /// Bumped by each reopen: the sockets' descriptors changed.
+        generation: AtomicU64,
     },
     Mem(MemPort),
     Vxlan(VxlanEndpoint),
@@ -358,7 +372,13 @@ impl Port {
         Ok(Port {
             no,
             name: name.to_string(),
-            backend: Backend::Xdp { queues, prog, ifindex },
+            backend: Backend::Xdp {
+                queues,
+                prog,
+                ifindex: AtomicU32::new(ifindex),
+                reattached: Mutex::new(None),
+                generation: AtomicU64::new(0),
+            },
             stats: PortStats::default(),
             mtu: AtomicU32::new(device_mtu(name).unwrap_or(DEFAULT_MTU)),
         })
@@ -457,8 +477,78 @@ impl Port {
     /// deleted stops receiving; control reports it).
     pub fn is_alive(&self) -> bool {
         match &self.backend {
-            Backend::Xdp { ifindex, .. } => xsk::ifindex(&self.name).is_ok_and(|i| i == *ifindex),
+            Backend::Xdp { ifindex, .. } => {
+                xsk::ifindex(&self.name).is_ok_and(|i| i == ifindex.load(Ordering::Relaxed))
+            }
             Backend::Mem(_) | Backend::Vxlan(_) => true,
+        }
+    }
+
+    /// Whether the link is up (an interface's `operstate`; devices that do
+    /// not report one count as up). Ports without an interface are up.
+    pub fn link_up(&self) -> bool {
+        match &self.backend {
+            Backend::Xdp { .. } => std::fs::read_to_string(format!("/sys/class/net/{}/operstate", self.name))
+                .is_ok_and(|s| matches!(s.trim(), "up" | "unknown")),
+            Backend::Mem(_) | Backend::Vxlan(_) => true,
+        }
+    }
+
+    /// Opens the port again on a re-created interface of the same name
+    /// (a veth deleted and added again): the redirect program and a socket
+    /// per queue on the new device, swapped in under the queues' locks, so
+    /// a PMD's next batch uses them. Only plain AF_XDP ports (the redirect
+    /// program); the interface must have at least as many receive queues.
+    pub fn reopen(&self) -> io::Result<()> {
+        let Backend::Xdp {
+            queues,
+            prog: XdpProgramKind::Redirect(_),
+            ifindex,
+            reattached,
+            generation,
+        } = &self.backend
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: only plain AF_XDP ports are opened again", self.name),
+            ));
+        };
+        let new = xsk::ifindex(&self.name)?;
+        let n = queues.len();
+        if rx_queue_count(&self.name) < n {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: fewer receive queues than the port had ({n})", self.name),
+            ));
+        }
+        let prog = RedirectProgram::attach(new, n as u32)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: attaching the XDP program: {e}", self.name)))?;
+        let mut sockets = Vec::with_capacity(n);
+        for q in 0..n {
+            let s =
+                XskSocket::bind(new, q as u32).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.name)))?;
+            prog.register(q as u32, &s)?;
+            sockets.push(s);
+        }
+        for (slot, s) in queues.iter().zip(sockets) {
+            *slot.lock().expect("queue lock") = s;
+        }
+        *reattached.lock().expect("program lock") = Some(prog);
+        ifindex.store(new, Ordering::Relaxed);
+        generation.fetch_add(1, Ordering::Release);
+        if let Some(mtu) = device_mtu(&self.name) {
+            self.mtu.store(mtu, Ordering::Relaxed);
+        }
+        self.stats.link_reopened.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many times the port's sockets were replaced ([`Port::reopen`]):
+    /// descriptors taken before a change are stale after it.
+    pub fn generation(&self) -> u64 {
+        match &self.backend {
+            Backend::Xdp { generation, .. } => generation.load(Ordering::Acquire),
+            Backend::Mem(_) | Backend::Vxlan(_) => 0,
         }
     }
 

@@ -57,22 +57,11 @@ pub fn run(config: &Path, flush: bool) -> R {
             socket.display()
         ),
     }
-    let mut gone: Vec<u32> = Vec::new();
+    let mut links = odpx_control::links::LinkWatch::default();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
-        for p in sw.ports.iter().flatten() {
-            if !p.is_alive() && !gone.contains(&p.no) {
-                gone.push(p.no);
-                eprintln!(
-                    "odpx: port {} ({}): the interface is gone; the switch goes on without it",
-                    p.no, p.name
-                );
-                // Out of flooding, its MAC addresses forgotten, every
-                // megaflow revalidated.
-                if let Err(e) = sw.port_state(p.no, false) {
-                    eprintln!("odpx: port {}: {e}", p.no);
-                }
-            }
+        for line in links.check(&sw) {
+            eprintln!("odpx: {line}");
         }
     }
     eprintln!("odpx: stopping");

@@ -207,7 +207,7 @@ fn vlan_is_pushed_and_popped_on_the_far_side() {
 }
 
 #[test]
-fn an_interface_deleted_under_the_switch_is_reported_not_fatal() {
+fn a_deleted_interface_is_reported_and_a_re_created_one_or_a_link_back_up_rejoins_by_itself() {
     let Some(d) = Daemon::start("d", 3, "priority=0,actions=NORMAL") else {
         return;
     };
@@ -222,6 +222,42 @@ fn an_interface_deleted_under_the_switch_is_reported_not_fatal() {
         .ctl("show")
         .contains("port 3: s3 (afxdp, 1 queue(s)) (interface gone)"));
     assert_eq!(echo_count(d.host(1), "10.0.0.2", 5), 5, "the rest still switches");
+    // The interface re-created under the same name (with host 3 behind
+    // it again): the port is opened again by itself and switches.
+    odpx_tools::sandbox::veth_pair(&d.sb.switch, "s3", d.host(3), "eth0").unwrap();
+    let h3 = d.host(3).to_string();
+    std::thread::spawn(move || {
+        assert!(odpx_tools::sandbox::enter(&h3));
+        odpx_offload::ethtool::disable_tx_checksum("eth0").unwrap();
+    })
+    .join()
+    .unwrap();
+    sh(&["ip", "-n", d.host(3), "addr", "add", "10.0.0.3/24", "dev", "eth0"]).unwrap();
+    sh(&["ip", "-n", d.host(3), "link", "set", "eth0", "up"]).unwrap();
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s3", "up"]).unwrap();
+    wait_for_log(
+        &d,
+        "port 3 (s3): the interface is back: opened again, back in the switch",
+    );
+    assert_eq!(echo_count(d.host(3), "10.0.0.1", 3), 3, "{}", d.log());
+    let show = d.ctl("show");
+    assert!(show.contains("link: down 1 time(s), opened again 1 time(s)"), "{show}");
+    // A link that goes down and comes back up.
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s2", "down"]).unwrap();
+    wait_for_log(&d, "port 2 (s2): link down; out of the switch until it is up");
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s2", "up"]).unwrap();
+    wait_for_log(&d, "port 2 (s2): link up; back in the switch");
+    assert_eq!(echo_count(d.host(1), "10.0.0.2", 3), 3, "{}", d.log());
+    let json = d.ctl("--json show");
+    assert!(json.contains("\"link_down\": 1"), "{json}");
+}
+
+fn wait_for_log(d: &Daemon, line: &str) {
+    let t = Instant::now();
+    while !d.log().contains(line) {
+        assert!(t.elapsed() < Duration::from_secs(10), "no '{line}' in:\n{}", d.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
