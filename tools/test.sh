@@ -51,6 +51,20 @@ set -e
 log "benchmarks build"
 cargo bench --workspace --no-run --quiet
 
+# One minute of everything at once: rule churn, MAC moves, link flaps and a
+# flood, every frame checked, RSS sampled (tools/soak.sh; 10 minutes by hand).
+log "soak (1 minute)"
+soak_status=0
+tools/soak.sh 1 > "$out.soak" 2>&1 || soak_status=$?
+tail -16 "$out.soak"
+grep '^SKIPPED' "$out.soak" >> "$ODPX_SKIP_LOG" || true
+if [ "$soak_status" != 0 ]; then
+  echo "1 failed" >> "$out"; status=1
+elif ! grep -q '^SKIPPED' "$out.soak"; then
+  echo "1 passed" >> "$out"
+fi
+rm -f "$out.soak"
+
 # One closing line for the whole run (cargo's last line is a doc-test run).
 passed=$(grep -Eo '[0-9]+ passed' "$out" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$out" | awk '{s+=$1} END {print s+0}')

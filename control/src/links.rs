@@ -105,10 +105,15 @@ impl LinkWatch {
         }
     }
 
+    /// Back in the switch; `link_up` counts it once the owner agrees (a
+    /// soak waits for that count before it sends again).
     fn put_back(&mut self, sw: &Switch, p: &Port, log: &mut Vec<String>) {
         self.down.remove(&p.no);
-        if let Err(e) = sw.port_state(p.no, true) {
-            log.push(format!("port {}: {e}", p.no));
+        match sw.port_state(p.no, true) {
+            Ok(()) => {
+                p.stats.link_up.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => log.push(format!("port {}: {e}", p.no)),
         }
     }
 }

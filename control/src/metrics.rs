@@ -158,10 +158,10 @@ pub fn render(s: &Status) -> String {
         );
         f.counters_by(
             "odpx_port_link_events_total",
-            "Times the port's link went down (or its interface away), and times its re-created interface was opened again.",
+            "Times the port's link went down (or its interface away), came back, and its re-created interface was opened again.",
             &l,
             "event",
-            &[("down", c.link_down), ("reopened", c.link_reopened)],
+            &[("down", c.link_down), ("up", c.link_up), ("reopened", c.link_reopened)],
         );
         if let Some(k) = &p.afxdp {
             f.counters_by(

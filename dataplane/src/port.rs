@@ -57,9 +57,11 @@ pub struct PortStats {
     pub decap_bad_checksum: AtomicU64,
     pub decap_bad_flags: AtomicU64,
     pub decap_unknown_vni: AtomicU64,
-    /// Times the link was seen down or the interface gone, and times a
-    /// re-created interface was opened again ([`Port::reopen`]).
+    /// Times the link was seen down or the interface gone, times the port
+    /// was back in the switch after that, and times a re-created
+    /// interface was opened again ([`Port::reopen`]).
     pub link_down: AtomicU64,
+    pub link_up: AtomicU64,
     pub link_reopened: AtomicU64,
 }
 
@@ -79,6 +81,7 @@ pub struct PortCounters {
     pub decap_bad_flags: u64,
     pub decap_unknown_vni: u64,
     pub link_down: u64,
+    pub link_up: u64,
     pub link_reopened: u64,
 }
 
@@ -99,6 +102,7 @@ impl PortStats {
             decap_bad_flags: l(&self.decap_bad_flags),
             decap_unknown_vni: l(&self.decap_unknown_vni),
             link_down: l(&self.link_down),
+            link_up: l(&self.link_up),
             link_reopened: l(&self.link_reopened),
         }
     }

@@ -21,8 +21,8 @@ pub fn run(config: &Path, flush: bool) -> R {
     let socket = cfg.switch.socket.clone();
     ctl::serve(sw.clone(), &socket)?;
     if let Some(addr) = cfg.metrics.listen {
-        odpx_control::metrics::serve(&sw, addr)?;
-        eprintln!("odpx: metrics at http://{addr}/metrics");
+        let bound = odpx_control::metrics::serve(&sw, addr)?;
+        eprintln!("odpx: metrics at http://{bound}/metrics");
     }
     match &sw.kernel {
         Some(k) if sw.mode == DatapathKind::Hybrid => eprintln!(

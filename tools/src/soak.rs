@@ -11,7 +11,11 @@
 //! * a host moves to another port and announces itself there;
 //! * flows start or stop;
 //! * nothing is sent for longer than the idle timeout, so megaflows
-//!   expire (and, in hybrid mode, offloaded ones come back).
+//!   expire (and, in hybrid mode, offloaded ones come back);
+//! * with `--flap`, a port's link goes down and up (its far end, set down
+//!   and up with `ip link`): the switch forgets the addresses learned
+//!   there, as the reference does, and the port's hosts announce
+//!   themselves again once the switch counts the port back (`link_up`).
 //!
 //! Then it sends traffic: tagged frames of the running flows, each from
 //! its source host's current port, at a steady rate per flow for a phase
@@ -90,6 +94,10 @@ pub struct SoakArgs {
     pub idle: Duration,
     /// A shell command printing the kernel's flows (`ovs-dpctl dump-flows`).
     pub kernel_flows: Option<String>,
+    /// Stop after this long (whatever `steps` says).
+    pub duration: Option<Duration>,
+    /// Flap ports' links too.
+    pub flap: bool,
 }
 
 /// One flow of the soak: source host, destination (a host, or broadcast),
@@ -193,6 +201,8 @@ pub struct Tally {
     pub moves: u64,
     pub idle_pauses: u64,
     pub starts_stops: u64,
+    pub flaps: u64,
+    pub steps: u64,
     /// Examples of what went wrong (the first few).
     pub examples: Vec<String>,
 }
@@ -405,7 +415,13 @@ impl Soak {
 
     /// One random change, in force when this returns.
     fn change(&mut self) -> Result<(), String> {
-        match self.rng.gen_range(0..10) {
+        let kinds = if self.args.flap { 11 } else { 10 };
+        match self.rng.gen_range(0..kinds) {
+            10 => {
+                let i = self.rng.gen_range(0..self.args.ports.len());
+                self.flap(i)?;
+                self.tally.flaps += 1;
+            }
             0..=3 => {
                 let family = RuleFamily {
                     ports: self.port_numbers.clone(),
@@ -472,6 +488,56 @@ impl Soak {
             _ => {
                 std::thread::sleep(self.args.idle + Duration::from_millis(1500));
                 self.tally.idle_pauses += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The switch's count of `counter` for port `no` (`ctl --json show`).
+    fn port_counter(&self, no: u32, counter: &str) -> Result<u64, String> {
+        let show: serde_json::Value =
+            serde_json::from_str(&self.ctl("--json show")?).map_err(|e| format!("ctl --json show: {e}"))?;
+        show["ports"]
+            .as_array()
+            .and_then(|ports| ports.iter().find(|p| p["no"] == no))
+            .and_then(|p| p["counters"][counter].as_u64())
+            .ok_or_else(|| format!("ctl --json show: no {counter} for port {no}"))
+    }
+
+    /// Waits until the switch's `counter` of port `no` passes `was`.
+    fn wait_counter(&self, no: u32, counter: &str, was: u64) -> Result<(), String> {
+        let t = Instant::now();
+        while self.port_counter(no, counter)? <= was {
+            if t.elapsed() > Duration::from_secs(10) {
+                return Err(format!("port {no}: the switch did not count {counter} within 10 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Port `i`'s link down (its far end), then up; the reference forgets
+    /// what was learned there, as the switch does, and the hosts there
+    /// announce themselves again.
+    fn flap(&mut self, i: usize) -> Result<(), String> {
+        let (no, far) = self.args.ports[i].clone();
+        let link = |state: &str| -> Result<(), String> {
+            let ok = std::process::Command::new("ip")
+                .args(["link", "set", "dev", &far, state])
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(()).ok_or(format!("ip link set dev {far} {state} failed"))
+        };
+        let (down, up) = (self.port_counter(no, "link_down")?, self.port_counter(no, "link_up")?);
+        link("down")?;
+        self.wait_counter(no, "link_down", down)?;
+        self.macs.remove_port(no);
+        link("up")?;
+        self.wait_counter(no, "link_up", up)?;
+        self.macs.add_port(no);
+        for h in 1..=HOSTS {
+            if self.port_of(h) == no {
+                self.announce(h);
             }
         }
         Ok(())
@@ -568,7 +634,12 @@ pub fn run(args: SoakArgs) -> Result<(Tally, Option<usize>), String> {
         s.announce(h);
     }
     let cmd = s.args.kernel_flows.clone();
+    let start = Instant::now();
     for step in 0..s.args.steps {
+        if s.args.duration.is_some_and(|d| start.elapsed() >= d) {
+            break;
+        }
+        s.tally.steps += 1;
         s.change()?;
         s.phase(step);
         if let Some(c) = &cmd {

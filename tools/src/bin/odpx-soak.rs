@@ -37,6 +37,12 @@ struct Cli {
     /// (`ovs-dpctl dump-flows odpx0`).
     #[arg(long)]
     kernel_flows: Option<String>,
+    /// Stop after this many seconds (steps then only bound the run).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Flap the ports' links too (their far ends, with `ip link`).
+    #[arg(long)]
+    flap: bool,
 }
 
 fn parse_port(s: &str) -> Result<(u32, String), String> {
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         pps: c.pps,
         idle: Duration::from_millis(c.idle_ms),
         kernel_flows: c.kernel_flows,
+        duration: c.duration.map(Duration::from_secs_f64),
+        flap: c.flap,
     };
     match run(args) {
         Ok((t, left)) => {
@@ -67,8 +75,8 @@ fn main() -> ExitCode {
                 t.frames, t.wrong, t.missing, t.foreign
             );
             println!(
-                "changes: {} rules added, {} deletes, {} MAC moves, {} flow starts/stops, {} idle pauses",
-                t.rules_added, t.deletes, t.moves, t.starts_stops, t.idle_pauses
+                "changes: {} rules added, {} deletes, {} MAC moves, {} flow starts/stops, {} idle pauses, {} link flaps in {} steps",
+                t.rules_added, t.deletes, t.moves, t.starts_stops, t.idle_pauses, t.flaps, t.steps
             );
             if let Some(left) = left {
                 println!(
