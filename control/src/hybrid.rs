@@ -115,8 +115,13 @@ pub struct OffloadCounters {
 }
 
 impl OffloadCounters {
+    /// Counts a refusal; a reason seen for the first time is logged once
+    /// (the counts are in `ctl show`).
     fn refused(&self, reason: String) {
         if let Ok(mut m) = self.refusals.lock() {
+            if !m.contains_key(&reason) {
+                tracing::info!("offload refused: {reason} (further refusals for it are counted in ctl show)");
+            }
             *m.entry(reason).or_default() += 1;
         }
     }

@@ -13,6 +13,8 @@
 //!   into the kernel datapath, their packets steered there by XDP, and
 //!   brought back when idle, invalidated or when offload is turned off.
 //! * [`limits`]: the dynamic flow limit and idle timeout.
+//! * [`logs`]: what the daemon logs (one line per state change, per-packet
+//!   events summed and rate-limited).
 //! * [`links`]: ports whose link goes down or whose interface goes away
 //!   are taken out, and put back (opened again) when they return.
 //! * [`mac`]: the MAC learning table with aging.
@@ -42,6 +44,7 @@ pub mod hybrid;
 pub mod kernel;
 pub mod limits;
 pub mod links;
+pub mod logs;
 pub mod mac;
 pub mod metrics;
 pub mod reference;

@@ -487,6 +487,9 @@ pub struct Translator {
     pub(crate) registry: Registry,
     pub(crate) datapaths: Datapaths,
     pub(crate) limiter: FlowLimiter,
+    /// Whether the flow limit turned an upcall away since the owner was
+    /// last below it (logged on each change).
+    at_flow_limit: bool,
     pub(crate) sweep: Option<Sweep>,
     last_sweep: Instant,
     waiting: Vec<Waiter>,
@@ -511,6 +514,7 @@ impl Translator {
             registry: Registry::new(),
             datapaths,
             limiter: FlowLimiter::new(megaflow_limit, idle_timeout),
+            at_flow_limit: false,
             sweep: None,
             last_sweep: Instant::now(),
             waiting: Vec::new(),
@@ -615,6 +619,13 @@ impl Translator {
             // note it so that report does not erase the new install.
         } else if !self.limiter.admits(self.registry.len()) {
             add(&self.counters.flow_limit_hits, 1);
+            if !self.at_flow_limit {
+                self.at_flow_limit = true;
+                tracing::warn!(
+                    "flow limit reached ({} megaflows): new flows run through the translator without a megaflow until it has room",
+                    self.registry.len()
+                );
+            }
             return Admission::Execute {
                 actions,
                 waiting: Vec::new(),
@@ -894,6 +905,10 @@ impl Translator {
         if let Some(s) = self.sweep.take() {
             let took = now.duration_since(s.started);
             self.limiter.after_round(took, self.registry.len());
+            if self.at_flow_limit && self.limiter.admits(self.registry.len()) {
+                self.at_flow_limit = false;
+                tracing::info!("below the flow limit again ({} megaflows)", self.registry.len());
+            }
             add(&self.counters.sweeps, 1);
             self.counters
                 .last_sweep_ms

@@ -58,10 +58,14 @@ pub fn run(config: &Path, flush: bool) -> R {
         ),
     }
     let mut links = odpx_control::links::LinkWatch::default();
+    let mut losses = odpx_control::logs::LossWatch::default();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
         for line in links.check(&sw) {
-            eprintln!("odpx: {line}");
+            tracing::info!("{line}");
+        }
+        if let Some(line) = losses.check(&sw, Instant::now()) {
+            tracing::warn!("{line}");
         }
     }
     eprintln!("odpx: stopping");

@@ -94,6 +94,11 @@ enum Cmd {
         /// remote VTEP's traffic, for decapsulation benchmarks).
         #[arg(long)]
         vxlan: Option<String>,
+        /// Also this many new flows a second (UDP to port 9, a new source
+        /// address and port each), as a port scan or SYN flood; with
+        /// `--workload none`, only those.
+        #[arg(long, default_value_t = 0)]
+        churn: u64,
     },
     /// Bare AF_XDP forwarder IN -> OUT without lookup (the I/O ceiling).
     Fwd {
@@ -185,8 +190,23 @@ enum OdpCmd {
     Normalize,
 }
 
+/// The daemon's log (`tracing`, on stderr): `ODPX_LOG` filters it
+/// (`info` by default; `warn`, `debug`, or per module as `tracing` says).
+fn init_log() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ODPX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.cmd, Cmd::Run { .. } | Cmd::Demo { .. }) {
+        init_log();
+    }
     let r = match cli.cmd {
         Cmd::Demo { duration, datapath } => daemon::demo(
             duration,
@@ -206,6 +226,7 @@ fn main() -> ExitCode {
             duration,
             core,
             vxlan,
+            churn,
         } => traffic::gen(&traffic::GenArgs {
             iface: &iface,
             workload: &workload,
@@ -216,6 +237,7 @@ fn main() -> ExitCode {
             duration,
             core,
             vxlan: vxlan.as_deref(),
+            churn,
         }),
         Cmd::Fwd {
             inp,

@@ -88,6 +88,63 @@ pub struct GenArgs<'a> {
     /// remote VTEP would (outer source MAC: the interface's; UDP source
     /// port: a hash of the inner flow).
     pub vxlan: Option<&'a str>,
+    /// New flows a second on top of the workload ([`ChurnFrames`]).
+    pub churn: u64,
+}
+
+/// The UDP destination port of churn frames (rules tell them apart by it).
+pub const CHURN_PORT: u16 = 9;
+
+/// Frames of new flows, one new 5-tuple each: UDP to [`CHURN_PORT`] from
+/// a source address in 10.128.0.0/9 and a source port that no earlier
+/// frame of the run had together (8 million addresses, then the ports
+/// move on), as a port scan or a SYN flood brings them.
+pub struct ChurnFrames {
+    template: Vec<u8>,
+    next: u64,
+}
+
+impl ChurnFrames {
+    pub fn new() -> ChurnFrames {
+        let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 128, 0, 0], [10, 1, 0, 1], 64)
+            .udp(1024, CHURN_PORT);
+        let mut template = Vec::new();
+        b.write(&mut template, &[0u8; 18]).expect("a fixed frame");
+        ChurnFrames { template, next: 0 }
+    }
+
+    /// The bytes of each frame.
+    pub fn frame_len(&self) -> usize {
+        self.template.len()
+    }
+
+    /// Writes the next new flow's frame into `out` (`frame_len()` bytes).
+    pub fn write_next(&mut self, out: &mut [u8]) {
+        use odpx_classifier::wire::{Ipv4Header, UdpHeader, ETHERNET_LEN};
+        let i = self.next;
+        self.next += 1;
+        out.copy_from_slice(&self.template);
+        // A multiplicative hash spreads consecutive flows over the /9.
+        let host = (i as u32).wrapping_mul(2_654_435_761) & 0x007f_ffff;
+        let sport = 1024 + ((i >> 23) % 60_000) as u16;
+        let ip = &mut out[ETHERNET_LEN..];
+        if let Ok(mut h) = Ipv4Header::new_checked(&mut *ip) {
+            h.set_src(0x0a80_0000 | host);
+            h.fill_checksum();
+        }
+        if let Ok(mut u) = UdpHeader::new_checked(&mut ip[Ipv4Header::<&[u8]>::LEN..]) {
+            u.set_src_port(sport);
+            // IPv4 UDP may go without a checksum.
+            u.set_checksum(0);
+        }
+    }
+}
+
+impl Default for ChurnFrames {
+    fn default() -> Self {
+        ChurnFrames::new()
+    }
 }
 
 /// Wraps `frames` in VXLAN as `--vxlan DST_MAC,SRC_IP,DST_IP,VNI` says,
@@ -137,10 +194,15 @@ pub fn vxlan_wrap(frames: Vec<Vec<u8>>, spec: &str, src_mac: [u8; 6]) -> Result<
 }
 
 /// `odpx gen IFACE`: sends frames with AF_XDP as fast as `rate` allows
-/// for `duration` seconds, then prints `sent N packets in S s (R pps)`.
+/// for `duration` seconds, plus `churn` frames of new flows a second,
+/// then prints `sent N packets in S s (R pps)` (and the new flows).
 pub fn gen(a: &GenArgs) -> R {
     let (iface, rate, core) = (a.iface, a.rate, a.core);
-    let mut frames = workload_frames(a.workload, a.flows, a.zipf, a.size)?;
+    // `none`: no workload, only the churn.
+    let mut frames = match a.workload {
+        "none" if a.churn > 0 => Vec::new(),
+        _ => workload_frames(a.workload, a.flows, a.zipf, a.size)?,
+    };
     if let Some(spec) = a.vxlan {
         let mac = std::fs::read_to_string(format!("/sys/class/net/{iface}/address"))
             .map_err(|e| format!("{iface}: {e}"))
@@ -162,11 +224,28 @@ pub fn gen(a: &GenArgs) -> R {
     let mut sent = 0u64;
     let mut next = 0usize;
     let mut batch = Vec::with_capacity(64);
+    let mut churn = ChurnFrames::new();
+    let mut churned = 0u64;
     // Paced, frames leave in chunks of a millisecond's worth (at least
     // one): a generator that woke for every frame would spend more CPU on
     // waking than on sending, and in a small VM that CPU is the switch's.
     let chunk = (rate / 1000).clamp(1, 64);
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+        if a.churn > 0 {
+            let due = (start.elapsed().as_secs_f64() * a.churn as f64) as u64;
+            batch.clear();
+            for _ in 0..(due - churned).min(64) {
+                let Some(f) = s.tx_frame() else { break };
+                churn.write_next(s.frame_mut(f, churn.frame_len() as u32));
+                batch.push((f, churn.frame_len() as u32));
+            }
+            churned += s.send(&batch) as u64;
+            if frames.is_empty() {
+                s.reap_completions();
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+        }
         let mut room = 64;
         if rate > 0 {
             let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
@@ -195,6 +274,12 @@ pub fn gen(a: &GenArgs) -> R {
     }
     let secs = start.elapsed().as_secs_f64();
     println!("sent {sent} packets in {secs:.3} s ({:.0} pps)", sent as f64 / secs);
+    if a.churn > 0 {
+        println!(
+            "new flows: {churned} in {secs:.3} s ({:.0} a second)",
+            churned as f64 / secs
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
