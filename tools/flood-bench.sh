@@ -14,8 +14,8 @@
 # and N new 5-tuples a second on top; from q0, 1,000 new flows a second
 # (fairness: a quiet port's new flows while another port floods).
 # Rules: established -> s2, the churn (UDP to port 9) dropped, q0 -> s4, and
-# one exact 5-tuple ACL entry that makes every new source address a
-# megaflow of its own in both switches.
+# one exact dl_src entry that makes every new flow (each from its own MAC
+# address) a megaflow of its own in both switches.
 #
 # Measured: the established flow's loss (k0's count against what was
 # sent), the quiet port's new flows that got through (kq's count against
@@ -39,7 +39,7 @@ pair() { ip -n $SW link add "$1" numrxqueues 1 numtxqueues 1 type veth peer name
   ip -n $SW link set "$1" up; ip -n "$3" link set "$2" up; }
 pair s1 g0 $G; pair s2 k0 $K; pair s3 q0 $Q; pair s4 kq $QK
 cat > "$work/flood.rules" <<EOF
-priority=30,udp,nw_src=192.0.2.1,nw_dst=192.0.2.2,tp_src=1,tp_dst=1,actions=drop
+priority=30,dl_src=02:00:00:00:00:99,actions=drop
 priority=20,in_port=1,udp,tp_dst=9,actions=drop
 priority=10,in_port=1,actions=output:2
 priority=10,in_port=3,actions=output:4
@@ -97,7 +97,9 @@ EOF
     odpx_start $SW
     measure odpx "$churn" "$(cat "$work/odpx.pid")" "$odpx" ctl -s "$work/odpx.sock" show
     st=$("$odpx" ctl -s "$work/odpx.sock" --json pmd-stats-show)
-    echo "STATS odpx $churn $(echo "$st" | python3 -c 'import json,sys; d=json.load(sys.stdin); t=d["translator"]; print(f"upcalls={sum(p[\"upcalls\"] for p in d[\"pmds\"])} lost={sum(p[\"upcalls_lost\"] for p in d[\"pmds\"])} megaflows={t[\"megaflows\"]} limit={t[\"flow_limit\"]}")')"
+    echo "STATS odpx $churn $(echo "$st" | python3 -c 'import json,sys
+d = json.load(sys.stdin); t = d["translator"]
+print("upcalls=%d lost=%d megaflows=%d limit=%d" % (sum(p["upcalls"] for p in d["pmds"]), sum(p["upcalls_lost"] for p in d["pmds"]), t["megaflows"], t["flow_limit"]))')"
     odpx_stop
     sleep 1
 

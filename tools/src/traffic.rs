@@ -98,7 +98,10 @@ pub const CHURN_PORT: u16 = 9;
 /// Frames of new flows, one new 5-tuple each: UDP to [`CHURN_PORT`] from
 /// a source address in 10.128.0.0/9 and a source port that no earlier
 /// frame of the run had together (8 million addresses, then the ports
-/// move on), as a port scan or a SYN flood brings them.
+/// move on), as a port scan or a SYN flood brings them; each from its own
+/// source MAC address too (`02:c0:` and the flow's number), so that a
+/// rule on `dl_src` makes each a megaflow of its own in any switch (Open
+/// vSwitch's prefix tries keep address and port rules from doing that).
 pub struct ChurnFrames {
     template: Vec<u8>,
     next: u64,
@@ -125,6 +128,11 @@ impl ChurnFrames {
         let i = self.next;
         self.next += 1;
         out.copy_from_slice(&self.template);
+        use odpx_classifier::wire::EthernetFrame;
+        if let Ok(mut e) = EthernetFrame::new_checked(&mut *out) {
+            let n = (i as u32).to_be_bytes();
+            e.set_src([0x02, 0xc0, n[0], n[1], n[2], n[3]]);
+        }
         // A multiplicative hash spreads consecutive flows over the /9.
         let host = (i as u32).wrapping_mul(2_654_435_761) & 0x007f_ffff;
         let sport = 1024 + ((i >> 23) % 60_000) as u16;
