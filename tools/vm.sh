@@ -81,6 +81,12 @@ copy_with_libs() {
   local bin=$1 root=$2
   mkdir -p "$root$(dirname "$bin")"
   cp -L "$bin" "$root$bin"
+  copy_libs "$bin" "$root"
+}
+
+# copy_libs BIN ROOT: the shared libraries BIN needs, at their paths.
+copy_libs() {
+  local bin=$1 root=$2
   ldd "$bin" | grep -oE '/[^ ]+' | while read -r lib; do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
@@ -108,7 +114,10 @@ run() {
   local f
   for f in "$@"; do
     cp -L "$f" "$root/payload/"
-    [ -x "$f" ] && [ -f "$f" ] && ldd "$f" >/dev/null 2>&1 && copy_with_libs "$(readlink -f "$f")" "$root"
+    # Test builds are mostly debug info, which the VM does not need: the
+    # initramfs is unpacked into the VM's memory.
+    command -v strip >/dev/null && { strip --strip-debug "$root/payload/$(basename "$f")" 2>/dev/null || true; }
+    [ -x "$f" ] && [ -f "$f" ] && ldd "$f" >/dev/null 2>&1 && copy_libs "$(readlink -f "$f")" "$root"
   done
   cp "$payload" "$root/payload/run.sh"
   cat > "$root/init" <<'EOF'
