@@ -44,7 +44,8 @@ ODPX_SKIP_LOG=$(mktemp)
 export ODPX_SKIP_LOG
 trap 'rm -f "$out" "$ODPX_SKIP_LOG"' EXIT
 set +e
-cargo test --workspace --quiet 2>&1 | tee "$out"
+# --no-fail-fast: one failing test file must not hide the others.
+cargo test --workspace --no-fail-fast --quiet 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 set -e
 
