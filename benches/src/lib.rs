@@ -70,6 +70,9 @@ impl BenchPmd {
             }
         }
         self.pmd.poll_once();
+        while self.pmd.has_backlog() {
+            self.pmd.poll_once();
+        }
     }
 }
 

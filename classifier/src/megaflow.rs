@@ -96,9 +96,34 @@ struct Subtable {
     mask: FlowKey,
     wm: WordMask,
     hash: HashFn,
-    table: HashTable<u32>,
+    /// Slot indices, each beside its key's hash ([`Entry`]).
+    table: HashTable<Entry>,
     /// Hits since the last ranking.
     hits: u64,
+}
+
+/// A subtable entry: the flow's slot and its hash, folded to 32 bits.
+/// Keeping the hash here lets the table grow without reading a single
+/// slot: rehashing 100,000 flows from their slots' keys costs a cache
+/// miss each, a stall of milliseconds in a PMD that is meanwhile not
+/// reading its queues (measured under a flood of new flows).
+#[derive(Clone, Copy)]
+struct Entry {
+    index: u32,
+    hash: u32,
+}
+
+/// The table's hash of a folded hash: spread back over 64 bits, since the
+/// table takes its probe position from the low bits and its tag from the
+/// top ones.
+#[inline(always)]
+fn table_hash(folded: u32) -> u64 {
+    (folded as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+#[inline(always)]
+fn fold(h: u64) -> u32 {
+    (h ^ (h >> 32)) as u32
 }
 
 #[inline(always)]
@@ -165,9 +190,10 @@ impl Subtable {
         }
     }
 
+    /// The folded hash of `key` under this subtable's mask.
     #[inline(always)]
-    fn hash_of(&self, key: &FlowKey) -> u64 {
-        (self.hash)(&self.wm, key)
+    fn hash_of(&self, key: &FlowKey) -> u32 {
+        fold((self.hash)(&self.wm, key))
     }
 
     /// Does the stored (normalised) `stored` key equal `key & mask` on this
@@ -293,11 +319,12 @@ impl<A> MegaflowCache<A> {
             .expect("subtable of a live mask");
         let h = st.hash_of(&matched.key);
         let slots = &self.slots;
-        if let Some(&idx) = st.table.find(h, |&i| {
-            slots[i as usize]
-                .flow
-                .as_ref()
-                .is_some_and(|f| f.matched.key == matched.key)
+        if let Some(&Entry { index: idx, .. }) = st.table.find(table_hash(h), |e| {
+            e.hash == h
+                && slots[e.index as usize]
+                    .flow
+                    .as_ref()
+                    .is_some_and(|f| f.matched.key == matched.key)
         }) {
             let slot = &mut self.slots[idx as usize];
             if let Some(f) = slot.flow.as_mut() {
@@ -334,12 +361,8 @@ impl<A> MegaflowCache<A> {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        let (wm, hash) = (st.wm, st.hash);
-        st.table.insert_unique(h, idx, |&i| {
-            // Rehash on growth: every flow here shares this subtable's mask.
-            slots[i as usize].flow.as_ref().map_or(0, |f| hash(&wm, &f.matched.key))
-        });
+        st.table
+            .insert_unique(table_hash(h), Entry { index: idx, hash: h }, |e| table_hash(e.hash));
         self.n_flows += 1;
         self.stats.inserts += 1;
         Ok(FlowRef {
@@ -369,7 +392,7 @@ impl<A> MegaflowCache<A> {
         let st_id = flow.subtable;
         if let Some(st) = self.subtables[st_id as usize].as_mut() {
             let h = st.hash_of(&flow.matched.key);
-            if let Ok(entry) = st.table.find_entry(h, |&i| i == r.index) {
+            if let Ok(entry) = st.table.find_entry(table_hash(h), |e| e.index == r.index) {
                 entry.remove();
             }
             if st.table.is_empty() {
@@ -439,13 +462,14 @@ impl<A> MegaflowCache<A> {
             let h = st.hash_of(key);
             let slots = &self.slots;
             let st_ref: &Subtable = st;
-            let found = st_ref.table.find(h, |&i| {
-                slots[i as usize]
-                    .flow
-                    .as_ref()
-                    .is_some_and(|f| st_ref.same(&f.matched.key, key))
+            let found = st_ref.table.find(table_hash(h), |e| {
+                e.hash == h
+                    && slots[e.index as usize]
+                        .flow
+                        .as_ref()
+                        .is_some_and(|f| st_ref.same(&f.matched.key, key))
             });
-            if let Some(&idx) = found {
+            if let Some(&Entry { index: idx, .. }) = found {
                 st.hits += 1;
                 self.stats.hits += 1;
                 self.stats.subtables_probed_on_hit += probed as u64 + 1;
@@ -468,7 +492,7 @@ impl<A> MegaflowCache<A> {
             *o = None;
         }
         self.stats.lookups += n as u64;
-        let mut hashes = [0u64; BATCH];
+        let mut hashes = [0u32; BATCH];
         for (probed, &id) in self.order.iter().enumerate() {
             if remaining == 0 {
                 break;
@@ -492,13 +516,15 @@ impl<A> MegaflowCache<A> {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let key = &keys[i];
-                let found = st_ref.table.find(hashes[i], |&x| {
-                    slots[x as usize]
-                        .flow
-                        .as_ref()
-                        .is_some_and(|f| st_ref.same(&f.matched.key, key))
+                let h = hashes[i];
+                let found = st_ref.table.find(table_hash(h), |e| {
+                    e.hash == h
+                        && slots[e.index as usize]
+                            .flow
+                            .as_ref()
+                            .is_some_and(|f| st_ref.same(&f.matched.key, key))
                 });
-                if let Some(&idx) = found {
+                if let Some(&Entry { index: idx, .. }) = found {
                     out[i] = Some(FlowRef {
                         index: idx,
                         generation: slots[idx as usize].generation,
@@ -536,6 +562,26 @@ impl<A> MegaflowCache<A> {
 
     pub fn set_rank_interval(&mut self, ns: u64) {
         self.rank_interval = ns;
+    }
+
+    /// How many slots there are, live or free: every flow's
+    /// `FlowRef::index` is below it. With [`MegaflowCache::at`], a walk over
+    /// the flows that can stop anywhere and resume later.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The live flow in slot `index`, with its reference.
+    pub fn at(&self, index: usize) -> Option<(FlowRef, &Megaflow<A>)> {
+        let s = self.slots.get(index)?;
+        let f = s.flow.as_ref()?;
+        Some((
+            FlowRef {
+                index: index as u32,
+                generation: s.generation,
+            },
+            f,
+        ))
     }
 
     /// Every live flow with its reference.

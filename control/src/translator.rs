@@ -416,6 +416,9 @@ pub struct Inputs {
     pub kernel_sweeper: Option<(odpx_offload::OdpClient, i32)>,
 }
 
+/// Flow operations per message to a PMD, at most (see [`Translator::apply`]).
+const OPS_PER_MESSAGE: usize = 128;
+
 /// PMD upcalls answered under one taking of the lock, at most.
 const UPCALL_BATCH: usize = 64;
 
@@ -787,9 +790,13 @@ impl Translator {
                 Holder::Kernel => kernel.push(op),
             }
         }
-        for (p, v) in pmds.iter().zip(per_pmd) {
-            if !v.is_empty() {
+        for (p, mut v) in pmds.iter().zip(per_pmd) {
+            // In pieces: a PMD applies a message whole between two reads
+            // of its queues (a revalidation can touch every megaflow).
+            while !v.is_empty() {
+                let rest = v.split_off(v.len().min(OPS_PER_MESSAGE));
                 let _ = p.send(PmdMsg::Ops(v));
+                v = rest;
             }
         }
         if !kernel.is_empty() {

@@ -290,7 +290,7 @@ impl Rig {
         loop {
             let mut busy = false;
             for p in &mut self.pmds {
-                busy |= p.poll_once() > 0;
+                busy |= p.poll_once() > 0 || p.has_backlog();
             }
             while let Some(u) = self.upcalls.try_recv() {
                 self.t.upcall(u);

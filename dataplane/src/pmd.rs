@@ -36,8 +36,7 @@
 //! The translator (in `odpx-control`) answers an upcall with a
 //! [`PmdMsg::Install`]: the megaflow with its UFID, its actions, and the
 //! packet, which the PMD executes as it installs the megaflow, so a miss is
-//! never lost. The PMD drains its message channel between batches, so
-//! installs and removals never stop it. When the upcall channel is full the
+//! never lost. When the upcall channel is full the
 //! packet is dropped and counted as a lost upcall (the queue bounds the
 //! slow path's memory and latency; OVS's kernel datapath does the same when
 //! its netlink socket overflows).
@@ -71,6 +70,21 @@
 //!
 //! Reports go to the owner over an unbounded channel: the PMD never blocks
 //! on the slow path.
+//!
+//! # Established traffic first: background work in slices
+//! Everything that is not a received batch (the owner's messages, a
+//! sweep) is *background work*, done between passes over the receive
+//! queues for at most [`BACKGROUND_SLICE`] a pass; what is left waits for
+//! the next pass, and a PMD with work left does not sleep. Under a flood of
+//! new flows the owner sends installs by the thousand and a sweep walks
+//! and expires a hundred thousand megaflows: done in one go, that stopped
+//! reception for up to 100 ms, long enough for the kernel to run out of
+//! receive frames and drop the established flows' packets with the
+//! flood's (measured with `tools/flood-bench.sh`). A sweep is therefore a
+//! walk over the cache's slots that stops when its slice is spent and
+//! resumes at the same slot ([`SweepWalk`]); messages are taken one at a
+//! time, alternating with sweep steps, and in order (a barrier still
+//! follows everything sent before it).
 
 use crate::emc_policy::EmcPolicy;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
@@ -348,6 +362,15 @@ pub struct PmdConfig {
 /// core (each wake-up is a syscall).
 pub const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(50);
 
+/// The background work a PMD does per pass over its queues, at most
+/// (the one message or sweep step that crosses it finishes): see the
+/// module documentation. 100 µs is 15 packets at 150 kpps, against 4,096
+/// frames in a socket's fill ring.
+pub const BACKGROUND_SLICE: Duration = Duration::from_micros(100);
+
+/// Slots a sweep step visits (between two readings of the clock).
+const SWEEP_STEP: usize = 256;
+
 /// How long it spins after sending an upcall: the owner's answer comes
 /// within this, and a PMD that waited would add a wake-up to every first
 /// packet's latency.
@@ -462,6 +485,11 @@ pub struct Pmd {
     mf: MegaflowCache<Program>,
     /// The installed megaflows by UFID (the owner names them so).
     by_ufid: HashMap<Ufid, FlowRef>,
+    /// The UFID of the megaflow in each slot of `mf` (by slot index), for
+    /// the sweep's walk over the slots.
+    ufid_at: Vec<Ufid>,
+    /// The sweep under way, if any.
+    sweeping: Option<SweepWalk>,
     slow: SlowPath,
     msgs: Receiver<PmdMsg>,
     /// Rung by whoever sends a message (a PMD that waits when idle).
@@ -481,8 +509,20 @@ pub struct Pmd {
     miss_keys: [FlowKey; BATCH],
     stages: Vec<TxStage>,
     clock: TscClock,
-    /// When the previous sweep ran (PMD clock, ns).
+    /// When the previous sweep started (PMD clock, ns).
     last_sweep: u64,
+}
+
+/// A sweep in progress: where its walk over the cache's slots stands and
+/// what it found so far (see [`Pmd::sweep_step`]).
+struct SweepWalk {
+    token: u64,
+    timeout_ns: u64,
+    /// Megaflows used after this were used since the previous sweep.
+    since: u64,
+    next_slot: usize,
+    expired: Vec<FlowUse>,
+    active: Vec<FlowUse>,
 }
 
 /// The VXLAN port that receives a packet decapsulated on `underlay`
@@ -580,6 +620,8 @@ impl Pmd {
             emc_policy: EmcPolicy::new(cfg.emc_adaptive && cfg.emc_entries > 0),
             mf: MegaflowCache::new(cfg.megaflow_limit),
             by_ufid: HashMap::new(),
+            ufid_at: Vec::new(),
+            sweeping: None,
             cfg,
             ports,
             slow,
@@ -639,7 +681,7 @@ impl Pmd {
             let c1 = crate::xsk::cycles();
             let dc = c1.wrapping_sub(c0);
             let dt = self.clock.ns_of(dc);
-            if n > 0 {
+            if n > 0 || self.has_backlog() {
                 add(&self.counters.busy_ns, dt);
                 add(&self.counters.busy_cycles, dc);
                 idle_rounds = 0;
@@ -705,11 +747,36 @@ impl Pmd {
             }
             port.poll_tx(self.cfg.id);
         }
-        while let Ok(m) = self.msgs.try_recv() {
-            self.handle(m);
-        }
+        self.background();
         self.mf.maybe_rerank(now);
         total
+    }
+
+    /// Whether background work is left for the next pass (messages, or a
+    /// sweep under way).
+    pub fn has_backlog(&self) -> bool {
+        !self.msgs.is_empty() || self.sweeping.is_some()
+    }
+
+    /// One slice of background work: messages in order, alternating with
+    /// steps of a sweep under way, until both are done or
+    /// [`BACKGROUND_SLICE`] is spent.
+    fn background(&mut self) {
+        let deadline = self.now() + BACKGROUND_SLICE.as_nanos() as u64;
+        loop {
+            let mut worked = false;
+            if let Ok(m) = self.msgs.try_recv() {
+                self.handle(m);
+                worked = true;
+            }
+            if self.sweeping.is_some() {
+                self.sweep_step();
+                worked = true;
+            }
+            if !worked || self.now() >= deadline {
+                return;
+            }
+        }
     }
 
     /// Runs the inner packets left in batch `k` by decapsulation (`n` of
@@ -970,7 +1037,7 @@ impl Pmd {
             } => self.run_packet(&Program::new(actions), in_port, &packet),
             PmdMsg::Sweep { token, max_idle } => {
                 self.clock.recalibrate();
-                self.sweep(token, max_idle)
+                self.start_sweep(token, max_idle)
             }
             PmdMsg::Barrier(token) => {
                 let _ = self.slow.reports.send(PmdReport::Barrier {
@@ -1005,6 +1072,11 @@ impl Pmd {
         match self.mf.insert(matched, program, now) {
             Ok(r) => {
                 self.by_ufid.insert(ufid, r);
+                let i = r.index as usize;
+                if self.ufid_at.len() <= i {
+                    self.ufid_at.resize(i + 1, Ufid([0; 16]));
+                }
+                self.ufid_at[i] = ufid;
             }
             Err(_) => {
                 add(&self.counters.flow_limit_hits, 1);
@@ -1019,40 +1091,73 @@ impl Pmd {
 
     /// The owner's round: deletes megaflows idle for `max_idle` or more and
     /// reports them, with every megaflow used since the previous sweep.
-    fn sweep(&mut self, token: u64, max_idle: Duration) {
+    /// The walk is done in steps ([`Pmd::sweep_step`]); a sweep asked for
+    /// while one is under way ends that one where it stands (what it
+    /// expired is reported) and starts again.
+    fn start_sweep(&mut self, token: u64, max_idle: Duration) {
+        if self.sweeping.is_some() {
+            self.finish_sweep();
+        }
         let now = self.now();
-        let timeout = max_idle.as_nanos() as u64;
-        let mut expired = Vec::new();
-        let mut active = Vec::new();
-        let since = self.last_sweep;
-        self.by_ufid.retain(|&ufid, r| {
-            let Some(f) = self.mf.get(*r) else {
-                return false;
+        self.sweeping = Some(SweepWalk {
+            token,
+            timeout_ns: max_idle.as_nanos() as u64,
+            since: self.last_sweep,
+            next_slot: 0,
+            expired: Vec::new(),
+            active: Vec::new(),
+        });
+        self.last_sweep = now;
+    }
+
+    /// Visits the next [`SWEEP_STEP`] slots of the sweep under way;
+    /// reports the sweep when the walk reaches the end. Megaflows
+    /// installed or deleted meanwhile are simply found or not: a new one
+    /// is not idle yet, and a deleted one was reported by its deleter.
+    fn sweep_step(&mut self) {
+        let Some(walk) = self.sweeping.as_mut() else {
+            return;
+        };
+        let now = self.clock.now();
+        let end = (walk.next_slot + SWEEP_STEP).min(self.mf.slot_count());
+        for i in walk.next_slot..end {
+            let Some((r, f)) = self.mf.at(i) else {
+                continue;
             };
             let last = if f.stats.used == 0 { f.created } else { f.stats.used };
             let u = FlowUse {
-                ufid,
+                ufid: self.ufid_at[i],
                 stats: f.stats,
                 idle: idle_of(f.stats.used, now),
             };
-            if now.saturating_sub(last) >= timeout {
-                expired.push(u);
-                self.mf.remove(*r);
-                return false;
+            if now.saturating_sub(last) >= walk.timeout_ns {
+                self.mf.remove(r);
+                if self.by_ufid.get(&u.ufid) == Some(&r) {
+                    self.by_ufid.remove(&u.ufid);
+                }
+                walk.expired.push(u);
+            } else if f.stats.used > walk.since {
+                walk.active.push(u);
             }
-            if f.stats.used > since {
-                active.push(u);
-            }
-            true
-        });
-        self.last_sweep = now;
-        add(&self.counters.expired, expired.len() as u64);
+        }
+        walk.next_slot = end;
+        if end >= self.mf.slot_count() {
+            self.finish_sweep();
+        }
+    }
+
+    /// Reports the sweep under way with what its walk found.
+    fn finish_sweep(&mut self) {
+        let Some(walk) = self.sweeping.take() else {
+            return;
+        };
+        add(&self.counters.expired, walk.expired.len() as u64);
         self.counters.megaflows.store(self.mf.len() as u64, Ordering::Relaxed);
         let _ = self.slow.reports.send(PmdReport::Swept {
             pmd: self.cfg.id,
-            token,
-            expired,
-            active,
+            token: walk.token,
+            expired: walk.expired,
+            active: walk.active,
         });
     }
 }

@@ -36,9 +36,14 @@ fn setup(upcall_queue: usize) -> Setup {
     setup_with(upcall_queue, false)
 }
 
-fn setup_with(
+fn setup_with(upcall_queue: usize, emc_adaptive: bool) -> Setup {
+    setup_full(upcall_queue, emc_adaptive, 1000)
+}
+
+fn setup_full(
     upcall_queue: usize,
     emc_adaptive: bool,
+    megaflow_limit: usize,
 ) -> (
     Pmd,
     PortTable,
@@ -64,7 +69,7 @@ fn setup_with(
         emc_insert_inv_prob: 1,
         emc_adaptive,
         idle_wait: None,
-        megaflow_limit: 1000,
+        megaflow_limit,
     };
     let slow = SlowPath {
         upcalls: utx,
@@ -272,7 +277,7 @@ fn an_install_beyond_the_hard_limit_runs_the_packet_and_is_reported() {
         })
         .unwrap();
     }
-    pmd.poll_once();
+    settle(&mut pmd);
     assert_eq!(p2.take_tx(), vec![frame(1000)]);
     assert_eq!(counters.snapshot().flow_limit_hits, 1);
     assert!(matches!(reports.try_recv(), Ok(PmdReport::NotInstalled { .. })));
@@ -288,4 +293,114 @@ fn a_full_upcall_queue_is_counted_as_lost() {
     pmd.poll_once();
     let s = counters.snapshot();
     assert_eq!((s.upcalls, s.upcalls_lost), (10, 8));
+}
+
+/// Polls until no background work is left.
+fn settle(pmd: &mut Pmd) {
+    pmd.poll_once();
+    while pmd.has_backlog() {
+        pmd.poll_once();
+    }
+}
+
+fn install(ctl: &crossbeam_channel::Sender<PmdMsg>, m: Match, out: &str) -> Ufid {
+    let ufid = Ufid::of(&m, Holder::Pmd(0));
+    ctl.send(PmdMsg::Ops(vec![FlowOp::Install {
+        ufid,
+        matched: Box::new(m),
+        actions: parse_actions(out).unwrap().into(),
+    }]))
+    .unwrap();
+    ufid
+}
+
+fn by_source(port: u16) -> Match {
+    megaflow(&format!(
+        "in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(src={port},dst=9)"
+    ))
+}
+
+/// Thousands of installs waiting do not keep a PMD from its queues: a
+/// pass forwards the received batch and takes one slice of the installs;
+/// the rest wait for the next passes (and keep the PMD from sleeping).
+#[test]
+fn installs_wait_their_slice_while_received_batches_go_first() {
+    let (mut pmd, ports, _upcalls, ctl, counters, _reports) = setup_full(64, false, 20_000);
+    let p1 = ports[1].as_ref().unwrap().mem().unwrap();
+    let p2 = ports[2].as_ref().unwrap().mem().unwrap();
+    install(
+        &ctl,
+        megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)"),
+        "2",
+    );
+    settle(&mut pmd);
+    for sport in 0..5000 {
+        install(&ctl, by_source(sport), "drop");
+    }
+    for _ in 0..32 {
+        p1.push_rx(frame(53));
+    }
+    assert_eq!(pmd.poll_once(), 32);
+    assert_eq!(p2.take_tx().len(), 32, "the received batch went first");
+    assert!(pmd.has_backlog(), "5,000 installs are more than one slice");
+    let partly = counters.snapshot().megaflows;
+    assert!((1..5001).contains(&partly), "{partly}");
+    settle(&mut pmd);
+    assert_eq!(counters.snapshot().megaflows, 5001);
+}
+
+/// A sweep walks the cache in steps between passes over the queues, and
+/// reports once, with everything its walk expired.
+#[test]
+fn a_sweep_walks_in_slices_and_reports_once_at_the_end() {
+    let (mut pmd, ports, _upcalls, ctl, counters, reports) = setup_full(64, false, 20_000);
+    let p1 = ports[1].as_ref().unwrap().mem().unwrap();
+    let p2 = ports[2].as_ref().unwrap().mem().unwrap();
+    let hot = install(
+        &ctl,
+        megaflow("in_port(1),eth(),eth_type(0x0800),ipv4(proto=17,frag=no),udp(dst=53)"),
+        "2",
+    );
+    let cold: Vec<Ufid> = (0..19_000)
+        .map(|sport| install(&ctl, by_source(sport), "drop"))
+        .collect();
+    settle(&mut pmd);
+    std::thread::sleep(Duration::from_millis(30));
+    p1.push_rx(frame(53));
+    settle(&mut pmd);
+    ctl.send(PmdMsg::Sweep {
+        token: 9,
+        max_idle: Duration::from_millis(20),
+    })
+    .unwrap();
+    for _ in 0..32 {
+        p1.push_rx(frame(53));
+    }
+    assert_eq!(pmd.poll_once(), 32);
+    assert!(pmd.has_backlog(), "19,000 expirations are more than one slice");
+    assert!(reports.try_recv().is_err(), "no report before the walk's end");
+    assert_eq!(p2.take_tx().len(), 33, "received batches keep going during the sweep");
+    settle(&mut pmd);
+    let Ok(PmdReport::Swept {
+        token: 9,
+        expired,
+        active,
+        ..
+    }) = reports.try_recv()
+    else {
+        panic!("one sweep report");
+    };
+    let mut expired: Vec<Ufid> = expired.iter().map(|u| u.ufid).collect();
+    expired.sort();
+    let mut want = cold.clone();
+    want.sort();
+    assert!(
+        expired == want,
+        "exactly the cold megaflows expired ({} of {})",
+        expired.len(),
+        want.len()
+    );
+    assert_eq!(active.iter().map(|u| u.ufid).collect::<Vec<_>>(), vec![hot]);
+    assert_eq!(counters.snapshot().megaflows, 1);
+    assert!(reports.try_recv().is_err(), "one report");
 }
