@@ -20,8 +20,14 @@
 # Measured: the established flow's loss (k0's count against what was
 # sent), the quiet port's new flows that got through (kq's count against
 # what q0 sent), the control command's answer time while flooded (odpx ctl
-# show; ovs-appctl dpif/show), upcalls lost, megaflows against the flow
-# limit, and the switch's RSS before and after.
+# show; ovs-appctl dpif/show), misses upcalled, upcalls lost (never
+# translated: odpx's full queue; Open vSwitch's upcall errors), flow-limit
+# hits (translated and executed, but no megaflow installed: odpx's
+# translator; Open vSwitch's "miss with failed upcall", its
+# upcall_flow_limit_hit), megaflows against the flow limit, and the
+# switch's RSS before, every 0.5 s through the flood, and after. "RSS flat"
+# compares the last sample with the one a third of the way in (the soak's
+# rule: at most 10% + 8 MiB above it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -61,11 +67,12 @@ measure() {
   ip netns exec $Q "$odpx" gen q0 --workload none --churn 1000 --duration "$secs" > "$work/q.out" &
   local qp=$!
   sleep 1
-  local lat=()
+  local lat=() rsss=()
   for _ in $(seq $(( (secs - 2) * 2 ))); do
     local t0 t1
     t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N)
     lat+=($(( (t1 - t0) / 1000 )))
+    rsss+=($(rss "$pid"))
     sleep 0.5
   done
   wait $gp $qp
@@ -74,7 +81,7 @@ measure() {
   local est_sent q_sent
   est_sent=$(awk '/^sent/ {print $2}' "$work/gen.out")
   q_sent=$(awk '/^new flows/ {print $3}' "$work/q.out")
-  echo "RESULT $sys $churn est_sent=$est_sent est_recv=$((k0b - k0a)) q_sent=$q_sent q_recv=$((kqb - kqa)) rss0=$rss0 rss1=$rss1 ctl_us=$(IFS=,; echo "${lat[*]}") new=$(awk '/^new flows/ {print $3}' "$work/gen.out")"
+  echo "RESULT $sys $churn est_sent=$est_sent est_recv=$((k0b - k0a)) q_sent=$q_sent q_recv=$((kqb - kqa)) rss0=$rss0 rss1=$rss1 rss_kib=$(IFS=,; echo "${rsss[*]}") ctl_us=$(IFS=,; echo "${lat[*]}") new=$(awk '/^new flows/ {print $3}' "$work/gen.out")"
 }
 
 for round in $(seq "$rounds"); do
@@ -99,7 +106,7 @@ EOF
     st=$("$odpx" ctl -s "$work/odpx.sock" --json pmd-stats-show)
     echo "STATS odpx $churn $(echo "$st" | python3 -c 'import json,sys
 d = json.load(sys.stdin); t = d["translator"]
-print("upcalls=%d lost=%d megaflows=%d limit=%d" % (sum(p["upcalls"] for p in d["pmds"]), sum(p["upcalls_lost"] for p in d["pmds"]), t["megaflows"], t["flow_limit"]))')"
+print("upcalls=%d lost=%d limit_hits=%d megaflows=%d limit=%d" % (sum(p["upcalls"] for p in d["pmds"]), sum(p["upcalls_lost"] for p in d["pmds"]), t["flow_limit_hits"], t["megaflows"], t["flow_limit"]))')"
     odpx_stop
     sleep 1
 
@@ -116,7 +123,12 @@ print("upcalls=%d lost=%d megaflows=%d limit=%d" % (sum(p["upcalls"] for p in d[
     measure ovs "$churn" "$(cat "$work/vswitchd.pid")" ovs-appctl -t "$ctl" dpif/show
     pst=$(ovs-appctl -t "$ctl" dpif-netdev/pmd-stats-show)
     up=$(ovs-appctl -t "$ctl" upcall/show)
-    echo "STATS ovs $churn upcalls=$(echo "$pst" | sed -n 's/.*miss with success upcall: \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}') lost=$(echo "$pst" | sed -n 's/.*miss with failure upcall: \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}') megaflows=$(echo "$up" | sed -n 's/.*flows *: (current \([0-9]*\)).*/\1/p' | head -1) limit=$(echo "$up" | sed -n 's/.*(limit \([0-9]*\)).*/\1/p' | head -1)"
+    cov=$(ovs-appctl -t "$ctl" coverage/show)
+    # "miss with failed upcall" counts both upcall errors (the packet
+    # dropped) and flow-limit refusals (the packet executed, no megaflow).
+    sum_of() { echo "$pst" | sed -n "s/.*$1: \([0-9]*\).*/\1/p" | awk '{s+=$1} END {print s+0}'; }
+    total_of() { echo "$cov" | awk -v e="$1" '$1 == e {print $NF}' | head -1 | grep -o '[0-9]*' || echo 0; }
+    echo "STATS ovs $churn upcalls=$(( $(sum_of 'miss with success upcall') + $(sum_of 'miss with failed upcall') )) lost=$(total_of datapath_drop_upcall_error) limit_hits=$(total_of upcall_flow_limit_hit) megaflows=$(echo "$up" | sed -n 's/.*flows *: (current \([0-9]*\)).*/\1/p' | head -1) limit=$(echo "$up" | sed -n 's/.*(limit \([0-9]*\)).*/\1/p' | head -1)"
     ovs_stop
     sleep 2
   done
@@ -132,7 +144,7 @@ for line in open(sys.argv[1]):
     (res if p[0] == "RESULT" else stats).setdefault(key, []).append(kv)
 med = statistics.median
 print(f"\nmedians over {max(len(v) for v in res.values())} round(s), {sys.argv[2]} s each")
-print(f"{'churn/s':>8} {'system':6} {'new flows/s':>11} {'est. loss':>9} {'quiet set up':>12} {'ctl ms med/max':>15} {'upcalls':>9} {'lost':>9} {'megaflows/limit':>16} {'RSS MiB before/after':>21}")
+print(f"{'churn/s':>8} {'system':6} {'new flows/s':>11} {'est. loss':>9} {'quiet set up':>12} {'ctl ms med/max':>15} {'upcalls':>9} {'lost':>9} {'limit hits':>10} {'megaflows/limit':>16} {'RSS MiB before/at 1/3/after':>28} {'flat':>4}")
 for (sys_, churn), v in sorted(res.items(), key=lambda kv: (kv[0][1], kv[0][0])):
     loss = med([1 - int(x["est_recv"]) / max(1, int(x["est_sent"])) for x in v])
     quiet = med([int(x["q_recv"]) / max(1, int(x["q_sent"] or 1)) for x in v])
@@ -141,7 +153,14 @@ for (sys_, churn), v in sorted(res.items(), key=lambda kv: (kv[0][1], kv[0][0]))
     st = stats.get((sys_, churn), [])
     g = lambda k: med([int(s[k] or 0) for s in st]) if st else float("nan")
     rss0, rss1 = med([int(x["rss0"]) for x in v]) / 1024, med([int(x["rss1"]) for x in v]) / 1024
+    curves = [[int(r) for r in x["rss_kib"].split(",") if r] for x in v]
+    third = med([c[len(c) // 3] for c in curves]) / 1024
+    # Flat in every round: the last sample within 10% + 8 MiB of the one a
+    # third of the way in.
+    flat = all(c[-1] <= c[len(c) // 3] * 1.1 + 8192 for c in curves)
     print(f"{churn:>8} {sys_:6} {new:11.0f} {100 * loss:8.2f}% {100 * quiet:11.1f}% "
-          f"{med(lat) / 1000:7.1f}/{max(lat) / 1000:<7.1f} {g('upcalls'):9.0f} {g('lost'):9.0f} "
-          f"{g('megaflows'):>8.0f}/{g('limit'):<7.0f} {rss0:10.1f}/{rss1:<10.1f}")
+          f"{med(lat) / 1000:7.1f}/{max(lat) / 1000:<7.1f} {g('upcalls'):9.0f} {g('lost'):9.0f} {g('limit_hits'):10.0f} "
+          f"{g('megaflows'):>8.0f}/{g('limit'):<7.0f} {rss0:8.1f}/{third:.1f}/{rss1:<8.1f} {'yes' if flat else 'NO':>4}")
+    for c in curves:
+        print(f"{'':8} {sys_:6} RSS MiB every 0.5 s: " + " ".join(f"{r / 1024:.0f}" for r in c))
 PY
