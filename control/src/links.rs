@@ -15,7 +15,10 @@
 //!   added again, a container restarted): the port is opened on it
 //!   ([`Port::reopen`]: new sockets under the old queues' locks, so the
 //!   PMDs go on polling without a restart; `link_reopened` counts it),
-//!   then it is up as above.
+//!   then it is up as above. In hybrid mode the kernel removed the port's
+//!   netdev vport with the old interface: it is added again at the same
+//!   number, so the kernel's flows, which name ports by number, carry
+//!   traffic again through it.
 //!
 //! Each state change is one log line; a port that cannot be opened again
 //! says why once, and is tried again at every check.
@@ -73,7 +76,7 @@ impl LinkWatch {
                     log.push(say("the interface is gone"));
                 }
                 (Some(Down::Gone(last)), false, _) if odpx_dataplane::xsk::ifindex(&p.name).is_ok() => {
-                    match p.reopen() {
+                    match p.reopen().and_then(|()| kernel_vport_back(sw, p, &mut log)) {
                         Ok(()) if p.link_up() => {
                             self.put_back(sw, p, &mut log);
                             log.push(say("the interface is back: opened again, back in the switch"));
@@ -116,4 +119,20 @@ impl LinkWatch {
             Err(e) => log.push(format!("port {}: {e}", p.no)),
         }
     }
+}
+
+/// Hybrid mode, after a steered port was opened again: its kernel vport
+/// back. A failure is said, and the port still goes back into the switch
+/// (its PMDs carry it; the kernel's flows through it do not run until a
+/// restart adds the vport).
+fn kernel_vport_back(sw: &Switch, p: &Port, log: &mut Vec<String>) -> std::io::Result<()> {
+    let (Some(_), Some(k)) = (p.steering_native(), &sw.kernel) else {
+        return Ok(());
+    };
+    match k.ensure_vport(p.no, &p.name) {
+        Ok(true) => log.push(format!("port {} ({}): its kernel vport added again", p.no, p.name)),
+        Ok(false) => {}
+        Err(e) => log.push(format!("port {} ({}): {e}", p.no, p.name)),
+    }
+    Ok(())
 }

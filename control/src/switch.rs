@@ -125,6 +125,15 @@ pub struct KernelInfo {
 }
 
 impl KernelInfo {
+    /// Hybrid mode: port `no`'s netdev vport added again if the kernel
+    /// removed it with its interface ([`odpx_offload::kernel::ensure_netdev_vport`]);
+    /// true if it was.
+    pub fn ensure_vport(&self, no: u32, name: &str) -> Result<bool, String> {
+        let mut c = self.client.lock().map_err(|_| "datapath socket poisoned".to_string())?;
+        odpx_offload::kernel::ensure_netdev_vport(&mut c, self.dp_ifindex, no, name)
+            .map_err(|e| format!("datapath {}: vport {name}: {e}", self.dp_name))
+    }
+
     /// The datapath's statistics and ports, and its vports with theirs.
     pub fn datapath(&self) -> Result<(odpx_offload::Datapath, Vec<odpx_offload::Vport>), String> {
         let mut c = self.client.lock().map_err(|_| "datapath socket poisoned".to_string())?;

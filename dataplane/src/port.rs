@@ -22,7 +22,7 @@ use crate::steer::{SteeredProgram, SteeringTable};
 use crate::tunnel::{DecapDrop, EncapDrop, TunnelMeta, VxlanEndpoint};
 use crate::xdp::{RedirectProgram, UnderlayProgram, VtepMaps};
 use crate::xsk::XdpAttach;
-use crate::xsk::{self, Desc, XskSocket};
+use crate::xsk::{self, Desc, XdpLink, XskSocket};
 use odpx_classifier::wire::ETHERNET_LEN;
 use std::collections::VecDeque;
 use std::io;
@@ -173,6 +173,32 @@ pub enum XdpProgramKind {
     Steered(SteeredProgram),
 }
 
+/// A socket for each of the `n` queues of interface `ifindex` (named
+/// `name`, for errors), each registered with its program by `register`.
+fn bind_queues(
+    name: &str,
+    ifindex: u32,
+    n: usize,
+    register: impl Fn(u32, &XskSocket) -> io::Result<()>,
+) -> io::Result<Vec<XskSocket>> {
+    (0..n as u32)
+        .map(|q| {
+            let s = XskSocket::bind(ifindex, q).map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
+            register(q, &s)?;
+            Ok(s)
+        })
+        .collect()
+}
+
+/// What [`Port::reopen`] attached to a re-created interface.
+pub enum Reattached {
+    /// A switched port: a new redirect program, with its own XSKMAP.
+    Redirect(RedirectProgram),
+    /// A switched port in hybrid mode: its steering program, linked to the
+    /// new interface (same tables, same XSKMAP).
+    Steered(XdpLink),
+}
+
 /// Which program an AF_XDP port attaches.
 enum ProgramChoice<'a> {
     Redirect,
@@ -186,9 +212,9 @@ pub enum Backend {
         prog: XdpProgramKind,
         /// The interface the sockets are bound to now.
         ifindex: AtomicU32,
-        /// After [`Port::reopen`]: the program on the re-created
-        /// interface (`prog` went with the old one).
-        reattached: Mutex<Option<RedirectProgram>>,
+        /// After [`Port::reopen`]: what is attached to the re-created
+        /// interface (`prog`'s link went with the old one).
+        reattached: Mutex<Option<Reattached>>,
         /// Bumped by each reopen: the sockets' descriptors changed.
         generation: AtomicU64,
     },
@@ -363,16 +389,14 @@ impl Port {
             }
         };
         let prog = attached.map_err(|e| io::Error::new(e.kind(), format!("{name}: attaching the XDP program: {e}")))?;
-        let mut queues = Vec::with_capacity(n);
-        for q in 0..n {
-            let s = XskSocket::bind(ifindex, q as u32).map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?;
-            match &prog {
-                XdpProgramKind::Redirect(p) => p.register(q as u32, &s)?,
-                XdpProgramKind::Underlay(p) => p.register(q as u32, &s)?,
-                XdpProgramKind::Steered(p) => p.register(q as u32, &s)?,
-            }
-            queues.push(Mutex::new(s));
-        }
+        let queues = bind_queues(name, ifindex, n, |q, s| match &prog {
+            XdpProgramKind::Redirect(p) => p.register(q, s),
+            XdpProgramKind::Underlay(p) => p.register(q, s),
+            XdpProgramKind::Steered(p) => p.register(q, s),
+        })?
+        .into_iter()
+        .map(Mutex::new)
+        .collect();
         Ok(Port {
             no,
             name: name.to_string(),
@@ -499,14 +523,16 @@ impl Port {
     }
 
     /// Opens the port again on a re-created interface of the same name
-    /// (a veth deleted and added again): the redirect program and a socket
-    /// per queue on the new device, swapped in under the queues' locks, so
-    /// a PMD's next batch uses them. Only plain AF_XDP ports (the redirect
-    /// program); the interface must have at least as many receive queues.
+    /// (a veth deleted and added again): its program and a socket per queue
+    /// on the new device, swapped in under the queues' locks, so a PMD's
+    /// next batch uses them. Switched ports (the redirect program, or
+    /// hybrid mode's steering program, whose kernel vport the caller adds
+    /// again); not underlay ports. The interface must have at least as
+    /// many receive queues.
     pub fn reopen(&self) -> io::Result<()> {
         let Backend::Xdp {
             queues,
-            prog: XdpProgramKind::Redirect(_),
+            prog,
             ifindex,
             reattached,
             generation,
@@ -514,9 +540,15 @@ impl Port {
         else {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
-                format!("{}: only plain AF_XDP ports are opened again", self.name),
+                format!("{}: only AF_XDP ports are opened again", self.name),
             ));
         };
+        if matches!(prog, XdpProgramKind::Underlay(_)) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: underlay ports are not opened again (restart odpx)", self.name),
+            ));
+        }
         let new = xsk::ifindex(&self.name)?;
         let n = queues.len();
         if rx_queue_count(&self.name) < n {
@@ -525,19 +557,26 @@ impl Port {
                 format!("{}: fewer receive queues than the port had ({n})", self.name),
             ));
         }
-        let prog = RedirectProgram::attach(new, n as u32)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: attaching the XDP program: {e}", self.name)))?;
-        let mut sockets = Vec::with_capacity(n);
-        for q in 0..n {
-            let s =
-                XskSocket::bind(new, q as u32).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.name)))?;
-            prog.register(q as u32, &s)?;
-            sockets.push(s);
-        }
+        let attaching =
+            |e: io::Error| io::Error::new(e.kind(), format!("{}: attaching the XDP program: {e}", self.name));
+        let (attached, sockets) = match prog {
+            XdpProgramKind::Steered(p) => {
+                let link = p.attach_again(new).map_err(attaching)?;
+                (
+                    Reattached::Steered(link),
+                    bind_queues(&self.name, new, n, |q, s| p.register(q, s))?,
+                )
+            }
+            _ => {
+                let r = RedirectProgram::attach(new, n as u32).map_err(attaching)?;
+                let sockets = bind_queues(&self.name, new, n, |q, s| r.register(q, s))?;
+                (Reattached::Redirect(r), sockets)
+            }
+        };
         for (slot, s) in queues.iter().zip(sockets) {
             *slot.lock().expect("queue lock") = s;
         }
-        *reattached.lock().expect("program lock") = Some(prog);
+        *reattached.lock().expect("program lock") = Some(attached);
         ifindex.store(new, Ordering::Relaxed);
         generation.fetch_add(1, Ordering::Release);
         if let Some(mtu) = device_mtu(&self.name) {

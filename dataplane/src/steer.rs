@@ -384,7 +384,8 @@ pub struct SteeredProgram {
     /// Attached in driver mode (else generic).
     pub native: bool,
     xsks: BpfMap,
-    _prog: XdpProgram,
+    prog: XdpProgram,
+    mode: XdpAttach,
     _link: XdpLink,
     pub ifindex: u32,
 }
@@ -408,10 +409,18 @@ impl SteeredProgram {
         Ok(SteeredProgram {
             native: link.native,
             xsks,
-            _prog: prog,
+            prog,
+            mode,
             _link: link,
             ifindex,
         })
+    }
+
+    /// Attaches the same program (same port number, steering tables and
+    /// XSKMAP) to another interface: the port's interface re-created under
+    /// its name. The link lives as long as the value returned.
+    pub fn attach_again(&self, ifindex: u32) -> io::Result<XdpLink> {
+        self.prog.attach_in(ifindex, self.mode)
     }
 
     /// Points queue `queue`'s packets (those not steered to the kernel)

@@ -102,6 +102,42 @@ fn no_module(e: &OdpError) -> String {
     )
 }
 
+/// Adds netdev vport `name` to the datapath again, at number `no`, when
+/// the kernel removed it with its interface (a veth deleted and added
+/// again): the kernel's flows name ports by number, so those of the old
+/// vport work again once one of the same number is back. A vport at `no`
+/// under another name is removed first. In per-vport upcall dispatch the
+/// new vport gets the upcall pids of the datapath's other vports. Returns
+/// whether a vport was added.
+pub fn ensure_netdev_vport(client: &mut OdpClient, dp_ifindex: i32, no: u32, name: &str) -> Result<bool, OdpError> {
+    let vports = client.list_vports(dp_ifindex)?;
+    if vports.iter().any(|v| v.port_no == no && v.name == name) {
+        return Ok(false);
+    }
+    if vports.iter().any(|v| v.port_no == no) {
+        client.delete_vport(&VportId::Number {
+            dp_ifindex,
+            port_no: no,
+        })?;
+    }
+    let upcall_pids = vports
+        .iter()
+        .find(|v| v.port_no != 0 && v.port_no != no && !v.upcall_pids.is_empty())
+        .map(|v| v.upcall_pids.clone())
+        .unwrap_or_default();
+    client.create_vport(
+        dp_ifindex,
+        &VportSpec {
+            name: name.to_string(),
+            vtype: VportType::Netdev,
+            port_no: Some(no),
+            dst_port: None,
+            upcall_pids,
+        },
+    )?;
+    Ok(true)
+}
+
 impl KernelDatapath {
     /// Creates or reuses datapath `name` with `ports` as its netdev vports
     /// 1, 2, ... (see the module documentation). Fails, naming the part,

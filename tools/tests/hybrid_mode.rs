@@ -16,7 +16,9 @@
 //!   `add-flow` returns; a narrower rule brings it back to the PMDs;
 //! * a restart and a `kill -9` under traffic: the kernel goes on
 //!   forwarding the offloaded flow, the next run adopts and steers it
-//!   again, and no packet is lost;
+//!   again, and no packet is lost; then twenty `kill -9`s in a row;
+//! * a steered port's interface deleted and re-created: the port is
+//!   opened again and its kernel vport added back;
 //! * `offload off` leaves no kernel flow and no steering entry;
 //! * changing the mode to userspace removes the datapath;
 //! * with a VXLAN port, encapsulation is offloaded as `set(tunnel(...))`
@@ -142,6 +144,77 @@ sleep 0.5
 b1=$(txa2)
 cat /tmp/gen.out
 echo "received $((b1 - b0))"
+
+sec kill9-twenty
+# Twenty kill -9s at moments that differ, under traffic (the offloaded
+# flow at 500 pps): after each, the restart answers, each port holds one
+# XDP program (the steering program replaced, not piled up), there is one
+# kernel datapath, and a ping through the PMDs is answered.
+b0=$(txa2)
+gen 60
+sleep 3
+slowest=0
+pings=0
+for i in $(seq 20); do
+  sleep 0.$(( (i * 37) % 10 ))
+  kill -9 $ODPX; wait $ODPX 2>/dev/null
+  left=$($IP link show | grep -c 'prog/xdp')
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  TRIES=50 start
+  t1=$(cut -d' ' -f1 /proc/uptime)
+  ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%d", (b - a) * 1000}')
+  [ "$ms" -gt "$slowest" ] && slowest=$ms
+  progs=$($IP link show | grep -c 'prog/xdp')
+  dps=$(ovs-dpctl show 2>/dev/null | grep -c '^system@')
+  pong=lost
+  $IP netns exec h1 ping -c 1 -W 2 10.0.0.2 >/dev/null 2>&1 && pong=ok && pings=$((pings + 1))
+  echo "round $i: xdp left $left, restart $ms ms, xdp programs $progs, datapaths $dps, ping $pong"
+done
+echo "slowest restart: $slowest ms"
+echo "pings answered: $pings"
+wait $GEN
+sleep 0.5
+b1=$(txa2)
+cat /tmp/gen.out
+echo "received $((b1 - b0))"
+echo "offloaded again: $(grep -c 'offloaded again' /tmp/run.log)"
+
+sec reopen
+# The switched interface a2 deleted and made again under its name, its
+# peer e2 back in h2 with its address and MAC: the link watch opens the
+# port again and adds its kernel vport back at number 2; the offloaded
+# flow from h1 then runs through the kernel again, and a ping through the
+# PMDs is answered.
+gen 20
+sleep 4
+mac2=$($IP -n h2 -br link show e2 | awk '{print $3}')
+mac1=$($IP -n h1 -br link show e1 | awk '{print $3}')
+$IP link del a2
+sleep 1
+echo "vports while a2 is gone: $(ovs-dpctl show odpx0 | grep -c 'port 2:')"
+$IP link add a2 type veth peer name e2
+$IP link set e2 netns h2
+$IP -n h2 link set e2 address "$mac2"
+$IP -n h2 addr add 10.0.0.2/24 dev e2
+$IP -n h2 link set e2 up
+$IP -n h2 neigh add 10.0.0.1 lladdr "$mac1" dev e2
+$IP link set a2 up
+for _ in $(seq 50); do grep -q 'port 2 (a2).*back in the switch' /tmp/run.log && break; sleep 0.2; done
+grep 'port 2 (a2)' /tmp/run.log
+ovs-dpctl show odpx0 | grep 'port 2:'
+# Time to move into the kernel again (1 s at 100 pps, then a sweep).
+sleep 3
+k1=$(kpkts); c1=$(txa2); sleep 2; k2=$(kpkts); c2=$(txa2)
+echo "kernel flow packets in 2 s after: $((k2 - k1))"
+echo "forwarded in 2 s after: $((c2 - c1))"
+echo "ping after: $($IP netns exec h1 ping -c 3 -W 2 10.0.0.2 | grep -o '[0-9]* packets received')"
+ctl show | grep -A3 'port 2: a2' | grep 'link:'
+echo "-- dpctl"
+ovs-dpctl dump-flows odpx0
+echo "-- megaflows"
+ctl dump-megaflows
+ctl show | sed -n '/^offload/,$p'
+wait $GEN
 
 sec offload-off
 gen 8
@@ -408,6 +481,68 @@ fn after_kill_9_the_kernel_forwards_the_offloaded_flow_and_a_restart_adopts_it()
     let sent = number(&s, "sent ");
     assert!(sent >= 4000, "{s}");
     assert_eq!(number(&s, "received "), sent, "nothing lost:\n{s}");
+}
+
+/// Issue 13's twenty `kill -9`s, in hybrid mode: no XDP program outlives
+/// the process (the bpf_links go with it; the kernel datapath and its
+/// flows stay on purpose, and carry the offloaded flow meanwhile), the
+/// restart takes them over instead of piling new ones up and answers
+/// within 2 s, and traffic resumes.
+#[test]
+fn twenty_kill_9s_in_hybrid_mode_restart_within_2_s_and_lose_nothing_offloaded() {
+    let Some(s) = section("kill9-twenty") else { return };
+    let rounds: Vec<&str> = s.lines().filter(|l| l.starts_with("round ")).collect();
+    assert_eq!(rounds.len(), 20, "{s}");
+    for l in rounds {
+        assert!(
+            l.contains("xdp left 0,")
+                && l.contains("xdp programs 2,")
+                && l.contains("datapaths 1,")
+                && l.ends_with("ping ok"),
+            "{l}\n{s}"
+        );
+        assert!(number(l, "restart ") < 2000, "{l}\n{s}");
+    }
+    let sent = number(&s, "sent ");
+    assert!(sent >= 20_000, "{s}");
+    // a2 also sent the pings' requests on to h2.
+    eprintln!(
+        "{}",
+        s.lines().find(|l| l.starts_with("slowest restart")).unwrap_or_default()
+    );
+    let pings = number(&s, "pings answered: ");
+    assert_eq!(pings, 20, "{s}");
+    assert_eq!(
+        number(&s, "received "),
+        sent + pings,
+        "the offloaded flow lost nothing:\n{s}"
+    );
+}
+
+/// Issue 13's port flaps in hybrid mode: a steered port whose interface
+/// is re-created is opened again, its kernel vport is back at its number,
+/// and both paths carry traffic through it again.
+#[test]
+fn a_re_created_interface_in_hybrid_mode_comes_back_with_its_kernel_vport() {
+    let Some(s) = section("reopen") else { return };
+    assert_eq!(
+        number(&s, "vports while a2 is gone: "),
+        0,
+        "the kernel removed it:\n{s}"
+    );
+    assert!(
+        s.contains("port 2 (a2): the interface is back") && s.contains("back in the switch"),
+        "{s}"
+    );
+    assert!(s.contains("its kernel vport added again"), "{s}");
+    assert!(s.contains("port 2: a2"), "{s}");
+    assert!(
+        number(&s, "kernel flow packets in 2 s after: ") >= 500,
+        "the kernel carries it again:\n{s}"
+    );
+    assert!(number(&s, "forwarded in 2 s after: ") >= 900, "{s}");
+    assert_eq!(number(&s, "ping after: "), 3, "{s}");
+    assert!(s.contains("opened again 1 time"), "{s}");
 }
 
 #[test]
