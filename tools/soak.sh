@@ -72,7 +72,8 @@ idle_timeout_ms = 1000
 [metrics]
 listen = "127.0.0.1:9464"
 EOF
-ip netns exec "$SW" "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.log" &
+# Debug for the daemon's own lines: its memory trims are summed below.
+ip netns exec "$SW" env ODPX_LOG="${ODPX_LOG:-info,odpx::daemon=debug}" "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.log" &
 odpx_pid=$!
 for _ in $(seq 100); do
   "$odpx" ctl -s "$work/odpx.sock" show >/dev/null 2>&1 && break
@@ -124,6 +125,9 @@ echo "flood: $(cat "$work/gen.out")"
 echo "metrics samples at the end: $metrics_ok"
 echo "  t(s)  RSS(MiB)  megaflows  flow limit  upcalls  lost upcalls"
 awk '{ printf "%6d %9.1f %10s %11s %8s %13s\n", $1, $2 / 1024, $3, $4, $6, $5 }' "$work/samples"
+# "memory trimmed: RSS A -> B MiB in T ms", every 30 s.
+{ grep 'memory trimmed' "$work/odpx.log" || true; } | sed 's/.*RSS \([0-9.]*\) -> \([0-9.]*\) MiB in \([0-9.]*\) ms/\1 \2 \3/' |
+  awk '{ n++; r = $1 - $2; if (r > rel) rel = r; if ($3 > ms) ms = $3 } END { printf "memory trims: %d, most released %.1f MiB, longest %.1f ms\n", n, rel, ms }'
 python3 - "$work/samples" "$soak_rc" "$crashed" "$stop_rc" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]

@@ -46,6 +46,7 @@ pub mod limits;
 pub mod links;
 pub mod logs;
 pub mod mac;
+pub mod memory;
 pub mod metrics;
 pub mod reference;
 pub mod registry;

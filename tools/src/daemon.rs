@@ -59,6 +59,7 @@ pub fn run(config: &Path, flush: bool) -> R {
     }
     let mut links = odpx_control::links::LinkWatch::default();
     let mut losses = odpx_control::logs::LossWatch::default();
+    let mut memory = odpx_control::memory::MemoryTrim::default();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
         for line in links.check(&sw) {
@@ -66,6 +67,15 @@ pub fn run(config: &Path, flush: bool) -> R {
         }
         if let Some(line) = losses.check(&sw, Instant::now()) {
             tracing::warn!("{line}");
+        }
+        if let Some(t) = memory.check(Instant::now()) {
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            tracing::debug!(
+                "memory trimmed: RSS {:.1} -> {:.1} MiB in {:.1} ms",
+                mib(t.rss_before),
+                mib(t.rss_after),
+                t.took.as_secs_f64() * 1e3
+            );
         }
     }
     eprintln!("odpx: stopping");

@@ -160,7 +160,10 @@ for i in $(seq 20); do
   kill -9 $ODPX; wait $ODPX 2>/dev/null
   left=$($IP link show | grep -c 'prog/xdp')
   t0=$(cut -d' ' -f1 /proc/uptime)
-  TRIES=50 start
+  # Started by hand: odpx_start's 0.2 s polls would add up to 0.2 s.
+  odpx run -c /tmp/h.toml >> /tmp/run.log 2>&1 &
+  ODPX=$!
+  for _ in $(seq 100); do ctl show >/dev/null 2>&1 && break; sleep 0.05; done
   t1=$(cut -d' ' -f1 /proc/uptime)
   ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%d", (b - a) * 1000}')
   [ "$ms" -gt "$slowest" ] && slowest=$ms
