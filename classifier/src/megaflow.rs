@@ -196,6 +196,20 @@ impl Subtable {
         fold((self.hash)(&self.wm, key))
     }
 
+    /// The slot of the flow that `key` (of folded hash `h`) matches here.
+    #[inline(always)]
+    fn find<A>(&self, slots: &[Slot<A>], h: u32, key: &FlowKey) -> Option<u32> {
+        self.table
+            .find(table_hash(h), |e| {
+                e.hash == h
+                    && slots[e.index as usize]
+                        .flow
+                        .as_ref()
+                        .is_some_and(|f| self.same(&f.matched.key, key))
+            })
+            .map(|e| e.index)
+    }
+
     /// Does the stored (normalised) `stored` key equal `key & mask` on this
     /// subtable's words?
     #[inline(always)]
@@ -460,16 +474,7 @@ impl<A> MegaflowCache<A> {
                 continue;
             };
             let h = st.hash_of(key);
-            let slots = &self.slots;
-            let st_ref: &Subtable = st;
-            let found = st_ref.table.find(table_hash(h), |e| {
-                e.hash == h
-                    && slots[e.index as usize]
-                        .flow
-                        .as_ref()
-                        .is_some_and(|f| st_ref.same(&f.matched.key, key))
-            });
-            if let Some(&Entry { index: idx, .. }) = found {
+            if let Some(idx) = st.find(&self.slots, h, key) {
                 st.hits += 1;
                 self.stats.hits += 1;
                 self.stats.subtables_probed_on_hit += probed as u64 + 1;
@@ -515,16 +520,7 @@ impl<A> MegaflowCache<A> {
             while bits != 0 {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let key = &keys[i];
-                let h = hashes[i];
-                let found = st_ref.table.find(table_hash(h), |e| {
-                    e.hash == h
-                        && slots[e.index as usize]
-                            .flow
-                            .as_ref()
-                            .is_some_and(|f| st_ref.same(&f.matched.key, key))
-                });
-                if let Some(&Entry { index: idx, .. }) = found {
+                if let Some(idx) = st_ref.find(slots, hashes[i], &keys[i]) {
                     out[i] = Some(FlowRef {
                         index: idx,
                         generation: slots[idx as usize].generation,
