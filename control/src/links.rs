@@ -76,7 +76,7 @@ impl LinkWatch {
                     log.push(say("the interface is gone"));
                 }
                 (Some(Down::Gone(last)), false, _) if odpx_dataplane::xsk::ifindex(&p.name).is_ok() => {
-                    match p.reopen().and_then(|()| kernel_vport_back(sw, p, &mut log)) {
+                    match p.reopen().map(|()| kernel_vport_back(sw, p, &mut log)) {
                         Ok(()) if p.link_up() => {
                             self.put_back(sw, p, &mut log);
                             log.push(say("the interface is back: opened again, back in the switch"));
@@ -125,14 +125,13 @@ impl LinkWatch {
 /// back. A failure is said, and the port still goes back into the switch
 /// (its PMDs carry it; the kernel's flows through it do not run until a
 /// restart adds the vport).
-fn kernel_vport_back(sw: &Switch, p: &Port, log: &mut Vec<String>) -> std::io::Result<()> {
+fn kernel_vport_back(sw: &Switch, p: &Port, log: &mut Vec<String>) {
     let (Some(_), Some(k)) = (p.steering_native(), &sw.kernel) else {
-        return Ok(());
+        return;
     };
     match k.ensure_vport(p.no, &p.name) {
         Ok(true) => log.push(format!("port {} ({}): its kernel vport added again", p.no, p.name)),
         Ok(false) => {}
         Err(e) => log.push(format!("port {} ({}): {e}", p.no, p.name)),
     }
-    Ok(())
 }

@@ -365,8 +365,8 @@ pub const SPIN_BEFORE_WAIT: Duration = Duration::from_micros(50);
 
 /// The background work a PMD does per pass over its queues, at most,
 /// once it took [`MESSAGES_PER_PASS`] messages (the message or sweep step
-/// that crosses it finishes): see the module documentation. 100 µs is 15 packets at 150 kpps, against 4,096
-/// frames in a socket's fill ring.
+/// that crosses it finishes): see the module documentation. 100 µs is 15
+/// packets at 150 kpps, against 4,096 frames in a socket's fill ring.
 pub const BACKGROUND_SLICE: Duration = Duration::from_micros(100);
 
 /// Slots a sweep step visits (between two readings of the clock).
