@@ -75,7 +75,7 @@ impl LinkWatch {
                     self.down.insert(p.no, Down::Gone(None));
                     log.push(say("the interface is gone"));
                 }
-                (Some(Down::Gone(last)), false, _) if odpx_dataplane::xsk::ifindex(&p.name).is_ok() => {
+                (Some(Down::Gone(last)), false, _) if odpx_dataplane::sys::fd::ifindex(&p.name).is_ok() => {
                     match p.reopen().map(|()| kernel_vport_back(sw, p, &mut log)) {
                         Ok(()) if p.link_up() => {
                             self.put_back(sw, p, &mut log);

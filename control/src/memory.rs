@@ -12,7 +12,7 @@
 //! # What
 //! [`MemoryTrim::check`], called by the daemon's main thread a few times a
 //! second, releases the free memory every [`TRIM_EVERY`]
-//! ([`odpx_dataplane::xsk::release_free_memory`]) and says how much RSS
+//! ([`odpx_dataplane::sys::mem::release_free_memory`]) and says how much RSS
 //! went and how long it took. The allocator holds each heap's lock while
 //! it walks that heap, so a PMD that allocates meanwhile (an upcall's
 //! copy of its packet) waits: a few milliseconds, against the 27 ms a
@@ -55,7 +55,7 @@ impl MemoryTrim {
 pub fn trim() -> Trimmed {
     let rss_before = rss_bytes().unwrap_or(0);
     let t0 = Instant::now();
-    odpx_dataplane::xsk::release_free_memory();
+    odpx_dataplane::sys::mem::release_free_memory();
     let took = t0.elapsed();
     Trimmed {
         rss_before,

@@ -13,9 +13,9 @@
 //! that control reads. No allocation, lock or syscall per packet besides
 //! the transmit kick per batch (upcalls, the slow path, copy the packet).
 //!
-//! * [`xsk`]: AF_XDP sockets, UMEM, rings, and BPF maps and programs on
-//!   raw syscalls: the only module of odpx with `unsafe` code, every block
-//!   with a `// SAFETY:` line.
+//! * [`sys`]: the system calls on `libc` (AF_XDP sockets and rings,
+//!   `bpf()`, eventfd and `ppoll`, the TSC, the allocator): the only module
+//!   of odpx with `unsafe` code, every block with a `// SAFETY:` line.
 //! * [`bpf`]: an eBPF assembler (labels, the instructions the programs
 //!   use), so that no C toolchain is needed.
 //! * [`xdp`]: the XDP programs (AF_XDP redirect, tunnel underlay filter)
@@ -40,9 +40,9 @@ pub mod exec;
 pub mod pmd;
 pub mod port;
 pub mod steer;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod tunnel;
 pub mod upcalls;
 pub mod workload;
 pub mod xdp;
-#[allow(unsafe_code)]
-pub mod xsk;

@@ -392,11 +392,11 @@ pub type PortTable = Arc<Vec<Option<Arc<Port>>>>;
 #[derive(Clone)]
 pub struct PmdDoor {
     tx: Sender<PmdMsg>,
-    waker: Option<Arc<crate::xsk::Waker>>,
+    waker: Option<Arc<crate::sys::fd::Waker>>,
 }
 
 impl PmdDoor {
-    pub fn new(tx: Sender<PmdMsg>, waker: Option<Arc<crate::xsk::Waker>>) -> PmdDoor {
+    pub fn new(tx: Sender<PmdMsg>, waker: Option<Arc<crate::sys::fd::Waker>>) -> PmdDoor {
         PmdDoor { tx, waker }
     }
 
@@ -459,7 +459,10 @@ pub fn spawn(cfg: PmdConfig, ports: PortTable, slow: SlowPath) -> PmdHandle {
     let stop = Arc::new(AtomicBool::new(false));
     // A PMD that waits when idle is woken for its messages; without an
     // eventfd it would see them only when the wait times out.
-    let waker = cfg.idle_wait.and_then(|_| crate::xsk::Waker::new().ok()).map(Arc::new);
+    let waker = cfg
+        .idle_wait
+        .and_then(|_| crate::sys::fd::Waker::new().ok())
+        .map(Arc::new);
     let (c2, s2, cfg2, w2) = (counters.clone(), stop.clone(), cfg.clone(), waker.clone());
     let join = std::thread::Builder::new()
         .name(format!("pmd{}", cfg.id))
@@ -501,7 +504,7 @@ pub struct Pmd {
     slow: SlowPath,
     msgs: Receiver<PmdMsg>,
     /// Rung by whoever sends a message (a PMD that waits when idle).
-    waker: Option<Arc<crate::xsk::Waker>>,
+    waker: Option<Arc<crate::sys::fd::Waker>>,
     counters: Arc<PmdCounters>,
     /// Which VXLAN port receives a decapsulated packet.
     receivers: Receivers,
@@ -572,7 +575,7 @@ impl TscClock {
     const CALIBRATION: Duration = Duration::from_millis(2);
 
     fn new() -> TscClock {
-        let (started, started_cycles) = (Instant::now(), crate::xsk::cycles());
+        let (started, started_cycles) = (Instant::now(), crate::sys::time::cycles());
         while started.elapsed() < Self::CALIBRATION {
             std::hint::spin_loop();
         }
@@ -588,7 +591,7 @@ impl TscClock {
 
     fn recalibrate(&mut self) {
         let ns = self.started.elapsed().as_nanos() as f64;
-        let cycles = crate::xsk::cycles().wrapping_sub(self.started_cycles);
+        let cycles = crate::sys::time::cycles().wrapping_sub(self.started_cycles);
         if cycles > 0 {
             self.ns_per_cycle = ns / cycles as f64;
         }
@@ -599,7 +602,7 @@ impl TscClock {
     }
 
     fn now(&mut self) -> u64 {
-        let t = self.ns_of(crate::xsk::cycles().wrapping_sub(self.started_cycles));
+        let t = self.ns_of(crate::sys::time::cycles().wrapping_sub(self.started_cycles));
         self.last = self.last.max(t);
         self.last
     }
@@ -659,7 +662,7 @@ impl Pmd {
     pub fn run(&mut self, stop: &AtomicBool) {
         let mut idle_rounds = 0u32;
         // When work was last done, and how long to spin after it.
-        let mut last_work = crate::xsk::cycles();
+        let mut last_work = crate::sys::time::cycles();
         let mut spin = SPIN_BEFORE_WAIT;
         // The sockets to wait on when idle, and the waker for messages;
         // any queue without a socket (an in-memory port), or no waker,
@@ -683,10 +686,10 @@ impl Pmd {
         };
         let (mut fds, mut fds_of) = (rx_fds(), generations());
         while !stop.load(Ordering::Relaxed) {
-            let c0 = crate::xsk::cycles();
+            let c0 = crate::sys::time::cycles();
             let upcalls = self.counters.upcalls.load(Ordering::Relaxed);
             let n = self.poll_once();
-            let c1 = crate::xsk::cycles();
+            let c1 = crate::sys::time::cycles();
             let dc = c1.wrapping_sub(c0);
             let dt = self.clock.ns_of(dc);
             if n > 0 || self.has_backlog() {
@@ -711,15 +714,15 @@ impl Pmd {
                         if generations() != fds_of {
                             (fds, fds_of) = (rx_fds(), generations());
                         }
-                        let c1 = crate::xsk::cycles();
+                        let c1 = crate::sys::time::cycles();
                         match (&fds, &self.waker) {
                             (Some(fds), Some(w)) => {
-                                let _ = crate::xsk::wait_readable(fds, wait);
+                                let _ = crate::sys::fd::wait_readable(fds, wait);
                                 w.clear();
                             }
                             _ => std::thread::sleep(wait.min(Duration::from_micros(100))),
                         }
-                        let dc = crate::xsk::cycles().wrapping_sub(c1);
+                        let dc = crate::sys::time::cycles().wrapping_sub(c1);
                         add(&self.counters.waited_ns, self.clock.ns_of(dc));
                     }
                     // Busy-poll, but give the core a breath after a long
@@ -743,10 +746,10 @@ impl Pmd {
             let Some(port) = self.ports.get(port_no as usize).and_then(|p| p.clone()) else {
                 continue;
             };
-            let c0 = crate::xsk::cycles();
+            let c0 = crate::sys::time::cycles();
             let n = port.recv(q, &mut self.batches[0]);
             if n > 0 {
-                let rx = crate::xsk::cycles().wrapping_sub(c0);
+                let rx = crate::sys::time::cycles().wrapping_sub(c0);
                 add(&self.counters.rx_cycles, rx);
                 add(&self.counters.packets, n as u64);
                 let popped = self.process_batch(0, n, now);
@@ -809,7 +812,7 @@ impl Pmd {
     /// Classifies and runs the `n` packets of batch `k`; returns how many
     /// were decapsulated into the other batch for another pass.
     fn process_batch(&mut self, k: usize, n: usize, now: u64) -> usize {
-        let c_start = crate::xsk::cycles();
+        let c_start = crate::sys::time::cycles();
         let mut flows: [Option<FlowRef>; BATCH] = [None; BATCH];
         let mut miss_idx = [0usize; BATCH];
         let mut n_miss = 0;
@@ -893,7 +896,7 @@ impl Pmd {
                 }
             }
         }
-        let c_actions = crate::xsk::cycles();
+        let c_actions = crate::sys::time::cycles();
         let classify = c_actions.wrapping_sub(c_start);
         add(&self.counters.classify_cycles, classify);
         // A batch with upcalls measures the slow path's door, not the cache.
@@ -933,10 +936,10 @@ impl Pmd {
                 }
             }
         }
-        let c_tx = crate::xsk::cycles();
+        let c_tx = crate::sys::time::cycles();
         add(&self.counters.action_cycles, c_tx.wrapping_sub(c_actions));
         self.flush_tx();
-        let tx = crate::xsk::cycles().wrapping_sub(c_tx);
+        let tx = crate::sys::time::cycles().wrapping_sub(c_tx);
         add(&self.counters.tx_cycles, tx);
         popped
     }

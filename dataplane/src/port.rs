@@ -19,10 +19,11 @@
 
 use crate::exec::HEADROOM;
 use crate::steer::{SteeredProgram, SteeringTable};
+use crate::sys::bpf::{XdpAttach, XdpLink};
+use crate::sys::fd;
+use crate::sys::xsk::{self, XskSocket};
 use crate::tunnel::{DecapDrop, EncapDrop, TunnelMeta, VxlanEndpoint};
 use crate::xdp::{RedirectProgram, UnderlayProgram, VtepMaps};
-use crate::xsk::XdpAttach;
-use crate::xsk::{self, Desc, XdpLink, XskSocket};
 use odpx_classifier::wire::ETHERNET_LEN;
 use std::collections::VecDeque;
 use std::io;
@@ -245,7 +246,6 @@ pub struct RxBatch {
     pub lens: [usize; BATCH],
     pub in_ports: [u32; BATCH],
     pub tunnels: [Option<TunnelMeta>; BATCH],
-    descs: [Desc; BATCH],
 }
 
 impl Default for RxBatch {
@@ -256,7 +256,6 @@ impl Default for RxBatch {
             lens: [0; BATCH],
             in_ports: [0; BATCH],
             tunnels: [None; BATCH],
-            descs: [Desc::default(); BATCH],
         }
     }
 }
@@ -379,7 +378,7 @@ impl Port {
     }
 
     fn open_afxdp(no: u32, name: &str, program: ProgramChoice) -> io::Result<Port> {
-        let ifindex = xsk::ifindex(name)?;
+        let ifindex = fd::ifindex(name)?;
         let n = rx_queue_count(name);
         let attached = match program {
             ProgramChoice::Underlay => UnderlayProgram::attach(ifindex, n as u32).map(XdpProgramKind::Underlay),
@@ -505,9 +504,7 @@ impl Port {
     /// deleted stops receiving; control reports it).
     pub fn is_alive(&self) -> bool {
         match &self.backend {
-            Backend::Xdp { ifindex, .. } => {
-                xsk::ifindex(&self.name).is_ok_and(|i| i == ifindex.load(Ordering::Relaxed))
-            }
+            Backend::Xdp { ifindex, .. } => fd::ifindex(&self.name).is_ok_and(|i| i == ifindex.load(Ordering::Relaxed)),
             Backend::Mem(_) | Backend::Vxlan(_) => true,
         }
     }
@@ -549,7 +546,7 @@ impl Port {
                 format!("{}: underlay ports are not opened again (restart odpx)", self.name),
             ));
         }
-        let new = xsk::ifindex(&self.name)?;
+        let new = fd::ifindex(&self.name)?;
         let n = queues.len();
         if rx_queue_count(&self.name) < n {
             return Err(io::Error::new(
@@ -613,20 +610,16 @@ impl Port {
         match &self.backend {
             Backend::Xdp { queues, .. } => {
                 let mut s = queues[q].lock().expect("queue lock");
-                let got = s.recv(&mut b.descs);
-                for i in 0..got {
-                    let d = b.descs[i];
-                    let f = s.frame(d.addr, d.len);
+                s.receive(BATCH, |f| {
                     if f.len() > max {
                         self.stats.rx_dropped_too_big.fetch_add(1, Ordering::Relaxed);
-                        continue;
+                        return;
                     }
                     b.bufs[n][HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
                     b.lens[n] = f.len();
                     bytes += f.len() as u64;
                     n += 1;
-                }
-                s.release(&b.descs[..got]);
+                });
             }
             Backend::Mem(m) => {
                 if m.looped.is_empty() {
@@ -672,21 +665,14 @@ impl Port {
         match &self.backend {
             Backend::Xdp { queues, .. } => {
                 let mut s = queues[q % queues.len()].lock().expect("queue lock");
-                let mut frames = [(0u64, 0u32); BATCH * 4];
-                let mut k = 0;
-                for p in stage.iter() {
-                    if k == frames.len() {
-                        sent += s.send(&frames[..k]);
-                        k = 0;
-                    }
-                    let Some(addr) = s.tx_frame() else { break };
-                    let len = p.len().min(xsk::FRAME_SIZE);
-                    s.frame_mut(addr, len as u32).copy_from_slice(&p[..len]);
-                    frames[k] = (addr, len as u32);
+                let mut staged = stage.iter();
+                sent = s.transmit(stage.len(), |_, frame| {
+                    let p = staged.next()?;
+                    let len = p.len().min(frame.len());
+                    frame[..len].copy_from_slice(&p[..len]);
                     bytes += len as u64;
-                    k += 1;
-                }
-                sent += s.send(&frames[..k]);
+                    Some(len)
+                });
             }
             Backend::Mem(m) => {
                 if m.keep_tx {

@@ -67,8 +67,9 @@
 //! the paragraph above makes harmless.
 
 use crate::bpf::{helper, xdp, xdp_md, Asm, Cond, Size, R0, R1, R10, R2, R3, R4, R5, R6, R7, R8, R9};
+use crate::sys::bpf::{BpfMap, XdpAttach, XdpLink, XdpProgram};
+use crate::sys::xsk::XskSocket;
 use crate::xdp::Steer;
-use crate::xsk::{BpfMap, XdpAttach, XdpLink, XdpProgram, XskSocket};
 use odpx_classifier::key::{attr, frag, FlowKey, Match, VLAN_CFI};
 use odpx_classifier::wire::{
     eth_field, ethertype, icmp_field, ip_proto, ipv4_field, tcp_field, udp_field, vlan_field, ETHERNET_LEN,

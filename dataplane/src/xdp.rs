@@ -25,7 +25,8 @@
 //! configuration, through [`VtepMaps`]; the PMDs never touch them.
 
 use crate::bpf::{helper, xdp, xdp_md, Asm, Cond, Reg, Size, R0, R1, R10, R2, R3, R6, R7, R8};
-use crate::xsk::{BpfMap, XdpLink, XdpProgram, XskSocket};
+use crate::sys::bpf::{BpfMap, XdpLink, XdpProgram};
+use crate::sys::xsk::XskSocket;
 use std::io;
 use std::net::IpAddr;
 

@@ -15,8 +15,8 @@ use odpx_classifier::wire::{
 };
 use odpx_dataplane::bpf::xdp;
 use odpx_dataplane::steer::{steer_match, SteerEntry, SteerRefusal, SteeringTable, MASK_SLOTS};
+use odpx_dataplane::sys::bpf::{BpfMap, XdpProgram};
 use odpx_dataplane::xdp::Steer;
-use odpx_dataplane::xsk::{BpfMap, XdpProgram};
 use rand::{Rng, SeedableRng};
 
 /// The verdict of a packet left to AF_XDP in these tests (in the real

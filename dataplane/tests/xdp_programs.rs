@@ -9,8 +9,8 @@ use odpx_classifier::wire::{
     IPV6_LEN, UDP_LEN, VXLAN_PORT,
 };
 use odpx_dataplane::bpf::xdp;
+use odpx_dataplane::sys::bpf::XdpProgram;
 use odpx_dataplane::xdp::{Steer, VtepMaps};
-use odpx_dataplane::xsk::XdpProgram;
 use rand::{Rng, SeedableRng};
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -243,7 +243,7 @@ fn the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_th
     }
     let maps = VtepMaps::new().unwrap();
     maps.add(IpAddr::V4(VTEP4), VXLAN_PORT).unwrap();
-    let xsks = odpx_dataplane::xsk::BpfMap::xsk(1).unwrap();
+    let xsks = odpx_dataplane::sys::bpf::BpfMap::xsk(1).unwrap();
     let prog =
         XdpProgram::load(&maps.program(Steer::Redirect { xskmap_fd: xsks.fd() }), "odpx_underlay").expect("verifier");
     // bpf_redirect_map's fallback: no socket on queue 0, so to the stack.

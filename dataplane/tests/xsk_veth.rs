@@ -2,8 +2,9 @@
 //! end's socket arrive on the other end's socket. Needs root (namespaces,
 //! XDP); skips locally without it and fails in CI.
 
+use odpx_dataplane::sys::fd::ifindex;
+use odpx_dataplane::sys::xsk::XskSocket;
 use odpx_dataplane::xdp::RedirectProgram;
-use odpx_dataplane::xsk::{ifindex, Desc, XskSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ fn on_veth_pair<T: Send + 'static>(body: impl FnOnce(XskSocket, XskSocket) -> T 
     // made there; then do everything on that thread.
     let got = std::thread::spawn(move || {
         let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        odpx_dataplane::xsk::enter_netns(&f).expect("setns");
+        odpx_dataplane::sys::fd::enter_netns(&f).expect("setns");
         let (a, b) = (ifindex("xa").unwrap(), ifindex("xb").unwrap());
         let prog_b = RedirectProgram::attach(b, 1).expect("attach on xb");
         // The sender's end needs an XDP program too for copy-mode veth TX
@@ -73,28 +74,29 @@ fn test_frame(i: u8) -> Vec<u8> {
 
 /// Receives what has arrived on `rx`; returns the test frames' numbers.
 fn drain(rx: &mut XskSocket) -> Vec<u8> {
-    let mut descs = [Desc::default(); 32];
-    let n = rx.recv(&mut descs);
-    let seen = descs[..n]
-        .iter()
-        .map(|d| rx.frame(d.addr, d.len))
-        .filter(|f| f.len() == 64 && f[12..14] == [0x88, 0xb5])
-        .map(|f| f[20])
-        .collect();
-    rx.release(&descs[..n]);
+    let mut seen = Vec::new();
+    rx.receive(32, |f| {
+        if f.len() == 64 && f[12..14] == [0x88, 0xb5] {
+            seen.push(f[20]);
+        }
+    });
     seen
+}
+
+/// Sends the test frames numbered `nos` in one transmit; answers how many
+/// the socket queued.
+fn send(tx: &mut XskSocket, nos: &[u8]) -> usize {
+    tx.transmit(nos.len(), |i, frame| {
+        frame[..64].copy_from_slice(&test_frame(nos[i]));
+        Some(64)
+    })
 }
 
 #[test]
 fn frames_cross_a_veth_pair_through_af_xdp() {
     let Some(mut seen) = on_veth_pair(|mut tx, mut rx| {
-        let mut sent = Vec::new();
-        for i in 0..64u8 {
-            let addr = tx.tx_frame().expect("free tx frame");
-            tx.frame_mut(addr, 64).copy_from_slice(&test_frame(i));
-            sent.push((addr, 64));
-        }
-        assert_eq!(tx.send(&sent), 64);
+        let all: Vec<u8> = (0..64).collect();
+        assert_eq!(send(&mut tx, &all), 64);
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while seen.len() < 64 && Instant::now() < deadline {
@@ -122,13 +124,8 @@ fn batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring() {
     let Some(outcome) = on_veth_pair(|mut tx, mut rx| {
         let (mut sent, mut arrived) = (0usize, 0usize);
         for round in 0..400 {
-            let mut batch = Vec::new();
-            for i in 0..31u8 {
-                let addr = tx.tx_frame().expect("a free tx frame");
-                tx.frame_mut(addr, 64).copy_from_slice(&test_frame(i));
-                batch.push((addr, 64));
-            }
-            let took = tx.send(&batch);
+            let batch: Vec<u8> = (0..31).collect();
+            let took = send(&mut tx, &batch);
             if took != batch.len() {
                 return Err(format!("round {round}: the ring took {took} of {}", batch.len()));
             }
@@ -152,7 +149,7 @@ fn batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring() {
 #[test]
 fn an_idle_socket_waits_until_a_frame_arrives() {
     let Some((quiet, woke, waited)) = on_veth_pair(|mut tx, mut rx| {
-        use odpx_dataplane::xsk::wait_readable;
+        use odpx_dataplane::sys::fd::wait_readable;
         // Nothing sent: the wait times out. (The kernel may still send a
         // frame of its own on a new link: drain, and wait again.)
         let mut quiet = true;
@@ -169,9 +166,7 @@ fn an_idle_socket_waits_until_a_frame_arrives() {
         // wait ends when it arrives.
         let sender = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
-            let addr = tx.tx_frame().unwrap();
-            tx.frame_mut(addr, 64).copy_from_slice(&test_frame(7));
-            assert_eq!(tx.send(&[(addr, 64)]), 1);
+            assert_eq!(send(&mut tx, &[7]), 1);
             tx
         });
         let t = Instant::now();
@@ -199,7 +194,7 @@ fn an_idle_socket_waits_until_a_frame_arrives() {
 #[test]
 fn a_waiting_pmd_is_woken_by_a_message() {
     use odpx_dataplane::pmd::{PmdDoor, PmdMsg};
-    use odpx_dataplane::xsk::{wait_readable, Waker};
+    use odpx_dataplane::sys::fd::{wait_readable, Waker};
     use std::sync::Arc;
     let waker = Arc::new(Waker::new().expect("eventfd"));
     let (tx, rx) = crossbeam_channel::unbounded();

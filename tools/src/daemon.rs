@@ -150,7 +150,7 @@ pub fn demo(duration: Option<u64>, mode: DatapathKind) -> R {
     // The switch opens its ports from inside the switch namespace.
     let f = sandbox::netns_file(&sw_ns).map_err(|e| format!("{sw_ns}: {e}"))?;
     let here = std::fs::File::open("/proc/self/ns/net").map_err(|e| format!("own namespace: {e}"))?;
-    odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
+    odpx_dataplane::sys::fd::enter_netns(&f).map_err(|e| e.to_string())?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let datapath = match mode {
         DatapathKind::Kernel => "kernel",
@@ -166,7 +166,7 @@ pub fn demo(duration: Option<u64>, mode: DatapathKind) -> R {
         Path::new("/"),
     )?;
     let started = Switch::start(&cfg);
-    odpx_dataplane::xsk::enter_netns(&here).map_err(|e| e.to_string())?;
+    odpx_dataplane::sys::fd::enter_netns(&here).map_err(|e| e.to_string())?;
     let sw = Arc::new(started?);
     let socket = cfg.switch.socket.clone();
     let _ = ctl::serve(sw.clone(), &socket);

@@ -78,7 +78,7 @@ pub fn build(tag: &str, hosts: usize) -> Result<Sandbox, String> {
         let f = netns_file(h).map_err(|e| format!("{h}: {e}"))?;
         let h2 = h.clone();
         std::thread::spawn(move || {
-            odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
+            odpx_dataplane::sys::fd::enter_netns(&f).map_err(|e| e.to_string())?;
             odpx_offload::ethtool::disable_tx_checksum("eth0").map_err(|e| format!("{h2}: eth0: {e}"))
         })
         .join()
@@ -138,7 +138,7 @@ pub fn vxlan_site(sb: &mut Sandbox, tag: &str, family: Family, vni: u32, dst_por
     // The site's frames carry finished checksums (AF_XDP copies raw bytes).
     let f = netns_file(&ns).map_err(|e| format!("{ns}: {e}"))?;
     std::thread::spawn(move || {
-        odpx_dataplane::xsk::enter_netns(&f).map_err(|e| e.to_string())?;
+        odpx_dataplane::sys::fd::enter_netns(&f).map_err(|e| e.to_string())?;
         odpx_offload::ethtool::disable_tx_checksum("eth0").map_err(|e| format!("site eth0: {e}"))
     })
     .join()
@@ -193,7 +193,7 @@ pub fn veth_pair(ns: &str, name: &str, peer_ns: &str, peer: &str) -> Result<(), 
 
 /// Moves the calling thread into namespace `ns`.
 pub fn enter(ns: &str) -> bool {
-    netns_file(ns).is_ok_and(|f| odpx_dataplane::xsk::enter_netns(&f).is_ok())
+    netns_file(ns).is_ok_and(|f| odpx_dataplane::sys::fd::enter_netns(&f).is_ok())
 }
 
 pub const ECHO_PORT: u16 = 7;
@@ -365,7 +365,7 @@ pub fn udp_traffic(
         let Ok(f) = netns_file(&ns) else {
             return 0;
         };
-        if odpx_dataplane::xsk::enter_netns(&f).is_err() {
+        if odpx_dataplane::sys::fd::enter_netns(&f).is_err() {
             return 0;
         }
         let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0") else {

@@ -4,9 +4,11 @@
 //! Open vSwitch in side-by-side runs (`odpx workload`).
 
 use odpx_dataplane::port::{Port, RxBatch, TxStage};
+use odpx_dataplane::sys::fd::ifindex;
+use odpx_dataplane::sys::time::cycles;
+use odpx_dataplane::sys::xsk::XskSocket;
 use odpx_dataplane::workload::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
 use odpx_dataplane::xdp::RedirectProgram;
-use odpx_dataplane::xsk::{self, XskSocket};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -222,7 +224,7 @@ pub fn gen(a: &GenArgs) -> R {
     if let Some(c) = core {
         core_affinity::set_for_current(core_affinity::CoreId { id: c });
     }
-    let i = xsk::ifindex(iface).map_err(|e| e.to_string())?;
+    let i = ifindex(iface).map_err(|e| e.to_string())?;
     // An XDP program on the sending veth too: copy-mode TX into a veth is
     // delivered reliably only then (shared notes).
     let _prog = RedirectProgram::attach(i, 1).map_err(|e| format!("{iface}: {e}"))?;
@@ -231,7 +233,6 @@ pub fn gen(a: &GenArgs) -> R {
     let end = start + Duration::from_secs_f64(duration);
     let mut sent = 0u64;
     let mut next = 0usize;
-    let mut batch = Vec::with_capacity(64);
     let mut churn = ChurnFrames::new();
     let mut churned = 0u64;
     // Paced, frames leave in chunks of a millisecond's worth (at least
@@ -241,13 +242,11 @@ pub fn gen(a: &GenArgs) -> R {
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {
         if a.churn > 0 {
             let due = (start.elapsed().as_secs_f64() * a.churn as f64) as u64;
-            batch.clear();
-            for _ in 0..(due - churned).min(64) {
-                let Some(f) = s.tx_frame() else { break };
-                churn.write_next(s.frame_mut(f, churn.frame_len() as u32));
-                batch.push((f, churn.frame_len() as u32));
-            }
-            churned += s.send(&batch) as u64;
+            let len = churn.frame_len();
+            churned += s.transmit((due - churned).min(64) as usize, |_, frame| {
+                churn.write_next(&mut frame[..len]);
+                Some(len)
+            }) as u64;
             if frames.is_empty() {
                 s.reap_completions();
                 std::thread::sleep(Duration::from_micros(200));
@@ -270,15 +269,13 @@ pub fn gen(a: &GenArgs) -> R {
             }
             room = (due - sent).min(64) as usize;
         }
-        batch.clear();
-        for _ in 0..room {
-            let Some(a) = s.tx_frame() else { break };
-            let f = &frames[next % frames.len()];
-            next += 1;
-            s.frame_mut(a, f.len() as u32).copy_from_slice(f);
-            batch.push((a, f.len() as u32));
-        }
-        sent += s.send(&batch) as u64;
+        let queued = s.transmit(room, |i, frame| {
+            let f = &frames[(next + i) % frames.len()];
+            frame[..f.len()].copy_from_slice(f);
+            Some(f.len())
+        });
+        next += queued;
+        sent += queued as u64;
     }
     let secs = start.elapsed().as_secs_f64();
     println!("sent {sent} packets in {secs:.3} s ({:.0} pps)", sent as f64 / secs);
@@ -346,7 +343,7 @@ pub fn fwd(inp: &str, out: &str, core: Option<usize>, duration: Option<f64>) -> 
     let (mut packets, mut busy) = (0u64, 0u64);
     let start = Instant::now();
     while !stop.load(Ordering::Relaxed) && duration.is_none_or(|d| start.elapsed().as_secs_f64() < d) {
-        let c0 = xsk::cycles();
+        let c0 = cycles();
         let n = a.recv(0, &mut batch);
         if n > 0 {
             for i in 0..n {
@@ -355,7 +352,7 @@ pub fn fwd(inp: &str, out: &str, core: Option<usize>, duration: Option<f64>) -> 
             b.send(0, &stage);
             stage.clear();
             packets += n as u64;
-            busy += xsk::cycles().wrapping_sub(c0);
+            busy += cycles().wrapping_sub(c0);
         }
         b.poll_tx(0);
     }

@@ -119,8 +119,9 @@ fn rules_forward_drop_and_change_live() {
 /// Sends raw `frames` with AF_XDP from namespace `from` and returns the
 /// frames with source MAC `src` that AF_XDP captures in namespace `to`.
 fn exchange(from: &str, frames: &[Vec<u8>], to: &str, src: [u8; 6]) -> Vec<Vec<u8>> {
+    use odpx_dataplane::sys::fd::ifindex;
+    use odpx_dataplane::sys::xsk::XskSocket;
     use odpx_dataplane::xdp::RedirectProgram;
-    use odpx_dataplane::xsk::{ifindex, Desc, XskSocket};
     let (to, from) = (to.to_string(), from.to_string());
     let want = frames.len();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -132,17 +133,13 @@ fn exchange(from: &str, frames: &[Vec<u8>], to: &str, src: [u8; 6]) -> Vec<Vec<u
         prog.register(0, &s).unwrap();
         ready_tx.send(()).unwrap();
         let mut got = Vec::new();
-        let mut descs = [Desc::default(); 32];
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(5) && got.len() < want {
-            let n = s.recv(&mut descs);
-            for d in &descs[..n] {
-                let f = s.frame(d.addr, d.len).to_vec();
+            s.receive(32, |f| {
                 if f.len() >= 12 && f[6..12] == src {
-                    got.push(f);
+                    got.push(f.to_vec());
                 }
-            }
-            s.release(&descs[..n]);
+            });
             std::thread::sleep(Duration::from_millis(1));
         }
         got
@@ -154,13 +151,10 @@ fn exchange(from: &str, frames: &[Vec<u8>], to: &str, src: [u8; 6]) -> Vec<Vec<u
         let i = ifindex("eth0").unwrap();
         let _prog = RedirectProgram::attach(i, 1).unwrap();
         let mut s = XskSocket::bind(i, 0).unwrap();
-        let mut q = Vec::new();
-        for f in &sent {
-            let a = s.tx_frame().unwrap();
-            s.frame_mut(a, f.len() as u32).copy_from_slice(f);
-            q.push((a, f.len() as u32));
-        }
-        s.send(&q);
+        s.transmit(sent.len(), |i, frame| {
+            frame[..sent[i].len()].copy_from_slice(&sent[i]);
+            Some(sent[i].len())
+        });
         std::thread::sleep(Duration::from_millis(300));
         s.reap_completions();
     })

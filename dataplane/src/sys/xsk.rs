@@ -1,26 +1,11 @@
-//! AF_XDP sockets, their UMEM and rings, and the `bpf()` syscall: the only
-//! `unsafe` code of odpx (with one libc call beside them,
-//! [`release_free_memory`], kept here so that the unsafe stays in one
-//! room).
+//! AF_XDP sockets: one socket per (interface, queue), with its UMEM (an
+//! anonymous, page-aligned area cut into [`FRAME_SIZE`]-byte frames) and
+//! its four rings (fill, completion, rx, tx) mapped into this process.
 //!
-//! # What
-//! * [`XskSocket`]: an AF_XDP socket bound to one (interface, queue), with
-//!   its UMEM (an anonymous, page-aligned area cut into [`FRAME_SIZE`]-byte
-//!   frames) and its four rings (fill, completion, rx, tx) mapped into
-//!   this process.
-//! * [`BpfMap`], [`XdpProgram`], [`XdpLink`]: maps (XSKMAP, hash), loading
-//!   a program (with the verifier's log on refusal), running it on a test
-//!   frame (`BPF_PROG_TEST_RUN`) and attaching it through a bpf_link,
-//!   which the kernel removes when the process exits. The programs
-//!   themselves are bytes made by [`crate::xdp`].
-//!
-//! # Why raw syscalls
-//! No C toolchain beyond gcc may be assumed (no clang, no libbpf, no
-//! libxdp), and the programs are short, so they are assembled in Rust
-//! ([`crate::bpf`]). The ring protocol is the kernel's (Documentation/networking/
-//! af_xdp.rst): single producer, single consumer, free-running u32
-//! indices, the producer publishes with a release store and the consumer
-//! reads it with an acquire load.
+//! # The ring protocol
+//! The kernel's (Documentation/networking/af_xdp.rst): single producer,
+//! single consumer, free-running u32 indices; the producer publishes with
+//! a release store and the consumer reads it with an acquire load.
 //!
 //! # Invariants (what the `unsafe` blocks rely on)
 //! * Every ring pointer comes from a successful `mmap` of the size the
@@ -31,12 +16,17 @@
 //! * A frame address handed to the kernel (fill or tx ring) is a multiple
 //!   of [`FRAME_SIZE`] below the UMEM length, and the frame is not touched
 //!   by this process until the kernel returns it (rx or completion ring).
-//!   [`XskSocket`] owns the frame bookkeeping that enforces this.
+//! * Frames are reached only inside [`XskSocket::receive`] (the frames the
+//!   rx ring returned, read in the closure, then given back to the fill
+//!   ring) and [`XskSocket::transmit`] (free frames, written in the
+//!   closure, then queued on the tx ring): no reference to a frame leaves
+//!   those calls, so safe code never sees a frame the kernel owns.
 //!
 //! # Threads
 //! An [`XskSocket`] is used by one thread at a time (the PMD that polls
 //! it); it is `Send`, not `Sync`.
 
+use super::last_err;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
@@ -50,6 +40,9 @@ pub const FRAME_SIZE: usize = 2048;
 pub const FRAMES: usize = 8192;
 /// Ring sizes (descriptors).
 pub const RING_SIZE: u32 = 4096;
+/// Frames one [`XskSocket::receive`] call takes, and one kick sends, at
+/// most.
+pub const MAX_BURST: usize = 128;
 
 const AF_XDP: i32 = 44;
 const SOL_XDP: i32 = 283;
@@ -110,10 +103,10 @@ struct SockaddrXdp {
 /// One rx or tx descriptor (`struct xdp_desc`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Desc {
-    pub addr: u64,
-    pub len: u32,
-    pub options: u32,
+struct Desc {
+    addr: u64,
+    len: u32,
+    options: u32,
 }
 
 /// Kernel counters of one socket (`struct xdp_statistics`).
@@ -137,11 +130,6 @@ impl std::ops::AddAssign for XskStats {
         self.rx_fill_ring_empty_descs += o.rx_fill_ring_empty_descs;
         self.tx_ring_empty_descs += o.tx_ring_empty_descs;
     }
-}
-
-fn last_err(what: &str) -> io::Error {
-    let e = io::Error::last_os_error();
-    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 fn setsockopt<T>(fd: RawFd, opt: i32, val: &T, what: &str) -> io::Result<()> {
@@ -490,80 +478,107 @@ impl XskSocket {
         }
     }
 
-    /// Receives up to `out.len()` descriptors. The frames stay owned by
-    /// the caller until passed to [`XskSocket::release`].
-    pub fn recv(&mut self, out: &mut [Desc]) -> usize {
-        let n = (self.rx.ready() as usize).min(out.len());
+    /// Receives up to `max` frames (at most [`MAX_BURST`] a call): hands
+    /// each one's bytes to `take`, in order, then gives the frames back to
+    /// the kernel's fill ring. Returns how many were received.
+    pub fn receive(&mut self, max: usize, mut take: impl FnMut(&[u8])) -> usize {
+        let mut descs = [Desc::default(); MAX_BURST];
+        let n = (self.rx.ready() as usize).min(max).min(MAX_BURST);
         let cons = self.rx.cached_cons;
-        for (i, d) in out.iter_mut().enumerate().take(n) {
+        for (i, d) in descs.iter_mut().enumerate().take(n) {
             // SAFETY: slot inside the rx ring (masked); the kernel produced
             // it before publishing the producer index we read.
             *d = unsafe { self.rx.desc_slot(cons.wrapping_add(i as u32)).read() };
         }
-        if n > 0 {
-            self.rx.cached_cons = cons.wrapping_add(n as u32);
-            self.rx.store(self.rx.consumer, self.rx.cached_cons);
-        } else if self.fill.needs_wakeup() {
-            self.wake_rx();
+        if n == 0 {
+            if self.fill.needs_wakeup() {
+                self.wake_rx();
+            }
+            return 0;
         }
-        n
-    }
-
-    /// The bytes of a received or owned frame region.
-    pub fn frame(&self, addr: u64, len: u32) -> &[u8] {
-        let (off, len) = self.bounds(addr, len);
-        // SAFETY: `bounds` keeps the range inside the UMEM; the frame is
-        // owned by this process (received, or free for tx).
-        unsafe { std::slice::from_raw_parts(self.umem.ptr.as_ptr().add(off), len) }
-    }
-
-    /// Mutable bytes of a frame region (received frames may be edited in
-    /// place; addresses from 256 bytes into the frame leave headroom).
-    pub fn frame_mut(&mut self, addr: u64, len: u32) -> &mut [u8] {
-        let (off, len) = self.bounds(addr, len);
-        // SAFETY: as in `frame`; `&mut self` makes this the only access.
-        unsafe { std::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(off), len) }
-    }
-
-    /// The whole frame that holds `addr` (for headroom: pushes write in
-    /// front of the received data).
-    pub fn whole_frame_mut(&mut self, addr: u64) -> &mut [u8] {
-        let start = addr & !(FRAME_SIZE as u64 - 1);
-        self.frame_mut(start, FRAME_SIZE as u32)
-    }
-
-    fn bounds(&self, addr: u64, len: u32) -> (usize, usize) {
-        let off = (addr as usize).min(self.umem.len);
-        let frame_end = (off & !(FRAME_SIZE - 1)) + FRAME_SIZE;
-        (off, (len as usize).min(frame_end.min(self.umem.len) - off))
-    }
-
-    /// Returns received frames to the fill ring (via the stash).
-    pub fn release(&mut self, descs: &[Desc]) {
-        for d in descs {
+        self.rx.cached_cons = cons.wrapping_add(n as u32);
+        self.rx.store(self.rx.consumer, self.rx.cached_cons);
+        for d in &descs[..n] {
+            take(self.frame(d.addr, d.len as usize));
             // Copy-mode rx addresses are frame start + 256: recycle the frame.
             self.fill_stash.push(d.addr & !(FRAME_SIZE as u64 - 1));
         }
         self.refill();
+        n
     }
 
-    /// A free tx frame to write a packet into, if any.
-    pub fn tx_frame(&mut self) -> Option<u64> {
+    /// Bytes `addr..addr + len` of a frame this socket owns (received and
+    /// not yet given back, or free for transmission), cut to the frame.
+    fn frame(&self, addr: u64, len: usize) -> &[u8] {
+        let (off, len) = self.bounds(addr, len);
+        // SAFETY: `bounds` keeps the range inside the UMEM; the callers
+        // pass only frames the kernel handed back (rx ring) or that are
+        // free (never queued, or returned by the completion ring).
+        unsafe { std::slice::from_raw_parts(self.umem.ptr.as_ptr().add(off), len) }
+    }
+
+    /// The whole free transmit frame at `addr`.
+    fn free_frame_mut(&mut self, addr: u64) -> &mut [u8] {
+        let (off, len) = self.bounds(addr, FRAME_SIZE);
+        // SAFETY: as in `frame`, for a free frame; `&mut self` makes this
+        // the only access while the slice lives.
+        unsafe { std::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(off), len) }
+    }
+
+    fn bounds(&self, addr: u64, len: usize) -> (usize, usize) {
+        let off = (addr as usize).min(self.umem.len);
+        let frame_end = (off & !(FRAME_SIZE - 1)) + FRAME_SIZE;
+        (off, len.min(frame_end.min(self.umem.len) - off))
+    }
+
+    /// Sends up to `max` frames with one kick per [`MAX_BURST`]: for each,
+    /// a free frame ([`FRAME_SIZE`] bytes) is handed to `fill` with its
+    /// number, and `fill` writes the packet and answers its length (`None`:
+    /// nothing more to send). Returns how many frames were queued; it stops
+    /// early when no frame is free or the tx ring is full (the caller
+    /// counts the rest as dropped).
+    pub fn transmit(&mut self, max: usize, mut fill: impl FnMut(usize, &mut [u8]) -> Option<usize>) -> usize {
+        let mut queued = 0;
+        let mut frames = [(0u64, 0u32); MAX_BURST];
+        let mut done = false;
+        while queued < max && !done {
+            let mut k = 0;
+            while k < MAX_BURST && queued + k < max {
+                let Some(addr) = self.take_free_tx() else {
+                    done = true;
+                    break;
+                };
+                match fill(queued + k, self.free_frame_mut(addr)) {
+                    Some(len) => {
+                        frames[k] = (addr, len.min(FRAME_SIZE) as u32);
+                        k += 1;
+                    }
+                    None => {
+                        self.free_tx.push(addr);
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            let sent = self.queue_tx(&frames[..k]);
+            queued += sent;
+            done |= sent < k || k == 0;
+        }
+        queued
+    }
+
+    /// A free tx frame, reaping completions when none is left.
+    fn take_free_tx(&mut self) -> Option<u64> {
         if self.free_tx.is_empty() {
             self.reap_completions();
         }
         self.free_tx.pop()
     }
 
-    /// Gives a tx frame back unused.
-    pub fn tx_unused(&mut self, addr: u64) {
-        self.free_tx.push(addr);
-    }
-
     /// Queues written tx frames (address, length) and kicks the kernel.
-    /// Returns how many were queued; the rest (tx ring full) are handed
-    /// back as free frames and should be counted as drops by the caller.
-    pub fn send(&mut self, frames: &[(u64, u32)]) -> usize {
+    /// Returns how many were queued; the rest (tx ring full) go back to
+    /// the free frames.
+    fn queue_tx(&mut self, frames: &[(u64, u32)]) -> usize {
         let n = (self.tx.free(frames.len() as u32) as usize).min(frames.len());
         let prod = self.tx.cached_prod;
         for (i, &(addr, len)) in frames.iter().enumerate().take(n) {
@@ -646,376 +661,4 @@ impl XskSocket {
     pub fn stats(&self) -> io::Result<XskStats> {
         getsockopt(self.fd.as_raw_fd(), XDP_STATISTICS, "XDP_STATISTICS")
     }
-}
-
-// ------------------------------------------------------------------ BPF
-
-const SYS_BPF: libc::c_long = 321;
-const BPF_MAP_CREATE: i32 = 0;
-const BPF_MAP_UPDATE_ELEM: i32 = 2;
-const BPF_MAP_DELETE_ELEM: i32 = 3;
-const BPF_PROG_LOAD: i32 = 5;
-const BPF_PROG_TEST_RUN: i32 = 10;
-const BPF_LINK_CREATE: i32 = 28;
-const BPF_MAP_TYPE_HASH: u32 = 1;
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_XSKMAP: u32 = 17;
-const BPF_PROG_TYPE_XDP: u32 = 6;
-const BPF_XDP: u32 = 37;
-const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
-const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
-/// The kernel's limit on an object name, NUL included.
-const BPF_OBJ_NAME_LEN: usize = 16;
-
-/// Union bpf_attr, large enough for the commands used here.
-#[repr(C, align(8))]
-struct BpfAttr([u8; 128]);
-
-impl BpfAttr {
-    fn new() -> Self {
-        BpfAttr([0; 128])
-    }
-    fn u32(&mut self, at: usize, v: u32) -> &mut Self {
-        self.0[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn u64(&mut self, at: usize, v: u64) -> &mut Self {
-        self.0[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-        self
-    }
-    fn read_u32(&self, at: usize) -> u32 {
-        u32::from_ne_bytes([self.0[at], self.0[at + 1], self.0[at + 2], self.0[at + 3]])
-    }
-    fn name(&mut self, at: usize, name: &str) -> &mut Self {
-        let n = name.len().min(BPF_OBJ_NAME_LEN - 1);
-        self.0[at..at + n].copy_from_slice(&name.as_bytes()[..n]);
-        self
-    }
-}
-
-/// bpf(2) for the commands that answer 0 or a count.
-fn bpf_call(cmd: i32, attr: &mut BpfAttr, what: &str) -> io::Result<i64> {
-    // SAFETY: bpf(2) reads and writes at most `size_of(BpfAttr)` bytes of
-    // `attr`, which lives for the call; pointers inside it (instructions,
-    // license, log, keys, values, packet buffers) point to buffers the
-    // callers below keep alive across the call, with the sizes they pass.
-    let r = unsafe { libc::syscall(SYS_BPF, cmd, attr.0.as_mut_ptr(), std::mem::size_of::<BpfAttr>() as u32) };
-    if r < 0 {
-        return Err(last_err(what));
-    }
-    Ok(r)
-}
-
-/// bpf(2) for the commands that answer a new file descriptor.
-fn bpf_fd(cmd: i32, attr: &mut BpfAttr, what: &str) -> io::Result<OwnedFd> {
-    let r = bpf_call(cmd, attr, what)?;
-    // SAFETY: MAP_CREATE, PROG_LOAD and LINK_CREATE return a new fd that
-    // nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
-}
-
-/// A BPF map: an XSKMAP (queue -> AF_XDP socket) or a hash map of fixed
-/// key and value sizes. Closed with its last fd (programs that use it hold
-/// their own reference).
-pub struct BpfMap {
-    fd: OwnedFd,
-    key_size: usize,
-    value_size: usize,
-}
-
-impl BpfMap {
-    fn create(kind: u32, key_size: usize, value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
-        let mut a = BpfAttr::new();
-        a.u32(0, kind)
-            .u32(4, key_size as u32)
-            .u32(8, value_size as u32)
-            .u32(12, entries.max(1))
-            .name(28, name);
-        let fd = bpf_fd(BPF_MAP_CREATE, &mut a, &format!("bpf(BPF_MAP_CREATE {name})"))?;
-        Ok(BpfMap {
-            fd,
-            key_size,
-            value_size,
-        })
-    }
-
-    /// An XSKMAP of `queues` slots.
-    pub fn xsk(queues: u32) -> io::Result<BpfMap> {
-        BpfMap::create(BPF_MAP_TYPE_XSKMAP, 4, 4, queues, "odpx_xsks")
-    }
-
-    /// A hash map.
-    pub fn hash(key_size: usize, value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
-        BpfMap::create(BPF_MAP_TYPE_HASH, key_size, value_size, entries, name)
-    }
-
-    /// An array map (keys are `u32` indexes, every slot exists, zeroed).
-    pub fn array(value_size: usize, entries: u32, name: &str) -> io::Result<BpfMap> {
-        BpfMap::create(BPF_MAP_TYPE_ARRAY, 4, value_size, entries, name)
-    }
-
-    /// The fd programs refer to (an `ld_imm64` pseudo map fd).
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
-    fn check_sizes(&self, key: &[u8], value: Option<&[u8]>) -> io::Result<()> {
-        if key.len() != self.key_size || value.is_some_and(|v| v.len() != self.value_size) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "bpf map entry of {}+{} bytes, the map holds {}+{}",
-                    key.len(),
-                    value.map_or(0, <[u8]>::len),
-                    self.key_size,
-                    self.value_size
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Inserts or replaces an entry.
-    pub fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
-        self.check_sizes(key, Some(value))?;
-        let mut a = BpfAttr::new();
-        a.u32(0, self.fd() as u32)
-            .u64(8, key.as_ptr() as u64)
-            .u64(16, value.as_ptr() as u64)
-            .u64(24, 0);
-        bpf_call(BPF_MAP_UPDATE_ELEM, &mut a, "bpf(BPF_MAP_UPDATE_ELEM)").map(drop)
-    }
-
-    /// Removes an entry; `Ok(false)` when there was none.
-    pub fn delete(&self, key: &[u8]) -> io::Result<bool> {
-        self.check_sizes(key, None)?;
-        let mut a = BpfAttr::new();
-        a.u32(0, self.fd() as u32).u64(8, key.as_ptr() as u64);
-        match bpf_call(BPF_MAP_DELETE_ELEM, &mut a, "bpf(BPF_MAP_DELETE_ELEM)") {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Points an XSKMAP's slot `queue` at a socket.
-    pub fn set_socket(&self, queue: u32, sock: &XskSocket) -> io::Result<()> {
-        self.update(&queue.to_ne_bytes(), &(sock.fd() as u32).to_ne_bytes())
-    }
-}
-
-/// Where an XDP program runs: in the driver, before an skb exists
-/// (native), or on the skb in the core receive path (generic).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpAttach {
-    Native,
-    Generic,
-}
-
-/// A loaded XDP program (its bytes from [`crate::bpf::Asm`]).
-pub struct XdpProgram {
-    fd: OwnedFd,
-}
-
-/// Where an XDP program is attached: the bpf_link, detached by the kernel
-/// when its last fd closes (at the latest when the process exits).
-pub struct XdpLink {
-    _fd: OwnedFd,
-    /// Driver (native) mode, or generic (skb) mode as a fallback.
-    pub native: bool,
-}
-
-impl XdpProgram {
-    /// Verifies and loads `code`; a refusal carries the verifier's log.
-    pub fn load(code: &[u8], name: &str) -> io::Result<XdpProgram> {
-        let license = b"GPL\0";
-        let mut log = vec![0u8; 64 * 1024];
-        let mut a = BpfAttr::new();
-        a.u32(0, BPF_PROG_TYPE_XDP)
-            .u32(4, (code.len() / 8) as u32)
-            .u64(8, code.as_ptr() as u64)
-            .u64(16, license.as_ptr() as u64)
-            .u32(24, 1)
-            .u32(28, log.len() as u32)
-            .u64(32, log.as_mut_ptr() as u64)
-            .name(48, name)
-            .u32(68, BPF_XDP); // expected_attach_type
-        let fd = bpf_fd(BPF_PROG_LOAD, &mut a, &format!("bpf(BPF_PROG_LOAD {name})")).map_err(|e| {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(0);
-            let msg = String::from_utf8_lossy(&log[..end]).into_owned();
-            io::Error::new(e.kind(), format!("{e}; verifier: {msg}"))
-        })?;
-        Ok(XdpProgram { fd })
-    }
-
-    /// Runs the program once on `frame` without attaching it
-    /// (`BPF_PROG_TEST_RUN`) and answers its verdict.
-    pub fn test_run(&self, frame: &[u8]) -> io::Result<u32> {
-        let mut a = BpfAttr::new();
-        a.u32(0, self.fd.as_raw_fd() as u32)
-            .u32(8, frame.len() as u32)
-            .u64(16, frame.as_ptr() as u64)
-            .u32(32, 1); // repeat
-        bpf_call(BPF_PROG_TEST_RUN, &mut a, "bpf(BPF_PROG_TEST_RUN)")?;
-        Ok(a.read_u32(4))
-    }
-
-    /// Attaches to an interface, in driver mode when it has one.
-    pub fn attach(&self, ifindex: u32) -> io::Result<XdpLink> {
-        self.attach_in(ifindex, XdpAttach::Native)
-    }
-
-    /// Attaches to an interface in `mode` (native falls back to generic
-    /// where the driver has no XDP).
-    pub fn attach_in(&self, ifindex: u32, mode: XdpAttach) -> io::Result<XdpLink> {
-        let link = |flags: u32| {
-            let mut a = BpfAttr::new();
-            a.u32(0, self.fd.as_raw_fd() as u32)
-                .u32(4, ifindex)
-                .u32(8, BPF_XDP)
-                .u32(12, flags);
-            bpf_fd(BPF_LINK_CREATE, &mut a, "bpf(BPF_LINK_CREATE xdp)")
-        };
-        if mode == XdpAttach::Generic {
-            return Ok(XdpLink {
-                _fd: link(XDP_FLAGS_SKB_MODE)?,
-                native: false,
-            });
-        }
-        match link(XDP_FLAGS_DRV_MODE) {
-            Ok(fd) => Ok(XdpLink { _fd: fd, native: true }),
-            Err(_) => Ok(XdpLink {
-                _fd: link(XDP_FLAGS_SKB_MODE)?,
-                native: false,
-            }),
-        }
-    }
-}
-
-/// The interface index of a network device, by name.
-pub fn ifindex(name: &str) -> io::Result<u32> {
-    let c = std::ffi::CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))?;
-    // SAFETY: `c` is a valid NUL-terminated string for the call.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no network interface '{name}'"),
-        ));
-    }
-    Ok(i)
-}
-
-/// An eventfd that wakes a thread waiting in [`wait_readable`]: whoever
-/// sends the thread a message rings it.
-pub struct Waker {
-    fd: OwnedFd,
-}
-
-impl Waker {
-    pub fn new() -> io::Result<Waker> {
-        // SAFETY: eventfd(2) with valid flags returns a new fd or -1.
-        let r = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if r < 0 {
-            return Err(last_err("eventfd"));
-        }
-        // SAFETY: the fd was just created and nobody else owns it.
-        Ok(Waker {
-            fd: unsafe { OwnedFd::from_raw_fd(r) },
-        })
-    }
-
-    /// Makes the fd readable (until [`Waker::clear`]).
-    pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to our own eventfd; a
-        // full counter (EAGAIN) is still readable, which is all we need.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    /// Takes the wake-up (the fd is no longer readable).
-    pub fn clear(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking
-        // eventfd; EAGAIN (nothing to take) is fine.
-        unsafe { libc::read(self.fd.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-    }
-
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
-/// Waits until one of `fds` (AF_XDP sockets) has received frames, or
-/// `timeout`; answers whether one had. A PMD with nothing to do waits
-/// here instead of spinning: the kernel wakes it when a frame arrives.
-pub fn wait_readable(fds: &[RawFd], timeout: std::time::Duration) -> io::Result<bool> {
-    let mut polls: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `polls` is a valid array of `polls.len()` pollfd structs and
-    // `ts` a valid timespec, both alive for the call; no signal mask.
-    let r = unsafe { libc::ppoll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, &ts, std::ptr::null()) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(false);
-        }
-        return Err(e);
-    }
-    Ok(r > 0)
-}
-
-/// Moves the calling thread into a network namespace (an open
-/// `/var/run/netns/NAME` file). For tests and the demo sandbox.
-pub fn enter_netns(f: &std::fs::File) -> io::Result<()> {
-    // SAFETY: setns on a valid namespace fd affects only this thread.
-    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    if r < 0 {
-        return Err(last_err("setns"));
-    }
-    Ok(())
-}
-
-/// The CPU's time-stamp counter (cycles at the nominal frequency), for
-/// "cycles per packet" as OVS reports it.
-#[inline(always)]
-pub fn cycles() -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: RDTSC has no preconditions and touches no memory.
-    unsafe {
-        core::arch::x86_64::_rdtsc()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos() as u64)
-    }
-}
-
-/// Gives the memory the allocator holds free back to the system: glibc's
-/// `malloc_trim(0)`, which returns the free pages inside its heaps, not
-/// only at their tops. Without it, one burst of allocation (a flood's
-/// upcalls and installs) stays in RSS for the life of the process.
-/// Returns whether any memory was released. It holds each heap's lock
-/// while it walks that heap.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_free_memory() -> bool {
-    // SAFETY: malloc_trim takes no pointers and only walks the allocator's
-    // own structures under their locks.
-    unsafe { libc::malloc_trim(0) == 1 }
-}
-
-/// Other C libraries: nothing to do (musl returns freed pages itself).
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_free_memory() -> bool {
-    false
 }
