@@ -388,12 +388,6 @@ pub fn mix_word(h: u64, word: u64) -> u64 {
     (h ^ word).wrapping_mul(0x9fb2_1c65_1e98_df25).rotate_left(31)
 }
 
-impl core::fmt::Debug for FlowKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "FlowKey({})", crate::odp::format_exact_key(self))
-    }
-}
-
 /// A key with its mask. Always normalised (`key == key & mask`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Match {
@@ -428,12 +422,6 @@ impl Match {
     pub fn overlaps(&self, other: &Match) -> bool {
         let both = self.mask.masked(&other.mask);
         self.key.masked_eq(&other.key, &both)
-    }
-}
-
-impl core::fmt::Debug for Match {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Match({})", crate::odp::format_match(self))
     }
 }
 

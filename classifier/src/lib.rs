@@ -5,6 +5,8 @@
 //!   25 machine words so masked compare and hash are a few word operations.
 //! * [`odp`]: the ODP text syntax of `ovs-dpctl dump-flows` for keys, masks
 //!   and actions, both directions, plus the action model ([`OdpAction`]).
+//! * [`layout`]: where each header of a frame starts, the one walk that key
+//!   extraction and the datapath's actions share.
 //! * [`extract`]: frame bytes to flow key by the kernel's ODP rules, through
 //!   the zero-copy header views of [`wire`].
 //! * [`flow_op`]: megaflow identity (UFIDs, holders) and the install,
@@ -39,6 +41,7 @@ pub mod flow_op;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod key;
+pub mod layout;
 pub mod megaflow;
 pub mod odp;
 pub mod rules;

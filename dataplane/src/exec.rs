@@ -42,77 +42,16 @@
 //! are found once per set action, except for Ethernet sets, which need
 //! none.
 
+pub use crate::packet::{Packet, HEADROOM};
 use crate::tunnel::{self, DecapDrop, EncapDrop, TunnelMeta};
 use odpx_classifier::key::attr;
+use odpx_classifier::layout::layout;
 use odpx_classifier::odp::{OdpAction, SetAction};
 use odpx_classifier::wire::{
-    checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, tcp_field, udp_field, EthernetFrame,
-    Ipv4Header, Ipv6Header, VlanTag, ETHERNET_LEN, IPV4_FRAG_OFFSET, IPV4_LEN, IPV6_LEN, VLAN_TAG_LEN, VXLAN_OVER_IPV6,
+    checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, tcp_field, udp_field, Ipv6Header,
+    VlanTag, IPV4_LEN, VLAN_TAG_LEN,
 };
 use std::sync::Arc;
-
-/// Bytes of headroom a frame must leave in front of a packet for the
-/// actions that grow it: an IPv6 VXLAN header, or VLAN tags, rounded up to
-/// whole cache lines.
-pub const HEADROOM: usize = 128;
-const _: () = assert!(HEADROOM >= VXLAN_OVER_IPV6 + 2 * VLAN_TAG_LEN);
-
-/// A packet inside a frame buffer: `frame[start..start + len]`, with
-/// `frame[..start]` free headroom.
-pub struct Packet<'a> {
-    frame: &'a mut [u8],
-    start: usize,
-    len: usize,
-}
-
-impl<'a> Packet<'a> {
-    pub fn new(frame: &'a mut [u8], start: usize, len: usize) -> Packet<'a> {
-        let start = start.min(frame.len());
-        let len = len.min(frame.len() - start);
-        Packet { frame, start, len }
-    }
-
-    pub fn data(&self) -> &[u8] {
-        &self.frame[self.start..self.start + self.len]
-    }
-
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.frame[self.start..self.start + self.len]
-    }
-
-    /// Where the packet starts in its frame (after actions that grew it).
-    pub fn start(&self) -> usize {
-        self.start
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub(crate) fn push_front(&mut self, n: usize) -> bool {
-        if self.start < n {
-            return false;
-        }
-        self.start -= n;
-        self.len += n;
-        true
-    }
-
-    pub(crate) fn pop_front(&mut self, n: usize) {
-        let n = n.min(self.len);
-        self.start += n;
-        self.len -= n;
-    }
-
-    /// Drops the bytes after the first `n` (trailing padding).
-    pub(crate) fn trim_to(&mut self, n: usize) {
-        self.len = self.len.min(n);
-    }
-}
 
 /// Where `output` actions go, and what they need to know about ports.
 pub trait OutputSink {
@@ -151,67 +90,8 @@ pub struct ExecResult {
     pub decap_drop: Option<(u32, DecapDrop)>,
 }
 
-/// Header offsets of a packet.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Layout {
-    /// Offset of the Ethertype after all VLAN tags (12, 16 or 20): the
-    /// first tag, when there is one, sits at [`eth_field::TYPE`].
-    pub ethertype_at: usize,
-    pub vlan_tags: u8,
-    /// (Ethertype, L3 offset).
-    pub l3: Option<(u16, usize)>,
-    /// (IP protocol, L4 offset), when the L4 header is there.
-    pub l4: Option<(u8, usize)>,
-}
-
 fn be16(d: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([d[at], d[at + 1]])
-}
-
-/// Whether a VLAN tag (and the Ethertype after it) starts at `at`.
-fn vlan_tag_at(d: &[u8], at: usize) -> bool {
-    d.len() >= at + VLAN_TAG_LEN + 2 && VlanTag::new_checked(&d[at..]).is_ok_and(|t| t.is_tag())
-}
-
-pub(crate) fn layout(d: &[u8]) -> Layout {
-    let mut l = Layout::default();
-    let Ok(eth) = EthernetFrame::new_checked(d) else {
-        return l;
-    };
-    let mut at = eth_field::TYPE;
-    while l.vlan_tags < 2 && vlan_tag_at(d, at) {
-        at += VLAN_TAG_LEN;
-        l.vlan_tags += 1;
-    }
-    l.ethertype_at = at;
-    let et = if at == eth_field::TYPE {
-        eth.ethertype()
-    } else if d.len() >= at + 2 {
-        be16(d, at)
-    } else {
-        return l;
-    };
-    let l3 = at + 2;
-    l.l3 = Some((et, l3));
-    match et {
-        ethertype::IPV4 => {
-            if let Ok(ip) = Ipv4Header::new_checked(&d[l3..]) {
-                let ihl = ip.header_len();
-                if ihl >= IPV4_LEN && ip.frag_field() & IPV4_FRAG_OFFSET == 0 && d.len() >= l3 + ihl {
-                    l.l4 = Some((ip.proto(), l3 + ihl));
-                }
-            }
-        }
-        // Only a transport header right after the fixed IPv6 header is
-        // edited; extension headers are left alone.
-        ethertype::IPV6 => {
-            if let Ok(ip) = Ipv6Header::new_checked(&d[l3..]) {
-                l.l4 = Some((ip.next_header(), l3 + IPV6_LEN));
-            }
-        }
-        _ => {}
-    }
-    l
 }
 
 fn csum_replace_bytes(csum: u16, old: &[u8], new: &[u8]) -> u16 {
@@ -406,14 +286,14 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
             ttl,
             ttl_mask,
         } => {
-            let Some((ethertype::IPV4, l3)) = l.l3 else {
+            let Some(l3) = l.l3_of(ethertype::IPV4) else {
                 return false;
             };
             if d.len() < l3 + IPV4_LEN {
                 return false;
             }
             let ip_csum = Some(l3 + ipv4_field::CSUM);
-            let l4c = l.l4.and_then(|(proto, l4)| l4_csum_at(d, proto, l4, true));
+            let l4c = l.l4().and_then(|(proto, l4)| l4_csum_at(d, proto, l4, true));
             write_masked(d, l3 + ipv4_field::TOS, &[tos], &[tos_mask], &[ip_csum]);
             write_masked(d, l3 + ipv4_field::TTL, &[ttl], &[ttl_mask], &[ip_csum]);
             write_masked(d, l3 + ipv4_field::SRC, &src, &src_mask, &[ip_csum, l4c]);
@@ -427,12 +307,12 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
             dst,
             dst_mask,
         } => {
-            let Some((proto, l4)) = l.l4 else { return false };
+            let Some((proto, l4)) = l.l4() else { return false };
             // TCP, UDP and SCTP keep their ports at the same offsets.
             if proto != want || d.len() < l4 + udp_field::LEN {
                 return false;
             }
-            let ipv4 = matches!(l.l3, Some((ethertype::IPV4, _)));
+            let ipv4 = l.l3_of(ethertype::IPV4).is_some();
             let c = l4_csum_at(d, proto, l4, ipv4);
             write_masked(d, l4 + udp_field::SRC_PORT, &src, &src_mask, &[c]);
             write_masked(d, l4 + udp_field::DST_PORT, &dst, &dst_mask, &[c]);
@@ -451,10 +331,10 @@ fn apply_set_from_list(p: &mut Packet, s: &SetAction) -> bool {
     let (k, m) = (&s.key, &s.mask);
     let l = layout(p.data());
     let d = p.data_mut();
-    let Some((ethertype::IPV6, l3)) = l.l3 else {
+    let Some(l3) = l.l3_of(ethertype::IPV6) else {
         return false;
     };
-    let l4c = l.l4.and_then(|(proto, l4)| l4_csum_at(d, proto, l4, false));
+    let l4c = l.l4().and_then(|(proto, l4)| l4_csum_at(d, proto, l4, false));
     let Ok(mut ip) = Ipv6Header::new_checked(&mut d[l3..]) else {
         return false;
     };
@@ -487,7 +367,7 @@ fn push_vlan(p: &mut Packet, tpid: u16, tci: u16) -> bool {
 }
 
 fn pop_vlan(p: &mut Packet) {
-    if p.len() < ETHERNET_LEN + VLAN_TAG_LEN || !vlan_tag_at(p.data(), eth_field::TYPE) {
+    if layout(p.data()).vlan_tags == 0 {
         return;
     }
     p.data_mut().copy_within(0..eth_field::TYPE, VLAN_TAG_LEN);

@@ -22,6 +22,7 @@
 //!   and the objects that keep them attached.
 //! * [`steer`]: hybrid mode's steering program and tables: packets of
 //!   offloaded megaflows to the kernel datapath, the rest to AF_XDP.
+//! * [`packet`]: a packet inside a frame buffer, with headroom in front.
 //! * [`exec`]: running datapath actions on a packet (set fields with
 //!   incremental checksums, VLAN push/pop, outputs, clone).
 //! * [`tunnel`]: VXLAN encapsulation and decapsulation of a packet in
@@ -37,6 +38,7 @@
 pub mod bpf;
 pub mod emc_policy;
 pub mod exec;
+pub mod packet;
 pub mod pmd;
 pub mod port;
 pub mod steer;

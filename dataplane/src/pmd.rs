@@ -91,6 +91,7 @@ use crate::emc_policy::EmcPolicy;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
 use crate::port::{Port, RxBatch, TxStage, BATCH};
 use crate::tunnel::{DecapDrop, EncapDrop, Receivers, TunnelMeta};
+pub use crate::upcalls::Upcall;
 use crossbeam_channel::{Receiver, Sender};
 use hashbrown::HashMap;
 use odpx_classifier::emc::ExactMatchCache;
@@ -107,15 +108,6 @@ use std::time::{Duration, Instant};
 /// recirculations after decapsulation (Open vSwitch's limit). A packet
 /// that would need more is dropped and counted.
 pub const MAX_RECIRC_DEPTH: usize = 6;
-
-/// A packet that missed both caches.
-#[derive(Debug)]
-pub struct Upcall {
-    pub pmd: usize,
-    pub in_port: u32,
-    pub key: FlowKey,
-    pub packet: Vec<u8>,
-}
 
 /// One installed megaflow, as reported by [`PmdMsg::Dump`].
 #[derive(Clone, Debug)]

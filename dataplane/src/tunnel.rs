@@ -40,12 +40,13 @@
 //! the same are a configuration error. No port: the packet is dropped
 //! and counted as an unknown VNI on the underlay port.
 
-use crate::exec::Packet;
+use crate::packet::Packet;
 use hashbrown::HashMap;
 use odpx_classifier::key::{attr, tun_flag, FlowKey};
+use odpx_classifier::layout::layout;
 use odpx_classifier::wire::{
-    checksum, ethertype, ip_proto, EthernetFrame, Ipv4Header, Ipv6Header, TunnelIp, UdpHeader, VxlanError, VxlanRepr,
-    ETHERNET_LEN, IPV4_LEN, IPV6_LEN, UDP_LEN, VXLAN_LEN,
+    checksum, eth_field, ethertype, ip_proto, ipv4_field, ipv6_field, udp_field, EthernetFrame, Ipv4Header, Ipv6Header,
+    TunnelIp, UdpHeader, VxlanError, VxlanRepr, ETHERNET_LEN, IPV4_LEN, IPV6_LEN, UDP_LEN, VXLAN_LEN,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -237,22 +238,24 @@ pub fn source_port(inner: &[u8]) -> u16 {
             h ^= h >> 33;
         }
     };
-    let l = crate::exec::layout(inner);
-    let ports = |l4: usize| inner.get(l4..l4 + 4);
-    match (l.l3, l.l4) {
-        (Some((ethertype::IPV4, l3)), l4) if inner.len() >= l3 + IPV4_LEN => {
-            mix(&inner[l3 + 12..l3 + 20]);
-            if let Some((ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP, at)) = l4 {
-                mix(ports(at).unwrap_or(&[]));
+    let l = layout(inner);
+    // The addresses (source then destination, adjacent in both headers),
+    // then the transport ports when the packet has them.
+    let addresses = match (l.l3_of(ethertype::IPV4), l.l3_of(ethertype::IPV6)) {
+        (Some(l3), _) if inner.len() >= l3 + IPV4_LEN => Some(l3 + ipv4_field::SRC..l3 + ipv4_field::DST + 4),
+        (_, Some(l3)) if inner.len() >= l3 + IPV6_LEN => Some(l3 + ipv6_field::SRC..l3 + ipv6_field::DST + 16),
+        _ => None,
+    };
+    match addresses {
+        Some(at) => {
+            mix(&inner[at]);
+            if let Some((ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP, l4)) = l.l4() {
+                mix(inner
+                    .get(l4 + udp_field::SRC_PORT..l4 + udp_field::DST_PORT + 2)
+                    .unwrap_or(&[]));
             }
         }
-        (Some((ethertype::IPV6, l3)), l4) if inner.len() >= l3 + IPV6_LEN => {
-            mix(&inner[l3 + 8..l3 + 40]);
-            if let Some((ip_proto::TCP | ip_proto::UDP | ip_proto::SCTP, at)) = l4 {
-                mix(ports(at).unwrap_or(&[]));
-            }
-        }
-        _ => mix(&inner[..inner.len().min(12)]),
+        None => mix(&inner[..inner.len().min(eth_field::TYPE)]),
     }
     SOURCE_PORT_BASE | (h as u16 & 0x3fff)
 }
@@ -367,7 +370,7 @@ pub fn pop(p: &mut Packet) -> Result<TunnelMeta, DecapDrop> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::HEADROOM;
+    use crate::packet::HEADROOM;
     use odpx_classifier::wire::{IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_OVER_IPV4, VXLAN_OVER_IPV6, VXLAN_PORT};
 
     fn inner(sport: u16) -> Vec<u8> {

@@ -20,9 +20,18 @@
 //!   channel of one) only says "something is queued"; rings coalesce.
 //! * One consumer: the [`UpcallReceiver`] belongs to the translator thread.
 
-use crate::pmd::Upcall;
 use crossbeam_channel::{Receiver, Sender};
+use odpx_classifier::key::FlowKey;
 use std::sync::Arc;
+
+/// A packet that missed both caches.
+#[derive(Debug)]
+pub struct Upcall {
+    pub pmd: usize,
+    pub in_port: u32,
+    pub key: FlowKey,
+    pub packet: Vec<u8>,
+}
 
 /// The PMDs' side (cloned into each).
 #[derive(Clone)]

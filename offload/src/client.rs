@@ -24,7 +24,6 @@ use crate::error::{EncodeError, OdpError, Op};
 use crate::keys::encode_match;
 use crate::nla::Writer;
 use crate::uapi::{self, cmd, dp_attr, dp_feature, flow_attr, packet_attr, packet_cmd, tunnel_opt, vport_attr};
-pub use crate::upcall::{Upcall, UpcallListener};
 use neli::consts::nl::NlmF;
 use odpx_classifier::odp::{OdpAction, OdpKey};
 

@@ -49,7 +49,7 @@
 //!
 //! ## Threads
 //! [`client::OdpClient`] owns one netlink socket and is driven by one thread
-//! (`&mut self`); each [`client::UpcallListener`] owns another. The codecs
+//! (`&mut self`); each [`upcall::UpcallListener`] owns another. The codecs
 //! are pure functions.
 #![forbid(unsafe_code)]
 
@@ -69,7 +69,6 @@ pub mod rtnl;
 pub mod uapi;
 pub mod upcall;
 
-pub use client::{
-    Datapath, Flow, FlowId, FlowPut, OdpClient, PutMode, UpcallListener, Vport, VportId, VportSpec, VportType,
-};
+pub use client::{Datapath, Flow, FlowId, FlowPut, OdpClient, PutMode, Vport, VportId, VportSpec, VportType};
 pub use error::{DecodeError, EncodeError, OdpError};
+pub use upcall::{Upcall, UpcallListener};

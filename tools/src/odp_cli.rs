@@ -8,8 +8,9 @@
 use clap::{Args, Subcommand};
 use odpx_classifier::key::{attr, tun_flag, FlowKey, Match};
 use odpx_classifier::odp::{self, OdpAction, OdpKey, SetAction};
-use odpx_offload::client::{parse_ufid, Datapath, DatapathSettings, Execute, UpcallListener};
+use odpx_offload::client::{parse_ufid, Datapath, DatapathSettings, Execute};
 use odpx_offload::keys::encode_packet_key;
+use odpx_offload::upcall::UpcallListener;
 use odpx_offload::{actions::encode_actions, keys::encode_match, uapi};
 use odpx_offload::{FlowId, FlowPut, OdpClient, PutMode, VportId, VportSpec, VportType};
 use std::io::Write;

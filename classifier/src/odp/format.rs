@@ -535,3 +535,16 @@ fn format_inner(k: &FlowKey, m: &FlowKey, exact: bool, opaque: &[OpaqueAttr]) ->
     }
     out
 }
+
+/// Keys and matches print as their ODP text (tests, logs).
+impl core::fmt::Debug for FlowKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "FlowKey({})", format_exact_key(self))
+    }
+}
+
+impl core::fmt::Debug for Match {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Match({})", format_match(self))
+    }
+}

@@ -36,11 +36,13 @@
 
 pub mod actions;
 mod format;
+mod line;
 mod parse;
 
 pub use actions::{OdpAction, SetAction, TunnelPush};
 pub use format::{fmt_tcp_flags, format_exact_key, format_exact_key_with, format_match};
-pub use parse::{parse_flow_line, parse_key, parse_key_exact};
+pub use line::{parse_flow_line, FlowLine, FlowStatsText};
+pub use parse::{parse_key, parse_key_exact};
 
 use crate::key::{attr, FlowKey, Match};
 
@@ -408,59 +410,4 @@ pub fn canonicalize(m: &Match) -> Match {
         mask.tp_dst &= 0xff;
     }
     Match::new(m.key, mask)
-}
-
-/// One line of `ovs-dpctl dump-flows` (or of `ovs-dpctl add-flow` input):
-/// any of the key, the statistics and the actions may be absent.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct FlowLine {
-    pub ufid: Option<String>,
-    pub key: Option<OdpKey>,
-    pub stats: Option<FlowStatsText>,
-    pub actions: Option<Vec<OdpAction>>,
-}
-
-/// The statistics part of a dump-flows line, kept as OVS prints it.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct FlowStatsText {
-    pub packets: u64,
-    pub bytes: u64,
-    /// `never` or `N.NNNs`.
-    pub used: String,
-    /// TCP flags seen, if printed.
-    pub flags: Option<String>,
-}
-
-impl std::fmt::Display for FlowLine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut parts: Vec<String> = Vec::new();
-        if let Some(u) = &self.ufid {
-            parts.push(format!("ufid:{u}"));
-        }
-        if let Some(k) = &self.key {
-            parts.push(k.to_string());
-        }
-        if let Some(s) = &self.stats {
-            parts.push(format!("packets:{}", s.packets));
-            parts.push(format!("bytes:{}", s.bytes));
-            parts.push(format!("used:{}", s.used));
-            if let Some(fl) = &s.flags {
-                parts.push(format!("flags:{fl}"));
-            }
-        }
-        let head = parts.join(", ");
-        match &self.actions {
-            Some(a) => {
-                let acts = actions::format_actions(a);
-                if head.is_empty() {
-                    write!(f, "actions:{acts}")
-                } else if self.stats.is_some() {
-                    write!(f, "{head}, actions:{acts}")
-                } else {
-                    write!(f, "{head} actions:{acts}")
-                }
-            }
-            None => f.write_str(&head),
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Parsing the `ovs-dpctl` key/mask syntax (see the parent module).
 
 use super::format::{ct_state_name, tcp_flag_name, tun_flag_name};
-use super::{actions, canonicalize, opaque_id, opaque_name, FlowLine, FlowStatsText, OdpKey, OpaqueAttr};
+use super::{canonicalize, opaque_id, opaque_name, OdpKey, OpaqueAttr};
 use crate::key::{attr, frag, tun_flag, FlowKey, Match, VLAN_CFI};
 use crate::text::{Cursor, PResult};
 
@@ -578,66 +578,4 @@ fn tunnel_fields(c: &mut Cursor, k: &mut FlowKey, m: &mut FlowKey) -> PResult<()
         }
         Ok(())
     })
-}
-
-/// Parses one line of flow text: `[ufid:U, ]KEY[, packets:N, bytes:N, used:T[, flags:F]][, ]actions:A`
-/// or `KEY actions:A`, or a key alone, or `actions:A` alone.
-pub fn parse_flow_line(line: &str) -> PResult<FlowLine> {
-    let mut c = Cursor::new(line);
-    let mut out = FlowLine::default();
-    c.skip_ws();
-    if c.eat("ufid:") {
-        let u = c.take_while(|ch| ch.is_ascii_hexdigit() || ch == '-');
-        if u.is_empty() {
-            return c.err("expected a UFID after 'ufid:'");
-        }
-        out.ufid = Some(u.to_string());
-        c.eat(",");
-        c.skip_ws();
-    }
-    if !c.rest().starts_with("actions:") && !c.at_end() {
-        out.key = Some(parse_key_at(&mut c)?);
-    }
-    loop {
-        let before = c.pos;
-        c.eat(",");
-        c.skip_ws();
-        if c.at_end() {
-            break;
-        }
-        if c.eat("actions:") {
-            c.skip_ws();
-            let acts = actions::parse_actions_at(&mut c)?;
-            c.skip_ws();
-            if !c.at_end() {
-                return c.err(format!("unexpected text after the actions: '{}'", c.rest()));
-            }
-            out.actions = Some(acts);
-            break;
-        }
-        let stats = out.stats.get_or_insert_with(|| FlowStatsText {
-            used: "never".into(),
-            ..Default::default()
-        });
-        if c.eat("packets:") {
-            stats.packets = c.uint(u64::MAX)?;
-        } else if c.eat("bytes:") {
-            stats.bytes = c.uint(u64::MAX)?;
-        } else if c.eat("used:") {
-            stats.used = c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '.').to_string();
-        } else if c.eat("flags:") {
-            // TCP flags as ovs-dpctl prints them: letters, '.' and '|'.
-            stats.flags = Some(
-                c.take_while(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '|')
-                    .to_string(),
-            );
-        } else if c.pos == before || !c.rest().is_empty() {
-            let word = c.rest().split([',', ' ']).next().unwrap_or("");
-            return c.err(format!("expected 'actions:' or a statistic, found '{word}'"));
-        }
-    }
-    if out.key.is_none() && out.actions.is_none() {
-        return c.err("empty flow: expected a key, 'actions:' or both");
-    }
-    Ok(out)
 }
