@@ -97,7 +97,7 @@ pub fn emc_summary(a: &PmdSnapshot, b: &PmdSnapshot) -> String {
         "EMC {:.1}% (bypassed {:.1}%; now {}, {} changes, last measured {}/{} classify cycles per packet with/without)",
         100.0 * (b.emc_hits - a.emc_hits) as f64 / pk,
         100.0 * (b.emc_bypassed - a.emc_bypassed) as f64 / pk,
-        if b.emc_on { "probed" } else { "bypassed" },
+        if b.emc_on != 0 { "probed" } else { "bypassed" },
         b.emc_switches,
         b.emc_cost_with,
         b.emc_cost_without,

@@ -11,6 +11,8 @@
 //!   the zero-copy header views of [`wire`].
 //! * [`flow_op`]: megaflow identity (UFIDs, holders) and the install,
 //!   modify and delete operations the megaflow owner sends to datapaths.
+//! * [`counters`]: counters defined once (name, help, unit, kind), from
+//!   which every output of the switch is rendered.
 //! * [`emc`]: the per-thread exact-match (microflow) cache.
 //! * [`megaflow`]: the per-thread megaflow cache, tuple-space search with one
 //!   subtable per mask, ranked by hits, batch lookup.
@@ -35,6 +37,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod counters;
 pub mod emc;
 pub mod extract;
 pub mod flow_op;

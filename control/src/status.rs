@@ -80,7 +80,7 @@ pub struct PmdStatus {
     pub core: Option<usize>,
     /// `port:queue` of each receive queue it polls.
     pub rx_queues: Vec<String>,
-    #[serde(flatten)]
+    #[serde(flatten, serialize_with = "as_map")]
     pub counters: PmdSnapshot,
 }
 
@@ -166,6 +166,16 @@ pub struct OffloadStatus {
     /// Packets the kernel datapath carried (its lookup hits), and the PMDs.
     pub kernel_packets: Option<u64>,
     pub pmd_packets: u64,
+}
+
+/// A counter set as a JSON object of its definitions' keys.
+fn as_map<S: serde::Serializer, T: odpx_classifier::counters::Snapshot>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(T::DEFS.len()))?;
+    for (d, v) in v.pairs() {
+        m.serialize_entry(d.key, &v)?;
+    }
+    m.end()
 }
 
 fn load(c: &AtomicU64) -> u64 {

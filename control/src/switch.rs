@@ -881,7 +881,7 @@ impl Switch {
             );
             s += &format!(
                 "  exact match cache: {} (packets classified without it: {}; mode changes: {}{})\n",
-                if c.emc_on {
+                if c.emc_on != 0 {
                     "probed"
                 } else {
                     "bypassed, it costs more than it saves"
