@@ -1,6 +1,7 @@
 //! How long the megaflow owner takes to bring its megaflows in line with a
-//! rule change, at 10k and 100k megaflows (the real translator, driven
-//! without threads; its decisions are dropped instead of reaching PMDs).
+//! rule change, at 10k and 100k megaflows (the owner core, driven without
+//! threads; its decisions are taken from its outbox and dropped instead of
+//! reaching PMDs).
 //!
 //! Megaflows come from the 1k-rule ACL + routing set of the hit-rate bench
 //! and uniformly random flows (nearly each needs its own megaflow), fed as
@@ -23,55 +24,69 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use odpx_benches::{acl_routing_rules, flows_uniform};
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::{ofctl, Rule, RuleSet};
-use odpx_control::translator::{Datapaths, Request, Translator};
-use odpx_dataplane::pmd::PmdDoor;
-use odpx_dataplane::pmd::Upcall;
-use std::time::Duration;
+use odpx_control::core::{Change, Core, CoreConfig, Holders, Op, Packet, Ticket};
+use std::time::{Duration, Instant};
 
-fn owner_with(megaflows: usize) -> Translator {
+fn owner_with(megaflows: usize) -> Core {
     let mut rules = RuleSet::new();
     for r in acl_routing_rules(1000, 3) {
         rules.add(r);
     }
-    let mut t = Translator::new(
-        rules,
-        (1..=9).collect(),
-        Datapaths::userspace(Vec::<PmdDoor>::new()),
-        10_000_000,
-        Duration::from_secs(3600),
+    // No PMD answers barriers: a change is answered at once.
+    let mut t = Core::new(
+        CoreConfig {
+            rules,
+            ports: (1..=9).collect(),
+            holders: Holders { pmds: 0, kernel: false },
+            megaflow_limit: 10_000_000,
+            idle_timeout: Duration::from_secs(3600),
+            tunnels: Default::default(),
+            offload: None,
+        },
+        Instant::now(),
     );
     let mut seed = 1;
     while t.megaflows() < megaflows {
         for key in flows_uniform(50_000, seed) {
-            t.upcall(Upcall {
+            let packet = Packet::Pmd {
                 pmd: 0,
                 in_port: 1,
-                key,
-                packet: Vec::new(),
-            });
+                bytes: Vec::new(),
+            };
+            t.upcall(&key, packet, Instant::now());
             if t.megaflows() >= megaflows {
                 break;
             }
         }
+        t.take_ops();
         seed += 1;
     }
     t
 }
 
+/// Makes a change and returns its answer (the operations it decided are
+/// dropped).
+fn change(t: &mut Core, c: Change) -> Result<usize, String> {
+    t.change(c, Ticket(1));
+    t.take_ops()
+        .into_iter()
+        .find_map(|op| match op {
+            Op::Reply { result, .. } => Some(result),
+            _ => None,
+        })
+        .expect("answered at once")
+}
+
 /// Adds then deletes `rules`, each answered (no PMD to wait for).
-fn add_and_delete(t: &mut Translator, rules: &[Rule]) {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    t.request(Request::AddRules(rules.to_vec(), tx));
-    assert_eq!(rx.recv().unwrap(), Ok(rules.len()));
+fn add_and_delete(t: &mut Core, rules: &[Rule]) {
+    assert_eq!(change(t, Change::AddRules(rules.to_vec())), Ok(rules.len()));
     for r in rules {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        t.request(Request::DelRules {
+        let del = Change::DelRules {
             table: Some(r.table),
             matched: Box::new(r.matched),
             strict: Some(r.priority),
-            reply: tx,
-        });
-        assert!(rx.recv().unwrap().is_ok());
+        };
+        assert!(change(t, del).is_ok());
     }
 }
 
@@ -112,26 +127,22 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("batch100", &label), |b| {
             b.iter(|| {
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                t.request(Request::AddRules(batch.clone(), tx));
-                assert_eq!(rx.recv().unwrap(), Ok(100));
-                let (tx, rx) = crossbeam_channel::bounded(1);
-                t.request(Request::DelRules {
+                assert_eq!(change(&mut t, Change::AddRules(batch.clone())), Ok(100));
+                let del = Change::DelRules {
                     table: Some(1),
                     matched: Box::new(cover),
                     strict: None,
-                    reply: tx,
-                });
-                assert_eq!(rx.recv().unwrap(), Ok(100));
+                };
+                assert_eq!(change(&mut t, del), Ok(100));
             })
         });
-        let c = &t.counters;
+        let c = t.counters().snapshot();
         eprintln!(
             "revalidation {label}: megaflows {}, revalidated {}, modified {}, removed {}",
             t.megaflows(),
-            c.revalidated.load(std::sync::atomic::Ordering::Relaxed),
-            c.revalidation_modifications.load(std::sync::atomic::Ordering::Relaxed),
-            c.revalidation_removals.load(std::sync::atomic::Ordering::Relaxed)
+            c.revalidated,
+            c.revalidation_modifications,
+            c.revalidation_removals
         );
     }
     g.finish();

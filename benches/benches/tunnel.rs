@@ -24,8 +24,8 @@ use odpx_benches::{emc_summary, flows, frame_of, rng, stages, BenchPmd};
 use odpx_classifier::rules::{ofctl, RuleSet};
 use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_PORT};
 use odpx_control::config::Config;
-use odpx_control::tunnels::Tunnels;
-use odpx_control::underlay::UnderlayView;
+use odpx_control::core::tunnels::Tunnels;
+use odpx_control::core::underlay::UnderlayView;
 use odpx_dataplane::pmd::PortTable;
 use odpx_dataplane::port::Port;
 use odpx_offload::rtnl::{nud, route_type, Address, Change, Link, Neighbour, Route, RT_TABLE_MAIN};
@@ -140,11 +140,10 @@ fn setup(n_flows: usize, decap: bool) -> BenchPmd {
     let mut rules = RuleSet::new();
     rules.add(ofctl::parse_rule("in_port=1,actions=output:2").unwrap());
     rules.add(ofctl::parse_rule("in_port=2,actions=output:1").unwrap());
-    let mut b = BenchPmd::new(ports.clone(), if decap { 3 } else { 1 }, rules, vec![1, 2]);
-    b.translator
-        .set_tunnels(Tunnels::new(&cfg, Some(&ports), underlay(), None));
+    let tunnels = Tunnels::new(&cfg, underlay());
+    let mut b = BenchPmd::with_tunnels(ports.clone(), if decap { 3 } else { 1 }, rules, vec![1, 2], tunnels);
     b.warm_up(4 * 65536 / 32);
-    let n = b.translator.megaflows();
+    let n = b.owner.read(|core| core.megaflows());
     assert!((1..=2).contains(&n), "{n} megaflows");
     b
 }

@@ -6,18 +6,21 @@
 pub use odpx_dataplane::workload::*;
 
 use odpx_classifier::rules::RuleSet;
-use odpx_control::translator::{Datapaths, Translator};
+use odpx_control::backend::userspace::Userspace;
+use odpx_control::core::tunnels::Tunnels;
+use odpx_control::core::{Core, CoreConfig, Holders, Packet};
+use odpx_control::owner::{Owner, UnderlayIo};
 use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdSnapshot, PortTable, SlowPath};
 use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// A PMD driven without a thread, with the real translator answering its
+/// A PMD driven without a thread, with the real owner answering its
 /// upcalls: what the datapath benchmarks time.
 pub struct BenchPmd {
     pub pmd: Pmd,
     pub counters: Arc<PmdCounters>,
-    pub translator: Translator,
+    pub owner: Arc<Owner>,
     upcalls: UpcallReceiver,
 }
 
@@ -27,6 +30,17 @@ impl BenchPmd {
     /// it up by default; the environment overrides it for A/B runs:
     /// `EMC=N` entries, `EMC_ADAPTIVE=0` to probe it always.
     pub fn new(ports: PortTable, rx_port: u32, rules: RuleSet, switch_ports: Vec<u32>) -> BenchPmd {
+        BenchPmd::with_tunnels(ports, rx_port, rules, switch_ports, Tunnels::none())
+    }
+
+    /// [`BenchPmd::new`] with tunnel ports.
+    pub fn with_tunnels(
+        ports: PortTable,
+        rx_port: u32,
+        rules: RuleSet,
+        switch_ports: Vec<u32>,
+        tunnels: Tunnels,
+    ) -> BenchPmd {
         let (utx, urx) = upcall_queues(ports.len(), 1 << 20);
         let (mtx, mrx) = crossbeam_channel::unbounded();
         let counters = Arc::new(PmdCounters::default());
@@ -46,16 +60,23 @@ impl BenchPmd {
             upcalls: utx,
             reports: report_tx,
         };
+        let core = Core::new(
+            CoreConfig {
+                rules,
+                ports: switch_ports,
+                holders: Holders { pmds: 1, kernel: false },
+                megaflow_limit: 200_000,
+                idle_timeout: Duration::from_secs(3600),
+                tunnels,
+                offload: None,
+            },
+            Instant::now(),
+        );
+        let io = UnderlayIo::new(ports.clone(), None, core.tunnel_counters());
         BenchPmd {
             pmd: Pmd::new(cfg, ports, slow, mrx, counters.clone()),
             counters,
-            translator: Translator::new(
-                rules,
-                switch_ports,
-                Datapaths::userspace(vec![mtx]),
-                200_000,
-                Duration::from_secs(3600),
-            ),
+            owner: Owner::new(core, Box::new(Userspace::new(vec![mtx])), io),
             upcalls: urx,
         }
     }
@@ -66,7 +87,12 @@ impl BenchPmd {
         for _ in 0..passes {
             self.pmd.poll_once();
             while let Some(u) = self.upcalls.try_recv() {
-                self.translator.upcall(u);
+                let packet = Packet::Pmd {
+                    pmd: u.pmd,
+                    in_port: u.in_port,
+                    bytes: u.packet,
+                };
+                self.owner.decide(|core| core.upcall(&u.key, packet, Instant::now()));
             }
         }
         self.pmd.poll_once();

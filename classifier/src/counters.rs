@@ -100,6 +100,8 @@ pub trait Snapshot {
     fn get(&self, key: &str) -> Option<u64> {
         self.pairs().into_iter().find(|(d, _)| d.key == key).map(|(_, v)| v)
     }
+    /// Sets the counter named `key`; false if the set has none of that name.
+    fn set(&mut self, key: &str, value: u64) -> bool;
 }
 
 /// Adds to a counter that has one writer: a plain load and store, which
@@ -189,6 +191,14 @@ macro_rules! counters {
             fn values(&self) -> Vec<u64> {
                 vec![ $( self.$field, )* ]
             }
+
+            fn set(&mut self, key: &str, value: u64) -> bool {
+                match key {
+                    $( stringify!($field) => self.$field = value, )*
+                    _ => return false,
+                }
+                true
+            }
         }
     };
     (@label) => { None };
@@ -221,6 +231,9 @@ mod tests {
         assert_eq!((s.packets, s.held), (3, 7));
         assert_eq!(s.values(), vec![3, 0, 0, 7]);
         assert_eq!(s.get("held"), Some(7));
+        let mut copy = TestSnapshot::default();
+        assert!(copy.set("held", 7) && copy.set("packets", 3) && !copy.set("nothing", 1));
+        assert_eq!(copy, s);
         t.clear_counters();
         assert_eq!(t.snapshot().values(), vec![0, 0, 0, 7], "gauges keep their level");
         let d = TestSnapshot::DEFS;

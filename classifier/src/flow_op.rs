@@ -45,6 +45,12 @@ pub enum Holder {
     Kernel,
 }
 
+impl Holder {
+    pub fn is_kernel(self) -> bool {
+        self == Holder::Kernel
+    }
+}
+
 /// The 64-bit finaliser of splitmix64: every input bit reaches every
 /// output bit.
 fn avalanche(mut x: u64) -> u64 {

@@ -2,10 +2,11 @@
 //! stall.
 //!
 //! # Protocol
-//! One request per connection: one line of text, a command and its
-//! argument (the newlines of `add-flows` text travel as `\n`). The answer
-//! is `ok` and a body, or `error: ` and the reason, each on its own line;
-//! then the server closes the connection. [`request`] is the client side.
+//! One request per connection: one line of JSON, a [`Request`]. The
+//! answer is one JSON value, `{"ok": REPLY}` or `{"error": "REASON"}`;
+//! then the server closes the connection. Requests and replies are typed
+//! ([`crate::api`]); text is made from a reply by the client, for people.
+//! [`request`] is the client side.
 //!
 //! # Clients that misbehave
 //! The switch never waits for a client, and no client waits for another:
@@ -32,10 +33,17 @@
 //! there"): the new daemon does not steal it. A socket nobody answers on
 //! (left by a crash) is replaced.
 
+use crate::api::{Megaflow, Reply, Request, TraceReply};
+use crate::config::DatapathKind;
+use crate::core::Change;
+use crate::owner::{Answer, Query};
+use crate::render;
 use crate::switch::Switch;
-use crate::translator::Request;
-use odpx_classifier::odp;
+use odpx_classifier::flow_op::Ufid;
+use odpx_classifier::odp::{self, OdpKey};
 use odpx_classifier::rules::ofctl;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -53,135 +61,161 @@ pub const REQUEST_TIME: Duration = Duration::from_secs(5);
 /// Time for the client to take the whole answer.
 pub const REPLY_TIME: Duration = Duration::from_secs(10);
 
-/// Runs one control command; the reply starts with `ok` or `error: ...`.
+/// The answer on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Answered {
+    Ok(Reply),
+    Error(String),
+}
+
+/// Carries out one request on the switch.
+pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
+    match r {
+        Request::Show => Ok(Reply::Snapshot {
+            snapshot: Box::new(sw.snapshot()),
+            pmd_stats: false,
+        }),
+        Request::PmdStatsShow => Ok(Reply::Snapshot {
+            snapshot: Box::new(sw.snapshot()),
+            pmd_stats: true,
+        }),
+        Request::PmdStatsClear => {
+            sw.clear_pmd_stats();
+            Ok(Reply::Done)
+        }
+        Request::DumpFlows => match sw.query(Query::Rules) {
+            Answer::Rules(rules) => Ok(Reply::Rules(rules.iter().map(ofctl::format_rule).collect())),
+            _ => Err("no rules in the answer".into()),
+        },
+        Request::AddFlow { rule } => {
+            let r = ofctl::parse_rule(rule).map_err(|e| format!("{e}; no rule added"))?;
+            sw.change(Change::AddRules(vec![r])).map(|_| Reply::Done)
+        }
+        Request::AddFlows { rules } => {
+            let rs = ofctl::parse_rules(rules).map_err(|e| format!("line {}: {}; no rules added", e.line, e.err))?;
+            sw.change(Change::AddRules(rs)).map(Reply::Added)
+        }
+        Request::DelFlows { strict, matched } => {
+            // `--strict`: exactly this match and priority (default 32768),
+            // as ovs-ofctl.
+            let m = if matched.is_empty() {
+                "actions=drop".to_string()
+            } else {
+                format!("{matched},actions=drop")
+            };
+            let r = ofctl::parse_rule(&m).map_err(|e| e.to_string())?;
+            let table = matched.contains("table=").then_some(r.table);
+            sw.change(Change::DelRules {
+                table,
+                matched: Box::new(r.matched),
+                strict: strict.then_some(r.priority),
+            })
+            .map(Reply::Deleted)
+        }
+        Request::DumpMegaflows => megaflows(sw).map(Reply::Megaflows),
+        Request::MacTable => match sw.query(Query::MacTable) {
+            Answer::MacTable(m) => Ok(Reply::MacTable(m)),
+            _ => Err("no MAC table in the answer".into()),
+        },
+        Request::Offload { on } => sw
+            .change(Change::SetOffload(*on))
+            .map(|brought_back| Reply::Offload { on: *on, brought_back }),
+        Request::TnlRoutes => match sw.query(Query::TunnelRoutes) {
+            Answer::Routes(r) => Ok(Reply::Routes(r)),
+            _ => Err("no routes in the answer".into()),
+        },
+        Request::TnlNeigh => match sw.query(Query::TunnelNeighbours) {
+            Answer::Neighbours(n) => Ok(Reply::Neighbours(n)),
+            _ => Err("no neighbours in the answer".into()),
+        },
+        Request::Trace { key } => {
+            let k = odp::parse_key(key).map_err(|e| format!("key: {e}"))?;
+            match sw.query(Query::Trace(Box::new(k.matched.key))) {
+                Answer::Trace(t) => Ok(Reply::Trace(TraceReply {
+                    text: t.to_string(),
+                    actions: odp::actions::format_actions(&t.actions),
+                    megaflow: odp::format_match(&t.megaflow),
+                })),
+                _ => Err("no trace in the answer".into()),
+            }
+        }
+    }
+}
+
+/// Every megaflow: the PMDs' and, in kernel and hybrid modes, the
+/// kernel's (with what a PMD carried before the move, marked as Open
+/// vSwitch marks its datapath layers).
+fn megaflows(sw: &Switch) -> Result<Vec<Megaflow>, String> {
+    let mut out = Vec::new();
+    let hybrid = sw.mode == DatapathKind::Hybrid;
+    if let Some(k) = &sw.kernel {
+        let marks: HashMap<Ufid, (bool, crate::core::registry::Usage)> = match sw.query(Query::KernelMarks) {
+            Answer::KernelMarks(m) => m.into_iter().map(|(u, o, c)| (u, (o, c))).collect(),
+            _ => HashMap::new(),
+        };
+        for f in k.flows()? {
+            let key = f.key().map_err(|e| e.to_string())?;
+            let actions = f.actions().map_err(|e| e.to_string())?.unwrap_or_default();
+            let mark = f.ufid.as_deref().and_then(Ufid::from_bytes).and_then(|u| marks.get(&u));
+            let (offloaded, carried) = match mark {
+                Some((true, c)) => (true, *c),
+                _ => (false, Default::default()),
+            };
+            out.push(Megaflow {
+                ufid: None,
+                matched: key.map_or(String::new(), |k| k.to_string()),
+                packets: f.packets + carried.packets,
+                bytes: f.bytes + carried.bytes,
+                used: odpx_offload::replies::format_used(f.used_ms),
+                flags: (f.tcp_flags != 0).then(|| odpx_offload::replies::tcp_flag_letters(f.tcp_flags)),
+                offloaded,
+                dp: hybrid.then(|| "kernel".to_string()),
+                actions: odp::actions::format_actions(&actions),
+            });
+        }
+    }
+    for (_, flows) in sw.pmd_megaflows()? {
+        for f in flows {
+            out.push(Megaflow {
+                ufid: None,
+                matched: OdpKey::from_match(f.matched).to_string(),
+                packets: f.stats.packets,
+                bytes: f.stats.bytes,
+                used: f.idle.map_or("never".into(), |d| format!("{:.3}s", d.as_secs_f64())),
+                flags: (f.stats.tcp_flags != 0).then(|| odp::fmt_tcp_flags(f.stats.tcp_flags)),
+                offloaded: false,
+                dp: hybrid.then(|| "userspace".to_string()),
+                actions: odp::actions::format_actions(&f.actions),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one `odpx ctl` command line on the switch, in-process, and
+/// answers as the command line prints it: `ok` and the text (or, after
+/// `--json`, the data), or `error: ` and the reason.
 pub fn command(sw: &Switch, line: &str) -> String {
     let line = line.trim();
-    if let Some(rest) = line
+    let (json, words) = match line
         .strip_prefix("--json")
         .filter(|r| r.is_empty() || r.starts_with(' '))
     {
-        return match json_command(sw, rest.trim()) {
-            Ok(b) => ok(b),
-            Err(e) => format!("error: {e}\n"),
-        };
-    }
-    let (cmd, arg) = line.split_once(' ').map_or((line, ""), |(c, a)| (c, a.trim()));
-    let r: Result<String, String> = match cmd {
-        "show" => Ok(sw.show()),
-        "dump-flows" => sw.ask(Request::DumpRules),
-        "add-flow" => ofctl::parse_rule(arg)
-            .map_err(|e| format!("{e}; no rule added"))
-            .and_then(|r| sw.change(|tx| Request::AddRules(vec![r], tx)).map(|_| String::new())),
-        "add-flows" => ofctl::parse_rules(arg)
-            .map_err(|e| format!("line {}: {}; no rules added", e.line, e.err))
-            .and_then(|rs| {
-                sw.change(|tx| Request::AddRules(rs, tx))
-                    .map(|n| format!("{n} rules added\n"))
-            }),
-        "del-flows" => {
-            // `--strict`: exactly this match and priority (default 32768),
-            // as ovs-ofctl.
-            let (strict, arg) = match arg.strip_prefix("--strict") {
-                Some(rest) => (true, rest.trim()),
-                None => (false, arg),
-            };
-            let m = if arg.is_empty() { "actions=drop".to_string() } else { format!("{arg},actions=drop") };
-            ofctl::parse_rule(&m).map_err(|e| e.to_string()).and_then(|r| {
-                let table = arg.contains("table=").then_some(r.table);
-                sw.change(|tx| Request::DelRules {
-                    table,
-                    matched: Box::new(r.matched),
-                    strict: strict.then_some(r.priority),
-                    reply: tx,
-                })
-                .map(|n| format!("{n} rules deleted\n"))
-            })
-        }
-        "dump-megaflows" => sw.dump_megaflows(),
-        "pmd-stats-show" => Ok(sw.pmd_stats()),
-        "pmd-stats-clear" => {
-            sw.clear_pmd_stats();
-            Ok(String::new())
-        }
-        "mac-table" => sw.ask(Request::MacTable),
-        "offload" => match arg {
-            "on" | "off" => sw
-                .change(|tx| Request::SetOffload(arg == "on", tx))
-                .map(|n| format!("offload {arg}; {n} megaflows brought back from the kernel\n")),
-            _ => Err(format!("offload: say on or off, not '{arg}'")),
-        },
-        "tnl-routes" => sw.ask(Request::TunnelRoutes),
-        "tnl-neigh" => sw.ask(Request::TunnelNeighbours),
-        "trace" => odp::parse_key(arg)
-            .map_err(|e| format!("key: {e}"))
-            .and_then(|k| sw.ask(|tx| Request::Trace(Box::new(k.matched.key), tx))),
-        "" => Err("empty command".into()),
-        other => Err(format!(
-            "unknown command '{other}' (show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace)"
-        )),
+        Some(rest) => (true, rest.trim()),
+        None => (false, line),
     };
-    match r {
-        Ok(b) => ok(b),
+    let answer = Request::parse(words).and_then(|r| handle(sw, &r)).and_then(|reply| {
+        if json {
+            render::json::reply(&reply)
+        } else {
+            Ok(render::text::reply(&reply))
+        }
+    });
+    match answer {
+        Ok(b) => format!("ok\n{b}"),
         Err(e) => format!("error: {e}\n"),
     }
-}
-
-/// `--json COMMAND`: the machine-readable form of `show`,
-/// `pmd-stats-show` and `dump-megaflows` (see [`crate::status`]).
-fn json_command(sw: &Switch, cmd: &str) -> Result<String, String> {
-    let value = match cmd {
-        "show" => serde_json::to_value(sw.status()),
-        "pmd-stats-show" => {
-            let s = sw.status();
-            Ok(serde_json::json!({ "pmds": s.pmds, "translator": s.translator }))
-        }
-        "dump-megaflows" => Ok(serde_json::Value::Array(
-            sw.dump_megaflows()?.lines().map(megaflow_json).collect(),
-        )),
-        other => {
-            return Err(format!(
-                "no JSON form of '{other}' (show, pmd-stats-show, dump-megaflows)"
-            ))
-        }
-    };
-    let mut text = value
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .map_err(|e| e.to_string())?;
-    text.push('\n');
-    Ok(text)
-}
-
-/// One `dump-megaflows` line as a JSON object: `match` (ODP text), the
-/// statistics, the datapath marks (`offloaded`, `dp`) and `actions`.
-fn megaflow_json(line: &str) -> serde_json::Value {
-    let (head, actions) = line.rsplit_once("actions:").unwrap_or((line, ""));
-    let head = head.trim_end().trim_end_matches(',');
-    let (ufid, head) = match head.strip_prefix("ufid:") {
-        Some(rest) => rest.split_once(", ").map_or((None, rest), |(u, h)| (Some(u), h)),
-        None => (None, head),
-    };
-    let (key, stats) = head.split_once(", packets:").map_or((head, ""), |(k, s)| (k, s));
-    let mut o = serde_json::Map::new();
-    if let Some(u) = ufid {
-        o.insert("ufid".into(), u.into());
-    }
-    o.insert("match".into(), key.into());
-    o.insert("offloaded".into(), false.into());
-    for (i, field) in stats.split(", ").enumerate() {
-        let (name, value) = if i == 0 {
-            ("packets", field)
-        } else {
-            field.split_once(':').unwrap_or((field, ""))
-        };
-        let v: serde_json::Value = match value.parse::<u64>() {
-            Ok(n) if name == "packets" || name == "bytes" => n.into(),
-            _ if name == "offloaded" => (value == "yes").into(),
-            _ => value.into(),
-        };
-        o.insert(name.into(), v);
-    }
-    o.insert("actions".into(), actions.trim().into());
-    serde_json::Value::Object(o)
 }
 
 /// Serves the control socket at `path` until the switch is dropped (see
@@ -212,12 +246,21 @@ pub fn serve(sw: Arc<Switch>, path: &Path) -> Result<std::thread::JoinHandle<()>
                 let spawned = std::thread::Builder::new().name("ctl-client".into()).spawn(move || {
                     let answer = match read_request(&mut c) {
                         Ok(line) => match weak.upgrade() {
-                            Some(sw) => command(&sw, line.replace("\\n", "\n").trim_end_matches('\r')),
-                            None => "error: the switch is stopping\n".to_string(),
+                            Some(sw) => serde_json::from_str::<Request>(&line)
+                                .map_err(|e| format!("not a request: {e}"))
+                                .and_then(|r| handle(&sw, &r)),
+                            None => Err("the switch is stopping".to_string()),
                         },
-                        Err(e) => format!("error: {e}\n"),
+                        Err(e) => Err(e),
                     };
-                    reply(&mut c, &answer);
+                    let answered = match answer {
+                        Ok(r) => Answered::Ok(r),
+                        Err(e) => Answered::Error(e),
+                    };
+                    let mut text = serde_json::to_string(&answered)
+                        .unwrap_or_else(|e| format!("{{\"error\":\"the reply did not serialize: {e}\"}}"));
+                    text.push('\n');
+                    reply(&mut c, &text);
                     mine.fetch_sub(1, Ordering::AcqRel);
                 });
                 if spawned.is_err() {
@@ -321,19 +364,37 @@ fn reply(c: &mut UnixStream, answer: &str) {
     }
 }
 
-/// Sends one command to a running switch; Ok(body) or Err(reason).
-pub fn request(path: &Path, line: &str) -> Result<String, String> {
+/// Sends one request to a running switch and returns its reply.
+pub fn request(path: &Path, r: &Request) -> Result<Reply, String> {
     let mut c = UnixStream::connect(path).map_err(|e| format!("{}: {e} (is odpx running?)", path.display()))?;
-    c.write_all(format!("{}\n", line.replace('\n', "\\n")).as_bytes())
-        .map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_string(r).map_err(|e| e.to_string())?;
+    line.push('\n');
+    c.write_all(line.as_bytes()).map_err(|e| e.to_string())?;
     let mut s = String::new();
     c.read_to_string(&mut s).map_err(|e| e.to_string())?;
-    match s.strip_prefix("ok\n") {
-        Some(body) => Ok(body.to_string()),
-        None => Err(s.trim_start_matches("error: ").trim_end().to_string()),
+    match serde_json::from_str::<Answered>(&s) {
+        Ok(Answered::Ok(reply)) => Ok(reply),
+        Ok(Answered::Error(e)) => Err(e),
+        Err(e) => Err(format!("an answer that is not odpx's ({e}): {}", s.trim())),
     }
 }
 
-fn ok(body: String) -> String {
-    format!("ok\n{body}")
+/// `odpx ctl [--json] WORDS...` as one line (`--json show`): the reply as
+/// text, or as JSON.
+pub fn request_line(path: &Path, line: &str) -> Result<String, String> {
+    match line.trim().strip_prefix("--json") {
+        Some(rest) => request_text(path, rest, true),
+        None => request_text(path, line, false),
+    }
+}
+
+/// `odpx ctl [--json] WORDS...` against a running switch: the reply as
+/// text, or as JSON.
+pub fn request_text(path: &Path, line: &str, json: bool) -> Result<String, String> {
+    let reply = request(path, &Request::parse(line)?)?;
+    if json {
+        render::json::reply(&reply)
+    } else {
+        Ok(render::text::reply(&reply))
+    }
 }

@@ -14,7 +14,7 @@
 //! IPv4 prefixes of `10.0.0.0/24` and a few L4 ports; outputs, NORMAL,
 //! FLOOD, drops, rewrites and resubmits.
 
-use crate::mac::MacTable;
+use crate::core::mac::MacTable;
 use odpx_classifier::extract::extract_into;
 use odpx_classifier::key::FlowKey;
 use odpx_classifier::odp::OdpAction;

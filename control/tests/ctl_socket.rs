@@ -3,7 +3,7 @@
 //! directory (no root needed).
 
 use odpx_control::config::Config;
-use odpx_control::ctl::{request, serve, MAX_CLIENTS, MAX_REQUEST, REQUEST_TIME};
+use odpx_control::ctl::{request_line as request, serve, MAX_CLIENTS, MAX_REQUEST, REQUEST_TIME};
 use odpx_control::switch::Switch;
 use odpx_dataplane::port::Port;
 use std::io::{Read, Write};
@@ -59,7 +59,7 @@ fn clients_that_send_nothing_or_never_read_stall_nobody() {
         .collect();
     // One asks for a long answer and never reads it.
     let mut greedy = UnixStream::connect(&path).unwrap();
-    greedy.write_all(b"dump-flows\n").unwrap();
+    greedy.write_all(b"{\"request\":\"dump-flows\"}\n").unwrap();
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         timed_show(&path) < Duration::from_secs(1),
@@ -73,7 +73,10 @@ fn clients_that_send_nothing_or_never_read_stall_nobody() {
         s.read_to_string(&mut answer).unwrap();
         assert_eq!(
             answer,
-            format!("error: no whole request within {} s\n", REQUEST_TIME.as_secs())
+            format!(
+                "{{\"error\":\"no whole request within {} s\"}}\n",
+                REQUEST_TIME.as_secs()
+            )
         );
     }
     drop(greedy);
@@ -143,7 +146,7 @@ fn a_client_sending_a_gigabyte_is_cut_off_at_the_limit() {
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(
         answer.join().unwrap(),
-        format!("error: request longer than {} MiB\n", MAX_REQUEST >> 20)
+        format!("{{\"error\":\"request longer than {} MiB\"}}\n", MAX_REQUEST >> 20)
     );
     assert!(timed_show(&path) < Duration::from_secs(1));
     drop(sw);
@@ -156,18 +159,26 @@ fn a_partial_request_ended_by_shutdown_is_served_and_garbage_is_an_error() {
     let sw = switch();
     serve(sw.clone(), &path).unwrap();
     let mut c = UnixStream::connect(&path).unwrap();
-    c.write_all(b"dump-fl").unwrap();
+    c.write_all(b"{\"request\":\"dump-fl").unwrap();
     std::thread::sleep(Duration::from_millis(50));
-    c.write_all(b"ows").unwrap();
+    c.write_all(b"ows\"}").unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();
-    assert!(s.starts_with("ok\n") && s.contains("actions=NORMAL"), "{s}");
+    assert!(s.starts_with("{\"ok\":") && s.contains("actions=NORMAL"), "{s}");
     let mut c = UnixStream::connect(&path).unwrap();
     c.write_all(b"\xff\xfe\n").unwrap();
     let mut s = String::new();
     c.read_to_string(&mut s).unwrap();
-    assert_eq!(s, "error: the request is not UTF-8 text\n");
+    assert_eq!(s, "{\"error\":\"the request is not UTF-8 text\"}\n");
+    let mut c = UnixStream::connect(&path).unwrap();
+    c.write_all(b"show\n").unwrap();
+    let mut s = String::new();
+    c.read_to_string(&mut s).unwrap();
+    assert!(
+        s.starts_with("{\"error\":\"not a request"),
+        "text is not the protocol: {s}"
+    );
     assert!(request(&path, "add-flow priority=5,bogus=1,actions=drop")
         .unwrap_err()
         .contains("no rule added"));

@@ -14,16 +14,20 @@ use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
 use odpx_classifier::key::Match;
 use odpx_classifier::odp::OdpAction;
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_control::hybrid::{Offload, Steering};
-use odpx_control::registry::Usage;
-use odpx_control::translator::{Datapaths, Request, Translator};
+use odpx_control::backend::hybrid::{Hybrid, Steering};
+use odpx_control::backend::kernel::Kernel;
+use odpx_control::backend::userspace::Userspace;
+use odpx_control::core::counters::OffloadSnapshot;
+use odpx_control::core::offload::{KernelPortSet, Offload};
+use odpx_control::core::{Change, Core, CoreConfig, Holders, Packet};
+use odpx_control::owner::{Owner, UnderlayIo};
 use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::steer::{SteerEntry, SteerRefusal};
 use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
 use odpx_offload::client::{Flow, FlowId};
 use odpx_offload::error::{OdpError, Op};
-use odpx_offload::kernel::{Applied, DumpReport, FlowTable, FlowUsage, KernelUpcall, PacketOut};
+use odpx_offload::kernel::{Applied, DumpReport, FlowTable, FlowUsage, PacketOut};
 use odpx_offload::policy::OffloadSettings;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -169,9 +173,6 @@ impl Steering for FakeSteering {
     fn remove(&mut self, e: &SteerEntry) -> std::io::Result<bool> {
         Ok(self.0.lock().unwrap().remove(e))
     }
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
     fn masks(&self) -> usize {
         self.0
             .lock()
@@ -194,7 +195,7 @@ struct Rig {
     kernel: Arc<Mutex<KernelModel>>,
     executed: Executed,
     steering: Arc<Mutex<HashSet<SteerEntry>>>,
-    t: Translator,
+    owner: Arc<Owner>,
     /// The fake clock.
     now: Instant,
     /// Packets the kernel model carried, by (output port): delivered.
@@ -249,25 +250,46 @@ impl Rig {
         let executed = Arc::new(Mutex::new(Vec::new()));
         let (dtx, dumps) = crossbeam_channel::unbounded();
         let steering = Arc::new(Mutex::new(HashSet::new()));
-        let backend = odpx_control::kernel::KernelBackend::with_flows(Box::new(FakeKernel {
+        let offload = Offload::new(
+            settings(),
+            true,
+            KernelPortSet {
+                vports: (1..=VPORTS).collect(),
+                tunnel_vports: Vec::new(),
+            },
+        );
+        let now = Instant::now();
+        let core = Core::new(
+            CoreConfig {
+                rules: set,
+                ports: (1..=PORTS).collect(),
+                holders: Holders { pmds: 1, kernel: true },
+                megaflow_limit: 100_000,
+                idle_timeout: IDLE,
+                tunnels: Default::default(),
+                offload: Some(offload),
+            },
+            now,
+        );
+        let counters = core.offload_counters().expect("hybrid").0;
+        let kernel_flows = FakeKernel {
             state: kernel.clone(),
             dumps: dtx,
             executed: executed.clone(),
-        }));
-        let offload = Offload::new(
+        };
+        let backend = Hybrid::new(
+            Userspace::new(vec![mtx.clone()]),
+            Kernel::offload(
+                Box::new(kernel_flows),
+                KernelPortSet {
+                    vports: (1..=VPORTS).collect(),
+                    tunnel_vports: Vec::new(),
+                },
+            ),
             Box::new(FakeSteering(steering.clone())),
-            settings(),
-            true,
-            (1..=VPORTS).collect(),
-            Vec::new(),
+            counters,
         );
-        let t = Translator::new(
-            set,
-            (1..=PORTS).collect(),
-            Datapaths::hybrid(vec![mtx.clone()], backend, offload),
-            100_000,
-            IDLE,
-        );
+        let owner = Owner::new(core, Box::new(backend), UnderlayIo::none());
         Rig {
             ports,
             pmds: vec![pmd],
@@ -279,8 +301,8 @@ impl Rig {
             kernel,
             executed,
             steering,
-            t,
-            now: Instant::now(),
+            owner,
+            now,
             kernel_out: Vec::new(),
             kernel_packets: Arc::new(AtomicU64::new(0)),
         }
@@ -292,26 +314,22 @@ impl Rig {
             for p in &mut self.pmds {
                 busy |= p.poll_once() > 0 || p.has_backlog();
             }
+            let now = self.now;
             while let Some(u) = self.upcalls.try_recv() {
-                self.t.upcall(u);
+                let packet = Packet::Pmd {
+                    pmd: u.pmd,
+                    in_port: u.in_port,
+                    bytes: u.packet,
+                };
+                self.owner.decide(|c| c.upcall(&u.key, packet, now));
                 busy = true;
             }
             while let Ok(r) = self.reports.try_recv() {
-                self.t.pmd_report_at(r, self.now);
+                self.owner.decide(|c| c.pmd_report(r, now));
                 busy = true;
             }
             while let Ok(d) = self.dumps.try_recv() {
-                let (doomed, done) = self.t.kernel_dump_at(d, self.now);
-                FakeKernel {
-                    state: self.kernel.clone(),
-                    dumps: crossbeam_channel::unbounded().0,
-                    executed: self.executed.clone(),
-                }
-                .delete(&doomed)
-                .unwrap();
-                if done {
-                    self.t.sweep_done(self.now);
-                }
+                self.owner.decide(|c| c.kernel_dump(d, now));
                 busy = true;
             }
             let queued = self.msgs.iter().any(|m| !m.is_empty());
@@ -323,16 +341,16 @@ impl Rig {
     }
 
     /// A change answered once every datapath agrees.
-    fn change(&mut self, make: impl FnOnce(Sender<Result<usize, String>>) -> Request) -> usize {
+    fn change(&mut self, c: Change) -> usize {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.t.request(make(tx));
+        self.owner.change(c, tx);
         self.settle();
         rx.try_recv().expect("answered once settled").expect("accepted")
     }
 
     fn add_rule(&mut self, r: &str) {
         let rule = ofctl::parse_rule(r).unwrap();
-        self.change(|tx| Request::AddRules(vec![rule], tx));
+        self.change(Change::AddRules(vec![rule]));
     }
 
     /// Receives `frame` on `port` the way hybrid mode does: steered to
@@ -368,11 +386,12 @@ impl Rig {
                 // A miss: upcalled to the owner, which installs the flow
                 // and has the kernel run the packet.
                 let key_raw = odpx_offload::keys::encode_packet_key(&key, &[]);
-                self.t.kernel_upcalls(vec![KernelUpcall {
-                    key,
+                let packet = Packet::Kernel {
                     key_raw,
-                    packet: frame.to_vec(),
-                }]);
+                    bytes: frame.to_vec(),
+                };
+                let now = self.now;
+                self.owner.decide(|c| c.upcall(&key, packet, now));
                 let ran: Vec<(Actions, Vec<u8>)> = std::mem::take(&mut *self.executed.lock().unwrap());
                 for (a, f) in ran {
                     self.kernel_run(&a, &f);
@@ -402,9 +421,10 @@ impl Rig {
         }
         self.now += STEP;
         self.kernel.lock().unwrap().now_ms += STEP.as_millis() as u64;
-        self.t.housekeeping(self.now);
-        self.settle();
-        self.t.offload_round(self.now);
+        // The tick starts a sweep; its reports settle it, and the offload
+        // round at its end moves what it found hot.
+        let now = self.now;
+        self.owner.decide(|c| c.tick(now));
         self.settle();
         self.outputs()
     }
@@ -430,8 +450,9 @@ impl Rig {
         self.pmd_counters.snapshot().packets
     }
 
-    fn offload_counters(&self) -> Arc<odpx_control::hybrid::OffloadCounters> {
-        self.t.offload_counters().expect("hybrid mode")
+    fn offload_counters(&self) -> OffloadSnapshot {
+        self.owner
+            .read(|c| c.offload_counters().expect("hybrid mode").0.snapshot())
     }
 }
 
@@ -480,8 +501,8 @@ fn a_hot_stable_flow_moves_into_the_kernel_and_rule_changes_follow_it_there() {
     assert_eq!(r.kernel_flows(), 1, "the hot flow moved into the kernel");
     assert_eq!(r.steering.lock().unwrap().len(), 1, "with its steering entry");
     let c = r.offload_counters();
-    assert_eq!(c.moved.load(Ordering::Relaxed), 1);
-    let reasons = c.refusals.lock().unwrap().clone();
+    assert_eq!(c.moved, 1);
+    let reasons = r.owner.read(|c| c.offload_counters().expect("hybrid").1.snapshot());
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(
         reasons
@@ -508,9 +529,9 @@ fn a_hot_stable_flow_moves_into_the_kernel_and_rule_changes_follow_it_there() {
     // Its statistics carry on from the PMD's: 5 steps of 1000 before,
     // less the first packets, which the slow path ran while the megaflow
     // was being installed.
-    let marks = r.t.kernel_marks();
+    let marks = r.owner.read(|c| c.kernel_marks());
     assert_eq!(marks.len(), 1);
-    let (_, offloaded, carried): (Ufid, bool, Usage) = marks[0];
+    let (_, offloaded, carried) = marks[0];
     assert!(offloaded);
     assert!(
         (4900..=5000).contains(&carried.packets),
@@ -530,7 +551,7 @@ fn a_hot_stable_flow_moves_into_the_kernel_and_rule_changes_follow_it_there() {
     assert_eq!(r.kernel_flows(), 1, "fixed in place");
 
     // New actions the kernel does not run: the flow comes back.
-    let moved_back = r.offload_counters().brought_back.load(Ordering::Relaxed);
+    let moved_back = r.offload_counters().brought_back;
     r.add_rule("priority=30,ip,nw_dst=10.0.0.2,actions=output:4");
     assert_eq!(
         r.kernel_flows(),
@@ -538,10 +559,7 @@ fn a_hot_stable_flow_moves_into_the_kernel_and_rule_changes_follow_it_there() {
         "deleted from the kernel before the change returned"
     );
     assert!(r.steering.lock().unwrap().is_empty(), "and no longer steered");
-    assert_eq!(
-        r.offload_counters().brought_back.load(Ordering::Relaxed),
-        moved_back + 1
-    );
+    assert_eq!(r.offload_counters().brought_back, moved_back + 1);
     let pmd_before = r.pmd_packets();
     let out = r.step(&[(1, hot.clone(), 10)]);
     assert_eq!(out.len(), 10);
@@ -575,7 +593,7 @@ fn an_idle_offloaded_flow_comes_back_and_offload_off_leaves_nothing() {
     assert_eq!(r.pmd_packets(), pmd_before + 5);
 
     // Offload off: nothing of it is left behind.
-    let back = r.change(|tx| Request::SetOffload(false, tx));
+    let back = r.change(Change::SetOffload(false));
     assert_eq!(back, 1);
     assert_eq!(r.kernel_flows(), 0, "no kernel flow left");
     assert!(r.steering.lock().unwrap().is_empty(), "no steering entry left");
@@ -584,7 +602,7 @@ fn an_idle_offloaded_flow_comes_back_and_offload_off_leaves_nothing() {
         r.step(&[(1, b.clone(), 1000)]);
     }
     assert_eq!(r.kernel_flows(), 0);
-    r.change(|tx| Request::SetOffload(true, tx));
+    r.change(Change::SetOffload(true));
     for _ in 0..6 {
         r.step(&[(1, b.clone(), 1000)]);
     }
@@ -606,7 +624,7 @@ fn a_steered_packet_that_misses_in_the_kernel_still_gets_the_right_decision() {
     assert!(out.iter().all(|(p, _)| *p == 2));
     // The sweep's dump showed the flow gone: brought back to the PMDs.
     assert!(r.steering.lock().unwrap().is_empty(), "no longer steered");
-    assert_eq!(r.t.kernel_marks().len(), 0, "forgotten");
+    assert_eq!(r.owner.read(|c| c.kernel_marks()).len(), 0, "forgotten");
     let pmd_before = r.pmd_packets();
     let out = r.step(&[(1, a.clone(), 3)]);
     assert_eq!(out.len(), 3);
@@ -668,7 +686,7 @@ fn random_rule(rng: &mut rand::rngs::StdRng) -> String {
 /// has, and every kernel flow is one the owner knows: no stale flow and
 /// no orphan entry.
 fn assert_consistent(r: &Rig, when: &str) {
-    let marks = r.t.kernel_marks();
+    let marks = r.owner.read(|c| c.kernel_marks());
     let k = r.kernel.lock().unwrap();
     for u in k.flows.keys() {
         assert!(
@@ -720,7 +738,7 @@ fn random_rule_changes_and_flows_starting_and_stopping_never_get_an_old_decision
                     let text = random_rule(&mut rng);
                     let rule = ofctl::parse_rule(&text).unwrap();
                     rules.add(rule.clone());
-                    r.change(|tx| Request::AddRules(vec![rule], tx));
+                    r.change(Change::AddRules(vec![rule]));
                 } else {
                     let victim = rules
                         .iter()
@@ -729,11 +747,10 @@ fn random_rule_changes_and_flows_starting_and_stopping_never_get_an_old_decision
                         .clone();
                     let gone = rules.delete(None, &victim.matched, Some(victim.priority));
                     assert!(!gone.is_empty());
-                    r.change(|tx| Request::DelRules {
+                    r.change(Change::DelRules {
                         table: None,
                         matched: Box::new(victim.matched),
                         strict: Some(victim.priority),
-                        reply: tx,
                     });
                 }
             }
@@ -775,7 +792,7 @@ fn random_rule_changes_and_flows_starting_and_stopping_never_get_an_old_decision
         );
         assert!(carried > 10_000, "seed {seed}: the kernel carried {carried} packets");
         // Offload off at the end: nothing left.
-        r.change(|tx| Request::SetOffload(false, tx));
+        r.change(Change::SetOffload(false));
         assert_eq!(r.kernel_flows(), 0);
         assert!(r.steering.lock().unwrap().is_empty());
     }

@@ -11,10 +11,12 @@
 
 use crossbeam_channel::{Receiver, Sender};
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_control::mac::MacTable;
+use odpx_control::backend::userspace::Userspace;
+use odpx_control::core::mac::MacTable;
+use odpx_control::core::{Change, Core, CoreConfig, Holders, Packet};
+use odpx_control::owner::{Owner, UnderlayIo};
 use odpx_control::reference::{decide, LearningEnv, RuleFamily};
-use odpx_control::translator::{Datapaths, Request, Translator};
-use odpx_dataplane::pmd::{Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath};
+use odpx_dataplane::pmd::{ManualClock, Pmd, PmdConfig, PmdCounters, PmdMsg, PmdReport, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
 use rand::rngs::StdRng;
@@ -25,19 +27,23 @@ use std::time::{Duration, Instant};
 const PORTS: u32 = 3;
 const HOSTS: u8 = 4;
 
-/// Two PMDs (p1 and p3 on PMD 0, p2 on PMD 1), one translator, all driven
-/// by hand.
+/// Two PMDs (p1 and p3 on PMD 0, p2 on PMD 1), one owner, all driven by
+/// hand, on one made-up clock.
 struct Rig {
     ports: PortTable,
     pmds: Vec<Pmd>,
     msgs: Vec<Sender<PmdMsg>>,
     upcalls: UpcallReceiver,
     reports: Receiver<PmdReport>,
-    t: Translator,
+    owner: Arc<Owner>,
+    /// The PMDs' clock and the owner's: they move together.
+    pmd_clock: ManualClock,
+    now: Instant,
 }
 
 impl Rig {
     fn new(rules: &str, idle: Duration) -> Rig {
+        let pmd_clock = ManualClock::starting_at(Duration::from_secs(1));
         let ports: PortTable = Arc::new(
             std::iter::once(None)
                 .chain((1..=PORTS).map(|i| Some(Arc::new(Port::memory(i, &format!("p{i}"), true)))))
@@ -66,12 +72,13 @@ impl Rig {
                 upcalls: utx.clone(),
                 reports: rtx.clone(),
             };
-            pmds.push(Pmd::new(
+            pmds.push(Pmd::with_clock(
                 cfg,
                 ports.clone(),
                 slow,
                 mrx,
                 Arc::new(PmdCounters::default()),
+                Box::new(pmd_clock.clone()),
             ));
             msgs.push(mtx);
         }
@@ -79,37 +86,58 @@ impl Rig {
         for r in ofctl::parse_rules(rules).unwrap() {
             set.add(r);
         }
-        let t = Translator::new(
-            set,
-            (1..=PORTS).collect(),
-            Datapaths::userspace(msgs.clone()),
-            100_000,
-            idle,
+        let now = Instant::now();
+        let core = Core::new(
+            CoreConfig {
+                rules: set,
+                ports: (1..=PORTS).collect(),
+                holders: Holders { pmds: 2, kernel: false },
+                megaflow_limit: 100_000,
+                idle_timeout: idle,
+                tunnels: Default::default(),
+                offload: None,
+            },
+            now,
         );
+        let owner = Owner::new(core, Box::new(Userspace::new(msgs.clone())), UnderlayIo::none());
         Rig {
             ports,
             pmds,
             msgs,
             upcalls,
             reports,
-            t,
+            owner,
+            pmd_clock,
+            now,
         }
     }
 
-    /// Runs PMDs and translator until nothing is left to do (upcalls are
+    /// Time passes, for the PMDs and the owner alike.
+    fn advance(&mut self, by: Duration) {
+        self.pmd_clock.advance(by);
+        self.now += by;
+    }
+
+    /// Runs PMDs and owner until nothing is left to do (upcalls are
     /// answered before reports are read).
     fn settle(&mut self) {
+        let now = self.now;
         loop {
             let mut busy = false;
             for p in &mut self.pmds {
                 busy |= p.poll_once() > 0 || p.has_backlog();
             }
             while let Some(u) = self.upcalls.try_recv() {
-                self.t.upcall(u);
+                let packet = Packet::Pmd {
+                    pmd: u.pmd,
+                    in_port: u.in_port,
+                    bytes: u.packet,
+                };
+                self.owner.decide(|c| c.upcall(&u.key, packet, now));
                 busy = true;
             }
             while let Ok(r) = self.reports.try_recv() {
-                self.t.pmd_report(r);
+                self.owner.decide(|c| c.pmd_report(r, now));
                 busy = true;
             }
             let queued = self.msgs.iter().any(|m| !m.is_empty());
@@ -120,11 +148,11 @@ impl Rig {
         }
     }
 
-    /// A request answered only once every PMD agrees: the answer must be
-    /// there once everything settled.
-    fn change(&mut self, make: impl FnOnce(Sender<Result<usize, String>>) -> Request) -> usize {
+    /// A change answered only once every PMD agrees: the answer must be
+    /// there once everything settled, and not before.
+    fn change(&mut self, c: Change) -> usize {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.t.request(make(tx));
+        self.owner.change(c, tx);
         assert!(rx.try_recv().is_err(), "answered before the PMDs applied the change");
         self.settle();
         rx.try_recv().expect("answered once settled").expect("accepted")
@@ -216,7 +244,7 @@ fn run(seed: u64, steps: usize) {
                 let text = family.draw(&mut rng);
                 let r = ofctl::parse_rule(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
                 reference.add(r.clone());
-                assert_eq!(rig.change(|tx| Request::AddRules(vec![r], tx)), 1);
+                assert_eq!(rig.change(Change::AddRules(vec![r])), 1);
             }
             4 | 5 => {
                 let rules: Vec<_> = reference.iter().filter(|r| r.priority > 0).cloned().collect();
@@ -225,11 +253,10 @@ fn run(seed: u64, steps: usize) {
                     let (table, matched) = (Some(victim.table), Box::new(victim.matched));
                     // Non-strict delete by the victim's match: also takes
                     // the rules it covers, in both.
-                    let n = rig.change(|reply| Request::DelRules {
+                    let n = rig.change(Change::DelRules {
                         table,
                         matched,
                         strict: None,
-                        reply,
                     });
                     let more = reference.delete(table, &victim.matched, None).len();
                     assert_eq!(n, 1 + more);
@@ -243,9 +270,11 @@ fn run(seed: u64, steps: usize) {
             8 => {
                 // Time passes: megaflows go idle and the owner sweeps. The
                 // PMDs expire them, and the next packet of such a flow
-                // reaches the translator before the sweep's report does.
-                std::thread::sleep(idle + Duration::from_millis(5));
-                rig.t.housekeeping(Instant::now() + Duration::from_secs(1));
+                // reaches the owner before the sweep's report does.
+                rig.advance(idle + Duration::from_millis(5));
+                rig.advance(Duration::from_secs(1));
+                let now = rig.now;
+                rig.owner.decide(|c| c.tick(now));
                 for p in &mut rig.pmds {
                     p.poll_once();
                 }
@@ -259,7 +288,7 @@ fn run(seed: u64, steps: usize) {
             let fr = frame(&f);
             let mut env = LearningEnv {
                 macs: &mut ref_macs,
-                now: Instant::now(),
+                now: rig.now,
             };
             let want = decide(&reference, &mut env, port, &fr);
             let got = rig.send(port, &fr);
@@ -273,7 +302,7 @@ fn run(seed: u64, steps: usize) {
         }
     }
     assert!(checked > steps * 10);
-    assert!(rig.t.megaflows() > 0);
+    assert!(rig.owner.read(|c| c.megaflows()) > 0);
 }
 
 #[test]

@@ -8,8 +8,8 @@
 use odpx_classifier::wire::{TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI, VXLAN_OVER_IPV4, VXLAN_PORT};
 use odpx_control::config::Config;
 use odpx_control::ctl::command;
-use odpx_control::switch::{Switch, UnderlaySource};
-use odpx_control::translator::Request;
+use odpx_control::start::UnderlaySource;
+use odpx_control::switch::Switch;
 use odpx_dataplane::port::Port;
 use odpx_offload::rtnl::{nud, route_type, Address, Change, Link, Neighbour, Route, RT_TABLE_MAIN};
 use std::net::IpAddr;
@@ -117,7 +117,7 @@ emc_insert_inv_prob = 1
 }
 
 fn change(sw: &Switch, changes: Vec<Change>) {
-    sw.requests.send(Request::Underlay { changes, reload: false }).unwrap();
+    sw.owner().underlay_changed(changes, false);
     sw.sync().unwrap();
 }
 

@@ -37,77 +37,43 @@ pub const BUF_SIZE: usize = 2048;
 /// The MTU of a port whose device does not say (in-memory ports).
 pub const DEFAULT_MTU: u32 = 1500;
 
-/// Per-port counters (relaxed atomics).
-#[derive(Default, Debug)]
-pub struct PortStats {
-    pub rx_packets: AtomicU64,
-    pub rx_bytes: AtomicU64,
-    pub tx_packets: AtomicU64,
-    pub tx_bytes: AtomicU64,
-    /// Transmit ring or frames exhausted.
-    pub tx_dropped_full: AtomicU64,
+odpx_classifier::counters! {
+    /// A port's counters (relaxed atomics; PMDs, control and the link
+    /// watch add to them).
+    pub struct PortStats => PortCounters;
+    /// Packets received (VXLAN ports: decapsulated).
+    rx_packets: Counter(Packets) "rx packets" => "port_rx_packets";
+    /// Bytes received, Ethernet header included.
+    rx_bytes: Counter(Bytes) "bytes" => "port_rx_bytes";
+    /// Packets sent (VXLAN ports: encapsulated).
+    tx_packets: Counter(Packets) "tx packets" => "port_tx_packets";
+    /// Bytes sent, Ethernet header included.
+    tx_bytes: Counter(Bytes) "bytes" => "port_tx_bytes";
+    /// Packets the port dropped, by reason: the transmit ring or frames were exhausted.
+    tx_dropped_full: Counter(Packets) "dropped_full" => "port_dropped" reason "tx_ring_full";
     /// Frames larger than a buffer.
-    pub rx_dropped_too_big: AtomicU64,
-    /// Tunnel ports: frames not encapsulated because the result would
-    /// exceed the underlay's MTU (or, from hand-written actions, had no
-    /// headroom or a header odpx did not build).
-    pub encap_too_big: AtomicU64,
-    pub encap_failed: AtomicU64,
-    /// Underlay ports: frames not decapsulated, by reason.
-    pub decap_malformed: AtomicU64,
-    pub decap_bad_checksum: AtomicU64,
-    pub decap_bad_flags: AtomicU64,
-    pub decap_unknown_vni: AtomicU64,
-    /// Times the link was seen down or the interface gone, times the port
-    /// was back in the switch after that, and times a re-created
-    /// interface was opened again ([`Port::reopen`]).
-    pub link_down: AtomicU64,
-    pub link_up: AtomicU64,
-    pub link_reopened: AtomicU64,
-}
-
-/// A snapshot of [`PortStats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PortCounters {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub tx_dropped_full: u64,
-    pub rx_dropped_too_big: u64,
-    pub encap_too_big: u64,
-    pub encap_failed: u64,
-    pub decap_malformed: u64,
-    pub decap_bad_checksum: u64,
-    pub decap_bad_flags: u64,
-    pub decap_unknown_vni: u64,
-    pub link_down: u64,
-    pub link_up: u64,
-    pub link_reopened: u64,
+    rx_dropped_too_big: Counter(Packets) "dropped_too_big" => "port_dropped" reason "rx_too_big";
+    /// Tunnel ports: frames not encapsulated because the result would exceed the underlay's MTU.
+    encap_too_big: Counter(Packets) "dropped_mtu" => "port_dropped" reason "encap_too_big";
+    /// Tunnel ports: frames not encapsulated (no headroom, or a header odpx did not build).
+    encap_failed: Counter(Packets) "failed" => "port_dropped" reason "encap_failed";
+    /// Underlay ports: frames not decapsulated: malformed.
+    decap_malformed: Counter(Packets) "malformed" => "port_dropped" reason "decap_malformed";
+    /// Underlay ports: frames not decapsulated: bad outer checksum.
+    decap_bad_checksum: Counter(Packets) "bad_checksum" => "port_dropped" reason "decap_bad_checksum";
+    /// Underlay ports: frames not decapsulated: bad VXLAN flags.
+    decap_bad_flags: Counter(Packets) "bad_flags" => "port_dropped" reason "decap_bad_flags";
+    /// Underlay ports: frames not decapsulated: no port has the VNI.
+    decap_unknown_vni: Counter(Packets) "unknown_vni" => "port_dropped" reason "decap_unknown_vni";
+    /// Times the port's link went down (or its interface away), came back, and its re-created interface was opened again.
+    link_down: Counter(Events) "down" => "port_link_events" event "down";
+    /// Times the port was back in the switch after its link came back.
+    link_up: Counter(Events) "up" => "port_link_events" event "up";
+    /// Times a re-created interface was opened again.
+    link_reopened: Counter(Events) "opened again" => "port_link_events" event "reopened";
 }
 
 impl PortStats {
-    pub fn snapshot(&self) -> PortCounters {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        PortCounters {
-            rx_packets: l(&self.rx_packets),
-            rx_bytes: l(&self.rx_bytes),
-            tx_packets: l(&self.tx_packets),
-            tx_bytes: l(&self.tx_bytes),
-            tx_dropped_full: l(&self.tx_dropped_full),
-            rx_dropped_too_big: l(&self.rx_dropped_too_big),
-            encap_too_big: l(&self.encap_too_big),
-            encap_failed: l(&self.encap_failed),
-            decap_malformed: l(&self.decap_malformed),
-            decap_bad_checksum: l(&self.decap_bad_checksum),
-            decap_bad_flags: l(&self.decap_bad_flags),
-            decap_unknown_vni: l(&self.decap_unknown_vni),
-            link_down: l(&self.link_down),
-            link_up: l(&self.link_up),
-            link_reopened: l(&self.link_reopened),
-        }
-    }
-
     /// Counts encapsulation outcomes (on the tunnel port): `packets`
     /// frames of `bytes` in all, or dropped for `why`.
     pub fn count_encap(&self, outcome: Result<u64, EncapDrop>, packets: u64) {

@@ -421,15 +421,18 @@ pub struct Handlers {
     pub mode: String,
 }
 
+/// Upcall listeners opened and named to the datapath, their handler
+/// threads not started yet: the kernel queues the misses in their
+/// sockets meanwhile (while the owner adopts a previous run's flows).
+pub struct Listening {
+    listeners: Vec<UpcallListener>,
+    /// How misses reach the handlers, for `odpx ctl show`.
+    pub mode: String,
+}
+
 impl Handlers {
-    /// Opens `n` listeners, points the datapath's misses at them, and
-    /// starts one thread per listener that hands decoded misses to `sink`.
-    pub fn start(
-        dp: &mut KernelDatapath,
-        n: usize,
-        sink: Arc<dyn UpcallSink>,
-        counters: Arc<HandlerCounters>,
-    ) -> Result<Handlers, String> {
+    /// Opens `n` listeners and points the datapath's misses at them.
+    pub fn listen(dp: &mut KernelDatapath, n: usize) -> Result<Listening, String> {
         let n = n.max(1);
         let mut listeners = Vec::new();
         for _ in 0..n {
@@ -467,6 +470,14 @@ impl Handlers {
             }
             format!("per-vport dispatch, {n} handler(s)")
         };
+        Ok(Listening { listeners, mode })
+    }
+}
+
+impl Listening {
+    /// Starts one thread per listener that hands decoded misses to `sink`.
+    pub fn start(self, sink: Arc<dyn UpcallSink>, counters: Arc<HandlerCounters>) -> Result<Handlers, String> {
+        let Listening { listeners, mode } = self;
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(RateLimitedLog::new(5));
         let mut threads = Vec::new();
@@ -480,7 +491,9 @@ impl Handlers {
         }
         Ok(Handlers { stop, threads, mode })
     }
+}
 
+impl Handlers {
     /// Stops the handlers and waits for them.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);

@@ -6,6 +6,7 @@
 //! one-line reason and exits non-zero.
 
 mod daemon;
+mod demo;
 mod odp_cli;
 mod traffic;
 
@@ -208,7 +209,7 @@ fn main() -> ExitCode {
         init_log();
     }
     let r = match cli.cmd {
-        Cmd::Demo { duration, datapath } => daemon::demo(
+        Cmd::Demo { duration, datapath } => demo::demo(
             duration,
             match datapath.as_str() {
                 "kernel" => odpx_control::config::DatapathKind::Kernel,
@@ -329,9 +330,10 @@ fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCo
     if ports.is_empty() {
         ports = mentioned_ports(&set);
     }
+    let tunnels = odpx_control::core::tunnels::Tunnels::none();
     print!(
         "{}",
-        odpx_control::translator::trace_text(&set, &packet, &mut FloodEnv { ports })
+        odpx_control::core::translate::trace(&set, &tunnels, &packet, &mut FloodEnv { ports })
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -54,8 +54,8 @@ use odpx_classifier::extract::extract_into;
 use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::odp::{parse_flow_line, OdpAction};
 use odpx_classifier::rules::{ofctl, RuleSet};
-use odpx_control::ctl::request;
-use odpx_control::mac::MacTable;
+use odpx_control::core::mac::MacTable;
+use odpx_control::ctl::request_text;
 use odpx_control::reference::{outputs, translate_frame, LearningEnv, RuleFamily};
 use odpx_dataplane::port::{Port, RxBatch, TxStage};
 use rand::rngs::StdRng;
@@ -234,7 +234,7 @@ struct Soak {
 
 impl Soak {
     fn ctl(&self, line: &str) -> Result<String, String> {
-        request(&self.args.socket, line).map_err(|e| format!("ctl {line}: {e}"))
+        request_text(&self.args.socket, line, false).map_err(|e| format!("ctl {line}: {e}"))
     }
 
     fn env(&mut self) -> LearningEnv<'_> {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::Daemon;
-use odpx_control::ctl::request;
+use odpx_control::ctl::request_line as request;
 use odpx_tools::sandbox::{self, echo_count, echo_count_with, sh, Echo};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -19,13 +19,13 @@ odpx_classifier::counters! {
     /// Packets classified without probing the exact-match cache (it cost more than it saved).
     emc_bypassed: Counter(Packets) "packets classified without the EMC" => "pmd_emc_bypassed_packets";
     /// 1 while the PMD probes its exact-match cache.
-    emc_on: Gauge(Flag) "exact match cache probed" => "pmd_emc_probed";
+    emc_on: Gauge(Flag) "exact match cache" => "pmd_emc_probed";
     /// Times the exact-match cache was turned on or off by its cost.
     emc_switches: Counter(Events) "EMC mode changes" => "pmd_emc_mode_changes";
     /// Classify cycles per packet with the exact-match cache, when its mode last changed.
     emc_cost_with: Gauge(Cycles) "classify cycles per packet with the EMC" => "pmd_emc_cost_cycles" with "on";
     /// Classify cycles per packet without the exact-match cache, when its mode last changed.
-    emc_cost_without: Gauge(Cycles) "classify cycles per packet without the EMC" => "pmd_emc_cost_cycles" with "off";
+    emc_cost_without: Gauge(Cycles) "without the EMC" => "pmd_emc_cost_cycles" with "off";
     /// Subtables probed by megaflow lookups that hit.
     subtables_probed: Counter(Events) "subtables probed on megaflow hits" => "pmd_subtables_probed";
     /// Installs the cache refused at its hard flow limit (the packet still ran).

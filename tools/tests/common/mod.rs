@@ -2,7 +2,7 @@
 //! run `odpx run` with real interfaces.
 #![allow(dead_code)]
 
-use odpx_control::ctl::request;
+use odpx_control::ctl::request_line as request;
 use odpx_tools::sandbox::{self, sh, udp_echo_server, Sandbox};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -29,6 +29,29 @@ use odpx_offload::rtnl::{self, Address, Change, Link, Neighbour, Route};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+/// A route as `tnl-routes` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RouteRow {
+    /// `ADDRESS/LENGTH`.
+    pub prefix: String,
+    /// The output interface (`None`: none, e.g. a blackhole).
+    pub dev: Option<String>,
+    pub gateway: Option<IpAddr>,
+    pub src: Option<IpAddr>,
+    pub metric: u32,
+}
+
+/// A neighbour as `tnl-neigh` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NeighbourRow {
+    pub addr: IpAddr,
+    pub dev: String,
+    /// `None`: not resolved.
+    pub mac: Option<String>,
+    /// The kernel's NUD state, by name.
+    pub state: String,
+}
+
 /// Where a tunnel packet to some VTEP goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NextHop {
@@ -196,8 +219,9 @@ impl UnderlayView {
         self.neighbours.get(&(ifindex, addr)).and_then(Neighbour::usable_mac)
     }
 
-    /// `odpx ctl tnl-routes`: the main table as odpx routes with it.
-    pub fn routes_text(&self) -> String {
+    /// The main table as odpx routes with it, most specific first (IPv4
+    /// before IPv6).
+    pub fn route_rows(&self) -> Vec<RouteRow> {
         let mut rs: Vec<&Route> = self.routes.iter().collect();
         rs.sort_by(|a, b| {
             (a.dst.is_ipv6(), std::cmp::Reverse(a.prefix_len), a.metric).cmp(&(
@@ -206,36 +230,29 @@ impl UnderlayView {
                 b.metric,
             ))
         });
-        let mut s = String::from("Route                                     Dev          Gateway                  Src                      Metric\n");
-        for r in rs {
-            let dev = r.oif.map_or("-".to_string(), |i| self.ifname(i));
-            s += &format!(
-                "{:<41} {:<12} {:<24} {:<24} {}\n",
-                format!("{}/{}", r.dst, r.prefix_len),
-                dev,
-                r.gateway.map_or("-".to_string(), |g| g.to_string()),
-                r.prefsrc.map_or("-".to_string(), |g| g.to_string()),
-                r.metric
-            );
-        }
-        s
+        rs.into_iter()
+            .map(|r| RouteRow {
+                prefix: format!("{}/{}", r.dst, r.prefix_len),
+                dev: r.oif.map(|i| self.ifname(i)),
+                gateway: r.gateway,
+                src: r.prefsrc,
+                metric: r.metric,
+            })
+            .collect()
     }
 
-    /// `odpx ctl tnl-neigh`: the neighbours and their states.
-    pub fn neighbours_text(&self) -> String {
+    /// The neighbours and their states, by interface and address.
+    pub fn neighbour_rows(&self) -> Vec<NeighbourRow> {
         let mut ns: Vec<&Neighbour> = self.neighbours.values().collect();
         ns.sort_by_key(|n| (n.ifindex, n.addr));
-        let mut s = String::from("IP                                        Dev          MAC                State\n");
-        for n in ns {
-            s += &format!(
-                "{:<41} {:<12} {:<18} {}\n",
-                n.addr.to_string(),
-                self.ifname(n.ifindex),
-                n.mac.map_or("-".to_string(), |m| odpx_classifier::text::fmt_mac(&m)),
-                nud_name(n.state)
-            );
-        }
-        s
+        ns.into_iter()
+            .map(|n| NeighbourRow {
+                addr: n.addr,
+                dev: self.ifname(n.ifindex),
+                mac: n.mac.map(|m| odpx_classifier::text::fmt_mac(&m)),
+                state: nud_name(n.state).to_string(),
+            })
+            .collect()
     }
 
     fn ifname(&self, ifindex: u32) -> String {
@@ -361,6 +378,6 @@ mod tests {
         );
         assert!(v.apply(Change::Neighbour(n(nud::FAILED, Some([2, 0, 0, 0, 0, 3])))));
         assert_eq!(v.neighbour(3, ip("172.31.0.2")), None);
-        assert!(v.neighbours_text().contains("FAILED"));
+        assert_eq!(v.neighbour_rows()[0].state, "FAILED");
     }
 }

@@ -53,27 +53,30 @@
 //! # VTEP addresses
 //! The underlay ports' XDP filters accept VXLAN for (address, UDP port)
 //! pairs: every address of an underlay interface and every configured
-//! `local_ip`, with every VXLAN port's `dst_port`. [`Tunnels::sync`] keeps
-//! the filters' maps equal to that set as addresses come and go, and the
-//! underlay ports' MTUs equal to the kernel's.
+//! `local_ip`, with every VXLAN port's `dst_port`. [`Tunnels::underlay_wanted`]
+//! says what the filters' maps and the underlay ports' MTUs should be as
+//! addresses and links come and go; the owner passes it on as an
+//! operation, and the driver writes the maps.
 //!
-//! # Ownership
-//! Part of the megaflow owner ([`crate::translator`]), under its lock. The
-//! rtnetlink monitor thread only sends the kernel's changes over.
+//! # No I/O
+//! Part of the owner core ([`crate::core`]), under its lock: it decides,
+//! and says what to ask of the kernel (a next hop to resolve) and of the
+//! ports (VTEPs, MTUs) as data. The rtnetlink monitor thread only sends
+//! the kernel's changes over.
 
+use super::counters::TunnelCounters;
+use super::underlay::{RouteError, UnderlayView};
 use crate::config::{Config, FlowOr, PortType, VxlanSettings};
-use crate::underlay::{RouteError, UnderlayView};
+use odpx_classifier::counters::add_shared as add;
 use odpx_classifier::key::{attr, frag, FlowKey};
 use odpx_classifier::odp::actions::TNL_TYPE_VXLAN;
 use odpx_classifier::odp::{OdpAction, TunnelPush};
 use odpx_classifier::wire::{ethertype, ip_proto, TunnelIp, VxlanRepr, IPV4_DF, VXLAN_FLAGS_VNI};
 use odpx_classifier::xlate::{megaflow_of, Translation};
-use odpx_dataplane::pmd::PortTable;
-use odpx_dataplane::port::Port;
-use odpx_offload::rtnl::{Change, Rtnl};
+use odpx_offload::rtnl::Change;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -87,27 +90,6 @@ const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// (interface index, next-hop address).
 pub type NextHopKey = (u32, IpAddr);
 
-/// Tunnel counters (relaxed atomics; `neigh_waiting` is a gauge).
-#[derive(Default, Debug)]
-pub struct TunnelCounters {
-    pub encap_no_remote: AtomicU64,
-    pub encap_no_route: AtomicU64,
-    pub encap_no_source: AtomicU64,
-    pub encap_not_underlay: AtomicU64,
-    pub neigh_parked: AtomicU64,
-    pub neigh_released: AtomicU64,
-    pub neigh_dropped: AtomicU64,
-    pub neigh_waiting: AtomicU64,
-    pub neigh_requests: AtomicU64,
-    pub neigh_request_errors: AtomicU64,
-    pub underlay_changes: AtomicU64,
-    pub underlay_reloads: AtomicU64,
-}
-
-fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Ordering::Relaxed);
-}
-
 struct VxlanPort {
     no: u32,
     settings: VxlanSettings,
@@ -116,23 +98,28 @@ struct VxlanPort {
 struct UnderlayPort {
     no: u32,
     name: String,
-    /// The open port (None in tests that run the translator alone).
-    port: Option<Arc<Port>>,
 }
 
 /// An upcalled packet waiting for a next hop's MAC address.
 #[derive(Clone, Debug)]
 pub struct Parked {
-    pub pmd: usize,
-    pub in_port: u32,
     pub key: FlowKey,
-    pub packet: Vec<u8>,
+    pub packet: super::effects::Packet,
     at: Instant,
 }
 
 struct Waiting {
     asked: Option<Instant>,
     packets: VecDeque<Parked>,
+}
+
+/// What the underlay filters and ports should hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnderlayWanted {
+    /// (address, UDP port) pairs accepted as VXLAN, sorted.
+    pub vteps: Vec<(IpAddr, u16)>,
+    /// (underlay port, MTU).
+    pub mtus: Vec<(u32, u32)>,
 }
 
 /// What the tunnel step of one translation did.
@@ -160,9 +147,9 @@ pub struct Tunnels {
     underlays: Vec<UnderlayPort>,
     pub view: UnderlayView,
     waiting: HashMap<NextHopKey, Waiting>,
-    rtnl: Option<Rtnl>,
-    /// The (address, UDP port) pairs the underlay filters accept now.
-    vteps: HashSet<(IpAddr, u16)>,
+    /// What the underlay filters and ports were last told: VTEPs
+    /// (sorted) and MTUs.
+    told: Option<UnderlayWanted>,
     pub counters: Arc<TunnelCounters>,
 }
 
@@ -180,19 +167,15 @@ impl Tunnels {
             underlays: Vec::new(),
             view: UnderlayView::default(),
             waiting: HashMap::new(),
-            rtnl: None,
-            vteps: HashSet::new(),
+            told: None,
             counters: Arc::new(TunnelCounters::default()),
         }
     }
 
-    /// The tunnel ports of `cfg` (numbered by position), over `view`;
-    /// `ports` are the open ports (for the underlay filters and MTUs),
-    /// `rtnl` the socket that asks the kernel to resolve next hops.
-    pub fn new(cfg: &Config, ports: Option<&PortTable>, view: UnderlayView, rtnl: Option<Rtnl>) -> Tunnels {
+    /// The tunnel ports of `cfg` (numbered by position), over `view`.
+    pub fn new(cfg: &Config, view: UnderlayView) -> Tunnels {
         let mut t = Tunnels {
             view,
-            rtnl,
             ..Tunnels::none()
         };
         for (i, p) in cfg.ports.iter().enumerate() {
@@ -204,11 +187,9 @@ impl Tunnels {
                 t.underlays.push(UnderlayPort {
                     no,
                     name: p.name.clone(),
-                    port: ports.and_then(|table| table.get(no as usize).cloned().flatten()),
                 });
             }
         }
-        t.sync();
         t
     }
 
@@ -409,9 +390,9 @@ impl Tunnels {
 
     // ------------------------------------------------------------ waiting
 
-    /// Parks an upcalled packet until `hop` has a MAC address, and asks
-    /// the kernel to resolve it (at most once a second).
-    pub fn park(&mut self, hop: NextHopKey, pmd: usize, in_port: u32, key: FlowKey, packet: Vec<u8>, now: Instant) {
+    /// Parks an upcalled packet until `hop` has a MAC address; true when
+    /// the kernel should be asked to resolve it (at most once a second).
+    pub fn park(&mut self, hop: NextHopKey, key: FlowKey, packet: super::effects::Packet, now: Instant) -> bool {
         let w = self.waiting.entry(hop).or_insert_with(|| Waiting {
             asked: None,
             packets: VecDeque::new(),
@@ -419,25 +400,16 @@ impl Tunnels {
         if w.packets.len() >= PARK_PER_NEIGHBOUR {
             add(&self.counters.neigh_dropped, 1);
         } else {
-            w.packets.push_back(Parked {
-                pmd,
-                in_port,
-                key,
-                packet,
-                at: now,
-            });
+            w.packets.push_back(Parked { key, packet, at: now });
             add(&self.counters.neigh_parked, 1);
         }
-        if w.asked.is_none_or(|t| now.duration_since(t) >= RESOLVE_INTERVAL) {
+        let ask = w.asked.is_none_or(|t| now.duration_since(t) >= RESOLVE_INTERVAL);
+        if ask {
             w.asked = Some(now);
-            if let Some(r) = self.rtnl.as_mut() {
-                add(&self.counters.neigh_requests, 1);
-                if r.resolve(hop.0, hop.1).is_err() {
-                    add(&self.counters.neigh_request_errors, 1);
-                }
-            }
+            add(&self.counters.neigh_requests, 1);
         }
         self.publish_waiting();
+        ask
     }
 
     /// The parked packets whose next hop now has a MAC address, with it;
@@ -470,32 +442,29 @@ impl Tunnels {
     // ------------------------------------------------------------ changes
 
     /// Takes in the kernel's changes (or, with `reload`, a full dump that
-    /// replaces the view); true when tunnel megaflows must be revalidated.
+    /// replaces the view); true when tunnel megaflows must be revalidated
+    /// (and the underlay filters looked at again).
     pub fn apply_changes(&mut self, changes: Vec<Change>, reload: bool) -> bool {
-        let relevant = if reload {
+        if reload {
             add(&self.counters.underlay_reloads, 1);
             self.view = UnderlayView::from_changes(changes);
-            true
-        } else {
-            let mut any = false;
-            for c in changes {
-                add(&self.counters.underlay_changes, 1);
-                any |= self.view.apply(c);
-            }
-            any
-        };
-        if relevant {
-            self.sync();
+            return true;
         }
-        relevant
+        let mut any = false;
+        for c in changes {
+            add(&self.counters.underlay_changes, 1);
+            any |= self.view.apply(c);
+        }
+        any
     }
 
-    /// Makes the underlay filters' VTEP maps and the underlay ports' MTUs
-    /// what the view says.
-    pub fn sync(&mut self) {
+    /// What the underlay filters' VTEP maps and the underlay ports' MTUs
+    /// should be, by the view; `None` when that is what they were last
+    /// told.
+    pub fn underlay_wanted(&mut self) -> Option<UnderlayWanted> {
         let ports: HashSet<u16> = self.vxlan.values().map(|v| v.settings.dst_port).collect();
-        let mut want: HashSet<(IpAddr, u16)> = HashSet::new();
         let mut addrs: Vec<IpAddr> = self.vxlan.values().filter_map(|v| v.settings.local).collect();
+        let mut mtus = Vec::new();
         for u in &self.underlays {
             if let Some(i) = self.underlay_ifindex(u) {
                 // Link-local addresses are no VTEPs.
@@ -503,61 +472,32 @@ impl Tunnels {
                     self.view
                         .addresses_of(i)
                         .map(|a| a.addr)
-                        .filter(|a| !crate::underlay::is_link_local(*a)),
+                        .filter(|a| !super::underlay::is_link_local(*a)),
                 );
-                if let (Some(l), Some(p)) = (self.view.link(i), &u.port) {
-                    if l.mtu > 0 {
-                        p.mtu.store(l.mtu, Ordering::Relaxed);
-                    }
+                if let Some(l) = self.view.link(i).filter(|l| l.mtu > 0) {
+                    mtus.push((u.no, l.mtu));
                 }
             }
         }
-        for a in addrs {
-            for &p in &ports {
-                want.insert((a, p));
-            }
+        let mut vteps: Vec<(IpAddr, u16)> = addrs
+            .into_iter()
+            .flat_map(|a| ports.iter().map(move |&p| (a, p)))
+            .collect();
+        vteps.sort();
+        vteps.dedup();
+        if self.underlays.is_empty() {
+            return None;
         }
-        for u in &self.underlays {
-            let Some(maps) = u.port.as_ref().and_then(|p| p.vteps()) else {
-                continue;
-            };
-            for &(a, p) in want.difference(&self.vteps) {
-                let _ = maps.add(a, p);
-            }
-            for &(a, p) in self.vteps.difference(&want) {
-                let _ = maps.remove(a, p);
-            }
+        let wanted = UnderlayWanted { vteps, mtus };
+        if self.told.as_ref() == Some(&wanted) {
+            return None;
         }
-        self.vteps = want;
+        self.told = Some(wanted.clone());
+        Some(wanted)
     }
 
     /// The (address, UDP port) pairs accepted as VXLAN now, sorted.
     pub fn vteps(&self) -> Vec<(IpAddr, u16)> {
-        let mut v: Vec<_> = self.vteps.iter().copied().collect();
-        v.sort();
-        v
-    }
-
-    /// `ctl show`'s tunnel section.
-    pub fn show_text(&self) -> String {
-        let c = &self.counters;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let vteps: Vec<String> = self.vteps().iter().map(|(a, p)| format!("{a}:{p}")).collect();
-        format!(
-            "  tunnels: VTEPs {}\n    encap not built: no_remote:{} no_route:{} no_source:{} not_underlay:{}\n    neighbours: waiting:{} parked:{} released:{} dropped:{} requests:{} request_errors:{}\n    underlay changes:{} reloads:{}\n",
-            if vteps.is_empty() { "none".to_string() } else { vteps.join(" ") },
-            l(&c.encap_no_remote),
-            l(&c.encap_no_route),
-            l(&c.encap_no_source),
-            l(&c.encap_not_underlay),
-            l(&c.neigh_waiting),
-            l(&c.neigh_parked),
-            l(&c.neigh_released),
-            l(&c.neigh_dropped),
-            l(&c.neigh_requests),
-            l(&c.neigh_request_errors),
-            l(&c.underlay_changes),
-            l(&c.underlay_reloads),
-        )
+        self.told.as_ref().map(|t| t.vteps.clone()).unwrap_or_default()
     }
 }

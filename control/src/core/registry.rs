@@ -31,8 +31,8 @@
 //!   it at the owner's request, or when a holder reports that it refused it.
 //!
 //! # Threads
-//! Part of the megaflow owner ([`crate::translator::Owner`]): read and
-//! written only under its lock.
+//! Part of the owner core ([`crate::core`]): read and written only by
+//! whoever holds it.
 
 use hashbrown::{HashMap, HashSet};
 use odpx_classifier::flow_op::{Actions, Holder, Ufid};
@@ -99,6 +99,8 @@ pub struct Registry {
     records: HashMap<Ufid, Box<Record>>,
     by_src: HashMap<[u8; 6], Pins>,
     by_dst: HashMap<[u8; 6], Pins>,
+    /// Records marked offloaded.
+    offloaded: usize,
 }
 
 /// The megaflows that pin one address. Most addresses are pinned by one
@@ -203,11 +205,13 @@ impl Registry {
         if let Some(mac) = dst {
             Pins::add(&mut self.by_dst, mac, ufid);
         }
+        self.offloaded += usize::from(rec.offloaded);
         self.records.insert(ufid, Box::new(rec));
     }
 
     pub fn remove(&mut self, ufid: &Ufid) -> Option<Record> {
         let rec = self.records.remove(ufid)?;
+        self.offloaded -= usize::from(rec.offloaded);
         let (src, dst) = pinned_macs(&rec.matched);
         for (index, mac) in [(&mut self.by_src, src), (&mut self.by_dst, dst)] {
             if let Some(mac) = mac {
@@ -236,11 +240,24 @@ impl Registry {
         }
     }
 
-    /// Marks a kernel-held megaflow as offloaded (it has a steering entry).
-    pub fn mark_offloaded(&mut self, ufid: &Ufid) {
+    /// Marks a kernel-held megaflow as offloaded (it has a steering
+    /// entry), or no longer.
+    pub fn set_offloaded(&mut self, ufid: &Ufid, offloaded: bool) {
         if let Some(r) = self.records.get_mut(ufid) {
-            r.offloaded = true;
+            if r.offloaded != offloaded {
+                r.offloaded = offloaded;
+                if offloaded {
+                    self.offloaded += 1;
+                } else {
+                    self.offloaded -= 1;
+                }
+            }
         }
+    }
+
+    /// How many records are marked offloaded.
+    pub fn offloaded(&self) -> usize {
+        self.offloaded
     }
 
     /// Records statistics read back from a holder.

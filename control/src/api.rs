@@ -1,0 +1,151 @@
+//! The control socket's requests and replies, typed end to end.
+//!
+//! # What
+//! A [`Request`] names what `odpx ctl` asks; a [`Reply`] is the answer
+//! as data: the switch's [`Snapshot`], megaflows, rules, MAC entries,
+//! routes, a trace. Both travel as JSON ([`crate::ctl`]); text is made
+//! from a reply only at the end, for people ([`crate::render::text::reply`]),
+//! and `--json` prints the data itself ([`crate::render::json::reply`]).
+//!
+//! Rules and keys stay in their own languages (ovs-ofctl rule syntax, ODP
+//! key syntax) inside a request: they are what people type, and the
+//! switch parses them whole before anything changes, so a bad one is an
+//! error that changes nothing.
+
+use crate::core::underlay::{NeighbourRow, RouteRow};
+use crate::owner::MacEntry;
+use crate::snapshot::Snapshot;
+use serde::{Deserialize, Serialize};
+
+/// What `odpx ctl` asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    Show,
+    PmdStatsShow,
+    PmdStatsClear,
+    DumpFlows,
+    /// One rule in `ovs-ofctl add-flow` syntax.
+    AddFlow {
+        rule: String,
+    },
+    /// Rules in `ovs-ofctl add-flow` syntax, one a line; all or none.
+    AddFlows {
+        rules: String,
+    },
+    /// A match in `ovs-ofctl del-flows` syntax (empty: every rule); with
+    /// `strict`, exactly this match and priority.
+    DelFlows {
+        strict: bool,
+        matched: String,
+    },
+    DumpMegaflows,
+    MacTable,
+    Offload {
+        on: bool,
+    },
+    TnlRoutes,
+    TnlNeigh,
+    /// A packet in ODP key syntax.
+    Trace {
+        key: String,
+    },
+}
+
+/// One megaflow, as `dump-megaflows` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Megaflow {
+    pub ufid: Option<String>,
+    /// The match in ODP syntax.
+    #[serde(rename = "match")]
+    pub matched: String,
+    pub packets: u64,
+    pub bytes: u64,
+    /// `never`, or seconds since the last packet (`1.234s`).
+    pub used: String,
+    /// TCP flags seen.
+    pub flags: Option<String>,
+    /// Moved into the kernel by the offload (hybrid mode).
+    pub offloaded: bool,
+    /// The datapath that holds it, in hybrid mode (`kernel`, `userspace`).
+    pub dp: Option<String>,
+    /// The actions in ODP syntax.
+    pub actions: String,
+}
+
+/// A packet's way through the tables (`trace`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceReply {
+    /// The text `ofproto/trace` users read.
+    pub text: String,
+    /// The datapath actions and the megaflow, in ODP syntax.
+    pub actions: String,
+    pub megaflow: String,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", content = "body", rename_all = "kebab-case")]
+pub enum Reply {
+    /// `show` and `pmd-stats-show` (which renders the PMDs' part).
+    Snapshot {
+        snapshot: Box<Snapshot>,
+        pmd_stats: bool,
+    },
+    Done,
+    /// The rules, in `ovs-ofctl dump-flows` syntax.
+    Rules(Vec<String>),
+    Added(usize),
+    Deleted(usize),
+    Megaflows(Vec<Megaflow>),
+    MacTable(Vec<MacEntry>),
+    Offload {
+        on: bool,
+        brought_back: usize,
+    },
+    Routes(Vec<RouteRow>),
+    Neighbours(Vec<NeighbourRow>),
+    Trace(TraceReply),
+}
+
+/// The commands `odpx ctl` knows, for its error message.
+pub const COMMANDS: &str = "show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace";
+
+impl Request {
+    /// The request `odpx ctl WORDS...` makes (the newlines of `add-flows`
+    /// text kept).
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let line = line.trim();
+        let (cmd, arg) = line.split_once(' ').map_or((line, ""), |(c, a)| (c, a.trim()));
+        Ok(match cmd {
+            "show" => Request::Show,
+            "pmd-stats-show" => Request::PmdStatsShow,
+            "pmd-stats-clear" => Request::PmdStatsClear,
+            "dump-flows" => Request::DumpFlows,
+            "add-flow" | "add-flows" if arg.is_empty() => return Err(format!("{cmd}: no rule given")),
+            "add-flow" => Request::AddFlow { rule: arg.to_string() },
+            "add-flows" => Request::AddFlows { rules: arg.to_string() },
+            "del-flows" => match arg.strip_prefix("--strict") {
+                Some(rest) => Request::DelFlows {
+                    strict: true,
+                    matched: rest.trim().to_string(),
+                },
+                None => Request::DelFlows {
+                    strict: false,
+                    matched: arg.to_string(),
+                },
+            },
+            "dump-megaflows" => Request::DumpMegaflows,
+            "mac-table" => Request::MacTable,
+            "offload" => match arg {
+                "on" | "off" => Request::Offload { on: arg == "on" },
+                _ => return Err(format!("offload: say on or off, not '{arg}'")),
+            },
+            "tnl-routes" => Request::TnlRoutes,
+            "tnl-neigh" => Request::TnlNeigh,
+            "trace" => Request::Trace { key: arg.to_string() },
+            "" => return Err("empty command".into()),
+            other => return Err(format!("unknown command '{other}' ({COMMANDS})")),
+        })
+    }
+}

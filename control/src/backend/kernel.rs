@@ -1,0 +1,332 @@
+//! Kernel mode's backend: the Linux Open vSwitch kernel datapath, over
+//! generic netlink.
+//!
+//! # What
+//! * Flow operations and the answers to misses go to the kernel in
+//!   batches: consecutive operations are gathered and sent as one netlink
+//!   batch (puts first, so an upcalled packet runs after its own flow's
+//!   install), and each refusal comes back to the core as
+//!   [`Feedback::Refused`] with the kernel's errno and its own words.
+//! * A sweep asks the dump thread for a terse dump; its report reaches the
+//!   core as data through the driver.
+//! * In hybrid mode, actions are sent in the kernel's form: odpx's
+//!   userspace VXLAN push becomes `set(tunnel(...))` and an output to the
+//!   kernel's VXLAN vport ([`odpx_offload::policy::kernel_actions`]).
+//!
+//! # What the kernel cannot do
+//! The kernel datapath cannot rewrite ICMP, ARP or ND fields, the IP
+//! protocol or fragment type, the Ethertype, TCP flags or the input port:
+//! in pure kernel mode a rule that sets one is refused ([`refusal`]), at
+//! start and by any rule change, before the core sees it.
+
+use super::Backend;
+use crate::core::offload::KernelPortSet;
+use crate::core::{Feedback, Op, Packet};
+use odpx_classifier::flow_op::{Actions, FlowOp, Holder};
+use odpx_classifier::rules::field::Field;
+use odpx_classifier::rules::{ofctl, Rule, RuleAction};
+use odpx_offload::error::OdpError;
+use odpx_offload::kernel::{FlowTable, PacketOut, RateLimitedLog};
+use odpx_offload::policy::kernel_actions;
+
+/// The kernel datapath (see the module documentation).
+pub struct Kernel {
+    flows: Box<dyn FlowTable>,
+    /// Hybrid mode: the kernel's vports, for the kernel's form of actions.
+    ports: Option<KernelPortSet>,
+    /// Pure kernel mode: rules the kernel cannot run are refused.
+    refuse_rules: bool,
+    log: RateLimitedLog,
+    /// The batch being gathered.
+    ops: Vec<FlowOp>,
+    packets: Vec<PacketOut>,
+}
+
+impl Kernel {
+    /// Pure kernel mode over `flows` (the kernel's table, or a model).
+    pub fn pure(flows: Box<dyn FlowTable>) -> Kernel {
+        Kernel::new(flows, None, true)
+    }
+
+    /// Hybrid mode's kernel side: `ports` are the kernel's vports.
+    pub fn offload(flows: Box<dyn FlowTable>, ports: KernelPortSet) -> Kernel {
+        Kernel::new(flows, Some(ports), false)
+    }
+
+    fn new(flows: Box<dyn FlowTable>, ports: Option<KernelPortSet>, refuse_rules: bool) -> Kernel {
+        Kernel {
+            flows,
+            ports,
+            refuse_rules,
+            log: RateLimitedLog::new(5),
+            ops: Vec::new(),
+            packets: Vec::new(),
+        }
+    }
+
+    /// The kernel's form of a megaflow's actions; as they are where the
+    /// kernel cannot run them, so that it refuses them with its own reason.
+    fn kernel_form(&self, actions: Actions) -> Actions {
+        match &self.ports {
+            Some(p) => kernel_actions(&actions, p).map_or(actions, Into::into),
+            None => actions,
+        }
+    }
+
+    /// Gathers `op` if it is one for the kernel; gives it back if not.
+    pub(super) fn take(&mut self, op: Op, feedback: &mut Vec<Feedback>) -> Option<Op> {
+        match op {
+            Op::Flow {
+                holder: Holder::Kernel,
+                op,
+            } => {
+                let op = match op {
+                    FlowOp::Install { ufid, matched, actions } => FlowOp::Install {
+                        ufid,
+                        matched,
+                        actions: self.kernel_form(actions),
+                    },
+                    FlowOp::Modify { ufid, matched, actions } => FlowOp::Modify {
+                        ufid,
+                        matched,
+                        actions: self.kernel_form(actions),
+                    },
+                    delete => delete,
+                };
+                self.ops.push(op);
+            }
+            Op::Upcalled {
+                install,
+                actions,
+                packet: Packet::Kernel { key_raw, bytes },
+            } => {
+                let actions = self.kernel_form(actions);
+                if let Some((ufid, matched)) = install {
+                    self.ops.push(FlowOp::Install {
+                        ufid,
+                        matched,
+                        actions: actions.clone(),
+                    });
+                }
+                // A drop needs no execution.
+                if !actions.is_empty() {
+                    self.packets.push(PacketOut {
+                        key_raw,
+                        packet: bytes,
+                        actions,
+                    });
+                }
+            }
+            Op::KernelDelete(ids) => {
+                self.flush(feedback);
+                if let Err(e) = self.flows.delete(&ids) {
+                    self.log.say(|| format!("kernel datapath: deleting flows: {e}"));
+                }
+            }
+            Op::Sweep { token, .. } => {
+                self.flush(feedback);
+                self.flows.request_dump(token);
+            }
+            // Every operation is acknowledged as it is carried out.
+            Op::Barrier { .. } => self.flush(feedback),
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// Sends the gathered batch and passes on what the kernel refused.
+    pub(super) fn flush(&mut self, feedback: &mut Vec<Feedback>) {
+        if self.ops.is_empty() && self.packets.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.ops);
+        let packets = std::mem::take(&mut self.packets);
+        let applied = match self.flows.apply(&ops, &packets) {
+            Ok(a) => a,
+            Err(e) => {
+                // The socket itself failed: nothing is known to have been
+                // done, so no install is kept.
+                self.log.say(|| format!("kernel datapath: {e}"));
+                let installs = ops
+                    .iter()
+                    .filter_map(|op| match op {
+                        FlowOp::Install { ufid, .. } => Some(*ufid),
+                        _ => None,
+                    })
+                    .collect();
+                feedback.push(Feedback::Lost { installs });
+                return;
+            }
+        };
+        for (op, r) in ops.into_iter().zip(applied.ops) {
+            let Err(e) = r else { continue };
+            let errno = e.errno();
+            let quiet = matches!((&op, errno), (FlowOp::Install { .. }, Some(17)) | (_, Some(2)));
+            if !quiet {
+                let what = match op {
+                    FlowOp::Install { .. } => "a flow",
+                    FlowOp::Modify { .. } => "new actions",
+                    FlowOp::Delete { .. } => "a flow deletion",
+                };
+                self.log.say(|| format!("the kernel refused {what}: {e}"));
+            }
+            feedback.push(Feedback::Refused {
+                op,
+                errno,
+                reason: reason_of(&e),
+            });
+        }
+        for r in applied.packets {
+            if let Err(e) = r {
+                self.log
+                    .say(|| format!("the kernel would not run an upcalled packet: {e}"));
+                feedback.push(Feedback::NotRun { reason: reason_of(&e) });
+            }
+        }
+    }
+}
+
+impl Backend for Kernel {
+    fn execute(&mut self, ops: Vec<Op>, feedback: &mut Vec<Feedback>) {
+        for op in ops {
+            match self.take(op, feedback) {
+                None => {}
+                Some(Op::Mark(m)) => {
+                    self.flush(feedback);
+                    feedback.push(Feedback::Reached(m));
+                }
+                Some(other) => tracing::warn!("kernel datapath: an operation for another datapath: {other:?}"),
+            }
+        }
+        self.flush(feedback);
+    }
+
+    fn refuses(&self, rule: &Rule) -> Option<String> {
+        self.refuse_rules.then(|| refusal(rule)).flatten()
+    }
+}
+
+/// Why the kernel datapath cannot carry out `rule`, if it cannot.
+pub fn refusal(rule: &Rule) -> Option<String> {
+    for a in &rule.actions {
+        if let RuleAction::SetField { field, .. } = a {
+            let what = match field {
+                Field::IcmpType | Field::IcmpCode => "ICMP fields",
+                Field::ArpOp | Field::ArpSha | Field::ArpTha => "ARP fields",
+                Field::NdTarget | Field::NdSll | Field::NdTll => "neighbour discovery fields",
+                Field::NwProto | Field::NwFrag => "the IP protocol or fragment type",
+                Field::DlType => "the Ethertype",
+                Field::TcpFlags => "TCP flags",
+                Field::InPort => "the input port",
+                Field::NwSrc | Field::NwDst
+                    if rule.matched.key.eth_type == 0x0806 && rule.matched.mask.eth_type != 0 =>
+                {
+                    "ARP fields"
+                }
+                _ => continue,
+            };
+            return Some(format!(
+                "rule '{}': the kernel datapath cannot rewrite {what} (set_field ->{}), datapath = \"kernel\"",
+                ofctl::format_rule(rule),
+                field.name()
+            ));
+        }
+    }
+    None
+}
+
+/// A refusal's reason without the flow it was about: the kernel's errno
+/// and its own words.
+fn reason_of(e: &OdpError) -> String {
+    match e {
+        OdpError::Kernel { errno, ext_ack, .. } => {
+            let name = std::io::Error::from_raw_os_error(*errno).to_string();
+            let name = name.split(" (os error").next().unwrap_or(&name).to_string();
+            match ext_ack {
+                Some(why) => format!("errno {errno} ({name}): kernel says: {why}"),
+                None => format!("errno {errno} ({name})"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odpx_classifier::flow_op::Ufid;
+    use odpx_classifier::odp::parse_key;
+    use odpx_offload::client::{Flow, FlowId};
+    use odpx_offload::error::Op as OdpOp;
+    use odpx_offload::kernel::Applied;
+
+    /// A kernel that refuses every install with EINVAL and its words.
+    struct Refusing;
+
+    impl FlowTable for Refusing {
+        fn apply(&mut self, ops: &[FlowOp], packets: &[PacketOut]) -> Result<Applied, OdpError> {
+            let refused = || OdpError::Kernel {
+                op: OdpOp::Flow,
+                errno: 22,
+                context: "flow in_port(1),eth()".into(),
+                ext_ack: Some("Flow actions may not be safe on all matching packets.".into()),
+            };
+            Ok(Applied {
+                ops: ops.iter().map(|_| Err(refused())).collect(),
+                packets: packets.iter().map(|_| Ok(())).collect(),
+            })
+        }
+        fn delete(&mut self, _: &[FlowId]) -> Result<(), OdpError> {
+            Ok(())
+        }
+        fn dump(&mut self) -> Result<Vec<Flow>, OdpError> {
+            Ok(Vec::new())
+        }
+        fn request_dump(&self, _: u64) {}
+    }
+
+    #[test]
+    fn a_refusal_comes_back_with_the_kernels_errno_and_words() {
+        let mut k = Kernel::pure(Box::new(Refusing));
+        let m = parse_key("in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)")
+            .unwrap()
+            .matched;
+        let ufid = Ufid::of(&m, Holder::Kernel);
+        let mut fb = Vec::new();
+        k.execute(
+            vec![Op::Upcalled {
+                install: Some((ufid, Box::new(m))),
+                actions: vec![odpx_classifier::odp::OdpAction::Output(2)].into(),
+                packet: Packet::Kernel {
+                    key_raw: vec![],
+                    bytes: vec![0; 60],
+                },
+            }],
+            &mut fb,
+        );
+        let [Feedback::Refused {
+            op: FlowOp::Install { ufid: u, .. },
+            errno,
+            reason,
+        }] = fb.as_slice()
+        else {
+            panic!("one refusal: {fb:?}");
+        };
+        assert_eq!((*u, *errno), (ufid, Some(22)));
+        assert_eq!(
+            reason,
+            "errno 22 (Invalid argument): kernel says: Flow actions may not be safe on all matching packets."
+        );
+    }
+
+    #[test]
+    fn rules_the_kernel_cannot_run_are_named() {
+        let r = |t: &str| ofctl::parse_rule(t).unwrap();
+        assert!(refusal(&r("priority=1,ip,actions=mod_nw_dst:10.0.0.1,output:2")).is_none());
+        assert!(refusal(&r("priority=1,tcp,actions=mod_tp_dst:80,NORMAL")).is_none());
+        let e = refusal(&r("priority=1,icmp,actions=set_field:3->icmp_type,output:2")).unwrap();
+        assert!(e.contains("cannot rewrite ICMP fields"), "{e}");
+        let e = refusal(&r("priority=1,arp,actions=set_field:10.0.0.9->arp_spa,output:2")).unwrap();
+        assert!(e.contains("ARP fields"), "{e}");
+    }
+}

@@ -1,0 +1,218 @@
+//! The snapshot in the Prometheus text format (version 0.0.4).
+//!
+//! # Names
+//! By Prometheus conventions: an `odpx_` prefix, snake case, base units
+//! (`_seconds`, `_bytes`), `_total` on counters; what differs by port,
+//! PMD, reason or direction is a label, not a name. Every counter comes
+//! from its set's definition ([`odpx_classifier::counters::Def`]): its
+//! family, label, kind, help and unit (times are converted to seconds).
+//! Every family has its `# HELP` and `# TYPE`, and its samples are written
+//! together, as the format requires.
+
+use crate::snapshot::Snapshot;
+use odpx_classifier::counters::{Def, Kind, Snapshot as CounterSet};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// Metric families in the order they were first written to.
+#[derive(Default)]
+struct Families {
+    order: Vec<String>,
+    by_name: HashMap<String, (Kind, String, String)>,
+}
+
+impl Families {
+    fn sample(&mut self, name: &str, kind: Kind, help: &str, labels: &[(&str, &str)], value: f64) {
+        if !self.by_name.contains_key(name) {
+            self.order.push(name.to_string());
+            self.by_name
+                .insert(name.to_string(), (kind, help.to_string(), String::new()));
+        }
+        let samples = &mut self.by_name.get_mut(name).expect("inserted").2;
+        let _ = write!(samples, "{name}");
+        if !labels.is_empty() {
+            let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+            let _ = write!(samples, "{{{}}}", l.join(","));
+        }
+        let _ = writeln!(samples, " {value}");
+    }
+
+    /// Every counter of a set, with `labels` (the port, the PMD) on each.
+    fn set<T: CounterSet>(&mut self, s: &T, labels: &[(&str, &str)]) {
+        for (d, v) in s.pairs() {
+            self.def(d, labels, v);
+        }
+    }
+
+    fn def(&mut self, d: &Def, labels: &[(&str, &str)], v: u64) {
+        let mut l = labels.to_vec();
+        if let Some(label) = d.label {
+            l.push(label);
+        }
+        self.sample(&d.prometheus_name(), d.kind, d.help(), &l, v as f64 * d.unit.to_base());
+    }
+
+    /// Counts by reason.
+    fn reasons(&mut self, name: &str, help: &str, m: &std::collections::BTreeMap<String, u64>) {
+        for (reason, n) in m {
+            self.sample(name, Kind::Counter, help, &[("reason", reason)], *n as f64);
+        }
+    }
+
+    fn render(self) -> String {
+        let mut out = String::new();
+        for name in self.order {
+            let (kind, help, samples) = &self.by_name[&name];
+            let kind = if *kind == Kind::Counter { "counter" } else { "gauge" };
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{samples}");
+        }
+        out
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The snapshot in the Prometheus text format.
+pub fn render(s: &Snapshot) -> String {
+    let mut f = Families::default();
+    f.sample(
+        "odpx_up",
+        Kind::Gauge,
+        "1 while the switch runs.",
+        &[("mode", &s.mode)],
+        1.0,
+    );
+    f.sample(
+        "odpx_uptime_seconds",
+        Kind::Gauge,
+        "Time since the switch started.",
+        &[],
+        s.uptime_seconds as f64,
+    );
+    ports(&mut f, s);
+    for p in &s.pmds {
+        let id = p.id.to_string();
+        f.set(&p.counters, &[("pmd", &id)]);
+    }
+    f.set(&s.owner, &[]);
+    f.reasons(
+        "odpx_kernel_flow_refusals_total",
+        "Kernel flow operations refused, by the kernel's reason.",
+        &s.kernel_refusals,
+    );
+    kernel(&mut f, s);
+    if let Some(o) = &s.offload {
+        f.set(&o.counters, &[]);
+        f.reasons(
+            "odpx_offload_refusals_total",
+            "Proposed megaflows not moved, by reason.",
+            &o.refusals,
+        );
+    }
+    if let Some(t) = &s.tunnels {
+        f.set(&t.counters, &[]);
+    }
+    f.render()
+}
+
+fn ports(f: &mut Families, s: &Snapshot) {
+    for p in &s.ports {
+        let no = p.no.to_string();
+        let l = [("port", p.name.as_str()), ("no", no.as_str())];
+        f.sample(
+            "odpx_port_up",
+            Kind::Gauge,
+            "1 while the port's interface exists.",
+            &l,
+            f64::from(u8::from(p.up)),
+        );
+        f.set(&p.counters, &l);
+        if let Some(k) = &p.afxdp {
+            for (event, n) in [
+                ("rx_dropped", k.rx_dropped),
+                ("rx_ring_full", k.rx_ring_full),
+                ("fill_ring_empty", k.fill_ring_empty),
+                ("rx_invalid", k.rx_invalid),
+                ("tx_invalid", k.tx_invalid),
+            ] {
+                f.sample(
+                    "odpx_port_afxdp_events_total",
+                    Kind::Counter,
+                    "The kernel's AF_XDP socket counters (XDP_STATISTICS), summed over queues.",
+                    &[l[0], l[1], ("event", event)],
+                    n as f64,
+                );
+            }
+        }
+    }
+}
+
+fn kernel(f: &mut Families, s: &Snapshot) {
+    let Some(k) = &s.kernel else { return };
+    let l = [("datapath", k.datapath.as_str())];
+    for (result, n) in [
+        ("hit", k.lookups_hit),
+        ("missed", k.lookups_missed),
+        ("lost", k.lookups_lost),
+    ] {
+        f.sample(
+            "odpx_kernel_lookups_total",
+            Kind::Counter,
+            "Kernel datapath lookups: hit a flow, missed (upcalled), or lost.",
+            &[l[0], ("result", result)],
+            n as f64,
+        );
+    }
+    f.sample(
+        "odpx_kernel_flows",
+        Kind::Gauge,
+        "Flows in the kernel datapath.",
+        &l,
+        k.flows as f64,
+    );
+    f.sample(
+        "odpx_kernel_stats_ok",
+        Kind::Gauge,
+        "1 if the kernel datapath answered for this scrape.",
+        &l,
+        f64::from(u8::from(k.error.is_none())),
+    );
+    f.sample(
+        "odpx_kernel_upcalls_received_total",
+        Kind::Counter,
+        "Upcalls the handlers received from the kernel.",
+        &l,
+        k.upcalls_received as f64,
+    );
+    for v in &k.vports {
+        let no = v.no.to_string();
+        let vl = [l[0], ("vport", v.name.as_str()), ("no", no.as_str())];
+        for (name, help, n) in [
+            (
+                "odpx_kernel_vport_rx_packets_total",
+                "Packets a kernel vport received.",
+                v.rx_packets,
+            ),
+            (
+                "odpx_kernel_vport_tx_packets_total",
+                "Packets a kernel vport sent.",
+                v.tx_packets,
+            ),
+            (
+                "odpx_kernel_vport_rx_bytes_total",
+                "Bytes a kernel vport received.",
+                v.rx_bytes,
+            ),
+            (
+                "odpx_kernel_vport_tx_bytes_total",
+                "Bytes a kernel vport sent.",
+                v.tx_bytes,
+            ),
+        ] {
+            f.sample(name, Kind::Counter, help, &vl, n as f64);
+        }
+    }
+}
