@@ -440,15 +440,33 @@ fn wire16(v: u16) -> i32 {
 /// The steering program of port `in_port` (see the module documentation):
 /// `XDP_PASS` for packets with a steering entry, `steer` for the others.
 pub fn program(in_port: u32, masks_fd: i32, entries_fd: i32, steer: Steer) -> Vec<u8> {
+    let mut a = Asm::new();
+    emit_ethernet(&mut a, in_port);
+    emit_ipv4(&mut a);
+    emit_l4(&mut a);
+    emit_lookup(&mut a, masks_fd, entries_fd);
+    a.label("xsk");
+    crate::xdp::steer_tail(&mut a, R6, steer);
+    a.label("kernel").ret(xdp::PASS);
+    a.assemble().expect("the steering program's labels are all defined")
+}
+
+// Stack: the packet's key at fp-48, the masked key at fp-96, the masks
+// map's index at fp-104.
+const PKT: i16 = -48;
+const KEY: i16 = -96;
+const INDEX: i16 = -104;
+
+/// Where field `o` of the packet's key sits on the stack.
+fn at(o: usize) -> i16 {
+    PKT + o as i16
+}
+
+/// The key zeroed, the input port, the Ethernet addresses and type, one
+/// 802.1Q tag; then (label `ethertype`) the Ethertype in r3, r9 at L3.
+fn emit_ethernet(a: &mut Asm, in_port: u32) {
     use Cond::*;
     use Size::*;
-    // Stack: the packet's key at fp-48, the masked key at fp-96, the
-    // masks map's index at fp-104.
-    const PKT: i16 = -48;
-    const KEY: i16 = -96;
-    const INDEX: i16 = -104;
-    let at = |o: usize| PKT + o as i16;
-    let mut a = Asm::new();
     // r6 = ctx, r7 = data, r8 = data_end, r5 = presence bits.
     a.mov(R6, R1)
         .load(W, R7, R6, xdp_md::DATA)
@@ -486,6 +504,13 @@ pub fn program(in_port: u32, masks_fd: i32, entries_fd: i32, steer: Steer) -> Ve
         .or_imm(R5, (attr::VLAN | attr::ENCAP) as i32)
         .load(H, R3, R7, (eth_field::TYPE + VLAN_TAG_LEN) as i16)
         .jump_imm(Eq, R3, wire16(ethertype::VLAN), "xsk");
+}
+
+/// The Ethertype (802.2, unsteered types to AF_XDP), then IPv4's fields
+/// and fragment kind; r2 = the protocol, r9 at L4 (label `l4`).
+fn emit_ipv4(a: &mut Asm) {
+    use Cond::*;
+    use Size::*;
     // r9 = the L3 header; r3 = the Ethertype as loaded.
     a.label("ethertype").store(H, R10, at(off::ETH_TYPE), R3);
     for t in UNSTEERED_TYPES {
@@ -534,6 +559,12 @@ pub fn program(in_port: u32, masks_fd: i32, entries_fd: i32, steer: Steer) -> Ve
     a.label("later")
         .store_imm(B, R10, at(off::NW_FRAG), frag::LATER as i32)
         .goto("lookup");
+}
+
+/// TCP, UDP (ports) and ICMP (type, code) fields.
+fn emit_l4(a: &mut Asm) {
+    use Cond::*;
+    use Size::*;
     a.label("l4")
         .jump_imm(Eq, R2, ip_proto::TCP as i32, "tcp")
         .jump_imm(Eq, R2, ip_proto::UDP as i32, "udp")
@@ -574,6 +605,13 @@ pub fn program(in_port: u32, masks_fd: i32, entries_fd: i32, steer: Steer) -> Ve
         .store(B, R10, at(off::TP_SRC + 1), R3)
         .load(B, R3, R9, icmp_field::CODE as i16)
         .store(B, R10, at(off::TP_DST + 1), R3);
+}
+
+/// The masks map, then one masked lookup in the entries map per mask slot
+/// in use: a hit goes to `kernel`, the rest to `xsk`.
+fn emit_lookup(a: &mut Asm, masks_fd: i32, entries_fd: i32) {
+    use Cond::*;
+    use Size::*;
     // The masks, then one lookup per slot in use.
     a.label("lookup")
         .store(W, R10, at(off::ATTRS), R5)
@@ -600,10 +638,6 @@ pub fn program(in_port: u32, masks_fd: i32, entries_fd: i32, steer: Steer) -> Ve
             .call(helper::MAP_LOOKUP_ELEM)
             .jump_imm(Ne, R0, 0, "kernel");
     }
-    a.label("xsk");
-    crate::xdp::steer_tail(&mut a, R6, steer);
-    a.label("kernel").ret(xdp::PASS);
-    a.assemble().expect("the steering program's labels are all defined")
 }
 
 #[cfg(test)]

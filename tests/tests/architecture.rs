@@ -9,7 +9,8 @@
 //!   crate's root); the edges between siblings must form no cycle, in any
 //!   folder of any crate. A module using its parent's items, or its own
 //!   children, is no edge.
-//! * Files: none over 1,000 lines; `unsafe` only in `dataplane/src/sys`.
+//! * Files: none over 1,000 lines, no function over 150; `unsafe` only in
+//!   `dataplane/src/sys`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -240,6 +241,37 @@ fn each_layer_imports_only_the_layers_below_it() {
     }
 }
 
+/// Each function of a file with its length: from its `fn` line to the
+/// closing brace at the same indentation (rustfmt's layout).
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let code = l.trim_start();
+        let indent = &l[..l.len() - code.len()];
+        let sig = [
+            "fn ",
+            "pub fn ",
+            "pub(crate) fn ",
+            "pub(super) fn ",
+            "const fn ",
+            "pub const fn ",
+        ]
+        .iter()
+        .find_map(|p| code.strip_prefix(p));
+        let Some(sig) = sig else { continue };
+        if l.trim_end().ends_with(';') {
+            continue;
+        }
+        let name: String = sig.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let close = format!("{indent}}}");
+        if let Some(end) = lines[i..].iter().position(|x| *x == close) {
+            out.push((name, end + 1));
+        }
+    }
+    out
+}
+
 #[test]
 fn no_file_is_over_a_thousand_lines_and_unsafe_stays_in_sys() {
     let mut long = Vec::new();
@@ -254,13 +286,21 @@ fn no_file_is_over_a_thousand_lines_and_unsafe_stays_in_sys() {
             if n > 1000 {
                 long.push(format!("{} ({n} lines)", f.display()));
             }
+            for (name, n) in function_lengths(&text) {
+                if n > 150 {
+                    long.push(format!("{}: fn {name} ({n} lines)", f.display()));
+                }
+            }
             let in_sys = f.starts_with(repo().join("dataplane/src/sys"));
             if !in_sys && code_lines(&text).any(|l| l.contains("unsafe {") || l.contains("unsafe fn")) {
                 unsafe_outside.push(f.display().to_string());
             }
         }
     }
-    assert!(long.is_empty(), "files over 1,000 lines: {long:?}");
+    assert!(
+        long.is_empty(),
+        "files over 1,000 lines or functions over 150: {long:?}"
+    );
     assert!(
         unsafe_outside.is_empty(),
         "unsafe outside dataplane/src/sys: {unsafe_outside:?}"

@@ -8,6 +8,7 @@
 mod daemon;
 mod demo;
 mod odp_cli;
+mod odp_flags;
 mod traffic;
 
 use odpx_tools::pcap;

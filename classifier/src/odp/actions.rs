@@ -338,60 +338,14 @@ fn parse_action(c: &mut Cursor) -> PResult<OdpAction> {
             c.expect(")")?;
             a
         }
-        "push_vlan" => {
-            c.expect("(")?;
-            let (mut tpid, mut tci) = (0x8100u16, VLAN_CFI);
-            loop {
-                let fpos = c.pos;
-                let f = c.ident();
-                c.expect("=")?;
-                match f {
-                    "tpid" => tpid = c.uint(0xffff)? as u16,
-                    "vid" => tci = (tci & !0x0fff) | c.uint(0x0fff)? as u16,
-                    "pcp" => tci = (tci & !0xe000) | ((c.uint(7)? as u16) << 13),
-                    "cfi" => tci = (tci & !VLAN_CFI) | ((c.uint(1)? as u16) << 12),
-                    _ => {
-                        return c.err_at(
-                            fpos,
-                            format!("push_vlan() has no field '{f}' (fields: tpid, vid, pcp, cfi)"),
-                        )
-                    }
-                }
-                if !c.eat(",") {
-                    break;
-                }
-            }
-            c.expect(")")?;
-            OdpAction::PushVlan { tpid, tci }
-        }
+        "push_vlan" => parse_push_vlan(c)?,
         "pop_mpls" => {
             c.expect("(eth_type=")?;
             let et = c.uint(0xffff)? as u16;
             c.expect(")")?;
             OdpAction::PopMpls(et)
         }
-        "push_mpls" => {
-            c.expect("(")?;
-            let (mut lse, mut et) = (0u32, 0x8847u16);
-            loop {
-                let fpos = c.pos;
-                let f = c.ident();
-                c.expect("=")?;
-                match f {
-                    "label" => lse |= (c.uint(0xfffff)? as u32) << 12,
-                    "tc" => lse |= (c.uint(7)? as u32) << 9,
-                    "ttl" => lse |= c.uint(0xff)? as u32,
-                    "bos" => lse |= (c.uint(1)? as u32) << 8,
-                    "eth_type" => et = c.uint(0xffff)? as u16,
-                    _ => return c.err_at(fpos, format!("push_mpls() has no field '{f}'")),
-                }
-                if !c.eat(",") {
-                    break;
-                }
-            }
-            c.expect(")")?;
-            OdpAction::PushMpls { lse, ethertype: et }
-        }
+        "push_mpls" => parse_push_mpls(c)?,
         "hash" => {
             c.expect("(")?;
             let apos = c.pos;
@@ -404,52 +358,14 @@ fn parse_action(c: &mut Cursor) -> PResult<OdpAction> {
             c.expect(")")?;
             OdpAction::Hash { alg, basis }
         }
-        "userspace" => {
-            c.expect("(pid=")?;
-            let pid = c.uint(u32::MAX as u64)? as u32;
-            let (mut userdata, mut actions, mut tunnel_out_port) = (None, false, None);
-            while c.eat(",") {
-                if c.eat("userdata(") {
-                    userdata = Some(hex_bytes(c)?);
-                    c.expect(")")?;
-                } else if c.eat("actions") {
-                    actions = true;
-                } else if c.eat("tunnel_out_port=") {
-                    tunnel_out_port = Some(c.uint(u32::MAX as u64)? as u32);
-                } else {
-                    return c.err("userspace() takes userdata(..), actions, tunnel_out_port=N");
-                }
-            }
-            c.expect(")")?;
-            OdpAction::Userspace {
-                pid,
-                userdata,
-                actions,
-                tunnel_out_port,
-            }
-        }
+        "userspace" => parse_userspace(c)?,
         "clone" => {
             c.expect("(")?;
             let acts = parse_list(c)?;
             c.expect(")")?;
             OdpAction::Clone(acts)
         }
-        "sample" => {
-            c.expect("(sample=")?;
-            let ppos = c.pos;
-            let pct = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
-            let pct: f64 = match pct.parse() {
-                Ok(p) if (0.0..=100.0).contains(&p) => p,
-                _ => return c.err_at(ppos, format!("bad sample percentage '{pct}'")),
-            };
-            c.expect("%,actions(")?;
-            let acts = parse_list(c)?;
-            c.expect("))")?;
-            OdpAction::Sample {
-                probability: (pct / 100.0 * u32::MAX as f64).round() as u32,
-                actions: acts,
-            }
-        }
+        "sample" => parse_sample(c)?,
         "tnl_push" => parse_tnl_push(c)?,
         "drop" => return c.err_at(start, "'drop' must be the only action"),
         _ => {
@@ -468,6 +384,102 @@ fn parse_action(c: &mut Cursor) -> PResult<OdpAction> {
                 return c.err_at(start, format!("unknown action '{name}'"));
             }
         }
+    })
+}
+
+/// `push_vlan(tpid=..,vid=..,pcp=..,cfi=..)`, after its name.
+fn parse_push_vlan(c: &mut Cursor) -> PResult<OdpAction> {
+    c.expect("(")?;
+    let (mut tpid, mut tci) = (0x8100u16, VLAN_CFI);
+    loop {
+        let fpos = c.pos;
+        let f = c.ident();
+        c.expect("=")?;
+        match f {
+            "tpid" => tpid = c.uint(0xffff)? as u16,
+            "vid" => tci = (tci & !0x0fff) | c.uint(0x0fff)? as u16,
+            "pcp" => tci = (tci & !0xe000) | ((c.uint(7)? as u16) << 13),
+            "cfi" => tci = (tci & !VLAN_CFI) | ((c.uint(1)? as u16) << 12),
+            _ => {
+                return c.err_at(
+                    fpos,
+                    format!("push_vlan() has no field '{f}' (fields: tpid, vid, pcp, cfi)"),
+                )
+            }
+        }
+        if !c.eat(",") {
+            break;
+        }
+    }
+    c.expect(")")?;
+    Ok(OdpAction::PushVlan { tpid, tci })
+}
+
+/// `push_mpls(label=..,tc=..,ttl=..,bos=..,eth_type=..)`, after its name.
+fn parse_push_mpls(c: &mut Cursor) -> PResult<OdpAction> {
+    c.expect("(")?;
+    let (mut lse, mut et) = (0u32, 0x8847u16);
+    loop {
+        let fpos = c.pos;
+        let f = c.ident();
+        c.expect("=")?;
+        match f {
+            "label" => lse |= (c.uint(0xfffff)? as u32) << 12,
+            "tc" => lse |= (c.uint(7)? as u32) << 9,
+            "ttl" => lse |= c.uint(0xff)? as u32,
+            "bos" => lse |= (c.uint(1)? as u32) << 8,
+            "eth_type" => et = c.uint(0xffff)? as u16,
+            _ => return c.err_at(fpos, format!("push_mpls() has no field '{f}'")),
+        }
+        if !c.eat(",") {
+            break;
+        }
+    }
+    c.expect(")")?;
+    Ok(OdpAction::PushMpls { lse, ethertype: et })
+}
+
+/// `userspace(pid=N[,userdata(..)][,actions][,tunnel_out_port=N])`, after its name.
+fn parse_userspace(c: &mut Cursor) -> PResult<OdpAction> {
+    c.expect("(pid=")?;
+    let pid = c.uint(u32::MAX as u64)? as u32;
+    let (mut userdata, mut actions, mut tunnel_out_port) = (None, false, None);
+    while c.eat(",") {
+        if c.eat("userdata(") {
+            userdata = Some(hex_bytes(c)?);
+            c.expect(")")?;
+        } else if c.eat("actions") {
+            actions = true;
+        } else if c.eat("tunnel_out_port=") {
+            tunnel_out_port = Some(c.uint(u32::MAX as u64)? as u32);
+        } else {
+            return c.err("userspace() takes userdata(..), actions, tunnel_out_port=N");
+        }
+    }
+    c.expect(")")?;
+    Ok(OdpAction::Userspace {
+        pid,
+        userdata,
+        actions,
+        tunnel_out_port,
+    })
+}
+
+/// `sample(sample=P%,actions(..))`, after its name.
+fn parse_sample(c: &mut Cursor) -> PResult<OdpAction> {
+    c.expect("(sample=")?;
+    let ppos = c.pos;
+    let pct = c.take_while(|ch| ch.is_ascii_digit() || ch == '.');
+    let pct: f64 = match pct.parse() {
+        Ok(p) if (0.0..=100.0).contains(&p) => p,
+        _ => return c.err_at(ppos, format!("bad sample percentage '{pct}'")),
+    };
+    c.expect("%,actions(")?;
+    let acts = parse_list(c)?;
+    c.expect("))")?;
+    Ok(OdpAction::Sample {
+        probability: (pct / 100.0 * u32::MAX as f64).round() as u32,
+        actions: acts,
     })
 }
 

@@ -103,6 +103,7 @@ fn parse_attr_list(c: &mut Cursor, b: &mut Builder, level: usize, top: bool) -> 
     }
 }
 
+/// One attribute `NAME(...)` of a key at encapsulation `level`.
 fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
     let start = c.pos;
     let name = c.ident();
@@ -110,6 +111,22 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
         return c.err("expected an attribute name");
     }
     c.expect("(")?;
+    let known =
+        parse_level_attr(c, b, level, name, start)? || parse_meta_attr(c, b, name)? || parse_header_attr(c, b, name)?;
+    if !known {
+        let id = opaque_number(name).map_or_else(|| c.err_at(start, format!("unknown attribute '{name}'")), Ok)?;
+        if b.opaque.iter().any(|o| o.attr == id) {
+            return c.err_at(start, format!("duplicate attribute {name}()"));
+        }
+        let o = opaque_value(c, id)?;
+        b.opaque.push(o);
+    }
+    c.expect(")")
+}
+
+/// The attributes each encapsulation level has of its own: `encap`,
+/// `eth_type`, `vlan`. False if `name` is none of them.
+fn parse_level_attr(c: &mut Cursor, b: &mut Builder, level: usize, name: &str, start: usize) -> PResult<bool> {
     let lvl = &mut b.levels[level];
     match name {
         "encap" => {
@@ -134,6 +151,14 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
             }
             lvl.vlan = Some(vlan_fields(c)?);
         }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Metadata and other single-value attributes. False if `name` is none.
+fn parse_meta_attr(c: &mut Cursor, b: &mut Builder, name: &str) -> PResult<bool> {
+    match name {
         "recirc_id" => {
             b.set_present(c, attr::RECIRC_ID, name)?;
             (b.key.recirc_id, b.mask.recirc_id) = u32_masked(c)?;
@@ -158,6 +183,24 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
             b.set_present(c, attr::TUNNEL, name)?;
             tunnel_fields(c, &mut b.key, &mut b.mask)?;
         }
+        "tcp_flags" => {
+            b.set_present(c, attr::TCP_FLAGS, name)?;
+            let (v, m) = flags_value(c, 0x0fff, tcp_flag_name)?;
+            (b.key.tcp_flags, b.mask.tcp_flags) = (v as u16, m as u16);
+        }
+        "mpls" => {
+            b.set_present(c, attr::MPLS, name)?;
+            mpls_fields(c, &mut b.key, &mut b.mask)?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Header attributes with named fields (`eth(src=..,dst=..)`, `ipv4(...)`,
+/// ...). False if `name` is none of them.
+fn parse_header_attr(c: &mut Cursor, b: &mut Builder, name: &str) -> PResult<bool> {
+    match name {
         "eth" => {
             b.set_present(c, attr::ETHERNET, name)?;
             let (k, m) = (&mut b.key, &mut b.mask);
@@ -236,11 +279,6 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
                 Ok(())
             })?;
         }
-        "tcp_flags" => {
-            b.set_present(c, attr::TCP_FLAGS, name)?;
-            let (v, m) = flags_value(c, 0x0fff, tcp_flag_name)?;
-            (b.key.tcp_flags, b.mask.tcp_flags) = (v as u16, m as u16);
-        }
         "arp" => {
             b.set_present(c, attr::ARP, name)?;
             let (k, m) = (&mut b.key, &mut b.mask);
@@ -267,20 +305,9 @@ fn parse_attr(c: &mut Cursor, b: &mut Builder, level: usize) -> PResult<()> {
                 Ok(())
             })?;
         }
-        "mpls" => {
-            b.set_present(c, attr::MPLS, name)?;
-            mpls_fields(c, &mut b.key, &mut b.mask)?;
-        }
-        _ => {
-            let id = opaque_number(name).map_or_else(|| c.err_at(start, format!("unknown attribute '{name}'")), Ok)?;
-            if b.opaque.iter().any(|o| o.attr == id) {
-                return c.err_at(start, format!("duplicate attribute {name}()"));
-            }
-            let o = opaque_value(c, id)?;
-            b.opaque.push(o);
-        }
+        _ => return Ok(false),
     }
-    c.expect(")")
+    Ok(true)
 }
 
 fn opaque_number(name: &str) -> Option<u16> {
