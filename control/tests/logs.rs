@@ -80,16 +80,25 @@ fn the_flow_limit_is_logged_once_when_reached_and_lost_upcalls_are_summed() {
     assert!(l.contains("WARN"), "{l}");
     // The queue of 8 lost most of the 2,000 at once: one line says so.
     let mut watch = LossWatch::default();
-    let first = watch.check(&sw, Instant::now()).expect("upcalls were lost");
+    let t0 = Instant::now();
+    let first = watch.check(&sw, t0).expect("upcalls were lost");
     assert!(first.ends_with(" in all"), "{first}");
     let n: u64 = first.split(' ').next().unwrap().parse().unwrap();
     assert!(n > 100, "{first}");
+    let received = || sw.pmds()[0].counters.snapshot().packets;
+    let lost = || sw.pmds()[0].counters.snapshot().upcalls_lost;
+    let (before, lost_before) = (received(), lost());
     for sport in 0..500u16 {
         sw.ports[1].as_ref().unwrap().mem().unwrap().push_rx(udp_from(2, sport));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    while received() < before + 500 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(received(), before + 500, "the PMD took the 500");
+    assert!(lost() > lost_before, "more upcalls were lost");
     assert_eq!(
-        watch.check(&sw, Instant::now()),
+        watch.check(&sw, t0 + Duration::from_secs(1)),
         None,
         "held back: at most one line per 10 s"
     );

@@ -59,14 +59,7 @@ fn get(addr: SocketAddr, path: &str) -> String {
 }
 
 /// Samples as the Python library parses them: `(name, labels, value)`.
-fn parsed_by_prometheus_client(text: &str) -> Option<Vec<(String, String, f64)>> {
-    let have = Command::new("python3")
-        .args(["-c", "import prometheus_client.parser"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !odpx_tests::prerequisite(have, "python3 with prometheus_client (tools/test.sh installs it)") {
-        return None;
-    }
+fn parsed_by_prometheus_client(text: &str) -> Vec<(String, String, f64)> {
     let script = "import sys\nfrom prometheus_client.parser import text_string_to_metric_families\nfor fam in text_string_to_metric_families(sys.stdin.read()):\n    assert fam.type in ('counter', 'gauge'), fam\n    assert fam.documentation, fam.name\n    for s in fam.samples:\n        print(fam.type, s.name, ','.join(f'{k}={v}' for k, v in sorted(s.labels.items())), s.value)\n";
     let mut p = Command::new("python3")
         .args(["-c", script])
@@ -82,27 +75,24 @@ fn parsed_by_prometheus_client(text: &str) -> Option<Vec<(String, String, f64)>>
         "prometheus_client rejects the text: {}\n{text}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| {
-                let mut w = l.split(' ');
-                let (kind, name, labels, value) = (
-                    w.next().unwrap(),
-                    w.next().unwrap(),
-                    w.next().unwrap(),
-                    w.next().unwrap(),
-                );
-                if kind == "counter" {
-                    assert!(name.ends_with("_total"), "a counter named by convention: {name}");
-                }
-                (name.to_string(), labels.to_string(), value.parse().unwrap())
-            })
-            .collect(),
-    )
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut w = l.split(' ');
+            let (kind, name, labels, value) = (
+                w.next().unwrap(),
+                w.next().unwrap(),
+                w.next().unwrap(),
+                w.next().unwrap(),
+            );
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "a counter named by convention: {name}");
+            }
+            (name.to_string(), labels.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }
 
-#[test]
 fn the_endpoint_serves_the_counters_in_the_prometheus_text_format() {
     let sw = switch_with_traffic(10);
     let addr = metrics::serve(&sw, "127.0.0.1:0".parse().unwrap()).unwrap();
@@ -116,9 +106,7 @@ fn the_endpoint_serves_the_counters_in_the_prometheus_text_format() {
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
     assert!(get(addr, "/other").starts_with("HTTP/1.1 404"));
-    let Some(samples) = parsed_by_prometheus_client(body) else {
-        return;
-    };
+    let samples = parsed_by_prometheus_client(body);
     let value = |name: &str, labels: &str| {
         samples
             .iter()
@@ -145,7 +133,6 @@ fn the_endpoint_serves_the_counters_in_the_prometheus_text_format() {
     drop(sw);
 }
 
-#[test]
 fn ctl_json_gives_show_pmd_stats_and_megaflows_as_data() {
     let sw = switch_with_traffic(5);
     let json = |cmd: &str| -> serde_json::Value {
@@ -180,4 +167,9 @@ fn ctl_json_gives_show_pmd_stats_and_megaflows_as_data() {
     let macs = json("mac-table");
     assert_eq!(macs, serde_json::json!([]));
     drop(sw);
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::PROMETHEUS_CLIENT] => the_endpoint_serves_the_counters_in_the_prometheus_text_format;
+    [] => ctl_json_gives_show_pmd_stats_and_megaflows_as_data;
 }

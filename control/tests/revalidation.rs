@@ -248,6 +248,7 @@ fn run(seed: u64, steps: usize) {
             }
             4 | 5 => {
                 let rules: Vec<_> = reference.iter().filter(|r| r.priority > 0).cloned().collect();
+                // (No rule to delete yet: the step only sends traffic.)
                 if let Some(victim) = rules.get(rng.gen_range(0..rules.len().max(1))) {
                     reference.delete(Some(victim.table), &victim.matched, Some(victim.priority));
                     let (table, matched) = (Some(victim.table), Box::new(victim.matched));

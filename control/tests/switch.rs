@@ -52,6 +52,18 @@ fn sent(sw: &Switch, no: usize, want: usize, wait: Duration) -> Vec<Vec<u8>> {
     }
 }
 
+/// Polls `done` until it holds; false if `limit` passed first.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 fn push(sw: &Switch, no: usize, f: Vec<u8>) {
     sw.ports[no].as_ref().unwrap().mem().unwrap().push_rx(f);
 }
@@ -101,9 +113,9 @@ fn a_live_rule_change_takes_effect_and_stale_megaflows_go() {
     push(&sw, 1, frame(1, MAC2, 53));
     assert_eq!(sent(&sw, 2, 1, W).len(), 1, "megaflow hit");
     // A higher-priority rule sends UDP/53 to port 3 from now on.
+    // In force when add-flow returns: the very next packet gets it.
     let r = command(&sw, "add-flow priority=20,udp,tp_dst=53,actions=output:3");
     assert_eq!(r, "ok\n");
-    std::thread::sleep(Duration::from_millis(100));
     push(&sw, 1, frame(1, MAC2, 53));
     assert_eq!(sent(&sw, 3, 1, W).len(), 1, "the new rule decides");
     assert!(sent(&sw, 2, 1, SHORT).is_empty(), "the stale megaflow is gone");
@@ -111,7 +123,6 @@ fn a_live_rule_change_takes_effect_and_stale_megaflows_go() {
     assert!(stats.contains("revalidated: 1 (removed: 1, modified: 0)"), "{stats}");
     // Deleting it restores the old decision.
     assert_eq!(command(&sw, "del-flows udp,tp_dst=53"), "ok\n1 rules deleted\n");
-    std::thread::sleep(Duration::from_millis(100));
     push(&sw, 1, frame(1, MAC2, 53));
     assert_eq!(sent(&sw, 2, 1, W).len(), 1);
     let flows = command(&sw, "dump-flows");
@@ -207,16 +218,25 @@ fn a_drop_rule_stops_a_long_lived_flow_at_once_and_idle_megaflows_expire() {
     for _ in 0..20 {
         push(&sw, 1, frame(1, MAC2, 53));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(sent(&sw, 2, 1, SHORT).is_empty(), "the drop rule is enforced");
-    let mf = command(&sw, "dump-megaflows");
     // Modified in place: the same megaflow, its statistics kept (the
-    // upcalled first packet ran outside it).
+    // upcalled first packet ran outside it); once it counted the 20 new
+    // packets, none of them went out.
     let line = format!("in_port(1),eth(), packets:{},", sent_count - 1 + 20);
-    assert!(mf.contains(&line) && mf.contains("actions:drop"), "{line}\n{mf}");
+    let mut mf = String::new();
+    assert!(
+        wait_until(W, || {
+            mf = command(&sw, "dump-megaflows");
+            mf.contains(&line)
+        }),
+        "{line}\n{mf}"
+    );
+    assert!(mf.contains("actions:drop"), "{mf}");
+    assert!(sent(&sw, 2, 1, Duration::ZERO).is_empty(), "the drop rule is enforced");
     // Stopped: gone after the idle timeout and a sweep.
-    std::thread::sleep(Duration::from_millis(1800));
-    assert_eq!(command(&sw, "dump-megaflows"), "ok\n");
+    assert!(
+        wait_until(W, || command(&sw, "dump-megaflows") == "ok\n"),
+        "the idle megaflow expired"
+    );
     let stats = command(&sw, "pmd-stats-show");
     assert!(stats.contains("expired: 1 "), "{stats}");
     assert!(stats.contains("revalidated: 1 (removed: 0, modified: 1)"), "{stats}");

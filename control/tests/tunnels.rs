@@ -237,10 +237,16 @@ fn decapsulated_frames_are_switched_and_teach_the_mac_table() {
     // takes any VNI on 8472; 4789 with VNI 7 is nobody's.
     push(&sw, UNDERLAY, from_vtep(7, VXLAN_PORT, &inner(SITE_MAC, HOST_MAC, 8)));
     push(&sw, UNDERLAY, from_vtep(7, 8472, &inner(SITE_MAC, HOST_MAC, 9)));
-    std::thread::sleep(SHORT);
-    let u0 = sw.ports[UNDERLAY].as_ref().unwrap().stats.snapshot();
-    assert_eq!(u0.decap_unknown_vni, 1, "{}", show(&sw));
-    assert_eq!(sw.ports[VXFLOW].as_ref().unwrap().stats.snapshot().rx_packets, 1);
+    let counted = || {
+        let u0 = sw.ports[UNDERLAY].as_ref().unwrap().stats.snapshot();
+        let vxf = sw.ports[VXFLOW].as_ref().unwrap().stats.snapshot();
+        (u0.decap_unknown_vni, vxf.rx_packets)
+    };
+    let t = Instant::now();
+    while counted().0 + counted().1 < 2 && t.elapsed() < W {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(counted(), (1, 1), "{}", show(&sw));
     // Something that is not VXLAN for us on the underlay is not switched.
     push(&sw, UNDERLAY, inner(SITE_MAC, HOST_MAC, 10));
     assert!(

@@ -28,13 +28,6 @@ const PORT: u32 = 1;
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
-fn can_run() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-    })
-}
-
 /// The megaflows the tests offload (port 1 unless said otherwise).
 const MEGAFLOWS: [&str; 8] = [
     "recirc_id(0),in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,frag=no),tcp(dst=80)",
@@ -63,16 +56,13 @@ struct Steering {
 }
 
 impl Steering {
-    fn new(entries: &[SteerEntry]) -> Option<Steering> {
-        if !odpx_tests::prerequisite(can_run(), "root, for bpf(2)") {
-            return None;
-        }
+    fn new(entries: &[SteerEntry]) -> Steering {
         let mut table = SteeringTable::new(64).expect("steering maps");
         for e in entries {
             table.insert(e).unwrap().unwrap();
         }
         let prog = XdpProgram::load(&table.program(PORT, Steer::Verdict(xdp::TX)), "odpx_test").expect("verifier");
-        Some(Steering { table, prog })
+        Steering { table, prog }
     }
 
     fn verdict(&self, frame: &[u8]) -> u32 {
@@ -206,9 +196,8 @@ fn seeds() -> Vec<Vec<u8>> {
     ]
 }
 
-#[test]
 fn each_offloaded_megaflow_steers_its_packets_and_only_them() {
-    let Some(s) = Steering::new(&entries()) else { return };
+    let s = Steering::new(&entries());
     assert_eq!(s.verdict(&tcp([10, 2, 3, 4], 80)), TO_KERNEL, "TCP to 10/8 port 80");
     assert_eq!(s.verdict(&tcp([10, 2, 3, 4], 81)), TO_XSK, "another port");
     assert_eq!(s.verdict(&tcp([11, 2, 3, 4], 80)), TO_XSK, "outside 10/8");
@@ -243,9 +232,8 @@ fn each_offloaded_megaflow_steers_its_packets_and_only_them() {
     assert_eq!(s.verdict(&udp), TO_XSK, "port 2's flow");
 }
 
-#[test]
 fn truncated_vlan_options_and_unparsed_frames_go_to_the_pmds() {
-    let Some(s) = Steering::new(&entries()) else { return };
+    let s = Steering::new(&entries());
     // Cut at every length: never read past the end, never steer a
     // frame whose headers are incomplete. (XDP never sees less than an
     // Ethernet header; BPF_PROG_TEST_RUN refuses shorter frames.)
@@ -279,9 +267,8 @@ fn truncated_vlan_options_and_unparsed_frames_go_to_the_pmds() {
     assert_eq!(s.verdict(&l2(0x0100, [2, 0, 0, 0, 0, 0x0b])), TO_XSK, "802.2");
 }
 
-#[test]
 fn mutated_frames_get_the_reference_verdict() {
-    let Some(s) = Steering::new(&entries()) else { return };
+    let s = Steering::new(&entries());
     let seeds = seeds();
     let mut rng = rand::rngs::StdRng::seed_from_u64(12);
     let (mut kernel, mut xsk) = (0, 0);
@@ -312,9 +299,8 @@ fn mutated_frames_get_the_reference_verdict() {
     assert!(kernel > 1000 && xsk > 1000, "kernel {kernel}, xsk {xsk}");
 }
 
-#[test]
 fn entries_added_and_removed_take_effect_and_mask_slots_are_reused() {
-    let Some(mut s) = Steering::new(&[]) else { return };
+    let mut s = Steering::new(&[]);
     let frame = tcp([10, 2, 3, 4], 80);
     assert_eq!(s.verdict(&frame), TO_XSK, "nothing offloaded");
     let e = entries();
@@ -354,11 +340,7 @@ fn entries_added_and_removed_take_effect_and_mask_slots_are_reused() {
     assert_eq!(s.table.masks(), 1);
 }
 
-#[test]
 fn the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_the_kernel() {
-    if !odpx_tests::prerequisite(can_run(), "root, for bpf(2)") {
-        return;
-    }
     let table = SteeringTable::new(16).unwrap();
     let xsks = BpfMap::xsk(1).unwrap();
     let prog = XdpProgram::load(
@@ -368,4 +350,8 @@ fn the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_th
     .expect("verifier");
     // bpf_redirect_map's fallback: no socket on queue 0, so to the stack.
     assert_eq!(prog.test_run(&tcp([10, 2, 3, 4], 80)).unwrap(), TO_KERNEL);
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::ROOT] => each_offloaded_megaflow_steers_its_packets_and_only_them, truncated_vlan_options_and_unparsed_frames_go_to_the_pmds, mutated_frames_get_the_reference_verdict, entries_added_and_removed_take_effect_and_mask_slots_are_reused, the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_the_kernel;
 }

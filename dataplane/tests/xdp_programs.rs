@@ -29,13 +29,6 @@ const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const VXLAN_PAYLOAD: [u8; 22] = [8, 0, 0, 0, 0, 0, 0x2a, 0, 2, 0, 0, 0, 0, 3, 2, 0, 0, 0, 0, 4, 8, 0];
 
-fn can_run() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-    })
-}
-
 /// The filter with `vteps` accepted, loaded with a marker verdict.
 struct Filter {
     maps: VtepMaps,
@@ -43,16 +36,13 @@ struct Filter {
 }
 
 impl Filter {
-    fn new(vteps: &[(IpAddr, u16)]) -> Option<Filter> {
-        if !odpx_tests::prerequisite(can_run(), "root, for bpf(2)") {
-            return None;
-        }
+    fn new(vteps: &[(IpAddr, u16)]) -> Filter {
         let maps = VtepMaps::new().expect("VTEP maps");
         for &(a, p) in vteps {
             maps.add(a, p).unwrap();
         }
         let prog = XdpProgram::load(&maps.program(Steer::Verdict(xdp::TX)), "odpx_test").expect("verifier");
-        Some(Filter { maps, prog })
+        Filter { maps, prog }
     }
 
     fn verdict(&self, frame: &[u8]) -> u32 {
@@ -115,10 +105,9 @@ fn reference(frame: &[u8], vteps: &HashSet<(IpAddr, u16)>) -> u32 {
     }
 }
 
-#[test]
 fn vxlan_for_a_local_vtep_is_steered_and_everything_else_passes() {
     let vteps = [(IpAddr::V4(VTEP4), VXLAN_PORT), (IpAddr::V6(VTEP6), VXLAN_PORT)];
-    let Some(f) = Filter::new(&vteps) else { return };
+    let f = Filter::new(&vteps);
     assert_eq!(f.verdict(&udp4(VTEP4, VXLAN_PORT)), STEERED, "IPv4 VXLAN to the VTEP");
     assert_eq!(f.verdict(&udp6(VTEP6, VXLAN_PORT)), STEERED, "IPv6 VXLAN to the VTEP");
     assert_eq!(f.verdict(&udp4(VTEP4, 53)), PASSED, "DNS to the host");
@@ -185,9 +174,8 @@ fn vxlan_for_a_local_vtep_is_steered_and_everything_else_passes() {
     assert_eq!(f.verdict(&v6[..ETHERNET_LEN]), PASSED);
 }
 
-#[test]
 fn vteps_added_and_removed_take_effect_on_the_loaded_program() {
-    let Some(f) = Filter::new(&[]) else { return };
+    let f = Filter::new(&[]);
     let frame = udp4(VTEP4, 8472);
     assert_eq!(f.verdict(&frame), PASSED, "no VTEP yet");
     f.maps.add(IpAddr::V4(VTEP4), 8472).unwrap();
@@ -201,14 +189,13 @@ fn vteps_added_and_removed_take_effect_on_the_loaded_program() {
     assert_eq!(f.verdict(&frame), PASSED, "VTEP removed");
 }
 
-#[test]
 fn mutated_frames_get_the_reference_verdict() {
     let listed = [
         (IpAddr::V4(VTEP4), VXLAN_PORT),
         (IpAddr::V6(VTEP6), VXLAN_PORT),
         (IpAddr::V4(OTHER4), 8472),
     ];
-    let Some(f) = Filter::new(&listed) else { return };
+    let f = Filter::new(&listed);
     let vteps: HashSet<_> = listed.into_iter().collect();
     let seeds = [udp4(VTEP4, VXLAN_PORT), udp6(VTEP6, VXLAN_PORT), udp4(OTHER4, 8472)];
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -236,11 +223,7 @@ fn mutated_frames_get_the_reference_verdict() {
     assert!(steered > 500 && passed > 500, "steered {steered}, passed {passed}");
 }
 
-#[test]
 fn the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_the_kernel() {
-    if !odpx_tests::prerequisite(can_run(), "root, for bpf(2)") {
-        return;
-    }
     let maps = VtepMaps::new().unwrap();
     maps.add(IpAddr::V4(VTEP4), VXLAN_PORT).unwrap();
     let xsks = odpx_dataplane::sys::bpf::BpfMap::xsk(1).unwrap();
@@ -248,4 +231,8 @@ fn the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_th
         XdpProgram::load(&maps.program(Steer::Redirect { xskmap_fd: xsks.fd() }), "odpx_underlay").expect("verifier");
     // bpf_redirect_map's fallback: no socket on queue 0, so to the stack.
     assert_eq!(prog.test_run(&udp4(VTEP4, VXLAN_PORT)).unwrap(), PASSED);
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::ROOT] => vxlan_for_a_local_vtep_is_steered_and_everything_else_passes, vteps_added_and_removed_take_effect_on_the_loaded_program, mutated_frames_get_the_reference_verdict, the_redirecting_program_passes_the_verifier_and_without_a_socket_passes_to_the_kernel;
 }

@@ -12,21 +12,10 @@ fn sh(cmd: &str) -> bool {
     Command::new("sh").args(["-c", cmd]).status().is_ok_and(|s| s.success())
 }
 
-fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    root && sh("ip netns list >/dev/null 2>&1")
-}
-
 /// Runs `body(tx, rx)` on a thread inside a fresh namespace holding a veth
 /// pair `xa`/`xb`, with a socket bound on each end (frames sent on `tx`
-/// arrive on `rx`). None when the prerequisites are missing.
-fn on_veth_pair<T: Send + 'static>(body: impl FnOnce(XskSocket, XskSocket) -> T + Send + 'static) -> Option<T> {
-    if !odpx_tests::prerequisite(can_run(), "root and network namespaces (ip netns)") {
-        return None;
-    }
+/// arrive on `rx`).
+fn on_veth_pair<T: Send + 'static>(body: impl FnOnce(XskSocket, XskSocket) -> T + Send + 'static) -> T {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let ns = format!(
         "odpx-xsk-{}-{}",
@@ -60,7 +49,7 @@ fn on_veth_pair<T: Send + 'static>(body: impl FnOnce(XskSocket, XskSocket) -> T 
     })
     .join()
     .unwrap();
-    Some(got)
+    got
 }
 
 /// A 64-byte frame of an unassigned Ethertype, numbered `i` in byte 20.
@@ -92,9 +81,8 @@ fn send(tx: &mut XskSocket, nos: &[u8]) -> usize {
     })
 }
 
-#[test]
 fn frames_cross_a_veth_pair_through_af_xdp() {
-    let Some(mut seen) = on_veth_pair(|mut tx, mut rx| {
+    let mut seen = on_veth_pair(|mut tx, mut rx| {
         let all: Vec<u8> = (0..64).collect();
         assert_eq!(send(&mut tx, &all), 64);
         let mut seen = Vec::new();
@@ -108,20 +96,17 @@ fn frames_cross_a_veth_pair_through_af_xdp() {
             seen.extend(got);
         }
         seen
-    }) else {
-        return;
-    };
+    });
     seen.sort_unstable();
     assert_eq!(seen, (0..64u8).collect::<Vec<_>>(), "every frame arrives once");
 }
 
-#[test]
 fn batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring() {
     // Batches of 31 wrap the 4,096-slot TX ring at slot counts that are
     // not multiples of the batch: the socket's cached view of the ring
     // then promises a few slots, fewer than the batch, while the kernel
     // has long consumed them. Every batch must still be taken whole.
-    let Some(outcome) = on_veth_pair(|mut tx, mut rx| {
+    let outcome = on_veth_pair(|mut tx, mut rx| {
         let (mut sent, mut arrived) = (0usize, 0usize);
         for round in 0..400 {
             let batch: Vec<u8> = (0..31).collect();
@@ -138,17 +123,14 @@ fn batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring() {
             }
         }
         Ok((sent, arrived))
-    }) else {
-        return;
-    };
+    });
     let (sent, arrived) = outcome.unwrap();
     assert_eq!(sent, 400 * 31);
     assert_eq!(arrived, sent, "every frame arrives");
 }
 
-#[test]
 fn an_idle_socket_waits_until_a_frame_arrives() {
-    let Some((quiet, woke, waited)) = on_veth_pair(|mut tx, mut rx| {
+    let (quiet, woke, waited) = on_veth_pair(|mut tx, mut rx| {
         use odpx_dataplane::sys::fd::wait_readable;
         // Nothing sent: the wait times out. (The kernel may still send a
         // frame of its own on a new link: drain, and wait again.)
@@ -180,9 +162,7 @@ fn an_idle_socket_waits_until_a_frame_arrives() {
         let waited = t.elapsed();
         drop(sender.join().unwrap());
         (quiet, woke, waited)
-    }) else {
-        return;
-    };
+    });
     assert!(!quiet, "no frame: the wait timed out");
     assert!(woke, "a frame: the socket was readable");
     assert!(
@@ -191,7 +171,6 @@ fn an_idle_socket_waits_until_a_frame_arrives() {
     );
 }
 
-#[test]
 fn a_waiting_pmd_is_woken_by_a_message() {
     use odpx_dataplane::pmd::{PmdDoor, PmdMsg};
     use odpx_dataplane::sys::fd::{wait_readable, Waker};
@@ -217,4 +196,9 @@ fn a_waiting_pmd_is_woken_by_a_message() {
     assert!(matches!(rx.try_recv(), Ok(PmdMsg::ClearStats)));
     // Taken: the next wait waits.
     assert!(!wait_readable(&[waker.fd()], Duration::from_millis(20)).unwrap());
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::NETNS] => frames_cross_a_veth_pair_through_af_xdp, batches_of_any_size_are_taken_whole_round_after_round_of_the_tx_ring, an_idle_socket_waits_until_a_frame_arrives;
+    [] => a_waiting_pmd_is_woken_by_a_message;
 }

@@ -1,6 +1,10 @@
-//! Helpers for odpx's cross-crate integration tests: prerequisites that
-//! skip locally and fail in CI, the real-kernel test VM (`tools/vm.sh`),
-//! and the flow corpus both kernel tests install.
+//! Helpers for odpx's cross-crate integration tests: the harness of the
+//! test files whose cases need root, namespaces, the VM or a peer
+//! ([`harness`]: skipped, never passed, when those are missing; failed in
+//! CI), the real-kernel test VM (`tools/vm.sh`), and the flow corpus both
+//! kernel tests install.
+
+pub mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,23 +106,13 @@ pub fn sections(out: &str) -> std::collections::BTreeMap<String, String> {
 }
 
 /// The output of section `name` of a test file's one VM run, booted by
-/// `boot` on first use; None (the test skips) when the VM is not
-/// provisioned locally, a failure in CI.
-pub fn vm_section(
-    run: &'static std::sync::OnceLock<VmRun>,
-    boot: impl FnOnce() -> VmRun,
-    name: &str,
-) -> Option<String> {
-    if !prerequisite(vm_ready(), VM_PREREQUISITE) {
-        return None;
-    }
+/// `boot` on first use (the case needs [`harness::VM`]).
+pub fn vm_section(run: &'static std::sync::OnceLock<VmRun>, boot: impl FnOnce() -> VmRun, name: &str) -> String {
     let run = run.get_or_init(boot);
-    Some(
-        run.sections
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", run.all)),
-    )
+    run.sections
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", run.all))
 }
 
 /// The round trips of `odpx demo`'s summary: for each line of `kind`
@@ -207,32 +201,6 @@ pub fn kernel_flows() -> Vec<(String, Option<String>)> {
 pub fn dumped(line: &str) -> String {
     let (key, actions) = line.split_once(" actions:").expect("KEY actions:ACTIONS");
     format!("{key}, packets:0, bytes:0, used:never, actions:{actions}")
-}
-
-/// Checks a test prerequisite. When it is missing, the test skips with a
-/// printed reason locally, and fails when `CI=true` (CI must run it).
-/// Returns true when the test should go on.
-pub fn prerequisite(available: bool, what: &str) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("prerequisite missing in CI: {what}");
-    }
-    let msg = format!(
-        "SKIPPED {} (prerequisite missing: {what}); this test runs in CI",
-        std::thread::current().name().unwrap_or("?")
-    );
-    eprintln!("{msg}");
-    // cargo test hides the output of passing tests: tools/test.sh collects
-    // skip reasons through this file and prints them at the end.
-    if let Ok(path) = std::env::var("ODPX_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-            let _ = writeln!(f, "{msg}");
-        }
-    }
-    false
 }
 
 /// Translates each packet (ODP key text) through the rules (ovs-ofctl text)

@@ -10,13 +10,10 @@
 //!    parser and printer unchanged.
 
 use odpx_classifier::odp::parse_flow_line;
-use odpx_tests::{dumped, kernel_flows, prerequisite, run_vm, vm_ready, VM_PREREQUISITE};
+use odpx_tests::harness::VM;
+use odpx_tests::{dumped, kernel_flows, run_vm};
 
-#[test]
 fn kernel_accepts_and_dumps_what_odpx_prints() {
-    if !prerequisite(vm_ready(), VM_PREREQUISITE) {
-        return;
-    }
     let flows = kernel_flows();
     // Every line is canonical odpx output.
     for (line, _) in &flows {
@@ -58,4 +55,8 @@ fn kernel_accepts_and_dumps_what_odpx_prints() {
             "odpx does not reprint the kernel dump line unchanged"
         );
     }
+}
+
+odpx_tests::cases! {
+    [VM] => kernel_accepts_and_dumps_what_odpx_prints;
 }

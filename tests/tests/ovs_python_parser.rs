@@ -35,13 +35,6 @@ for line in sys.stdin:
         print(json.dumps({"ok": False, "error": repr(e)}))
 "#;
 
-fn python_has_ovs() -> bool {
-    Command::new("python3")
-        .args(["-c", "import ovs.flow.odp"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn parse_with_ovs(lines: &[String]) -> Vec<String> {
     let mut child = Command::new("python3")
         .args(["-c", SCRIPT])
@@ -99,14 +92,7 @@ fn odpx_lines() -> Vec<String> {
     lines
 }
 
-#[test]
 fn ovs_python_parser_reads_what_odpx_prints() {
-    if !odpx_tests::prerequisite(
-        python_has_ovs(),
-        "python3 with the `ovs[flow]` package (pip install 'ovs[flow]==3.4.1')",
-    ) {
-        return;
-    }
     let lines = odpx_lines();
     let results = parse_with_ovs(&lines);
     assert_eq!(results.len(), lines.len());
@@ -141,4 +127,8 @@ fn ovs_python_parser_reads_what_odpx_prints() {
             lines[i]
         );
     }
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::OVS_PYTHON] => ovs_python_parser_reads_what_odpx_prints;
 }

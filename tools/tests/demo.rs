@@ -41,11 +41,7 @@ fn check_round_trips(summary: &str) {
     }
 }
 
-#[test]
 fn demo_forwards_round_trips_and_removes_its_sandbox() {
-    if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
-        return;
-    }
     let child = demo(&["--duration", "3"]);
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
@@ -80,11 +76,7 @@ fn demo_forwards_round_trips_and_removes_its_sandbox() {
     assert_eq!(leftover_namespaces(pid), Vec::<String>::new());
 }
 
-#[test]
 fn demo_stopped_by_ctrl_c_still_prints_its_summary_and_removes_its_sandbox() {
-    if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
-        return;
-    }
     let mut child = demo(&[]);
     let pid = child.id();
     // Wait for the second live line, so traffic has flowed for a while.
@@ -108,4 +100,8 @@ fn demo_stopped_by_ctrl_c_still_prints_its_summary_and_removes_its_sandbox() {
     check_round_trips(&rest);
     assert!(rest.trim_end().ends_with("sandbox removed"), "{rest}");
     assert_eq!(leftover_namespaces(pid), Vec::<String>::new());
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::NETNS] => demo_forwards_round_trips_and_removes_its_sandbox, demo_stopped_by_ctrl_c_still_prints_its_summary_and_removes_its_sandbox;
 }

@@ -337,15 +337,14 @@ fn boot() -> VmRun {
     VmRun::boot_smp(SCRIPT, &[odpx, soak, &ip, &hosts], 2)
 }
 
-/// The section's output, or None (skip) when the VM is not available.
-fn section(name: &str) -> Option<String> {
+/// The section's output (the VM booted on first use).
+fn section(name: &str) -> String {
     static RUN: OnceLock<VmRun> = OnceLock::new();
     vm_section(&RUN, boot, name)
 }
 
-#[test]
 fn the_demo_runs_in_hybrid_mode_and_offloads_its_flows() {
-    let Some(s) = section("demo") else { return };
+    let s = section("demo");
     assert!(s.contains("demo rc=0"), "{s}");
     assert!(s.contains("move into the kernel datapath odpx0"), "{s}");
     assert!(number(&s, "offloaded: ") >= 1, "the demo's flows moved:\n{s}");
@@ -377,9 +376,8 @@ fn the_demo_runs_in_hybrid_mode_and_offloads_its_flows() {
     assert_eq!(number(&s, "datapaths left:"), 0, "{s}");
 }
 
-#[test]
 fn hybrid_mode_starts_with_the_steering_program_and_switches() {
-    let Some(s) = section("start") else { return };
+    let s = section("start");
     assert!(
         s.contains("odpx: hybrid: 2 port(s) with 1 PMD thread(s), offloading to kernel datapath odpx0"),
         "the steering program passed the verifier and the ports opened:\n{s}"
@@ -396,9 +394,8 @@ fn hybrid_mode_starts_with_the_steering_program_and_switches() {
     assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
 }
 
-#[test]
 fn a_hot_flow_moves_into_the_kernel_which_then_carries_it() {
-    let Some(s) = section("offload") else { return };
+    let s = section("offload");
     let megaflows: Vec<&str> = s
         .lines()
         .skip_while(|l| *l != "-- megaflows")
@@ -429,9 +426,8 @@ fn a_hot_flow_moves_into_the_kernel_which_then_carries_it() {
     assert!(number(&s, "packets carried: kernel ") >= 600, "{s}");
 }
 
-#[test]
 fn rule_changes_fix_an_offloaded_flow_in_place_or_bring_it_back() {
-    let Some(s) = section("rule-change") else { return };
+    let s = section("rule-change");
     assert!(s.contains("add rc=0"), "{s}");
     assert_eq!(
         number(&s, "after the drop rule:"),
@@ -462,9 +458,8 @@ fn rule_changes_fix_an_offloaded_flow_in_place_or_bring_it_back() {
     );
 }
 
-#[test]
 fn a_restart_under_traffic_keeps_the_offloaded_flow_and_loses_nothing() {
-    let Some(s) = section("restart") else { return };
+    let s = section("restart");
     assert!(s.contains("stopped rc=0"), "{s}");
     assert!(
         number(&s, "kernel forwarded while stopped:") >= 300,
@@ -476,9 +471,8 @@ fn a_restart_under_traffic_keeps_the_offloaded_flow_and_loses_nothing() {
     assert_eq!(number(&s, "received "), sent, "nothing lost:\n{s}");
 }
 
-#[test]
 fn after_kill_9_the_kernel_forwards_the_offloaded_flow_and_a_restart_adopts_it() {
-    let Some(s) = section("kill9") else { return };
+    let s = section("kill9");
     assert!(number(&s, "kernel forwarded while killed:") >= 400, "{s}");
     assert!(s.contains("1 offloaded again"), "{s}");
     let sent = number(&s, "sent ");
@@ -491,9 +485,8 @@ fn after_kill_9_the_kernel_forwards_the_offloaded_flow_and_a_restart_adopts_it()
 /// flows stay on purpose, and carry the offloaded flow meanwhile), the
 /// restart takes them over instead of piling new ones up and answers
 /// within 2 s, and traffic resumes.
-#[test]
 fn twenty_kill_9s_in_hybrid_mode_restart_within_2_s_and_lose_nothing_offloaded() {
-    let Some(s) = section("kill9-twenty") else { return };
+    let s = section("kill9-twenty");
     let rounds: Vec<&str> = s.lines().filter(|l| l.starts_with("round ")).collect();
     assert_eq!(rounds.len(), 20, "{s}");
     for l in rounds {
@@ -525,9 +518,8 @@ fn twenty_kill_9s_in_hybrid_mode_restart_within_2_s_and_lose_nothing_offloaded()
 /// Issue 13's port flaps in hybrid mode: a steered port whose interface
 /// is re-created is opened again, its kernel vport is back at its number,
 /// and both paths carry traffic through it again.
-#[test]
 fn a_re_created_interface_in_hybrid_mode_comes_back_with_its_kernel_vport() {
-    let Some(s) = section("reopen") else { return };
+    let s = section("reopen");
     assert_eq!(
         number(&s, "vports while a2 is gone: "),
         0,
@@ -548,9 +540,8 @@ fn a_re_created_interface_in_hybrid_mode_comes_back_with_its_kernel_vport() {
     assert!(s.contains("opened again 1 time"), "{s}");
 }
 
-#[test]
 fn offload_off_leaves_no_kernel_flow_and_no_steering_entry() {
-    let Some(s) = section("offload-off") else { return };
+    let s = section("offload-off");
     assert!(number(&s, "kernel flows before:") >= 1, "{s}");
     assert!(s.contains("offload off; "), "{s}");
     assert_eq!(number(&s, "kernel flows after:"), 0, "{s}");
@@ -564,9 +555,8 @@ fn offload_off_leaves_no_kernel_flow_and_no_steering_entry() {
     assert!(s.contains("offloaded: 0 (steering masks: 0"), "{s}");
 }
 
-#[test]
 fn vxlan_encapsulation_is_offloaded_to_a_kernel_vxlan_vport() {
-    let Some(s) = section("vxlan") else { return };
+    let s = section("vxlan");
     assert!(s.contains("odpx: hybrid: 3 port(s)"), "{s}");
     assert!(
         s.lines().any(|l| l.contains("port 2: vx0 (vxlan")),
@@ -594,18 +584,16 @@ fn vxlan_encapsulation_is_offloaded_to_a_kernel_vxlan_vport() {
     assert!(s.contains("stopped rc=0"), "{s}");
 }
 
-#[test]
 fn changing_the_mode_to_userspace_removes_the_kernel_datapath() {
-    let Some(s) = section("mode-change") else { return };
+    let s = section("mode-change");
     assert!(s.contains("removed kernel datapath odpx0"), "{s}");
     assert_eq!(number(&s, "odpx0 datapaths:"), 0, "{s}");
     assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
     assert!(s.contains("stopped rc=0"), "{s}");
 }
 
-#[test]
 fn a_randomized_soak_gets_no_old_decision_on_any_path_and_leaves_no_stale_kernel_flow() {
-    let Some(s) = section("soak") else { return };
+    let s = section("soak");
     assert!(s.contains("soak rc=0"), "{s}");
     assert!(number(&s, "soak: ") >= 20_000, "frames checked:\n{s}");
     assert!(s.contains(" 0 wrong, 0 missing"), "{s}");
@@ -633,4 +621,8 @@ fn a_randomized_soak_gets_no_old_decision_on_any_path_and_leaves_no_stale_kernel
     assert!(number(&s, "packets carried: kernel ") >= 10_000, "{s}");
     assert!(number(&s, "(moved: ") >= 1, "the switch learned the moves:\n{s}");
     assert!(s.contains("stopped rc=0"), "{s}");
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::VM] => the_demo_runs_in_hybrid_mode_and_offloads_its_flows, hybrid_mode_starts_with_the_steering_program_and_switches, a_hot_flow_moves_into_the_kernel_which_then_carries_it, rule_changes_fix_an_offloaded_flow_in_place_or_bring_it_back, a_restart_under_traffic_keeps_the_offloaded_flow_and_loses_nothing, after_kill_9_the_kernel_forwards_the_offloaded_flow_and_a_restart_adopts_it, twenty_kill_9s_in_hybrid_mode_restart_within_2_s_and_lose_nothing_offloaded, a_re_created_interface_in_hybrid_mode_comes_back_with_its_kernel_vport, offload_off_leaves_no_kernel_flow_and_no_steering_entry, vxlan_encapsulation_is_offloaded_to_a_kernel_vxlan_vport, changing_the_mode_to_userspace_removes_the_kernel_datapath, a_randomized_soak_gets_no_old_decision_on_any_path_and_leaves_no_stale_kernel_flow;
 }

@@ -194,8 +194,8 @@ fn boot() -> VmRun {
     run
 }
 
-/// The section's output, or None (skip) when the VM is not available.
-fn section(name: &str) -> Option<String> {
+/// The section's output (the VM booted on first use).
+fn section(name: &str) -> String {
     static RUN: OnceLock<VmRun> = OnceLock::new();
     vm_section(&RUN, boot, name)
 }
@@ -209,9 +209,8 @@ fn part<'a>(s: &'a str, from: &str) -> Vec<&'a str> {
         .collect()
 }
 
-#[test]
 fn datapaths_created_by_either_tool_are_seen_by_both() {
-    let Some(s) = section("datapaths") else { return };
+    let s = section("datapaths");
     assert!(s.contains("add rc=0") && s.contains("set rc=0"), "{s}");
     assert!(s.lines().any(|l| l.ends_with(": dp0")), "odpx lists its datapath:\n{s}");
     assert!(s.contains("  upcalls: per-cpu"), "per-CPU upcall dispatch on 6.1:\n{s}");
@@ -230,9 +229,8 @@ fn datapaths_created_by_either_tool_are_seen_by_both() {
     assert!(after.contains("system@dp1:") && after.contains("port 1: c1"), "{s}");
 }
 
-#[test]
 fn vports_of_every_type_match_ovs_dpctl() {
-    let Some(s) = section("vports") else { return };
+    let s = section("vports");
     for want in [
         "netdev dp0 a1 1",
         "netdev dp0 b1 2",
@@ -266,9 +264,8 @@ fn dump_set(lines: Vec<&str>) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
 fn flows_odpx_installs_dump_identically_in_ovs_dpctl() {
-    let Some(s) = section("flows-from-odpx") else { return };
+    let s = section("flows-from-odpx");
     assert!(!s.contains("ADD FAILED"), "the kernel refused odpx's flows:\n{s}");
     let dpctl = dump_set(part(&s, "-- dpctl"));
     let odpx = dump_set(part(&s, "-- odpx"));
@@ -281,9 +278,8 @@ fn flows_odpx_installs_dump_identically_in_ovs_dpctl() {
     assert_eq!(odpx, dpctl, "odpx flow list --stats differs from ovs-dpctl dump-flows");
 }
 
-#[test]
 fn flows_ovs_dpctl_installs_are_listed_identically_by_odpx() {
-    let Some(s) = section("flows-from-dpctl") else { return };
+    let s = section("flows-from-dpctl");
     assert!(!s.contains("DPCTL ADD FAILED"), "{s}");
     let dpctl = dump_set(part(&s, "-- dpctl"));
     let odpx = dump_set(part(&s, "-- odpx"));
@@ -291,9 +287,8 @@ fn flows_ovs_dpctl_installs_are_listed_identically_by_odpx() {
     assert_eq!(odpx, dpctl, "odpx flow list --stats differs from ovs-dpctl dump-flows");
 }
 
-#[test]
 fn go_odp_flags_make_the_same_flows_and_delete_them() {
-    let Some(s) = section("go-odp-flags") else { return };
+    let s = section("go-odp-flags");
     assert_eq!(s.matches("add rc=0").count(), 2, "{s}");
     assert!(
         s.contains("in_port(1),eth(dst=ff:ff:ff:ff:ff:ff),eth_type(0/0x0000), packets:0, bytes:0, used:never, actions:set(tunnel(tun_id=0x2a,dst=192.0.2.7,ttl=64,flags(key))),2,3"),
@@ -308,9 +303,8 @@ fn go_odp_flags_make_the_same_flows_and_delete_them() {
     assert!(s.contains("clear rc=0") && s.trim_end().ends_with('0'), "{s}");
 }
 
-#[test]
 fn flows_with_ufids_are_found_by_ufid() {
-    let Some(s) = section("ufid") else { return };
+    let s = section("ufid");
     assert!(s.contains("add rc=0") && s.contains("delete rc=0"), "{s}");
     let flow = "in_port(1),eth(),eth_type(0x0800),ipv4(frag=no)";
     let ufid = "ufid:01234567-89ab-cdef-0123-456789abcdef";
@@ -327,9 +321,8 @@ fn flows_with_ufids_are_found_by_ufid() {
     assert!(s.trim_end().ends_with('0'), "{s}");
 }
 
-#[test]
 fn a_flow_forwards_packets_between_veth_vports() {
-    let Some(s) = section("forward") else { return };
+    let s = section("forward");
     assert!(s.contains("add rc=0"), "{s}");
     let got: u64 = s
         .lines()
@@ -353,9 +346,8 @@ fn a_flow_forwards_packets_between_veth_vports() {
     assert!(n >= 3, "the flow counted the packets:\n{s}");
 }
 
-#[test]
 fn listen_reports_a_miss_with_its_key_and_as_pcap() {
-    let Some(s) = section("listen") else { return };
+    let s = section("listen");
     assert!(s.contains("listen rc=0"), "{s}");
     let miss = s
         .lines()
@@ -382,16 +374,14 @@ fn listen_reports_a_miss_with_its_key_and_as_pcap() {
     );
 }
 
-#[test]
 fn execute_sends_a_packet_out_a_vport() {
-    let Some(s) = section("execute") else { return };
+    let s = section("execute");
     assert!(s.contains("execute rc=0"), "{s}");
     assert!(s.contains("b0 received 1"), "{s}");
 }
 
-#[test]
 fn errors_are_one_line_reasons_with_the_kernel_errno() {
-    let Some(s) = section("errors") else { return };
+    let s = section("errors");
     for want in [
         "odpx: datapath nosuch: no such datapath (ENODEV)",
         "odpx: vport nosuchdev (netdev): no such datapath, or no such network device for a netdev vport (ENODEV)",
@@ -408,10 +398,13 @@ fn errors_are_one_line_reasons_with_the_kernel_errno() {
     assert!(s.contains("rc=2"), "an ambiguous abbreviation is a usage error:\n{s}");
 }
 
-#[test]
 fn deleting_a_datapath_removes_it_for_both_tools() {
-    let Some(s) = section("teardown") else { return };
+    let s = section("teardown");
     assert!(s.contains("rc=0"), "{s}");
     assert!(!s.contains("dp1"), "{s}");
     assert!(s.contains("system@dp0:"), "{s}");
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::VM] => datapaths_created_by_either_tool_are_seen_by_both, vports_of_every_type_match_ovs_dpctl, flows_odpx_installs_dump_identically_in_ovs_dpctl, flows_ovs_dpctl_installs_are_listed_identically_by_odpx, go_odp_flags_make_the_same_flows_and_delete_them, flows_with_ufids_are_found_by_ufid, a_flow_forwards_packets_between_veth_vports, listen_reports_a_miss_with_its_key_and_as_pcap, execute_sends_a_packet_out_a_vport, errors_are_one_line_reasons_with_the_kernel_errno, deleting_a_datapath_removes_it_for_both_tools;
 }

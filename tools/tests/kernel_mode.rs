@@ -182,15 +182,14 @@ fn boot() -> VmRun {
     VmRun::boot(SCRIPT, &[odpx, &ip, &hosts])
 }
 
-/// The section's output, or None (skip) when the VM is not available.
-fn section(name: &str) -> Option<String> {
+/// The section's output (the VM booted on first use).
+fn section(name: &str) -> String {
     static RUN: OnceLock<VmRun> = OnceLock::new();
     vm_section(&RUN, boot, name)
 }
 
-#[test]
 fn the_demo_forwards_ping_and_udp_through_the_kernel_datapath() {
-    let Some(s) = section("demo") else { return };
+    let s = section("demo");
     assert!(s.contains("demo rc=0"), "{s}");
     assert!(s.contains("the kernel datapath odpx0 with s1-s3 as vports"), "{s}");
     // The first second's flood of misses (TCG is slow) may cost a few
@@ -209,25 +208,23 @@ fn the_demo_forwards_ping_and_udp_through_the_kernel_datapath() {
     );
 }
 
-#[test]
 fn rules_the_kernel_cannot_run_are_refused_with_the_reason() {
-    let Some(s) = section("refused") else { return };
+    let s = section("refused");
     assert!(s.contains("cannot rewrite ICMP fields"), "{s}");
     assert!(s.contains("bad config rc=1"), "{s}");
     assert!(
         s.contains("odpxbad created: 0"),
         "refused before anything is made:\n{s}"
     );
-    let s = section("start").unwrap();
+    let s = section("start");
     assert!(
         s.contains("cannot rewrite ICMP fields") && s.contains("refused add rc=1"),
         "add-flow refuses too:\n{s}"
     );
 }
 
-#[test]
 fn kernel_mode_starts_forwards_and_shows_the_datapath() {
-    let Some(s) = section("start") else { return };
+    let s = section("start");
     assert!(
         s.contains("odpx: kernel datapath odpx0 with 2 port(s); per-CPU dispatch"),
         "{s}"
@@ -244,9 +241,8 @@ fn kernel_mode_starts_forwards_and_shows_the_datapath() {
     }
 }
 
-#[test]
 fn a_drop_rule_stops_a_long_lived_kernel_flow_when_add_flow_returns() {
-    let Some(s) = section("drop-rule") else { return };
+    let s = section("drop-rule");
     let before = number(&s, "before the rule:");
     assert!(before >= 300, "the flow runs at about 500 pps:\n{s}");
     assert!(s.contains("add rc=0"), "{s}");
@@ -272,16 +268,14 @@ fn a_drop_rule_stops_a_long_lived_kernel_flow_when_add_flow_returns() {
     );
 }
 
-#[test]
 fn idle_flows_leave_the_kernel() {
-    let Some(s) = section("idle") else { return };
+    let s = section("idle");
     assert_eq!(number(&s, "kernel flows after 3 s idle:"), 0, "{s}");
     assert!(number(&s, "expired:") >= 1, "{s}");
 }
 
-#[test]
 fn vlan_tags_are_pushed_and_popped_by_the_kernel() {
-    let Some(s) = section("vlan") else { return };
+    let s = section("vlan");
     assert!(s.contains("2 rules added"), "{s}");
     assert!(s.contains("3 packets transmitted, 3 packets received"), "{s}");
     let dpctl: Vec<&str> = s.lines().skip_while(|l| *l != "-- dpctl").skip(1).collect();
@@ -300,9 +294,8 @@ fn vlan_tags_are_pushed_and_popped_by_the_kernel() {
     assert!(s.contains("1 rules deleted"), "{s}");
 }
 
-#[test]
 fn a_restart_adopts_the_kernel_flows_and_loses_no_packet() {
-    let Some(s) = section("restart") else { return };
+    let s = section("restart");
     assert!(s.contains("stopped rc=0"), "{s}");
     assert!(number(&s, "flows while stopped:") >= 1, "{s}");
     assert!(
@@ -314,9 +307,8 @@ fn a_restart_adopts_the_kernel_flows_and_loses_no_packet() {
     assert_eq!(number(&s, "received "), sent, "nothing lost across the restart:\n{s}");
 }
 
-#[test]
 fn after_kill_9_installed_flows_forward_misses_are_lost_and_a_restart_recovers() {
-    let Some(s) = section("kill9") else { return };
+    let s = section("kill9");
     assert!(
         s.contains("2 packets transmitted, 0 packets received"),
         "a new flow cannot be set up while the daemon is gone:\n{s}"
@@ -341,9 +333,8 @@ fn after_kill_9_installed_flows_forward_misses_are_lost_and_a_restart_recovers()
     );
 }
 
-#[test]
 fn adoption_gives_new_actions_or_deletes_what_the_new_rules_decide_otherwise() {
-    let Some(s) = section("adopt-changes") else { return };
+    let s = section("adopt-changes");
     assert!(
         s.contains("flows of a previous run: 0 kept, 1 given new actions, 0 deleted"),
         "{s}"
@@ -364,9 +355,12 @@ fn adoption_gives_new_actions_or_deletes_what_the_new_rules_decide_otherwise() {
     );
 }
 
-#[test]
 fn the_daemon_stops_cleanly_and_dumps_its_kernel_flows() {
-    let Some(s) = section("stop") else { return };
+    let s = section("stop");
     assert!(s.contains("actions:"), "{s}");
     assert!(s.contains("stopped rc=0"), "{s}");
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::VM] => the_demo_forwards_ping_and_udp_through_the_kernel_datapath, rules_the_kernel_cannot_run_are_refused_with_the_reason, kernel_mode_starts_forwards_and_shows_the_datapath, a_drop_rule_stops_a_long_lived_kernel_flow_when_add_flow_returns, idle_flows_leave_the_kernel, vlan_tags_are_pushed_and_popped_by_the_kernel, a_restart_adopts_the_kernel_flows_and_loses_no_packet, after_kill_9_installed_flows_forward_misses_are_lost_and_a_restart_recovers, adoption_gives_new_actions_or_deletes_what_the_new_rules_decide_otherwise, the_daemon_stops_cleanly_and_dumps_its_kernel_flows;
 }

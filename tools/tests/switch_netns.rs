@@ -10,11 +10,8 @@ use odpx_tools::sandbox::{self, echo_count, echo_count_with, sh, Echo};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[test]
 fn learning_switch_forwards_and_stops_cleanly() {
-    let Some(mut d) = Daemon::start("a", 3, "priority=0,actions=NORMAL") else {
-        return;
-    };
+    let mut d = Daemon::start("a", 3, "priority=0,actions=NORMAL");
     assert_eq!(echo_count(d.host(1), "10.0.0.2", 10), 10, "{}", d.log());
     assert_eq!(echo_count(d.host(3), "10.0.0.1", 5), 5);
     let macs = d.ctl("mac-table");
@@ -47,14 +44,11 @@ fn learning_switch_forwards_and_stops_cleanly() {
     assert!(!link.contains("xdp"), "no XDP program left behind:\n{link}");
 }
 
-#[test]
 fn ping_crosses_the_switch_where_the_rules_let_icmp_through() {
     // Only ARP and ICMP pass: ping answers, UDP echo does not, and the
     // megaflows show the switch classified on the IP protocol.
     let rules = "priority=10,arp,actions=NORMAL\npriority=10,icmp,actions=NORMAL\npriority=0,actions=drop";
-    let Some(d) = Daemon::start("p", 2, rules) else {
-        return;
-    };
+    let d = Daemon::start("p", 2, rules);
     assert_eq!(echo_count_with(Echo::Icmp, d.host(1), "10.0.0.2", 5), 5, "{}", d.log());
     assert_eq!(echo_count(d.host(1), "10.0.0.2", 2), 0, "UDP is dropped");
     let mf = d.ctl("dump-megaflows");
@@ -68,11 +62,7 @@ fn ping_crosses_the_switch_where_the_rules_let_icmp_through() {
         "a UDP drop megaflow:\n{mf}"
     );
     // The real `ping` (iputils, installed by tools/test.sh) agrees.
-    let have_ping = Command::new("ping")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if odpx_tests::prerequisite(have_ping, "the ping command (iputils-ping)") {
+    {
         let out = Command::new("ip")
             .args([
                 "netns",
@@ -94,11 +84,8 @@ fn ping_crosses_the_switch_where_the_rules_let_icmp_through() {
     }
 }
 
-#[test]
 fn rules_forward_drop_and_change_live() {
-    let Some(d) = Daemon::start("b", 2, "priority=0,actions=NORMAL") else {
-        return;
-    };
+    let d = Daemon::start("b", 2, "priority=0,actions=NORMAL");
     assert_eq!(echo_count(d.host(1), "10.0.0.2", 5), 5);
     assert_eq!(d.ctl("add-flow priority=100,udp,tp_dst=7,actions=drop"), "");
     assert_eq!(
@@ -184,10 +171,9 @@ fn udp_frame(src: [u8; 6], vlan: Option<u16>) -> Vec<u8> {
     f
 }
 
-#[test]
 fn vlan_is_pushed_and_popped_on_the_far_side() {
     let rules = "priority=10,in_port=1,actions=mod_vlan_vid:10,output:2\npriority=10,in_port=2,dl_vlan=10,actions=strip_vlan,output:1";
-    let Some(d) = Daemon::start("c", 2, rules) else { return };
+    let d = Daemon::start("c", 2, rules);
     let (a, b) = ([2, 0, 0, 0, 0, 0x11], [2, 0, 0, 0, 0, 0x22]);
     // Untagged from h1 arrives at h2 tagged with VLAN 10.
     let got = exchange(d.host(1), &[udp_frame(a, None)], d.host(2), a);
@@ -200,11 +186,8 @@ fn vlan_is_pushed_and_popped_on_the_far_side() {
     assert!(mf.contains("pop_vlan,1"), "{mf}");
 }
 
-#[test]
 fn a_deleted_interface_is_reported_and_a_re_created_one_or_a_link_back_up_rejoins_by_itself() {
-    let Some(d) = Daemon::start("d", 3, "priority=0,actions=NORMAL") else {
-        return;
-    };
+    let d = Daemon::start("d", 3, "priority=0,actions=NORMAL");
     assert_eq!(echo_count(d.host(1), "10.0.0.2", 3), 3);
     sh(&["ip", "-n", &d.sb.switch, "link", "del", "s3"]).unwrap();
     let t = Instant::now();
@@ -254,11 +237,8 @@ fn wait_for_log(d: &Daemon, line: &str) {
     }
 }
 
-#[test]
 fn truncated_and_malformed_frames_are_forwarded_by_a_catch_all_rule() {
-    let Some(d) = Daemon::start("e", 2, "priority=0,in_port=1,actions=output:2") else {
-        return;
-    };
+    let d = Daemon::start("e", 2, "priority=0,in_port=1,actions=output:2");
     let src = [2, 0, 0, 0, 0, 0x11];
     let hdr = |rest: &[u8]| [&[0xffu8; 6][..], &src, rest].concat();
     let frames = vec![
@@ -284,7 +264,6 @@ fn truncated_and_malformed_frames_are_forwarded_by_a_catch_all_rule() {
 /// rule changes, MAC moves, flows starting and stopping and idle pauses,
 /// with every frame checked against a fresh translation. Its three ports'
 /// far ends are in the switch's namespace, where the soak runs.
-#[test]
 fn a_randomized_soak_gets_no_old_decision() {
     let extend = |sb: &mut odpx_tools::sandbox::Sandbox, _: &str| {
         let mut ports = String::new();
@@ -311,9 +290,7 @@ fn a_randomized_soak_gets_no_old_decision() {
         }
         ports
     };
-    let Some(d) = Daemon::start_idle("k", 0, "priority=0,actions=NORMAL", Duration::from_millis(1000), extend) else {
-        return;
-    };
+    let d = Daemon::start_idle("k", 0, "priority=0,actions=NORMAL", Duration::from_millis(1000), extend);
     let out = Command::new("ip")
         .args(["netns", "exec", &d.sb.switch, env!("CARGO_BIN_EXE_odpx-soak"), "-s"])
         .arg(&d.socket)
@@ -336,11 +313,8 @@ fn a_randomized_soak_gets_no_old_decision() {
 /// after each, no XDP program is left on the ports, nothing (socket file,
 /// lock) blocks the restart, the restart answers within 2 s, and traffic
 /// resumes. Hybrid mode's kill -9 runs in the VM (`hybrid_mode.rs`).
-#[test]
 fn twenty_kill_9s_under_traffic_leave_nothing_that_blocks_a_restart() {
-    let Some(mut d) = Daemon::start("n", 2, "priority=0,actions=NORMAL") else {
-        return;
-    };
+    let mut d = Daemon::start("n", 2, "priority=0,actions=NORMAL");
     let xdp_left = |d: &Daemon| {
         let out = Command::new("ip")
             .args(["-n", &d.sb.switch, "link", "show"])
@@ -374,4 +348,9 @@ fn twenty_kill_9s_under_traffic_leave_nothing_that_blocks_a_restart() {
     let status = d.stop();
     assert!(status.success(), "{}", d.log());
     assert!(!xdp_left(&d));
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::NETNS, odpx_tests::harness::PING] => ping_crosses_the_switch_where_the_rules_let_icmp_through;
+    [odpx_tests::harness::NETNS] => learning_switch_forwards_and_stops_cleanly, rules_forward_drop_and_change_live, vlan_is_pushed_and_popped_on_the_far_side, a_deleted_interface_is_reported_and_a_re_created_one_or_a_link_back_up_rejoins_by_itself, truncated_and_malformed_frames_are_forwarded_by_a_catch_all_rule, a_randomized_soak_gets_no_old_decision, twenty_kill_9s_under_traffic_leave_nothing_that_blocks_a_restart;
 }

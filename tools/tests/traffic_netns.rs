@@ -6,11 +6,7 @@ use odpx_tools::sandbox::{self, sh};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[test]
 fn sink_counts_every_frame_the_generator_sends() {
-    if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
-        return;
-    }
     let ns = format!("odpx-gs-{}", std::process::id());
     struct Cleanup(String);
     impl Drop for Cleanup {
@@ -90,4 +86,8 @@ fn sink_counts_every_frame_the_generator_sends() {
     assert_eq!(got, sent, "gen: {gen_out}sink: {sink_out}");
     let bytes: u64 = sink_out.split_whitespace().nth(3).and_then(|n| n.parse().ok()).unwrap();
     assert_eq!(bytes, sent * 64, "64-byte frames: {sink_out}");
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::NETNS] => sink_counts_every_frame_the_generator_sends;
 }

@@ -21,16 +21,16 @@ use std::time::Duration;
 /// A gateway with one access host (h1 on s1), a VXLAN port with `vxlan`
 /// settings, and the underlay u0 toward a site behind Linux's vxlan
 /// device with VNI `vni`.
-fn gateway(name: &str, family: Family, vxlan: &str, vni: u32, rules: &str) -> Option<(Daemon, VxlanSite)> {
+fn gateway(name: &str, family: Family, vxlan: &str, vni: u32, rules: &str) -> (Daemon, VxlanSite) {
     let mut site = None;
     let d = Daemon::start_with(name, 1, rules, |sb, tag| {
         site = Some(sandbox::vxlan_site(sb, tag, family, vni, 4789).expect("VXLAN site"));
         format!("[[port]]\nname = \"vx0\"\ntype = \"vxlan\"\n{vxlan}\n[[port]]\nname = \"u0\"\ntype = \"underlay\"\n")
-    })?;
+    });
     let site = site.expect("site built");
     let stop = Arc::new(AtomicBool::new(false));
     udp_echo_server(site.ns.clone(), stop);
-    Some((d, site))
+    (d, site)
 }
 
 /// Sends `bytes` over TCP from namespace `from` to `to_addr`:9000 served
@@ -205,17 +205,14 @@ fn ip_in(ns: &str, args: &[&str]) {
     sh(&a).unwrap();
 }
 
-#[test]
 fn the_gateway_carries_ping_udp_and_tcp_over_an_ipv4_underlay() {
-    let Some((mut d, site)) = gateway(
+    let (mut d, site) = gateway(
         "vx",
         Family::V4,
         "remote_ip = \"172.31.0.2\"\nkey = 42",
         42,
         "priority=0,actions=NORMAL",
-    ) else {
-        return;
-    };
+    );
     // Ping and UDP both ways; the first packet waited for the VTEP's MAC.
     assert_eq!(
         echo_count_with(Echo::Icmp, d.host(1), &site.host, 5),
@@ -285,7 +282,8 @@ fn the_gateway_carries_ping_udp_and_tcp_over_an_ipv4_underlay() {
             &site.host,
         ])
         .output();
-    if odpx_tests::prerequisite(big.is_ok(), "the ping command (iputils-ping)") {
+    {
+        assert!(big.is_ok(), "ping runs: {big:?}");
         let show = d.ctl("show");
         assert!(counter(&show, "port 2: vx0", "dropped_mtu") >= 1, "{show}");
     }
@@ -349,17 +347,14 @@ fn the_gateway_carries_ping_udp_and_tcp_over_an_ipv4_underlay() {
     assert!(!String::from_utf8_lossy(&link.stdout).contains("xdp"));
 }
 
-#[test]
 fn an_ipv6_underlay_carries_the_tunnel() {
-    let Some((d, site)) = gateway(
+    let (d, site) = gateway(
         "v6",
         Family::V6,
         "remote_ip = \"fd00:31::2\"\nkey = 42",
         42,
         "priority=0,actions=NORMAL",
-    ) else {
-        return;
-    };
+    );
     assert_eq!(
         echo_count_with(Echo::Icmp, d.host(1), &site.host, 5),
         5,
@@ -372,7 +367,6 @@ fn an_ipv6_underlay_carries_the_tunnel() {
     assert!(d.ctl("show").contains("VTEPs fd00:31::1:4789"), "{}", d.ctl("show"));
 }
 
-#[test]
 fn vnis_are_isolated_and_a_flow_based_port_follows_the_rules() {
     // VNI 42 for h1, VNI 43 for h2, through one flow-based port.
     let rules = "priority=1,in_port=1,actions=set_field:172.31.0.2->tun_dst,set_tunnel:42,output:3\n\
@@ -380,7 +374,7 @@ fn vnis_are_isolated_and_a_flow_based_port_follows_the_rules() {
                  priority=1,in_port=3,tun_id=42,actions=output:1\n\
                  priority=1,in_port=3,tun_id=43,actions=output:2";
     let mut site = None;
-    let Some(d) = Daemon::start_with("vf", 2, rules, |sb, tag| {
+    let d = Daemon::start_with("vf", 2, rules, |sb, tag| {
         let s = sandbox::vxlan_site(sb, tag, Family::V4, 42, 4789).expect("VXLAN site");
         // A second site, VNI 43, at 10.0.0.143 in a namespace of its own.
         let ns43 = format!("odpx-s43-{tag}");
@@ -413,9 +407,7 @@ fn vnis_are_isolated_and_a_flow_based_port_follows_the_rules() {
         site = Some((s, ns43));
         "[[port]]\nname = \"vxf\"\ntype = \"vxlan\"\nremote_ip = \"flow\"\nkey = \"flow\"\n[[port]]\nname = \"u0\"\ntype = \"underlay\"\n"
             .to_string()
-    }) else {
-        return;
-    };
+    });
     let (site, ns43) = site.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     udp_echo_server(site.ns.clone(), stop.clone());
@@ -436,20 +428,17 @@ fn vnis_are_isolated_and_a_flow_based_port_follows_the_rules() {
     assert!(mf.contains("tun_id=0x2b") || mf.contains("tunnel(tun_id=0x2b"), "{mf}");
 }
 
-#[test]
 fn an_underlay_port_does_not_take_the_hosts_traffic() {
     // The VTEP filter passes everything but VXLAN for us to the kernel:
     // ping, and UDP to another port, reach the switch namespace's stack
     // while odpx runs.
-    let Some((d, site)) = gateway(
+    let (d, site) = gateway(
         "vk",
         Family::V4,
         "remote_ip = \"172.31.0.2\"\nkey = 42",
         42,
         "priority=0,actions=NORMAL",
-    ) else {
-        return;
-    };
+    );
     assert_eq!(echo_count_with(Echo::Icmp, &site.ns, &site.local, 5), 5, "{}", d.log());
     let stop = Arc::new(AtomicBool::new(false));
     udp_echo_server(d.sb.switch.clone(), stop.clone());
@@ -472,4 +461,9 @@ fn an_underlay_port_does_not_take_the_hosts_traffic() {
         received_is_decapsulated(&show),
         "some of the host's traffic reached AF_XDP:\n{show}"
     );
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::NETNS, odpx_tests::harness::PING] => the_gateway_carries_ping_udp_and_tcp_over_an_ipv4_underlay;
+    [odpx_tests::harness::NETNS] => an_ipv6_underlay_carries_the_tunnel, vnis_are_isolated_and_a_flow_based_port_follows_the_rules, an_underlay_port_does_not_take_the_hosts_traffic;
 }

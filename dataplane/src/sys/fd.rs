@@ -33,8 +33,8 @@ impl Waker {
         if r < 0 {
             return Err(last_err("eventfd"));
         }
-        // SAFETY: the fd was just created and nobody else owns it.
         Ok(Waker {
+            // SAFETY: the fd was just created and nobody else owns it.
             fd: unsafe { OwnedFd::from_raw_fd(r) },
         })
     }

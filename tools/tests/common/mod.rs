@@ -22,8 +22,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// `odpx run` in a sandbox of `hosts` hosts (ports `s1..sN`) with
-    /// these rules; None when the prerequisites are missing.
-    pub fn start(name: &str, hosts: usize, rules: &str) -> Option<Daemon> {
+    /// these rules (the case needs [`odpx_tests::harness::NETNS`]).
+    pub fn start(name: &str, hosts: usize, rules: &str) -> Daemon {
         Daemon::start_with(name, hosts, rules, |_, _| String::new())
     }
 
@@ -34,7 +34,7 @@ impl Daemon {
         hosts: usize,
         rules: &str,
         extend: impl FnOnce(&mut Sandbox, &str) -> String,
-    ) -> Option<Daemon> {
+    ) -> Daemon {
         Daemon::start_idle(name, hosts, rules, Duration::from_secs(60), extend)
     }
 
@@ -45,10 +45,7 @@ impl Daemon {
         rules: &str,
         idle: Duration,
         extend: impl FnOnce(&mut Sandbox, &str) -> String,
-    ) -> Option<Daemon> {
-        if !odpx_tests::prerequisite(sandbox::available(), "root and network namespaces (ip netns)") {
-            return None;
-        }
+    ) -> Daemon {
         let tag = format!("{}{}", name, std::process::id() % 100000);
         let mut sb = sandbox::build(&tag, hosts).expect("sandbox");
         let extra_ports = extend(&mut sb, &tag);
@@ -91,7 +88,7 @@ impl Daemon {
         };
         d.spawn();
         d.wait_ready(Duration::from_secs(15));
-        Some(d)
+        d
     }
 
     /// `odpx run` on the sandbox's configuration, its stderr appended to
