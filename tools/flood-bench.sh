@@ -105,7 +105,7 @@ EOF
     measure odpx "$churn" "$(cat "$work/odpx.pid")" "$odpx" ctl -s "$work/odpx.sock" show
     st=$("$odpx" ctl -s "$work/odpx.sock" --json pmd-stats-show)
     echo "STATS odpx $churn $(echo "$st" | python3 -c 'import json,sys
-d = json.load(sys.stdin); t = d["translator"]
+d = json.load(sys.stdin); t = d["owner"]
 print("upcalls=%d lost=%d limit_hits=%d megaflows=%d limit=%d" % (sum(p["upcalls"] for p in d["pmds"]), sum(p["upcalls_lost"] for p in d["pmds"]), t["flow_limit_hits"], t["megaflows"], t["flow_limit"]))')"
     odpx_stop
     sleep 1

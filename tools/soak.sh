@@ -92,7 +92,7 @@ interval=$(( secs / 12 > 10 ? secs / 12 : 10 ))
     echo "$t $rss $(echo "$st" | python3 -c 'import json,sys
 try:
     d = json.load(sys.stdin)
-    print(d["translator"]["megaflows"], d["translator"]["flow_limit"], sum(p["upcalls_lost"] for p in d["pmds"]), sum(p["upcalls"] for p in d["pmds"]))
+    print(d["owner"]["megaflows"], d["owner"]["flow_limit"], sum(p["upcalls_lost"] for p in d["pmds"]), sum(p["upcalls"] for p in d["pmds"]))
 except Exception:
     print("- - - -")')"
     sleep "$interval"

@@ -34,6 +34,13 @@
 //! ([`xlate`]), which installs the resulting megaflow. This crate holds the
 //! tiers; who owns which copy on which thread is the dataplane's business
 //! (each PMD owns its caches; see that crate).
+//!
+//! ## What it owns, what it must not import
+//! It owns the model: keys, matches, actions, rules, caches as data
+//! structures, and the definitions of counters. It imports no other odpx
+//! crate, and does no I/O: no threads, sockets, files, or clock readings
+//! (time, packets and buffers come from the caller). Every other crate
+//! builds on it.
 
 #![forbid(unsafe_code)]
 

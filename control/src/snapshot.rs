@@ -63,17 +63,70 @@ pub struct PortStatus {
     #[serde(with = "crate::snapshot::counter_set")]
     pub counters: PortCounters,
     /// The kernel's AF_XDP counters (`XDP_STATISTICS`), summed over queues.
+    #[serde(default, with = "crate::snapshot::optional_counter_set")]
     pub afxdp: Option<AfxdpStatus>,
     pub vxlan: Option<VxlanStatus>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AfxdpStatus {
-    pub rx_dropped: u64,
-    pub rx_ring_full: u64,
-    pub fill_ring_empty: u64,
-    pub rx_invalid: u64,
-    pub tx_invalid: u64,
+odpx_classifier::counters! {
+    /// The kernel's AF_XDP socket counters (`XDP_STATISTICS`), summed over
+    /// a port's queues (read from the kernel at each snapshot).
+    pub struct AfxdpCounters => AfxdpStatus;
+    /// The kernel's AF_XDP socket counters (XDP_STATISTICS), summed over queues: frames dropped.
+    rx_dropped: Counter(Packets) "rx_dropped" => "port_afxdp_events" event "rx_dropped";
+    /// Frames dropped: the receive ring was full.
+    rx_ring_full: Counter(Packets) "rx_ring_full" => "port_afxdp_events" event "rx_ring_full";
+    /// Frames dropped: no fill-ring frame to receive into.
+    fill_ring_empty: Counter(Packets) "fill_ring_empty" => "port_afxdp_events" event "fill_ring_empty";
+    /// Invalid receive descriptors.
+    rx_invalid: Counter(Events) "rx_invalid" => "port_afxdp_events" event "rx_invalid";
+    /// Invalid transmit descriptors.
+    tx_invalid: Counter(Events) "tx_invalid" => "port_afxdp_events" event "tx_invalid";
+}
+
+odpx_classifier::counters! {
+    /// The kernel datapath's own counters (read from it at each snapshot)
+    /// and its upcall handlers'.
+    pub struct KernelDatapathCounters => KernelCounters;
+    /// Kernel datapath lookups: hit a flow, missed (upcalled), or lost.
+    lookups_hit: Counter(Packets) "hit" => "kernel_lookups" result "hit";
+    /// Kernel datapath lookups that missed (upcalled).
+    lookups_missed: Counter(Packets) "missed" => "kernel_lookups" result "missed";
+    /// Kernel datapath lookups lost (the upcall socket overflowed).
+    lookups_lost: Counter(Packets) "lost" => "kernel_lookups" result "lost";
+    /// Flows in the kernel datapath.
+    flows: Gauge(Events) "flows" => "kernel_flows";
+    /// Masks in the kernel datapath's flow table.
+    masks: Gauge(Events) "total" => "kernel_masks";
+    /// Masks probed by the kernel's lookups.
+    mask_hits: Counter(Events) "masks: hit" => "kernel_mask_hits";
+    /// Upcalls the handlers received from the kernel.
+    upcalls_received: Counter(Packets) "received" => "kernel_upcalls" result "received";
+    /// Upcalls whose flow key did not decode (counted, logged, dropped).
+    upcalls_undecodable: Counter(Packets) "undecodable keys" => "kernel_upcalls" result "undecodable";
+    /// Upcalls that did not parse at all.
+    upcalls_malformed: Counter(Packets) "malformed" => "kernel_upcalls" result "malformed";
+}
+
+odpx_classifier::counters! {
+    /// A kernel vport's counters (read from the kernel at each snapshot).
+    pub struct VportAtomics => VportCounters;
+    /// Packets a kernel vport received.
+    rx_packets: Counter(Packets) "rx packets" => "kernel_vport_rx_packets";
+    /// Bytes a kernel vport received.
+    rx_bytes: Counter(Bytes) "bytes" => "kernel_vport_rx_bytes";
+    /// Receive errors of a kernel vport.
+    rx_errors: Counter(Packets) "errors" => "kernel_vport_errors" direction "rx";
+    /// Received packets a kernel vport dropped.
+    rx_dropped: Counter(Packets) "dropped" => "kernel_vport_dropped" direction "rx";
+    /// Packets a kernel vport sent.
+    tx_packets: Counter(Packets) "tx packets" => "kernel_vport_tx_packets";
+    /// Bytes a kernel vport sent.
+    tx_bytes: Counter(Bytes) "bytes" => "kernel_vport_tx_bytes";
+    /// Transmit errors of a kernel vport.
+    tx_errors: Counter(Packets) "errors" => "kernel_vport_errors" direction "tx";
+    /// Packets a kernel vport dropped on transmit.
+    tx_dropped: Counter(Packets) "dropped" => "kernel_vport_dropped" direction "tx";
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,34 +152,23 @@ pub struct PmdStatus {
 pub struct KernelStatus {
     pub datapath: String,
     pub upcall_mode: String,
-    /// Why the datapath's statistics are missing, if they are.
+    /// Why the datapath's statistics are missing, if they are (then they
+    /// read zero).
     pub error: Option<String>,
-    pub lookups_hit: u64,
-    pub lookups_missed: u64,
-    pub lookups_lost: u64,
-    pub flows: u64,
-    pub masks: Option<u32>,
-    pub mask_hits: Option<u64>,
+    #[serde(flatten, with = "crate::snapshot::counter_set")]
+    pub counters: KernelCounters,
     pub masks_cache_size: Option<u32>,
     pub vports: Vec<VportStatus>,
-    pub upcalls_received: u64,
-    pub upcalls_undecodable: u64,
-    pub upcalls_malformed: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VportStatus {
     pub no: u32,
     pub name: String,
+    #[serde(rename = "type")]
     pub vtype: String,
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub rx_errors: u64,
-    pub rx_dropped: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub tx_errors: u64,
-    pub tx_dropped: u64,
+    #[serde(flatten, with = "crate::snapshot::counter_set")]
+    pub counters: VportCounters,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -188,7 +230,10 @@ impl Switch {
             counters: c.snapshot(),
             mask_slots: odpx_dataplane::steer::MASK_SLOTS,
             refusals: r.snapshot(),
-            kernel_packets: kernel.as_ref().filter(|k| k.error.is_none()).map(|k| k.lookups_hit),
+            kernel_packets: kernel
+                .as_ref()
+                .filter(|k| k.error.is_none())
+                .map(|k| k.counters.lookups_hit),
             pmd_packets,
         });
         let ports: Vec<PortStatus> = self.ports.iter().flatten().map(|p| port_status(p)).collect();
@@ -220,19 +265,21 @@ fn kernel_status(k: &crate::switch::KernelInfo) -> KernelStatus {
     let mut s = KernelStatus {
         datapath: k.dp_name.clone(),
         upcall_mode: k.upcall_mode.clone(),
-        upcalls_received: l(&k.handlers.received),
-        upcalls_undecodable: l(&k.handlers.undecodable),
-        upcalls_malformed: l(&k.handlers.malformed),
         ..Default::default()
     };
+    let c = &mut s.counters;
+    c.upcalls_received = l(&k.handlers.received);
+    c.upcalls_undecodable = l(&k.handlers.undecodable);
+    c.upcalls_malformed = l(&k.handlers.malformed);
     match k.datapath() {
         Ok((dp, vports)) => {
             if let Some(st) = dp.stats {
-                (s.lookups_hit, s.lookups_missed, s.lookups_lost, s.flows) =
+                (c.lookups_hit, c.lookups_missed, c.lookups_lost, c.flows) =
                     (st.n_hit, st.n_missed, st.n_lost, st.n_flows);
             }
-            s.masks = dp.megaflow_stats.map(|m| m.n_masks);
-            s.mask_hits = dp.megaflow_stats.map(|m| m.n_mask_hit);
+            if let Some(m) = dp.megaflow_stats {
+                (c.masks, c.mask_hits) = (u64::from(m.n_masks), m.n_mask_hit);
+            }
             s.masks_cache_size = dp.masks_cache_size;
             s.vports = vports
                 .into_iter()
@@ -242,14 +289,16 @@ fn kernel_status(k: &crate::switch::KernelInfo) -> KernelStatus {
                         no: v.port_no,
                         name: v.name,
                         vtype: v.vtype.name(),
-                        rx_packets: st.rx_packets,
-                        rx_bytes: st.rx_bytes,
-                        rx_errors: st.rx_errors,
-                        rx_dropped: st.rx_dropped,
-                        tx_packets: st.tx_packets,
-                        tx_bytes: st.tx_bytes,
-                        tx_errors: st.tx_errors,
-                        tx_dropped: st.tx_dropped,
+                        counters: VportCounters {
+                            rx_packets: st.rx_packets,
+                            rx_bytes: st.rx_bytes,
+                            rx_errors: st.rx_errors,
+                            rx_dropped: st.rx_dropped,
+                            tx_packets: st.tx_packets,
+                            tx_bytes: st.tx_bytes,
+                            tx_errors: st.tx_errors,
+                            tx_dropped: st.tx_dropped,
+                        },
                     }
                 })
                 .collect();
@@ -330,5 +379,28 @@ pub mod counter_set {
             }
         }
         d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// [`counter_set`] for an optional set (absent: `null`).
+pub mod optional_counter_set {
+    use odpx_classifier::counters::Snapshot as CounterSet;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, T: CounterSet>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => super::counter_set::serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: CounterSet + Default>(d: D) -> Result<Option<T>, D::Error> {
+        let v: Option<serde_json::Value> = Option::deserialize(d)?;
+        match v {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => super::counter_set::deserialize(v)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
     }
 }

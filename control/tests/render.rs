@@ -7,7 +7,8 @@ use odpx_classifier::counters::{Def, Snapshot as CounterSet, Unit};
 use odpx_control::core::counters::{OffloadSnapshot, OwnerSnapshot, TunnelSnapshot};
 use odpx_control::render::{json, prometheus, text};
 use odpx_control::snapshot::{
-    AfxdpStatus, KernelStatus, OffloadStatus, PmdStatus, PortStatus, Snapshot, TunnelStatus, VportStatus,
+    AfxdpStatus, KernelCounters, KernelStatus, OffloadStatus, PmdStatus, PortStatus, Snapshot, TunnelStatus,
+    VportCounters, VportStatus,
 };
 use odpx_dataplane::pmd::PmdSnapshot;
 use odpx_dataplane::port::PortCounters;
@@ -41,7 +42,7 @@ fn snapshot() -> Snapshot {
             up: true,
             queues: 1,
             counters: filled::<PortCounters>(&mut n),
-            afxdp: Some(AfxdpStatus::default()),
+            afxdp: Some(filled::<AfxdpStatus>(&mut n)),
             vxlan: None,
         }],
         pmds: vec![PmdStatus {
@@ -55,16 +56,15 @@ fn snapshot() -> Snapshot {
         kernel: Some(KernelStatus {
             datapath: "odpx0".into(),
             upcall_mode: "per-CPU dispatch".into(),
-            lookups_hit: 10,
-            lookups_missed: 2,
-            flows: 1,
+            error: None,
+            counters: filled::<KernelCounters>(&mut n),
+            masks_cache_size: Some(256),
             vports: vec![VportStatus {
                 no: 1,
                 name: "p1".into(),
                 vtype: "netdev".into(),
-                ..Default::default()
+                counters: filled::<VportCounters>(&mut n),
             }],
-            ..Default::default()
         }),
         offload: Some(OffloadStatus {
             min_pps: Some(1000),
@@ -101,6 +101,21 @@ fn sets(s: &Snapshot) -> Vec<Placed> {
             s.pmds[0].counters.pairs(),
         ),
         (vec!["owner".into()], vec![], s.owner.pairs()),
+        (
+            vec!["ports".into(), "0".into(), "afxdp".into()],
+            vec![("port", "p1".into()), ("no", "1".into())],
+            s.ports[0].afxdp.unwrap().pairs(),
+        ),
+        (
+            vec!["kernel".into()],
+            vec![("datapath", "odpx0".into())],
+            s.kernel.as_ref().unwrap().counters.pairs(),
+        ),
+        (
+            vec!["kernel".into(), "vports".into(), "0".into()],
+            vec![("datapath", "odpx0".into()), ("vport", "p1".into()), ("no", "1".into())],
+            s.kernel.as_ref().unwrap().vports[0].counters.pairs(),
+        ),
         (
             vec!["offload".into()],
             vec![],

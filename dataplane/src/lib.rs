@@ -7,6 +7,14 @@
 //! Misses leave as upcalls over a bounded channel; the slow path
 //! (`odpx-control`) answers with megaflows to install.
 //!
+//! ## What it owns, what it must not import
+//! It owns the ports (AF_XDP sockets, their XDP programs, in-memory ports),
+//! the PMD threads and everything a PMD holds (its caches, batches,
+//! counters, clock), and every system call of odpx ([`sys`]). It imports
+//! `odpx-classifier` only: never `odpx-offload` (the kernel datapath is
+//! another datapath, not a part of this one) nor `odpx-control` (the slow
+//! path talks to it through messages, as data).
+//!
 //! ## Threads and ownership
 //! Each PMD owns its caches and buffers; ports are shared, with one lock
 //! per AF_XDP queue taken once per batch; counters are relaxed atomics

@@ -29,6 +29,12 @@
 //!   for the operation (no such datapath, exists, which attribute kind was
 //!   refused, not supported by this kernel).
 //!
+//! ## What it owns, what it must not import
+//! It owns every netlink socket of odpx (generic netlink to the ODP
+//! families, rtnetlink, ethtool netlink) and the threads that read them
+//! (upcall handlers, the dump thread). It imports `odpx-classifier` only:
+//! never `odpx-dataplane` nor `odpx-control`, which drive it.
+//!
 //! ## Why this shape
 //! The offload engine (hot megaflows pushed into the kernel) and pure-kernel
 //! mode (kernel misses upcalled to the translator) both need exactly this:

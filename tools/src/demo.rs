@@ -237,13 +237,14 @@ impl Totals {
             // The kernel's view: packets into the switch, hits and misses
             // of its flow table; in hybrid mode the PMDs' adds to it.
             for v in &k.vports {
-                t.rx += v.rx_packets;
-                t.tx += v.tx_packets;
+                t.rx += v.counters.rx_packets;
+                t.tx += v.counters.tx_packets;
             }
-            t.packets += k.lookups_hit + k.lookups_missed;
-            t.first += k.lookups_hit;
-            t.upcalls += k.lookups_missed;
-            t.megaflows += k.flows;
+            let c = &k.counters;
+            t.packets += c.lookups_hit + c.lookups_missed;
+            t.first += c.lookups_hit;
+            t.upcalls += c.lookups_missed;
+            t.megaflows += c.flows;
         }
         for p in &s.ports {
             if p.vxlan.is_some() {

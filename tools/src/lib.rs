@@ -1,4 +1,9 @@
 //! Helpers shared by the `odpx` binary and its tests.
+//!
+//! The top layer: it may import every crate of the workspace, and nothing
+//! imports it. The binary (`src/main.rs`) is the command line: `run` and
+//! `ctl` (`daemon.rs`), `demo` (`demo.rs`), the kernel datapath's
+//! commands (`odp_cli.rs`, `odp_flags.rs`), traffic tools (`traffic.rs`).
 
 pub mod fuzz_targets;
 pub mod pcap;

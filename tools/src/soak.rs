@@ -50,12 +50,14 @@
 //! end traffic stops for longer than the idle timeout and the kernel must
 //! hold no flow at all.
 
+use odpx_classifier::counters::Snapshot as _;
 use odpx_classifier::extract::extract_into;
 use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::odp::{parse_flow_line, OdpAction};
 use odpx_classifier::rules::{ofctl, RuleSet};
+use odpx_control::api::{Reply, Request};
 use odpx_control::core::mac::MacTable;
-use odpx_control::ctl::request_text;
+use odpx_control::ctl::{request, request_line};
 use odpx_control::reference::{outputs, translate_frame, LearningEnv, RuleFamily};
 use odpx_dataplane::port::{Port, RxBatch, TxStage};
 use rand::rngs::StdRng;
@@ -234,7 +236,7 @@ struct Soak {
 
 impl Soak {
     fn ctl(&self, line: &str) -> Result<String, String> {
-        request_text(&self.args.socket, line, false).map_err(|e| format!("ctl {line}: {e}"))
+        request_line(&self.args.socket, line).map_err(|e| format!("ctl {line}: {e}"))
     }
 
     fn env(&mut self) -> LearningEnv<'_> {
@@ -493,15 +495,17 @@ impl Soak {
         Ok(())
     }
 
-    /// The switch's count of `counter` for port `no` (`ctl --json show`).
+    /// The switch's count of `counter` for port `no` (from its snapshot).
     fn port_counter(&self, no: u32, counter: &str) -> Result<u64, String> {
-        let show: serde_json::Value =
-            serde_json::from_str(&self.ctl("--json show")?).map_err(|e| format!("ctl --json show: {e}"))?;
-        show["ports"]
-            .as_array()
-            .and_then(|ports| ports.iter().find(|p| p["no"] == no))
-            .and_then(|p| p["counters"][counter].as_u64())
-            .ok_or_else(|| format!("ctl --json show: no {counter} for port {no}"))
+        let Reply::Snapshot { snapshot, .. } = request(&self.args.socket, &Request::Show)? else {
+            return Err("ctl show: not a snapshot".into());
+        };
+        snapshot
+            .ports
+            .iter()
+            .find(|p| p.no == no)
+            .and_then(|p| p.counters.get(counter))
+            .ok_or_else(|| format!("ctl show: no {counter} for port {no}"))
     }
 
     /// Waits until the switch's `counter` of port `no` passes `was`.

@@ -131,21 +131,7 @@ fn ports(f: &mut Families, s: &Snapshot) {
         );
         f.set(&p.counters, &l);
         if let Some(k) = &p.afxdp {
-            for (event, n) in [
-                ("rx_dropped", k.rx_dropped),
-                ("rx_ring_full", k.rx_ring_full),
-                ("fill_ring_empty", k.fill_ring_empty),
-                ("rx_invalid", k.rx_invalid),
-                ("tx_invalid", k.tx_invalid),
-            ] {
-                f.sample(
-                    "odpx_port_afxdp_events_total",
-                    Kind::Counter,
-                    "The kernel's AF_XDP socket counters (XDP_STATISTICS), summed over queues.",
-                    &[l[0], l[1], ("event", event)],
-                    n as f64,
-                );
-            }
+            f.set(k, &l);
         }
     }
 }
@@ -153,26 +139,7 @@ fn ports(f: &mut Families, s: &Snapshot) {
 fn kernel(f: &mut Families, s: &Snapshot) {
     let Some(k) = &s.kernel else { return };
     let l = [("datapath", k.datapath.as_str())];
-    for (result, n) in [
-        ("hit", k.lookups_hit),
-        ("missed", k.lookups_missed),
-        ("lost", k.lookups_lost),
-    ] {
-        f.sample(
-            "odpx_kernel_lookups_total",
-            Kind::Counter,
-            "Kernel datapath lookups: hit a flow, missed (upcalled), or lost.",
-            &[l[0], ("result", result)],
-            n as f64,
-        );
-    }
-    f.sample(
-        "odpx_kernel_flows",
-        Kind::Gauge,
-        "Flows in the kernel datapath.",
-        &l,
-        k.flows as f64,
-    );
+    f.set(&k.counters, &l);
     f.sample(
         "odpx_kernel_stats_ok",
         Kind::Gauge,
@@ -180,39 +147,8 @@ fn kernel(f: &mut Families, s: &Snapshot) {
         &l,
         f64::from(u8::from(k.error.is_none())),
     );
-    f.sample(
-        "odpx_kernel_upcalls_received_total",
-        Kind::Counter,
-        "Upcalls the handlers received from the kernel.",
-        &l,
-        k.upcalls_received as f64,
-    );
     for v in &k.vports {
         let no = v.no.to_string();
-        let vl = [l[0], ("vport", v.name.as_str()), ("no", no.as_str())];
-        for (name, help, n) in [
-            (
-                "odpx_kernel_vport_rx_packets_total",
-                "Packets a kernel vport received.",
-                v.rx_packets,
-            ),
-            (
-                "odpx_kernel_vport_tx_packets_total",
-                "Packets a kernel vport sent.",
-                v.tx_packets,
-            ),
-            (
-                "odpx_kernel_vport_rx_bytes_total",
-                "Bytes a kernel vport received.",
-                v.rx_bytes,
-            ),
-            (
-                "odpx_kernel_vport_tx_bytes_total",
-                "Bytes a kernel vport sent.",
-                v.tx_bytes,
-            ),
-        ] {
-            f.sample(name, Kind::Counter, help, &vl, n as f64);
-        }
+        f.set(&v.counters, &[l[0], ("vport", v.name.as_str()), ("no", no.as_str())]);
     }
 }

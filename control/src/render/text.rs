@@ -170,26 +170,27 @@ fn kernel_section(s: &Snapshot, k: &KernelStatus) -> String {
             let _ = writeln!(out, "  datapath {}: {e}", k.datapath);
         }
         None => {
+            let c = &k.counters;
             let _ = writeln!(
                 out,
-                "  lookups: hit:{} missed:{} lost:{}\n  flows: {}",
-                k.lookups_hit, k.lookups_missed, k.lookups_lost, k.flows
+                "  lookups: hit:{} missed:{} lost:{}\n  flows: {}\n  masks: hit:{} total:{} hit/pkt:{:.2}",
+                c.lookups_hit,
+                c.lookups_missed,
+                c.lookups_lost,
+                c.flows,
+                c.mask_hits,
+                c.masks,
+                ratio(c.mask_hits, c.lookups_hit + c.lookups_missed)
             );
-            if let (Some(masks), Some(hits)) = (k.masks, k.mask_hits) {
-                let _ = writeln!(
-                    out,
-                    "  masks: hit:{hits} total:{masks} hit/pkt:{:.2}",
-                    ratio(hits, k.lookups_hit + k.lookups_missed)
-                );
-            }
             if let Some(m) = k.masks_cache_size {
                 let _ = writeln!(out, "  masks cache: size:{m}");
             }
             for v in &k.vports {
+                let c = &v.counters;
                 let _ = writeln!(
                     out,
                     "  port {}: {} ({})\n    rx packets:{} bytes:{} errors:{} dropped:{}\n    tx packets:{} bytes:{} errors:{} dropped:{}",
-                    v.no, v.name, v.vtype, v.rx_packets, v.rx_bytes, v.rx_errors, v.rx_dropped, v.tx_packets, v.tx_bytes, v.tx_errors, v.tx_dropped
+                    v.no, v.name, v.vtype, c.rx_packets, c.rx_bytes, c.rx_errors, c.rx_dropped, c.tx_packets, c.tx_bytes, c.tx_errors, c.tx_dropped
                 );
             }
         }
@@ -198,7 +199,7 @@ fn kernel_section(s: &Snapshot, k: &KernelStatus) -> String {
     let _ = writeln!(
         out,
         "  upcalls: {}; received {}, undecodable keys {}, malformed {}",
-        k.upcall_mode, k.upcalls_received, k.upcalls_undecodable, k.upcalls_malformed,
+        k.upcall_mode, k.counters.upcalls_received, k.counters.upcalls_undecodable, k.counters.upcalls_malformed,
     );
     let _ = writeln!(
         out,
@@ -233,7 +234,7 @@ fn offload(o: &OffloadStatus, k: &KernelStatus) -> String {
     );
     s += &counted_reasons(&o.refusals, "  not offloaded");
     if let Some(hit) = o.kernel_packets {
-        let all = hit + k.lookups_missed + o.pmd_packets;
+        let all = hit + k.counters.lookups_missed + o.pmd_packets;
         let _ = writeln!(
             s,
             "  packets carried: kernel {hit} ({:.1}%), PMDs {}",
