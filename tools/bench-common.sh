@@ -9,8 +9,13 @@
 #                        on core 1: sets $vs (ovs-vsctl) and, once bridges
 #                        exist, ovs_ctl gives the ovs-appctl target
 #   ovs_stop             stops both and removes their state
-#   odpx_start NS        `odpx run -c $work/odpx.toml` in namespace NS, once
+#   odpx_start NS [BIN]  `odpx run -c $work/odpx.toml` in namespace NS (with
+#                        BIN, another odpx build, instead of $odpx), once
 #                        its control socket $work/odpx.sock answers
+#
+# A/B runs: ODPX_B=PATH (another build of odpx, e.g. a worktree's
+# target/release/odpx) adds a system `odpxB` that the scripts measure beside
+# `odpx`, in the same rounds, with the same generator ($odpx's `gen`).
 #   odpx_stop            SIGTERM, and waits for it to exit
 
 bench_setup() {
@@ -54,7 +59,7 @@ ovs_stop() {
 }
 
 odpx_start() {
-  ip netns exec "$1" "$odpx" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
+  ip netns exec "$1" "${2:-$odpx}" run -c "$work/odpx.toml" 2> "$work/odpx.err" &
   echo $! > "$work/odpx.pid"
   for _ in $(seq 50); do [ -S "$work/odpx.sock" ] && break; sleep 0.1; done
 }
@@ -62,3 +67,8 @@ odpx_start() {
 odpx_stop() {
   kill -TERM "$(cat "$work/odpx.pid")"; wait "$(cat "$work/odpx.pid")" 2>/dev/null || true; rm -f "$work/odpx.pid"
 }
+
+# The odpx systems to measure: `odpx`, and `odpxB` when ODPX_B is set.
+odpx_systems() { echo "odpx${ODPX_B:+ odpxB}"; }
+# The binary of an odpx system.
+odpx_bin() { if [ "$1" = odpxB ]; then echo "$ODPX_B"; else echo "$odpx"; fi; }

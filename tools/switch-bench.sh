@@ -71,7 +71,9 @@ for wl in p2p acl; do
   sleep 0.5
   done
 
-  # 2. odpx.
+  # 2. odpx (and odpxB, another build, with ODPX_B).
+  for sut in $(odpx_systems); do
+  bin=$(odpx_bin $sut)
   cat > "$work/odpx.toml" <<EOF
 [switch]
 socket = "$work/odpx.sock"
@@ -83,16 +85,17 @@ name = "s2"
 [pmd]
 cores = [1]
 EOF
-  odpx_start $SW
+  odpx_start $SW "$bin"
   for rate in $rates; do
-  "$odpx" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
-  measure odpx $wl "$rate"
-  "$odpx" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
-  echo "CYCLES odpx $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
-  echo "STATS odpx $wl $rate $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls|by stage' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';') $("$odpx" ctl -s "$work/odpx.sock" show | grep -E 'dropped|kernel' | tr -s ' ' | tr '\n' ';')"
+  "$bin" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
+  measure $sut $wl "$rate"
+  "$bin" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
+  echo "CYCLES $sut $wl $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
+  echo "STATS $sut $wl $rate $(grep -E 'exact match hits|megaflow hits|megaflows:|lost upcalls|by stage' "$work/odpx.stats" | tr -s ' ' | tr '\n' ';') $("$bin" ctl -s "$work/odpx.sock" show | grep -E 'dropped|kernel' | tr -s ' ' | tr '\n' ';')"
   done
   odpx_stop
   sleep 1
+  done
 
   # 3. Open vSwitch 3.1, userspace datapath, AF_XDP ports.
   ovs_start $SW
@@ -131,7 +134,7 @@ print(f"\nmedians over {rounds} round(s), {sys.argv[2]} s each; rate 0 = generat
 print(f"{'workload':9}{'rate':>8} {'system':6}{'offered pps':>12}{'forwarded pps':>15}{'loss':>7}"
       f"{'fwd min-max':>18}{'cycles/pkt':>11}")
 m = {}
-for (sut, wl, rate), v in sorted(res.items(), key=lambda kv: (kv[0][1] != "p2p", kv[0][2] or 1e12, ["bare", "odpx", "ovs"].index(kv[0][0]))):
+for (sut, wl, rate), v in sorted(res.items(), key=lambda kv: (kv[0][1] != "p2p", kv[0][2] or 1e12, ["bare", "odpx", "odpxB", "ovs"].index(kv[0][0]))):
     off, fwd = med([o for o, _ in v]), med([f for _, f in v])
     c = med(cyc.get((sut, wl, rate), []))
     m[(sut, wl, rate)] = (off, fwd, c)

@@ -96,7 +96,9 @@ measure() {
 
 for round in $(seq "$rounds"); do
   if want odpx; then
-  # 1. odpx.
+  # 1. odpx (and odpxB, another build, with ODPX_B).
+  for sut in $(odpx_systems); do
+  bin=$(odpx_bin $sut)
   underlay_ip
   cat > "$work/odpx.toml" <<EOF
 [switch]
@@ -115,17 +117,18 @@ type = "underlay"
 [pmd]
 cores = [1]
 EOF
-  odpx_start $SW
+  odpx_start $SW "$bin"
   for dir in $directions; do for rate in $rates; do
-    "$odpx" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
-    measure odpx $dir "$rate"
-    "$odpx" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
+    "$bin" ctl -s "$work/odpx.sock" pmd-stats-clear >/dev/null
+    measure $sut $dir "$rate"
+    "$bin" ctl -s "$work/odpx.sock" pmd-stats-show > "$work/odpx.stats"
     cat "$work/odpx.stats"
-    echo "CYCLES odpx $dir $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
-    echo "STATS odpx $dir $rate $("$odpx" ctl -s "$work/odpx.sock" show | grep -E 'encap|decap|kernel' | tr -s ' ' | tr '\n' ';')"
+    echo "CYCLES $sut $dir $rate $(sed -n 's/.*avg processing cycles per packet: \([0-9]*\).*/\1/p' "$work/odpx.stats" | head -1)"
+    echo "STATS $sut $dir $rate $("$bin" ctl -s "$work/odpx.sock" show | grep -E 'encap|decap|kernel' | tr -s ' ' | tr '\n' ';')"
   done; done
   odpx_stop
   sleep 1
+  done
   fi
 
   if want ovs; then
@@ -190,7 +193,7 @@ print(f"\nmedians over {rounds} round(s), {sys.argv[2]} s each; rate 0 = generat
 print(f"{'direction':10}{'rate':>8} {'system':7}{'offered pps':>12}{'forwarded pps':>15}{'loss':>8}"
       f"{'fwd min-max':>20}{'PMD cyc/pkt':>12}{'CPU ns/pkt':>11}")
 m = {}
-order = ["odpx", "ovs", "linux"]
+order = ["odpx", "odpxB", "ovs", "linux"]
 for (sut, d, rate), v in sorted(res.items(), key=lambda kv: (kv[0][1], kv[0][2] or 1e12, order.index(kv[0][0]))):
     off, fwd, cpu = med([x[0] for x in v]), med([x[1] for x in v]), med([x[2] for x in v])
     c = med(cyc.get((sut, d, rate), []))

@@ -2,6 +2,9 @@
 //! frames, rule sets) live in [`odpx_dataplane::workload`], where the
 //! traffic generator uses them too; they are re-exported here for the
 //! benchmarks.
+//!
+//! A top-layer crate like `tools`: it may import every crate, and nothing
+//! imports it.
 
 pub use odpx_dataplane::workload::*;
 

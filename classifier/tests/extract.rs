@@ -189,6 +189,40 @@ proptest! {
         prop_assert_eq!(format_exact_key(&back.matched.key), text);
     }
 
+    /// Extraction and the layout walk the datapath's writers use
+    /// (`odpx_classifier::layout`) see the same headers in any frame, or
+    /// any prefix of a real one: the tags, the Ethertype, the IP protocol
+    /// and fragment kind, and whether a transport header is there.
+    #[test]
+    fn extraction_and_the_layout_walk_agree(
+        bytes in proptest::collection::vec(any::<u8>(), 0..120),
+        head in prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x8100), Just(0x0806), Just(0x0026)],
+        cut in 0usize..80,
+    ) {
+        use odpx_classifier::key::attr;
+        let mut random = eth_header(head);
+        random.extend_from_slice(&bytes);
+        let f = tcp_frame();
+        for frame in [&bytes[..], &random[..], &f[..cut.min(f.len())]] {
+            let k = extract(frame, 1);
+            let l = odpx_classifier::layout::layout(frame);
+            let tags = u8::from(k.has(attr::VLAN)) + u8::from(k.has(attr::CVLAN));
+            let cut_tag = u8::from(l.cut_tag.is_some());
+            prop_assert_eq!(tags, l.vlan_tags + cut_tag);
+            if k.has(attr::ETHERTYPE) {
+                prop_assert_eq!(Some(k.eth_type), l.ethertype_at.map(|_| l.eth_type));
+            }
+            let l4_attr = k.attrs & (attr::TCP | attr::UDP | attr::SCTP | attr::ICMP | attr::ICMPV6) != 0;
+            match l.ip {
+                Some(ip) => {
+                    prop_assert_eq!((k.ip_proto, k.ip_frag), (ip.proto, ip.frag));
+                    prop_assert!(!l4_attr || ip.l4.is_some() || ip.frag == odpx_classifier::key::frag::LATER);
+                }
+                None => prop_assert!(!l4_attr),
+            }
+        }
+    }
+
     /// Every prefix of a valid frame extracts without panic.
     #[test]
     fn truncations_never_panic(cut in 0usize..80) {

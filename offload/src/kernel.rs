@@ -316,10 +316,6 @@ pub trait FlowTable: Send {
     fn dump(&mut self) -> Result<Vec<Flow>, OdpError>;
     /// Asks for a terse dump; a [`DumpReport`] with `token` follows.
     fn request_dump(&self, token: u64);
-    /// The real datapath (for the upcall handlers), if this is one.
-    fn datapath(&mut self) -> Option<&mut KernelDatapath> {
-        None
-    }
 }
 
 /// The kernel's flow table: the owner's socket and the dump thread.
@@ -344,10 +340,6 @@ impl FlowTable for KernelFlows {
 
     fn request_dump(&self, token: u64) {
         self.dumper.request(token);
-    }
-
-    fn datapath(&mut self) -> Option<&mut KernelDatapath> {
-        Some(&mut self.dp)
     }
 }
 

@@ -3,6 +3,10 @@
 //! ([`harness`]: skipped, never passed, when those are missing; failed in
 //! CI), the real-kernel test VM (`tools/vm.sh`), and the flow corpus both
 //! kernel tests install.
+//!
+//! It imports `odpx-classifier` only (the other crates use it as a
+//! dev-dependency for their tests; a cycle otherwise), and holds no I/O of
+//! the switch's: only the tests' own.
 
 pub mod harness;
 
