@@ -14,7 +14,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for ct in classifier:extract_frame classifier:odp_text classifier:rule_text offload:netlink_flow tools:config_toml tools:ctl_request tools:pcap_input; do
+for ct in classifier:extract_frame classifier:odp_text classifier:rule_text offload:netlink_flow tools:config_toml tools:ctl_request tools:openflow_message tools:pcap_input; do
   c=${ct%%:*} t=${ct#*:}
   mkdir -p "$work/$t"
   echo "== fuzz $c/$t for ${secs}s"

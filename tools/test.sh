@@ -33,6 +33,14 @@ if ! command -v ping >/dev/null; then
     || log "could not install iputils-ping; the ping test will report it"
 fi
 
+# ovs-ofctl, the independent OpenFlow client the agent's tests talk to
+# (Debian: openvswitch-common, Open vSwitch 3.1).
+if ! command -v ovs-ofctl >/dev/null; then
+  log "installing ovs-ofctl (Debian: openvswitch-common)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-common >/dev/null; } \
+    || log "could not install openvswitch-common; the ovs-ofctl tests will report it"
+fi
+
 # The real Open vSwitch kernel datapath runs in a VM (the host kernel has no
 # openvswitch module): qemu, busybox, ovs-dpctl and a Debian cloud kernel,
 # cached in ~/.cache/odpx-vm after the first run.

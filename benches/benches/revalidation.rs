@@ -67,7 +67,7 @@ fn owner_with(megaflows: usize) -> Core {
 /// Makes a change and returns its answer (the operations it decided are
 /// dropped).
 fn change(t: &mut Core, c: Change) -> Result<usize, String> {
-    t.change(c, Ticket(1));
+    t.change(c, Ticket(1), Instant::now());
     t.take_ops()
         .into_iter()
         .find_map(|op| match op {

@@ -62,6 +62,7 @@ impl BenchPmd {
         let slow = SlowPath {
             upcalls: utx,
             reports: report_tx,
+            to_userspace: odpx_dataplane::upcalls::UserspaceSender::none(),
         };
         let core = Core::new(
             CoreConfig {

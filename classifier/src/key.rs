@@ -42,7 +42,7 @@
 use bytemuck::{Pod, Zeroable};
 
 /// Number of 64-bit words in a [`FlowKey`].
-pub const WORDS: usize = 25;
+pub const WORDS: usize = 26;
 
 /// Presence bits for [`FlowKey::attrs`]. Bit numbers equal the ODP
 /// `OVS_KEY_ATTR_*` numbers, except the two odpx-only inner-VLAN bits.
@@ -193,6 +193,11 @@ pub struct FlowKey {
     pub mpls_depth: u8,
     pub _pad: u8,
     pub mpls_lse: [u32; 3],
+    // word 25
+    /// OpenFlow metadata: pipeline state, not a packet field. Every packet
+    /// enters the pipeline with 0 and only `write_metadata` changes it, so
+    /// no datapath ever matches on it (megaflow masks never include it).
+    pub metadata: u64,
 }
 
 const _: () = assert!(core::mem::size_of::<FlowKey>() == WORDS * 8);
@@ -270,6 +275,7 @@ impl FlowKey {
         mpls_depth: 0,
         _pad: 0,
         mpls_lse: [0; 3],
+        metadata: 0,
     };
 
     /// The key as 64-bit words (for masking, hashing, comparing).

@@ -14,7 +14,7 @@
 
 use odpx_classifier::key::{attr, FlowKey, Match};
 use odpx_classifier::megaflow::{MegaflowCache, BATCH};
-use odpx_classifier::rules::{ofctl, Rule, RuleSet};
+use odpx_classifier::rules::{ofctl, Rule, RuleSet, Selector};
 use odpx_classifier::xlate::{lookup_space, translate, FloodEnv};
 use proptest::prelude::*;
 
@@ -239,7 +239,7 @@ proptest! {
         with_added.add(added.clone());
         let victim_rule = rs.iter().nth(victim.index(rs.len())).unwrap().clone();
         let mut with_deleted = rs.clone();
-        with_deleted.delete(Some(victim_rule.table), &victim_rule.matched, Some(victim_rule.priority));
+        with_deleted.delete(&Selector::matching(Some(victim_rule.table), victim_rule.matched, Some(victim_rule.priority)));
         let mut qs = vec![p];
         qs.extend(noises.iter().map(|n| perturb(&p, &t.megaflow.mask, n)));
         for (changed, rule) in [(&with_added, &added), (&with_deleted, &victim_rule)] {

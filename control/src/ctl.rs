@@ -271,8 +271,10 @@ pub fn serve(sw: Arc<Switch>, path: &Path) -> Result<std::thread::JoinHandle<()>
         .map_err(|e| format!("ctl thread: {e}"))
 }
 
-/// Binds the socket at `path`, mode 0600 from the start.
-fn bind(path: &Path) -> Result<UnixListener, String> {
+/// Binds a Unix socket at `path`, mode 0600 from the start (root only):
+/// refuses a symbolic link, a file, or a socket another process answers
+/// on (the control socket, OpenFlow's `punix:`).
+pub(crate) fn bind(path: &Path) -> Result<UnixListener, String> {
     let shown = path.display();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

@@ -5,6 +5,8 @@
 
 use crate::config::Config;
 use crate::ctl::command;
+use crate::openflow::codec::message::{decode, encode, frame_len, Message, MAX_LEN};
+use crate::openflow::convert;
 use crate::switch::Switch;
 use odpx_dataplane::port::Port;
 use std::path::Path;
@@ -47,4 +49,39 @@ pub fn ctl_request(data: &[u8]) {
         "{answer:?}"
     );
     assert!(command(sw, "show").starts_with("ok\n"));
+}
+
+/// Any bytes as an OpenFlow stream: every framed message decodes or names
+/// its error (never a panic); one that decodes encodes to bytes that
+/// decode to the same message; a FLOW_MOD converts to a rule op or an
+/// error. A stream that cannot be framed stops there (the connection
+/// closes).
+pub fn openflow_message(data: &[u8]) {
+    let mut at = 0;
+    while let Ok(Some(n)) = frame_len(&data[at..]) {
+        if data.len() - at < n {
+            break;
+        }
+        let raw = &data[at..at + n];
+        at += n;
+        let Ok((h, m)) = decode(raw) else { continue };
+        let again = encode(h.xid, &m);
+        // Re-encoding pads what a peer left unpadded; past 64 KiB it
+        // cannot be one message any more.
+        if again.len() <= MAX_LEN {
+            assert_eq!(decode(&again).map(|(_, m)| m).as_ref(), Ok(&m), "{m:?}");
+        }
+        match &m {
+            Message::FlowMod(fm) => {
+                let _ = convert::flow_mod(fm);
+            }
+            Message::MultipartRequest {
+                body: crate::openflow::codec::multipart::MultipartRequest::Flow(req),
+                ..
+            } => {
+                let _ = convert::flow_selector(req);
+            }
+            _ => {}
+        }
+    }
 }

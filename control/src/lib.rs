@@ -17,6 +17,8 @@
 //! * [`api`]: the control socket's typed requests and replies; [`ctl`]:
 //!   the socket, a server no client can stall.
 //! * [`config`]: the daemon's TOML configuration, checked whole first.
+//! * [`openflow`]: the OpenFlow 1.3 agent (controllers, `ovs-ofctl`), with
+//!   its codec as a room of its own.
 //! * [`start`] and [`switch`]: ports, PMDs, backend and owner started from
 //!   a configuration, and the running switch.
 //! * [`links`]: ports whose link goes down or whose interface goes away
@@ -44,6 +46,7 @@ pub mod links;
 pub mod logs;
 pub mod memory;
 pub mod metrics;
+pub mod openflow;
 pub mod owner;
 pub mod reference;
 pub mod render;

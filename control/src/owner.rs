@@ -87,6 +87,14 @@ pub enum Answer {
     KernelMarks(Vec<(Ufid, bool, Usage)>),
 }
 
+/// What the owner tells its subscribers ([`Owner::subscribe`]: the
+/// OpenFlow agent) as it happens.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// Rules that asked to be reported went (FLOW_REMOVED).
+    RulesRemoved(Vec<crate::core::rules::RemovedRule>),
+}
+
 /// What the core's operations need besides the datapaths: the underlay
 /// ports' filters and MTUs, and the socket that asks the kernel to resolve
 /// a next hop.
@@ -153,6 +161,7 @@ pub struct Owner {
     exec: Mutex<Executor>,
     replies: Mutex<HashMap<Ticket, Sender<Result<usize, String>>>>,
     next_ticket: AtomicU64,
+    subscribers: Mutex<Vec<Sender<Event>>>,
 }
 
 /// Takes a lock; a thread that panicked holding it left its value as it
@@ -168,6 +177,7 @@ impl Owner {
             exec: Mutex::new(Executor { backend, underlay }),
             replies: Mutex::new(HashMap::new()),
             next_ticket: AtomicU64::new(1),
+            subscribers: Mutex::new(Vec::new()),
         });
         o.drain();
         o
@@ -178,6 +188,18 @@ impl Owner {
         let r = f(&mut lock(&self.core));
         self.drain();
         r
+    }
+
+    /// Events from now on ([`Event`]); a subscriber that goes away is
+    /// dropped.
+    pub fn subscribe(&self) -> Receiver<Event> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        lock(&self.subscribers).push(tx);
+        rx
+    }
+
+    fn notify(&self, e: Event) {
+        lock(&self.subscribers).retain(|tx| tx.send(e.clone()).is_ok());
     }
 
     /// Reads the core (a query: nothing is decided).
@@ -201,7 +223,7 @@ impl Owner {
         }
         let ticket = Ticket(self.next_ticket.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         lock(&self.replies).insert(ticket, reply);
-        self.decide(|core| core.change(c, ticket));
+        self.decide(|core| core.change(c, ticket, Instant::now()));
     }
 
     /// A change, and its answer once every datapath agrees (or an error
@@ -272,6 +294,7 @@ impl Owner {
                     }
                 }
                 Op::ResolveNeighbour { ifindex, addr } => exec.underlay.resolve(ifindex, addr),
+                Op::RulesRemoved(rules) => self.notify(Event::RulesRemoved(rules)),
                 Op::Underlay { vteps, mtus } => exec.underlay.set(vteps, mtus),
                 other => run.push(other),
             }

@@ -214,6 +214,7 @@ fn spawn_pmds(cfg: &Config, table: &PortTable, slow: SlowPath) -> Vec<PmdHandle>
                 SlowPath {
                     upcalls: slow.upcalls.clone(),
                     reports: slow.reports.clone(),
+                    to_userspace: slow.to_userspace.clone(),
                 },
             )
         })
@@ -254,12 +255,14 @@ fn start_pmds(
     let table = port_table(ports);
     let (utx, urx) = upcall_queues(table.len(), cfg.cache.upcall_queue);
     let (report_tx, report_rx) = crossbeam_channel::unbounded();
+    let (to_userspace, packet_ins) = odpx_dataplane::upcalls::userspace_queue(cfg.cache.upcall_queue);
     let pmds = spawn_pmds(
         cfg,
         &table,
         SlowPath {
             upcalls: utx,
             reports: report_tx,
+            to_userspace,
         },
     );
     let doors = Userspace::new(pmds.iter().map(|p| p.tx.clone()).collect());
@@ -312,7 +315,7 @@ fn start_pmds(
         }
     };
     let owner = Owner::new(core, backend, io);
-    finish(
+    let sw = finish(
         cfg,
         owner,
         table,
@@ -322,7 +325,9 @@ fn start_pmds(
         kernel.map(|(l, d, i)| (l, d, i, adoptable.unwrap_or_default())),
         monitor,
         settings,
-    )
+    )?;
+    *sw.packet_ins.lock().unwrap_or_else(|p| p.into_inner()) = Some(packet_ins);
+    Ok(sw)
 }
 
 fn offload_settings(cfg: &Config) -> OffloadSettings {
@@ -505,6 +510,7 @@ fn finish(
         kernel: info,
         offload_policy,
         mode: cfg.switch.datapath,
+        packet_ins: Mutex::new(None),
     })
 }
 

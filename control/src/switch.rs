@@ -99,9 +99,17 @@ pub struct Switch {
     /// Hybrid mode: the offload policy's settings.
     pub(crate) offload_policy: Option<odpx_offload::policy::OffloadSettings>,
     pub mode: DatapathKind,
+    /// Packets the datapaths' `userspace` actions hand up, until the
+    /// OpenFlow agent takes them ([`Switch::take_packet_ins`]).
+    pub(crate) packet_ins: Mutex<Option<crossbeam_channel::Receiver<odpx_dataplane::upcalls::FromDatapath>>>,
 }
 
 impl Switch {
+    /// The packets for the controllers (once: the OpenFlow agent's).
+    pub fn take_packet_ins(&self) -> Option<crossbeam_channel::Receiver<odpx_dataplane::upcalls::FromDatapath>> {
+        self.packet_ins.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     pub fn stop(&mut self) {
         if let Some(m) = self.underlay_monitor.take() {
             m.stop();

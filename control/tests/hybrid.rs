@@ -13,7 +13,7 @@ use odpx_classifier::extract::extract;
 use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
 use odpx_classifier::key::Match;
 use odpx_classifier::odp::OdpAction;
-use odpx_classifier::rules::{ofctl, RuleSet};
+use odpx_classifier::rules::{ofctl, RuleSet, Selector};
 use odpx_control::backend::hybrid::{Hybrid, Steering};
 use odpx_control::backend::kernel::Kernel;
 use odpx_control::backend::userspace::Userspace;
@@ -238,6 +238,7 @@ impl Rig {
             SlowPath {
                 upcalls: utx,
                 reports: rtx,
+                to_userspace: odpx_dataplane::upcalls::UserspaceSender::none(),
             },
             mrx,
             pmd_counters.clone(),
@@ -745,7 +746,7 @@ fn random_rule_changes_and_flows_starting_and_stopping_never_get_an_old_decision
                         .nth(rng.gen_range(0..rules.iter().count()))
                         .unwrap()
                         .clone();
-                    let gone = rules.delete(None, &victim.matched, Some(victim.priority));
+                    let gone = rules.delete(&Selector::matching(None, victim.matched, Some(victim.priority)));
                     assert!(!gone.is_empty());
                     r.change(Change::DelRules {
                         table: None,

@@ -10,7 +10,7 @@
 //! output, a missing one or an extra one.
 
 use crossbeam_channel::{Receiver, Sender};
-use odpx_classifier::rules::{ofctl, RuleSet};
+use odpx_classifier::rules::{ofctl, RuleSet, Selector};
 use odpx_control::backend::userspace::Userspace;
 use odpx_control::core::mac::MacTable;
 use odpx_control::core::{Change, Core, CoreConfig, Holders, Packet};
@@ -71,6 +71,7 @@ impl Rig {
             let slow = SlowPath {
                 upcalls: utx.clone(),
                 reports: rtx.clone(),
+                to_userspace: odpx_dataplane::upcalls::UserspaceSender::none(),
             };
             pmds.push(Pmd::with_clock(
                 cfg,
@@ -250,7 +251,11 @@ fn run(seed: u64, steps: usize) {
                 let rules: Vec<_> = reference.iter().filter(|r| r.priority > 0).cloned().collect();
                 // (No rule to delete yet: the step only sends traffic.)
                 if let Some(victim) = rules.get(rng.gen_range(0..rules.len().max(1))) {
-                    reference.delete(Some(victim.table), &victim.matched, Some(victim.priority));
+                    reference.delete(&Selector::matching(
+                        Some(victim.table),
+                        victim.matched,
+                        Some(victim.priority),
+                    ));
                     let (table, matched) = (Some(victim.table), Box::new(victim.matched));
                     // Non-strict delete by the victim's match: also takes
                     // the rules it covers, in both.
@@ -259,7 +264,7 @@ fn run(seed: u64, steps: usize) {
                         matched,
                         strict: None,
                     });
-                    let more = reference.delete(table, &victim.matched, None).len();
+                    let more = reference.delete(&Selector::matching(table, victim.matched, None)).len();
                     assert_eq!(n, 1 + more);
                 }
             }

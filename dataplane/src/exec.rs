@@ -22,8 +22,10 @@
 //!   sends the same inner frame in each). `tnl_pop(port)` decapsulates and
 //!   ends the list: the caller recirculates the inner packet with the
 //!   tunnel metadata in [`ExecResult::popped`]. See [`crate::tunnel`].
+//! * `userspace(...)` hands the packet as it is at that point, with the
+//!   action's user data, to [`OutputSink::userspace`] (a packet-in).
 //! * Actions a userspace switch cannot or need not run here (conntrack,
-//!   recirculation, MPLS, metering, userspace, sampling)
+//!   recirculation, MPLS, metering, sampling)
 //!   are counted as unsupported and end the action list for this packet,
 //!   as a truncated action list would: what was output stays output.
 //!
@@ -65,6 +67,11 @@ pub trait OutputSink {
     /// A `tnl_push` for tunnel port `tnl_port` encapsulated a frame (of
     /// this many bytes, outer headers included) or dropped it.
     fn encapsulated(&mut self, _tnl_port: u32, _outcome: Result<usize, EncapDrop>) {}
+
+    /// A `userspace` action: the packet as it is now, with the action's
+    /// user data, for the control layer (a packet-in). A sink that has no
+    /// one to hand it to drops it.
+    fn userspace(&mut self, _userdata: &[u8], _packet: &[u8]) {}
 }
 
 impl<F: FnMut(u32, &[u8])> OutputSink for F {
@@ -441,6 +448,9 @@ fn run_op(op: &Op, list: &[OdpAction], p: &mut Packet, sink: &mut dyn OutputSink
                     })
                 };
                 sink.encapsulated(t.tnl_port, outcome);
+            }
+            Some(OdpAction::Userspace { userdata, .. }) => {
+                sink.userspace(userdata.as_deref().unwrap_or_default(), p.data());
             }
             Some(OdpAction::Clone(inner)) => {
                 let mut copy = vec![0u8; HEADROOM + p.len()];

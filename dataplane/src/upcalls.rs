@@ -19,6 +19,13 @@
 //! * Nothing waits: PMDs never block on a queue, and the doorbell (a
 //!   channel of one) only says "something is queued"; rings coalesce.
 //! * One consumer: the [`UpcallReceiver`] belongs to the translator thread.
+//!
+//! # Packets for the controller
+//! A datapath `userspace` action (an OpenFlow `CONTROLLER` output) hands
+//! the packet, with the action's user data, to one more bounded queue
+//! ([`userspace_queue`]): the OpenFlow agent's. It is not a miss: the
+//! megaflow stays, and the agent rate-limits what it sends on. A full
+//! queue loses the packet, and the PMD counts it.
 
 use crossbeam_channel::{Receiver, Sender};
 use odpx_classifier::key::FlowKey;
@@ -120,6 +127,47 @@ impl UpcallReceiver {
     }
 }
 
+/// A packet a datapath `userspace` action handed up, with the action's
+/// user data (a packet-in on its way to the OpenFlow agent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromDatapath {
+    pub userdata: Vec<u8>,
+    pub packet: Vec<u8>,
+}
+
+/// The datapaths' side of the queue for `userspace` actions (cloned
+/// into each PMD).
+#[derive(Clone, Default)]
+pub struct UserspaceSender {
+    tx: Option<Sender<FromDatapath>>,
+}
+
+impl UserspaceSender {
+    /// A sender with no one behind it: every packet is lost (a switch
+    /// without an OpenFlow agent).
+    pub fn none() -> UserspaceSender {
+        UserspaceSender { tx: None }
+    }
+
+    /// Queues a copy of the packet; false if the queue is full or no one
+    /// listens.
+    pub fn send(&self, userdata: &[u8], packet: &[u8]) -> bool {
+        self.tx.as_ref().is_some_and(|tx| {
+            tx.try_send(FromDatapath {
+                userdata: userdata.to_vec(),
+                packet: packet.to_vec(),
+            })
+            .is_ok()
+        })
+    }
+}
+
+/// A queue of at most `capacity` packets for the controller.
+pub fn userspace_queue(capacity: usize) -> (UserspaceSender, Receiver<FromDatapath>) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity.max(1));
+    (UserspaceSender { tx: Some(tx) }, rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +206,17 @@ mod tests {
         assert!(tx.send(upcall(99, 7)));
         assert_eq!(rx.try_recv().map(|u| u.in_port), Some(99));
         assert!(rx.try_recv().is_none());
+    }
+
+    #[test]
+    fn packets_for_the_controller_are_bounded_and_lost_without_a_listener() {
+        let (tx, rx) = userspace_queue(2);
+        assert!(tx.send(b"u", b"p1"));
+        assert!(tx.send(b"u", b"p2"));
+        assert!(!tx.send(b"u", b"p3"), "full");
+        assert_eq!(rx.try_recv().map(|f| f.packet), Ok(b"p1".to_vec()));
+        assert!(!UserspaceSender::none().send(b"u", b"p"));
+        drop(rx);
+        assert!(!tx.send(b"u", b"p4"), "no listener");
     }
 }

@@ -82,6 +82,7 @@ fn setup_full(
     let slow = SlowPath {
         upcalls: utx,
         reports: rtx,
+        to_userspace: odpx_dataplane::upcalls::UserspaceSender::none(),
     };
     (
         Pmd::with_clock(cfg, ports.clone(), slow, mrx, counters.clone(), Box::new(clock)),

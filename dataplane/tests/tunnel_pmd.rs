@@ -97,6 +97,7 @@ impl Rig {
         let slow = SlowPath {
             upcalls: utx,
             reports: rtx,
+            to_userspace: odpx_dataplane::upcalls::UserspaceSender::none(),
         };
         Rig {
             pmd: Pmd::new(cfg, ports.clone(), slow, mrx, counters.clone()),

@@ -82,6 +82,13 @@ pub const OVS_PYTHON: Need = Need {
     here: || python_has("ovs.flow.odp"),
 };
 
+/// Open vSwitch's `ovs-ofctl` (Debian's openvswitch-common;
+/// `tools/test.sh` installs it).
+pub const OVS_OFCTL: Need = Need {
+    what: "ovs-ofctl (Debian openvswitch-common; tools/test.sh installs it)",
+    here: || has("ovs-ofctl"),
+};
+
 /// One case of a test file.
 pub struct Case {
     pub name: &'static str,

@@ -24,6 +24,11 @@ pub fn run(config: &Path, flush: bool) -> R {
         let bound = odpx_control::metrics::serve(&sw, addr)?;
         eprintln!("odpx: metrics at http://{bound}/metrics");
     }
+    let agent = odpx_control::openflow::Agent::start(&sw, &cfg)?;
+    if let Some(of) = &cfg.openflow {
+        let to: Vec<&str> = of.controller.iter().chain(&of.listen).map(String::as_str).collect();
+        eprintln!("odpx: OpenFlow 1.3 on {}", to.join(", "));
+    }
     eprintln!("odpx: {}; control socket {}", started_line(&cfg, &sw), socket.display());
     let mut links = odpx_control::links::LinkWatch::default();
     let mut losses = odpx_control::logs::LossWatch::default();
@@ -48,6 +53,7 @@ pub fn run(config: &Path, flush: bool) -> R {
     }
     eprintln!("odpx: stopping");
     let _ = std::fs::remove_file(&socket);
+    drop(agent);
     drop(sw);
     Ok(ExitCode::SUCCESS)
 }

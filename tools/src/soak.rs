@@ -54,7 +54,7 @@ use odpx_classifier::counters::Snapshot as _;
 use odpx_classifier::extract::extract_into;
 use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::odp::{parse_flow_line, OdpAction};
-use odpx_classifier::rules::{ofctl, RuleSet};
+use odpx_classifier::rules::{ofctl, RuleSet, Selector};
 use odpx_control::api::{Reply, Request};
 use odpx_control::core::mac::MacTable;
 use odpx_control::ctl::{request, request_line};
@@ -445,7 +445,10 @@ impl Soak {
                 let matched = text.split(",actions=").next().unwrap_or_default().to_string();
                 let r = ofctl::parse_rule(&text).map_err(|e| format!("{text}: {e}"))?;
                 let reply = self.ctl(&format!("del-flows {matched}"))?;
-                let deleted = self.rules.delete(Some(r.table), &r.matched, None).len();
+                let deleted = self
+                    .rules
+                    .delete(&Selector::matching(Some(r.table), r.matched, None))
+                    .len();
                 let said = reply.split_whitespace().next().and_then(|n| n.parse::<usize>().ok());
                 if said != Some(deleted) {
                     return Err(format!(

@@ -1,5 +1,5 @@
 //! Replays the checked-in fuzz corpora (`tools/fuzz/corpus`: the daemon's
-//! configuration file, control-socket requests, pcap files) through the
+//! configuration file, control-socket requests, OpenFlow messages, pcap files) through the
 //! fuzz target bodies on stable Rust.
 
 use std::path::Path;
@@ -25,6 +25,11 @@ fn config_toml_corpus() {
 #[test]
 fn ctl_request_corpus() {
     replay("ctl_request", odpx_control::fuzz_targets::ctl_request);
+}
+
+#[test]
+fn openflow_message_corpus() {
+    replay("openflow_message", odpx_control::fuzz_targets::openflow_message);
 }
 
 #[test]

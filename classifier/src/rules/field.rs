@@ -13,6 +13,8 @@ use crate::text::{fmt_ipv4, fmt_ipv6, fmt_mac, Cursor, PResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
+    /// OpenFlow metadata (pipeline state, see [`FlowKey::metadata`]).
+    Metadata,
     InPort,
     SkbPriority,
     PktMark,
@@ -91,6 +93,7 @@ pub enum Prereq {
 }
 
 pub const FIELDS: &[(&str, Field)] = &[
+    ("metadata", Field::Metadata),
     ("in_port", Field::InPort),
     ("skb_priority", Field::SkbPriority),
     ("pkt_mark", Field::PktMark),
@@ -183,7 +186,7 @@ impl Field {
         use Field::*;
         match self {
             InPort | SkbPriority | PktMark | TunSrc | TunDst | NwSrc | NwDst => 32,
-            TunId => 64,
+            TunId | Metadata => 64,
             TunIpv6Src | TunIpv6Dst | Ipv6Src | Ipv6Dst | NdTarget => 128,
             DlSrc | DlDst | ArpSha | ArpTha | NdSll | NdTll => 48,
             DlType | VlanTci | TpSrc | TpDst | ArpOp | TunTpSrc | TunTpDst => 16,
@@ -219,6 +222,7 @@ impl Field {
         use Field::*;
         let mac = |m: &[u8; 6]| m.iter().fold(0u128, |a, &b| a << 8 | b as u128);
         match self {
+            Metadata => k.metadata as u128,
             InPort => k.in_port as u128,
             SkbPriority => k.skb_priority as u128,
             PktMark => k.skb_mark as u128,
@@ -272,6 +276,7 @@ impl Field {
         };
         let v = merge(self.get(k));
         match self {
+            Metadata => k.metadata = v as u64,
             InPort => k.in_port = v as u32,
             SkbPriority => k.skb_priority = v as u32,
             PktMark => k.skb_mark = v as u32,
@@ -451,7 +456,12 @@ impl Field {
                 if m != full
                     || matches!(
                         self,
-                        Field::DlType | Field::TunId | Field::VlanTci | Field::TcpFlags | Field::PktMark
+                        Field::DlType
+                            | Field::TunId
+                            | Field::VlanTci
+                            | Field::TcpFlags
+                            | Field::PktMark
+                            | Field::Metadata
                     )
                 {
                     format!("{v:#x}")

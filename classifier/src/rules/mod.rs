@@ -88,14 +88,24 @@ use field::Field;
 use hashbrown::HashMap;
 
 /// One action of a rule (OpenFlow level; the translator turns these into
-/// datapath actions).
+/// datapath actions). OpenFlow 1.3's instructions are actions here too,
+/// in the order Open vSwitch writes them: the applied actions, then
+/// `ClearActions`, `WriteActions`, `WriteMetadata`, `GotoTable`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RuleAction {
     Output(u32),
     /// Output to the packet's input port (`in_port`, `output:in_port`).
     InPort,
     Normal,
+    /// Every port but the input one and those configured not to flood.
     Flood,
+    /// Every port but the input one (OpenFlow's ALL).
+    All,
+    /// Send the packet to the OpenFlow controllers (a packet-in), cut to
+    /// `max_len` bytes (65535: the whole packet).
+    Controller {
+        max_len: u16,
+    },
     /// Write bits of a field (`set_field`, `mod_*`, `set_tunnel`, `load`).
     SetField {
         field: Field,
@@ -115,25 +125,123 @@ pub enum RuleAction {
         in_port: Option<u32>,
         table: Option<u8>,
     },
+    /// `clear_actions`: empty the action set.
+    ClearActions,
+    /// `write_actions(...)`: merge into the action set, run at the end of
+    /// the pipeline (see [`crate::xlate`]).
+    WriteActions(Vec<RuleAction>),
+    /// `write_metadata:VALUE[/MASK]`.
+    WriteMetadata {
+        value: u64,
+        mask: u64,
+    },
     /// `goto_table:N`: continue in table N after this rule's actions.
     GotoTable(u8),
 }
 
+impl RuleAction {
+    /// Whether the action sends the packet to `port` (for OpenFlow's
+    /// out_port filters), looking into the action set it writes.
+    pub fn outputs_to(&self, port: u32) -> bool {
+        match self {
+            RuleAction::Output(p) => *p == port,
+            RuleAction::WriteActions(v) => v.iter().any(|a| a.outputs_to(port)),
+            _ => false,
+        }
+    }
+}
+
+/// `ofp_flow_mod_flags` a rule keeps (OpenFlow numbering).
+pub mod flags {
+    /// Send FLOW_REMOVED when the rule expires or is deleted.
+    pub const SEND_FLOW_REM: u16 = 1 << 0;
+    pub const CHECK_OVERLAP: u16 = 1 << 1;
+    pub const RESET_COUNTS: u16 = 1 << 2;
+    pub const NO_PACKET_COUNTS: u16 = 1 << 3;
+    pub const NO_BYTE_COUNTS: u16 = 1 << 4;
+}
+
 /// A rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rule {
     pub table: u8,
     pub priority: u16,
     pub matched: Match,
     pub actions: Vec<RuleAction>,
     pub cookie: u64,
+    /// Seconds without a packet before the rule expires (0: never).
+    pub idle_timeout: u16,
+    /// Seconds after which the rule expires (0: never).
+    pub hard_timeout: u16,
+    /// [`flags`].
+    pub flags: u16,
     /// Insertion order; earlier wins among overlapping equal priorities.
+    /// Unique among the rules a [`RuleSet`] ever held: the rule's identity.
     pub seq: u64,
 }
 
 impl Rule {
     pub fn matches(&self, key: &FlowKey) -> bool {
         self.matched.matches(key)
+    }
+
+    /// OpenFlow's table-miss entry: priority 0, matching everything.
+    pub fn is_table_miss(&self) -> bool {
+        self.priority == 0 && self.matched.mask.is_zero()
+    }
+
+    /// Whether some packet could match both rules' matches.
+    pub fn overlaps(&self, other: &Match) -> bool {
+        let both = self.matched.mask.masked(&other.mask);
+        self.matched.key.masked_eq(&other.key, &both)
+    }
+}
+
+/// Which rules a modify, a delete or a statistics request names (as
+/// OpenFlow and `ovs-ofctl` select them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    /// `None`: every table.
+    pub table: Option<u8>,
+    /// Non-strict: every rule at least as specific as this match (its mask
+    /// covers this mask and it agrees on these bits). Strict: exactly it.
+    pub matched: Match,
+    /// Strict: only the rule of exactly this priority and match.
+    pub strict: Option<u16>,
+    /// Only rules whose cookie equals `cookie` under `cookie_mask`.
+    pub cookie: u64,
+    pub cookie_mask: u64,
+    /// Only rules with an output to this port.
+    pub out_port: Option<u32>,
+}
+
+impl Selector {
+    /// Every rule of `table` (`None`: of every table).
+    pub fn all(table: Option<u8>) -> Selector {
+        Selector::matching(table, Match::default(), None)
+    }
+
+    /// The rules within `matched` (or, with `strict`, exactly it).
+    pub fn matching(table: Option<u8>, matched: Match, strict: Option<u16>) -> Selector {
+        Selector {
+            table,
+            matched: Match::new(matched.key, matched.mask),
+            strict,
+            cookie: 0,
+            cookie_mask: 0,
+            out_port: None,
+        }
+    }
+
+    pub fn selects(&self, r: &Rule) -> bool {
+        let m = &self.matched;
+        self.table.is_none_or(|t| t == r.table)
+            && (r.cookie ^ self.cookie) & self.cookie_mask == 0
+            && self.out_port.is_none_or(|p| r.actions.iter().any(|a| a.outputs_to(p)))
+            && match self.strict {
+                Some(p) => r.priority == p && r.matched == *m,
+                None => r.matched.mask.masked(&m.mask) == m.mask && r.matched.key.masked(&m.mask) == m.key,
+            }
     }
 }
 
@@ -143,6 +251,7 @@ fn stage_fields() -> [FlowKey; 4] {
     let mut out = [FlowKey::ZERO; 4];
     let groups: [&[Field]; 4] = [
         &[
+            Metadata,
             InPort,
             SkbPriority,
             PktMark,
@@ -543,27 +652,63 @@ impl RuleSet {
         Some(rule)
     }
 
-    /// Deletes rules like `ovs-ofctl del-flows`: non-strict (`priority`
-    /// None) removes every rule in `table` (None: all tables) whose match is
-    /// at least as specific as `m`; strict removes the rule with exactly this
-    /// match and priority. Returns the removed rules.
-    pub fn delete(&mut self, table: Option<u8>, m: &Match, strict_priority: Option<u16>) -> Vec<Rule> {
-        let doomed: Vec<u32> = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (i as u32, r)))
-            .filter(|(_, r)| table.is_none_or(|t| t == r.table))
-            .filter(|(_, r)| match strict_priority {
-                Some(p) => r.priority == p && r.matched == *m,
-                None => {
-                    // Rule mask covers m's mask, and agrees on m's bits.
-                    r.matched.mask.masked(&m.mask) == m.mask && r.matched.key.masked(&m.mask) == m.key
-                }
-            })
-            .map(|(i, _)| i)
-            .collect();
+    /// The rules `sel` names, by table, then priority, then age.
+    pub fn select(&self, sel: &Selector) -> Vec<&Rule> {
+        let mut v: Vec<&Rule> = self.rules.iter().flatten().filter(|r| sel.selects(r)).collect();
+        v.sort_by_key(|r| (r.table, std::cmp::Reverse(r.priority), r.seq));
+        v
+    }
+
+    fn selected_ids(&self, sel: &Selector) -> Vec<u32> {
+        (0..self.rules.len() as u32)
+            .filter(|&i| self.rules[i as usize].as_ref().is_some_and(|r| sel.selects(r)))
+            .collect()
+    }
+
+    /// Deletes the rules `sel` names (`ovs-ofctl del-flows`, OpenFlow's
+    /// DELETE and DELETE_STRICT). Returns them.
+    pub fn delete(&mut self, sel: &Selector) -> Vec<Rule> {
+        let doomed = self.selected_ids(sel);
         doomed.into_iter().filter_map(|id| self.remove_id(id)).collect()
+    }
+
+    /// Changes the rules `sel` names with `f` (OpenFlow's MODIFY and
+    /// MODIFY_STRICT: actions, flags, cookie; a rule's table, priority,
+    /// match and identity stay). Returns the rules as they were before.
+    pub fn modify(&mut self, sel: &Selector, mut f: impl FnMut(&mut Rule)) -> Vec<Rule> {
+        let mut before = Vec::new();
+        for id in self.selected_ids(sel) {
+            let Some(r) = self.rules[id as usize].as_mut() else {
+                continue;
+            };
+            before.push(r.clone());
+            let (table, priority, matched, seq) = (r.table, r.priority, r.matched, r.seq);
+            f(r);
+            (r.table, r.priority, r.matched, r.seq) = (table, priority, matched, seq);
+        }
+        before
+    }
+
+    /// The rule with exactly this table, priority and match.
+    pub fn get_strict(&self, table: u8, priority: u16, m: &Match) -> Option<&Rule> {
+        let m = Match::new(m.key, m.mask);
+        self.find_exact(table, priority, &m)
+            .and_then(|id| self.rules[id as usize].as_ref())
+    }
+
+    /// Whether a rule of `table` and `priority` other than one with exactly
+    /// match `m` overlaps `m` (OpenFlow's CHECK_OVERLAP).
+    pub fn overlaps(&self, table: u8, priority: u16, m: &Match) -> bool {
+        let m = Match::new(m.key, m.mask);
+        self.rules
+            .iter()
+            .flatten()
+            .any(|r| r.table == table && r.priority == priority && r.matched != m && r.overlaps(&m))
+    }
+
+    /// Rules in `table`.
+    pub fn table_len(&self, table: u8) -> usize {
+        self.tables.get(table as usize).map_or(0, |t| t.n_rules)
     }
 
     /// Finds the best rule for `key` in `table`, ORing consulted bits into `wc`.
@@ -796,7 +941,7 @@ mod tests {
         assert!(rs.add(again[0].clone()).is_some());
         assert_eq!(rs.len(), 1);
         let m = ofctl::parse_rules("in_port=1,actions=drop").unwrap()[0].matched;
-        assert_eq!(rs.delete(None, &m, None).len(), 1);
+        assert_eq!(rs.delete(&Selector::matching(None, m, None)).len(), 1);
         assert!(rs.is_empty());
         assert_eq!(rs.subtable_count(0), 0);
     }

@@ -34,7 +34,7 @@ impl Core {
     /// module documentation).
     pub fn upcall(&mut self, key: &FlowKey, packet: Packet, now: Instant) {
         let holder = packet.holder();
-        let op = match self.admit(holder, key, now) {
+        let op = match self.admit(holder, key, packet.bytes_len(), now) {
             Admission::Install {
                 ufid,
                 matched,
@@ -77,10 +77,12 @@ impl Core {
 
     /// Translates a missed packet (learning), applies what learning
     /// changed, and decides whether its megaflow is installed.
-    fn admit(&mut self, holder: Holder, key: &FlowKey, now: Instant) -> Admission {
+    fn admit(&mut self, holder: Holder, key: &FlowKey, bytes: usize, now: Instant) -> Admission {
         add(&self.counters.upcalls, 1);
         let mut env = Env::new(&mut self.macs, Some(now));
         let (t, used) = translate_all(&self.rules, &self.tunnels, key, &mut env, false);
+        // The upcalled packet itself: its megaflow's counters start after it.
+        self.rule_counters.credit(&t.lookups, 1, bytes as u64, Some(now));
         let (events, learns) = (env.events, env.source);
         if !events.is_empty() {
             self.mac_events(&events);

@@ -33,6 +33,13 @@ pub enum Packet {
 }
 
 impl Packet {
+    /// The packet's length in bytes.
+    pub fn bytes_len(&self) -> usize {
+        match self {
+            Packet::Pmd { bytes, .. } | Packet::Kernel { bytes, .. } => bytes.len(),
+        }
+    }
+
     /// The datapath that missed.
     pub fn holder(&self) -> Holder {
         match self {
@@ -100,6 +107,9 @@ pub enum Op {
     },
     /// Tell the core when everything before this has been carried out.
     Mark(Mark),
+    /// These rules were deleted (by a controller, a rule file or a
+    /// timeout) and asked to be reported: FLOW_REMOVED for the controllers.
+    RulesRemoved(Vec<super::rules::RemovedRule>),
     /// Answer the change `ticket` waits for.
     Reply {
         ticket: Ticket,

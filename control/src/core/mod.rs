@@ -36,13 +36,16 @@
 //! # Rooms
 //! * [`translate`]: the one translation every path uses, NORMAL's view of
 //!   the MAC table, and traces;
-//! * [`admit`]: answering misses, the flow limit;
+//! * [`admit`]: answering misses, the flow limit; [`inject`]: packets a
+//!   controller sends;
 //! * [`revalidate`]: what a rule, MAC, port or underlay change does to
 //!   the installed megaflows (the verdicts);
 //! * [`sweep`]: idle expiry and statistics from the datapaths, barriers;
 //! * [`kernel`]: the kernel's answers (refusals) and the adoption of a
 //!   previous run's kernel flows;
 //! * [`offload`]: hybrid mode's moves of hot megaflows into the kernel;
+//! * [`rules`]: the rule tables as OpenFlow defines them (FLOW_MOD's
+//!   commands, per-rule counters, timeouts);
 //! * its state: [`registry`], [`mac`], [`limits`], [`tunnels`],
 //!   [`underlay`], and its [`counters`].
 //!
@@ -64,12 +67,14 @@
 pub mod admit;
 pub mod counters;
 pub mod effects;
+pub mod inject;
 pub mod kernel;
 pub mod limits;
 pub mod mac;
 pub mod offload;
 pub mod registry;
 pub mod revalidate;
+pub mod rules;
 pub mod sweep;
 pub mod translate;
 pub mod tunnels;
@@ -82,11 +87,12 @@ use self::limits::FlowLimiter;
 use self::mac::MacTable;
 use self::offload::Offload;
 use self::registry::Registry;
+use self::rules::{RuleCounters, RuleOp, N_TABLES};
 use self::sweep::{Barrier, Sweep};
 use self::tunnels::Tunnels;
 use odpx_classifier::counters::add_shared;
 use odpx_classifier::key::Match;
-use odpx_classifier::rules::{Rule, RuleSet};
+use odpx_classifier::rules::{Rule, RuleSet, Selector};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,6 +157,8 @@ pub struct CoreConfig {
 /// The owner core (see the module documentation).
 pub struct Core {
     rules: RuleSet,
+    /// Each rule's and table's counters ([`rules`]).
+    rule_counters: RuleCounters,
     macs: MacTable,
     registry: Registry,
     limiter: FlowLimiter,
@@ -176,6 +184,7 @@ impl Core {
     /// A core that starts at `now`.
     pub fn new(cfg: CoreConfig, now: Instant) -> Core {
         let mut c = Core {
+            rule_counters: RuleCounters::for_rules(cfg.rules.iter(), now),
             rules: cfg.rules,
             macs: MacTable::new(cfg.ports, MAC_AGING, MAC_CAPACITY),
             registry: Registry::new(),
@@ -208,21 +217,23 @@ impl Core {
         !self.outbox.is_empty()
     }
 
-    /// Takes in a change; answers `ticket` once every datapath agrees.
-    pub fn change(&mut self, c: Change, ticket: Ticket) {
+    /// Takes in a change at `now`; answers `ticket` once every datapath
+    /// agrees.
+    pub fn change(&mut self, c: Change, ticket: Ticket, now: Instant) {
         match c {
             Change::AddRules(rules) => {
-                let n = rules.len();
-                for r in rules.iter().cloned() {
-                    self.rules.add(r);
+                if let Some(r) = rules.iter().find(|r| r.table >= N_TABLES) {
+                    let e = format!("table {} does not exist (tables 0 to {})", r.table, N_TABLES - 1);
+                    self.outbox.push(Op::Reply { ticket, result: Err(e) });
+                    return;
                 }
-                self.rules_changed(rules);
+                let n = rules.len();
+                self.rule_ops(rules.into_iter().map(RuleOp::Add).collect(), now);
                 self.barrier(ticket, Ok(n));
             }
             Change::DelRules { table, matched, strict } => {
-                let gone = self.rules.delete(table, &matched, strict);
-                let n = gone.len();
-                self.rules_changed(gone);
+                let sel = Selector::matching(table, *matched, strict);
+                let n = self.rule_ops(vec![RuleOp::Delete { sel }], now)[0].unwrap_or(0);
                 self.barrier(ticket, Ok(n));
             }
             Change::PortState { port, up } => {
@@ -288,6 +299,13 @@ impl Core {
     /// Hybrid mode's offload counters and refusals.
     pub fn offload_counters(&self) -> Option<(Arc<counters::OffloadCounters>, Arc<Reasons>)> {
         self.offload.as_ref().map(|o| (o.counters.clone(), o.refusals.clone()))
+    }
+
+    /// Reports rules that went and asked for it (FLOW_REMOVED).
+    fn rules_removed(&mut self, removed: Vec<rules::RemovedRule>) {
+        if !removed.is_empty() {
+            self.outbox.push(Op::RulesRemoved(removed));
+        }
     }
 
     fn publish_gauges(&self) {

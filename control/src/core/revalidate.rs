@@ -255,7 +255,7 @@ mod tests {
         };
         let ufid = *ufid;
         let rule = ofctl::parse_rule("priority=2,udp,actions=output:3").unwrap();
-        c.change(Change::AddRules(vec![rule]), Ticket(7));
+        c.change(Change::AddRules(vec![rule]), Ticket(7), now);
         let ops = c.take_ops();
         assert!(
             matches!(&ops[0], Op::Flow { op: FlowOp::Modify { ufid: u, actions, .. }, .. } if *u == ufid && actions[..] == [OdpAction::Output(3)]),

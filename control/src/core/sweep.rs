@@ -98,6 +98,7 @@ impl Core {
                 sweep.left -= 1;
                 let done = sweep.left == 0;
                 for u in &expired {
+                    self.credit_usage(&u.ufid, u.stats.packets, u.stats.bytes, None);
                     if self.registry.get(&u.ufid).is_some_and(|r| r.install_seq < first_later) {
                         self.forget(&u.ufid);
                         add(&self.counters.expired, 1);
@@ -134,6 +135,7 @@ impl Core {
     /// reading and learned a source, refreshes that MAC entry (a MAC event
     /// if the entry had gone).
     fn note_usage(&mut self, ufid: &Ufid, usage: Usage, now: Instant) -> Option<MacEvent> {
+        self.credit_usage(ufid, usage.packets, usage.bytes, usage.used);
         let before = self.registry.get(ufid)?.usage.packets;
         let r = self.registry.set_usage(ufid, usage)?;
         let s = r.learns.filter(|_| usage.packets > before)?;
@@ -142,6 +144,19 @@ impl Core {
             port: Some(s.port),
             moved: false,
         })
+    }
+
+    /// Credits the rules a megaflow went through with what it carried
+    /// since its statistics were last read (`packets` and `bytes` are its
+    /// totals now).
+    fn credit_usage(&mut self, ufid: &Ufid, packets: u64, bytes: u64, used: Option<Instant>) {
+        let Some(r) = self.registry.get(ufid) else { return };
+        let (dp, db) = (
+            packets.saturating_sub(r.usage.packets),
+            bytes.saturating_sub(r.usage.bytes),
+        );
+        let used = used.filter(|u| r.usage.used.is_none_or(|before| *u > before));
+        self.rule_counters.credit(&r.lookups, dp, db, used);
     }
 
     fn sweep_done(&mut self, now: Instant) {
@@ -159,6 +174,8 @@ impl Core {
         }
         // The offload moves what the sweep's counts show hot.
         self.offload_round(now);
+        // The counters are fresh: rules idle (or old) enough go.
+        self.expire_rules(now);
     }
 
     /// Periodic work at time `now`: parked packets, MAC aging, the next

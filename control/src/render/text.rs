@@ -283,7 +283,7 @@ fn pmd(p: &PmdStatus) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  subtables probed on megaflow hits: {} ({:.2} a hit)\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  flow limit hits: {}\n  unsupported actions: {}\n  dropped for want of headroom: {}\n  recirculations: {} (dropped at the recirculation limit: {})\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n  avg processing cycles per packet: {:.0}\n",
+        "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  subtables probed on megaflow hits: {} ({:.2} a hit)\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  packets for the controller: sent to the controller: {} (lost on the way to the controller: {})\n  flow limit hits: {}\n  unsupported actions: {}\n  dropped for want of headroom: {}\n  recirculations: {} (dropped at the recirculation limit: {})\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n  avg processing cycles per packet: {:.0}\n",
         p.id,
         p.core.map_or("-".into(), |c| c.to_string()),
         c.packets,
@@ -296,6 +296,8 @@ fn pmd(p: &PmdStatus) -> String {
         c.upcalls,
         100.0 * per_packet(c.upcalls),
         c.upcalls_lost,
+        c.to_controller,
+        c.to_controller_lost,
         c.flow_limit_hits,
         c.unsupported_actions,
         c.drops_no_headroom,

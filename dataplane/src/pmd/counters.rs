@@ -30,6 +30,10 @@ odpx_classifier::counters! {
     subtables_probed: Counter(Events) "subtables probed on megaflow hits" => "pmd_subtables_probed";
     /// Installs the cache refused at its hard flow limit (the packet still ran).
     flow_limit_hits: Counter(Events) "flow limit hits" => "pmd_flow_limit_hits";
+    /// Packets a userspace action (an OpenFlow CONTROLLER output) handed to the control layer, or lost because its queue was full.
+    to_controller: Counter(Packets) "sent to the controller" => "pmd_to_controller" result "queued";
+    /// Packets for the controller lost because the queue was full.
+    to_controller_lost: Counter(Packets) "lost on the way to the controller" => "pmd_to_controller" result "lost";
     /// Packets whose actions held one this datapath does not run (the list ended there).
     unsupported_actions: Counter(Packets) "unsupported actions" => "pmd_unsupported_actions";
     /// Packets dropped because a push found no headroom.

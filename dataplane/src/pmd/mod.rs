@@ -242,6 +242,9 @@ pub struct SlowPath {
     pub upcalls: crate::upcalls::UpcallSender,
     /// Answers to the owner (sweeps, barriers, refused installs).
     pub reports: Sender<PmdReport>,
+    /// Packets `userspace` actions hand up (packet-ins, for the OpenFlow
+    /// agent; [`crate::upcalls::userspace_queue`]).
+    pub to_userspace: crate::upcalls::UserspaceSender,
 }
 
 /// Starts a PMD thread.
@@ -342,7 +345,7 @@ impl Pmd {
             by_ufid: HashMap::new(),
             ufid_at: Vec::new(),
             sweeping: None,
-            out: Output::new(cfg.id, ports.clone(), counters.clone()),
+            out: Output::new(cfg.id, ports.clone(), counters.clone(), slow.to_userspace.clone()),
             cfg,
             ports,
             slow,

@@ -12,6 +12,7 @@ use super::PortTable;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
 use crate::port::{RxBatch, TxStage};
 use crate::tunnel::{DecapDrop, EncapDrop, Receivers, TunnelMeta};
+use crate::upcalls::UserspaceSender;
 use odpx_classifier::counters::add_single_writer as add;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,10 +41,17 @@ pub(super) struct Output {
     receivers: Receivers,
     stages: Vec<TxStage>,
     tally: Vec<TunnelTally>,
+    /// Where `userspace` actions hand their packets.
+    to_userspace: UserspaceSender,
 }
 
 impl Output {
-    pub(super) fn new(pmd: usize, ports: PortTable, counters: Arc<PmdCounters>) -> Output {
+    pub(super) fn new(
+        pmd: usize,
+        ports: PortTable,
+        counters: Arc<PmdCounters>,
+        to_userspace: UserspaceSender,
+    ) -> Output {
         let n = ports.len();
         // Control validated the endpoints with the same constructor.
         let receivers = Receivers::new(
@@ -60,6 +68,7 @@ impl Output {
             receivers,
             stages: (0..n).map(|_| TxStage::default()).collect(),
             tally: vec![TunnelTally::default(); n],
+            to_userspace,
         }
     }
 
@@ -79,6 +88,8 @@ impl Output {
             stages: &mut self.stages,
             ports: &self.ports,
             tally: &mut self.tally,
+            to_userspace: &self.to_userspace,
+            counters: &self.counters,
         };
         let mut p = Packet::new(&mut cur.buf_mut(i)[..], start, len);
         let result = program.run(&mut p, &mut sink);
@@ -157,6 +168,8 @@ struct Sink<'a> {
     stages: &'a mut [TxStage],
     ports: &'a PortTable,
     tally: &'a mut [TunnelTally],
+    to_userspace: &'a UserspaceSender,
+    counters: &'a PmdCounters,
 }
 
 impl OutputSink for Sink<'_> {
@@ -181,6 +194,14 @@ impl OutputSink for Sink<'_> {
             }
             (Err(why), _) => port_stats(self.ports, tnl_port, |s| s.count_encap(Err(why), 1)),
             (Ok(_), None) => {}
+        }
+    }
+
+    fn userspace(&mut self, userdata: &[u8], packet: &[u8]) {
+        if self.to_userspace.send(userdata, packet) {
+            add(&self.counters.to_controller, 1);
+        } else {
+            add(&self.counters.to_controller_lost, 1);
         }
     }
 }

@@ -55,8 +55,15 @@
 //!
 //! [metrics]                        # off unless listen is given
 //! listen = "127.0.0.1:9464"        # Prometheus text format at http://ADDR/metrics
+//!
+//! [openflow]                       # see [`openflow`]: controllers, ovs-ofctl's socket
+//! controller = "tcp:127.0.0.1:6653"
+//! listen = "punix:/run/odpx/odpx.mgmt"
 //! ```
 
+pub mod openflow;
+
+pub use self::openflow::{FailMode, OpenflowSection, SslSection};
 use odpx_classifier::wire::VXLAN_PORT;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -77,6 +84,8 @@ pub struct Config {
     pub offload: OffloadSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// OpenFlow controllers and passive sockets ([`openflow`]).
+    pub openflow: Option<OpenflowSection>,
 }
 
 /// The Prometheus endpoint ([`crate::metrics`]).
@@ -419,6 +428,9 @@ impl Config {
             }
         }
         c.check()?;
+        if let Some(of) = c.openflow.as_mut() {
+            of.check(base)?;
+        }
         Ok(c)
     }
 

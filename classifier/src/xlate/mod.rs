@@ -34,12 +34,40 @@
 //! They need the switch's ports and MAC table, which live in the control
 //! layer; the caller supplies them through [`SwitchEnv`]. [`FloodEnv`] is
 //! a stateless version (every port but the input one) for offline traces.
+//!
+//! # OpenFlow 1.3's pipeline
+//! * `goto_table` continues in a later table; a miss there ends the
+//!   pipeline (a drop, as a switch without a table-miss entry does), while
+//!   a miss in a `resubmit`'s table only returns to the resubmitting rule.
+//! * The action set ([`action_set`]): `write_actions` merge into it,
+//!   `clear_actions` empty it, and what it holds runs when the pipeline
+//!   ends without a miss, in the spec's order.
+//! * Metadata lives in the working key ([`FlowKey::metadata`]): 0 when the
+//!   packet enters, changed only by `write_metadata` to values that are the
+//!   same for every packet of the megaflow. So it never appears in a
+//!   megaflow's mask, and the datapath never sees it.
+//! * `CONTROLLER` becomes a datapath `userspace` action whose user data
+//!   ([`controller::ToController`]) says everything a packet-in needs
+//!   but the packet: reason, table, cookie, max_len, in_port, metadata,
+//!   tunnel id. The translator pins in_port (and the tunnel id of a
+//!   tunnelled packet) so that they are the same for every packet of the
+//!   megaflow. The datapath hands the packet, as the actions so far made
+//!   it, with that user data to the control layer.
+//!
+//! # Rule statistics
+//! Each [`Lookup`] records the rule it hit, so whoever keeps a megaflow's
+//! statistics can credit every rule its packets went through.
 
-use crate::key::{attr, tun_flag, FlowKey, Match, VLAN_CFI};
-use crate::odp::{attr_fields, canonicalize, OdpAction, SetAction};
-use crate::rules::field::Field;
+pub mod action_set;
+mod actions;
+mod commit;
+pub mod controller;
+
+use self::action_set::ActionSet;
+use crate::key::{attr, FlowKey, Match, VLAN_CFI};
+use crate::odp::{attr_fields, canonicalize, OdpAction};
 use crate::rules::ofctl::format_rule;
-use crate::rules::{RuleAction, RuleSet};
+use crate::rules::RuleSet;
 
 /// Maximum depth of resubmits, as a loop guard (OVS uses 64).
 pub const MAX_RESUBMIT_DEPTH: usize = 64;
@@ -48,6 +76,11 @@ pub const MAX_RESUBMIT_DEPTH: usize = 64;
 pub trait SwitchEnv {
     /// Ports a FLOOD (or NORMAL with an unknown destination) goes to.
     fn flood_ports(&self, in_port: u32) -> Vec<u32>;
+    /// Ports an output to ALL goes to: every port but the input one
+    /// (also those a FLOOD skips).
+    fn all_ports(&self, in_port: u32) -> Vec<u32> {
+        self.flood_ports(in_port)
+    }
     /// NORMAL: the learned port for (vlan, dst MAC), if any. Learning the
     /// source is the implementation's business (it sees the key).
     fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32>;
@@ -81,6 +114,8 @@ pub struct TraceStep {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
     pub table: u8,
+    /// The rule it hit ([`crate::rules::Rule::seq`]), if any.
+    pub rule: Option<u64>,
     /// What the actions had changed in the looked-up key by then (`None`:
     /// nothing, the lookup saw the packet's own key).
     pub rewrite: Option<Box<Rewrite>>,
@@ -163,8 +198,24 @@ struct Xlate<'a> {
     out: Vec<OdpAction>,
     trace: Option<Vec<TraceStep>>,
     too_deep: bool,
-    /// An action ended the pipeline with a drop (TTL expired).
+    /// An action ended the pipeline (TTL expired).
     halted: bool,
+    /// A table reached by `goto_table` had no rule: the pipeline ended
+    /// with a drop, and the action set is not run.
+    missed: bool,
+    /// OpenFlow 1.3's action set.
+    action_set: ActionSet,
+    /// The last rule hit: its table, cookie, and whether it is a
+    /// table-miss entry (for packet-ins).
+    current: RuleContext,
+}
+
+/// What a packet-in says of the rule that sent it.
+#[derive(Clone, Copy, Debug, Default)]
+struct RuleContext {
+    table: u8,
+    cookie: u64,
+    table_miss: bool,
 }
 
 /// Translates `packet` through `rules`.
@@ -177,7 +228,29 @@ pub fn translate_traced(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchE
     run(rules, packet, env, true)
 }
 
+/// Translates `packet` through `actions` alone, as if a rule in table 0
+/// held them (an OpenFlow PACKET_OUT; its output to TABLE is a
+/// `resubmit(,0)` here), then through the action set they wrote.
+pub fn translate_actions(
+    rules: &RuleSet,
+    packet: &FlowKey,
+    env: &mut dyn SwitchEnv,
+    actions: &[crate::rules::RuleAction],
+) -> Translation {
+    run_with(rules, packet, env, false, Some(actions))
+}
+
 fn run(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv, tracing: bool) -> Translation {
+    run_with(rules, packet, env, tracing, None)
+}
+
+fn run_with(
+    rules: &RuleSet,
+    packet: &FlowKey,
+    env: &mut dyn SwitchEnv,
+    tracing: bool,
+    actions: Option<&[crate::rules::RuleAction]>,
+) -> Translation {
     let tags = packet.has(attr::VLAN) as u8 + packet.has(attr::CVLAN) as u8;
     let mut x = Xlate {
         rules,
@@ -195,9 +268,28 @@ fn run(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv, tracing: bool
         trace: tracing.then(Vec::new),
         too_deep: false,
         halted: false,
+        missed: false,
+        action_set: ActionSet::default(),
+        current: RuleContext::default(),
     };
-    x.table(0, 0);
-    if x.too_deep || x.halted {
+    match actions {
+        None => x.table(0, 0, false),
+        Some(list) => {
+            for a in list {
+                if x.too_deep || x.halted {
+                    break;
+                }
+                x.action(a, 0, 0);
+            }
+        }
+    }
+    if !(x.too_deep || x.halted || x.missed) {
+        for a in x.action_set.take().ordered() {
+            let table = x.current.table;
+            x.action(&a, table, 0);
+        }
+    }
+    if x.too_deep {
         x.out.clear();
     }
     let megaflow = megaflow_of(packet, &x.wc);
@@ -214,6 +306,9 @@ fn run(rules: &RuleSet, packet: &FlowKey, env: &mut dyn SwitchEnv, tracing: bool
 pub fn megaflow_of(packet: &FlowKey, wc: &FlowKey) -> Match {
     let mut mask = *wc;
     mask._pad = 0;
+    // Metadata is 0 in every packet entering the pipeline (see the module
+    // documentation): what a lookup read of it is the same for all.
+    mask.metadata = 0;
     // Presence that was read (wc.attrs), the structural attributes, and
     // every present attribute with a consulted field.
     let mut attrs = wc.attrs | packet.attrs & (attr::ETHERNET | attr::ENCAP | attr::CENCAP);
@@ -239,7 +334,9 @@ pub fn megaflow_of(packet: &FlowKey, wc: &FlowKey) -> Match {
 }
 
 impl Xlate<'_> {
-    fn table(&mut self, table: u8, depth: usize) {
+    /// Looks `table` up and runs the rule found. `resubmitted`: a miss
+    /// only returns (else it ends the pipeline).
+    fn table(&mut self, table: u8, depth: usize, resubmitted: bool) {
         if depth >= MAX_RESUBMIT_DEPTH {
             self.too_deep = true;
             return;
@@ -256,140 +353,30 @@ impl Xlate<'_> {
                 },
             })
         });
-        self.lookups.push(Lookup { table, rewrite });
-        let Some(rule) = rules.lookup(table, &self.flow, &mut self.wc) else {
+        let found = rules.lookup(table, &self.flow, &mut self.wc);
+        self.lookups.push(Lookup {
+            table,
+            rule: found.map(|r| r.seq),
+            rewrite,
+        });
+        let Some(rule) = found else {
             self.step(table, depth, None);
+            self.missed |= !resubmitted;
             return;
+        };
+        self.current = RuleContext {
+            table,
+            cookie: rule.cookie,
+            table_miss: rule.is_table_miss(),
         };
         if self.trace.is_some() {
             self.step(table, depth, Some(format_rule(rule)));
         }
         for a in &rule.actions {
-            if self.too_deep || self.halted {
+            if self.too_deep || self.halted || self.missed {
                 return;
             }
             self.action(a, table, depth);
-        }
-    }
-
-    fn action(&mut self, a: &RuleAction, table: u8, depth: usize) {
-        match a {
-            RuleAction::Output(p) => {
-                self.wc.in_port = !0;
-                if *p != self.flow.in_port {
-                    self.output(*p);
-                }
-            }
-            RuleAction::InPort => {
-                self.wc.in_port = !0;
-                self.output(self.flow.in_port);
-            }
-            RuleAction::Flood => {
-                self.wc.in_port = !0;
-                for p in self.env.flood_ports(self.flow.in_port) {
-                    self.output(p);
-                }
-            }
-            RuleAction::Normal => {
-                self.wc.in_port = !0;
-                self.wc.eth_src = [0xff; 6];
-                self.wc.eth_dst = [0xff; 6];
-                self.wc.vlan_tci = !0;
-                let flow = self.flow;
-                match self.env.normal_lookup(&flow) {
-                    Some(p) if p != flow.in_port => self.output(p),
-                    Some(_) => {}
-                    None => {
-                        for p in self.env.flood_ports(flow.in_port) {
-                            self.output(p);
-                        }
-                    }
-                }
-            }
-            RuleAction::SetField { field, value, mask } => {
-                if matches!(field, Field::DlVlan | Field::DlVlanPcp | Field::VlanTci) {
-                    self.vlan_write(*field, *value, *mask);
-                    return;
-                }
-                field.put(&mut self.flow, *value, *mask);
-                let mut m = FlowKey::ZERO;
-                field.put(&mut m, *mask, u128::MAX);
-                self.pending.or_assign(&m);
-                self.written.or_assign(&m);
-                if matches!(
-                    field,
-                    Field::TunId | Field::TunSrc | Field::TunDst | Field::TunIpv6Src | Field::TunIpv6Dst
-                ) {
-                    self.flow.attrs |= attr::TUNNEL;
-                    self.written.attrs |= attr::TUNNEL;
-                    if *field == Field::TunId {
-                        self.flow.tun_flags |= tun_flag::KEY;
-                        self.written.tun_flags |= tun_flag::KEY;
-                    }
-                }
-            }
-            RuleAction::DecTtl => {
-                // The prerequisite (ip) guarantees the TTL field exists.
-                self.wc.ip_ttl = !0;
-                if self.flow.ip_ttl <= 1 {
-                    // OVS sends these to the controller; odpx drops them.
-                    self.step(table, depth, Some("dec_ttl: TTL expired, dropped".into()));
-                    self.halted = true;
-                    return;
-                }
-                self.flow.ip_ttl -= 1;
-                self.pending.ip_ttl = !0;
-                // The packet's TTL is pinned above, so the result is the
-                // same for every packet of the megaflow.
-                self.written.ip_ttl = !0;
-            }
-            RuleAction::PushVlan(tpid) => {
-                self.consult_tags();
-                self.vlan_dirty = true;
-                self.vlan_touched = true;
-                if self.flow.has(attr::VLAN) {
-                    // The old outer tag becomes the inner one; the new tag copies its TCI.
-                    self.wc.cvlan_tci |= VLAN_CFI;
-                    self.flow.cvlan_tpid = self.flow.vlan_tpid;
-                    self.flow.cvlan_tci = self.flow.vlan_tci;
-                    self.flow.attrs |= attr::CVLAN | attr::CENCAP;
-                } else {
-                    self.flow.vlan_tci = VLAN_CFI;
-                    self.vlan_written = !0;
-                    self.flow.attrs |= attr::VLAN | attr::ENCAP;
-                }
-                self.flow.vlan_tpid = *tpid;
-            }
-            RuleAction::PopVlan => {
-                self.consult_tags();
-                if self.flow.has(attr::VLAN) {
-                    self.vlan_dirty = true;
-                    self.vlan_touched = true;
-                    if self.flow.has(attr::CVLAN) {
-                        self.flow.vlan_tpid = self.flow.cvlan_tpid;
-                        self.flow.vlan_tci = self.flow.cvlan_tci;
-                        self.flow.cvlan_tpid = 0;
-                        self.flow.cvlan_tci = 0;
-                        self.flow.attrs &= !(attr::CVLAN | attr::CENCAP);
-                    } else {
-                        self.flow.vlan_tpid = 0;
-                        self.flow.vlan_tci = 0;
-                        self.flow.attrs &= !(attr::VLAN | attr::ENCAP);
-                    }
-                }
-            }
-            RuleAction::ModVlanVid(vid) => self.vlan_write(Field::DlVlan, *vid as u128, 0x0fff),
-            RuleAction::ModVlanPcp(pcp) => self.vlan_write(Field::DlVlanPcp, *pcp as u128, 0x7),
-            RuleAction::Resubmit { in_port, table: t } => {
-                let saved = (self.flow.in_port, self.written.in_port);
-                if let Some(p) = in_port {
-                    self.flow.in_port = *p;
-                    self.written.in_port = !0;
-                }
-                self.table(t.unwrap_or(table), depth + 1);
-                (self.flow.in_port, self.written.in_port) = saved;
-            }
-            RuleAction::GotoTable(t) => self.table(*t, depth + 1),
         }
     }
 
@@ -397,133 +384,6 @@ impl Xlate<'_> {
     fn step(&mut self, table: u8, depth: usize, rule: Option<String>) {
         if let Some(t) = self.trace.as_mut() {
             t.push(TraceStep { table, depth, rule });
-        }
-    }
-
-    /// mod_vlan_vid / mod_vlan_pcp / set_field on VLAN bits (OpenFlow 1.0
-    /// semantics: a tag is pushed when there is none).
-    fn vlan_write(&mut self, f: Field, value: u128, mask: u128) {
-        self.consult_tags();
-        self.vlan_dirty = true;
-        self.vlan_touched = true;
-        if !self.flow.has(attr::VLAN) {
-            self.flow.attrs |= attr::VLAN | attr::ENCAP;
-            self.flow.vlan_tpid = 0x8100;
-            self.flow.vlan_tci = VLAN_CFI;
-            self.vlan_written = !0;
-        }
-        f.put(&mut self.flow, value, mask);
-        self.flow.vlan_tci |= VLAN_CFI;
-        let mut m = FlowKey::ZERO;
-        f.put(&mut m, mask, u128::MAX);
-        self.vlan_written |= m.vlan_tci;
-    }
-
-    /// Records that the VLAN tag structure (which tags exist) was read.
-    fn consult_tags(&mut self) {
-        self.wc.attrs |= attr::VLAN | attr::CVLAN;
-        self.wc.vlan_tci |= VLAN_CFI;
-        self.wc.cvlan_tci |= VLAN_CFI;
-    }
-
-    fn output(&mut self, port: u32) {
-        self.commit();
-        self.out.push(OdpAction::Output(port));
-    }
-
-    /// Emits set/push/pop actions for everything written since the last commit.
-    fn commit(&mut self) {
-        if self.vlan_dirty {
-            for _ in 0..self.committed_tags {
-                self.out.push(OdpAction::PopVlan);
-            }
-            let tags: Vec<(u16, u16)> = [
-                (self.flow.has(attr::CVLAN), self.flow.cvlan_tpid, self.flow.cvlan_tci),
-                (self.flow.has(attr::VLAN), self.flow.vlan_tpid, self.flow.vlan_tci),
-            ]
-            .into_iter()
-            .filter(|(p, _, _)| *p)
-            .map(|(_, t, c)| (t, c))
-            .collect();
-            // TCI bits and TPIDs pushed but not written come from the packet.
-            self.consult_tags();
-            self.wc.vlan_tci |= !self.vlan_written;
-            self.wc.vlan_tpid = !0;
-            if self.flow.has(attr::CVLAN) {
-                self.wc.cvlan_tci = !0;
-                self.wc.cvlan_tpid = !0;
-            }
-            for (tpid, tci) in tags {
-                self.out.push(OdpAction::PushVlan { tpid, tci });
-            }
-            self.committed_tags = self.flow.has(attr::VLAN) as u8 + self.flow.has(attr::CVLAN) as u8;
-            self.vlan_dirty = false;
-        }
-        if self.pending.is_zero() {
-            return;
-        }
-        let pending = self.pending;
-        self.pending = FlowKey::ZERO;
-        // Tunnel: always a full set(tunnel(...)); unset parts default like
-        // an OVS tunnel port (ttl 64, df).
-        if !pending.masked(&attr_fields(attr::TUNNEL)).is_zero() {
-            let mut t = self.flow;
-            if t.tun_ttl == 0 {
-                t.tun_ttl = 64;
-            }
-            if pending.tun_flags & tun_flag::DF == 0 {
-                t.tun_flags |= tun_flag::DF;
-            }
-            t.attrs = attr::TUNNEL;
-            // Tunnel fields not written are inherited from the packet.
-            let tf = attr_fields(attr::TUNNEL);
-            let mut inherited = tf;
-            for (w, p) in inherited.words_mut().iter_mut().zip(pending.words()) {
-                *w &= !p;
-            }
-            self.wc.or_assign(&inherited);
-            let mut m = tf;
-            m.attrs = attr::TUNNEL;
-            self.out.push(OdpAction::Set(SetAction {
-                attr: attr::TUNNEL,
-                key: t.masked(&m),
-                mask: m,
-            }));
-        }
-        let l4 = match self.flow.ip_proto {
-            6 => attr::TCP,
-            17 => attr::UDP,
-            132 => attr::SCTP,
-            1 if self.flow.eth_type == 0x0800 => attr::ICMP,
-            58 if self.flow.eth_type == 0x86dd => attr::ICMPV6,
-            _ => 0,
-        };
-        let l3 = match self.flow.eth_type {
-            0x0800 => attr::IPV4,
-            0x86dd => attr::IPV6,
-            _ => 0,
-        };
-        for bit in [attr::PRIORITY, attr::SKB_MARK, attr::ETHERNET, l3, l4] {
-            if bit == 0 {
-                continue;
-            }
-            let fields = attr_fields(bit);
-            let m = pending.masked(&fields);
-            if m.is_zero() {
-                continue;
-            }
-            let mut mask = m;
-            mask.attrs = bit;
-            let mut key = self.flow.masked(&mask);
-            key.attrs = bit;
-            let s = SetAction { attr: bit, key, mask };
-            let mut full = fields;
-            full.attrs = bit;
-            self.out.push(if mask == full {
-                OdpAction::Set(s)
-            } else {
-                OdpAction::SetMasked(s)
-            });
         }
     }
 }

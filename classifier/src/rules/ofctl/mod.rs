@@ -8,9 +8,16 @@
 //! [`parse_rules`] is all-or-nothing: the first bad line fails the whole
 //! text, with its line number.
 
+mod actions;
+mod format;
+
+pub use self::format::{format_action, format_match, format_rule};
+
+use self::actions::parse_actions;
+use self::format::FIELD_CANON;
 use super::field::{Field, Prereq};
-use super::{Rule, RuleAction};
-use crate::key::{FlowKey, Match, VLAN_CFI};
+use super::{flags, Rule, RuleAction};
+use crate::key::{FlowKey, Match};
 use crate::text::{Cursor, PResult, ParseError};
 
 pub const DEFAULT_PRIORITY: u16 = 32768;
@@ -37,7 +44,7 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RuleFileError> {
     Ok(out)
 }
 
-const SHORTHANDS: &[(&str, u16, Option<u8>)] = &[
+pub(crate) const SHORTHANDS: &[(&str, u16, Option<u8>)] = &[
     ("ip", 0x0800, None),
     ("ipv6", 0x86dd, None),
     ("tcp", 0x0800, Some(6)),
@@ -54,16 +61,22 @@ const SHORTHANDS: &[(&str, u16, Option<u8>)] = &[
     ("mplsm", 0x8848, None),
 ];
 
+/// The flag words of a rule (`ofp_flow_mod_flags`), as `ovs-ofctl`
+/// writes them.
+pub(crate) const FLAG_WORDS: &[(&str, u16)] = &[
+    ("send_flow_rem", flags::SEND_FLOW_REM),
+    ("check_overlap", flags::CHECK_OVERLAP),
+    ("reset_counts", flags::RESET_COUNTS),
+    ("no_packet_counts", flags::NO_PACKET_COUNTS),
+    ("no_byte_counts", flags::NO_BYTE_COUNTS),
+];
+
 /// Parses one rule (match and actions).
 pub fn parse_rule(s: &str) -> PResult<Rule> {
     let mut c = Cursor::new(s);
     let mut rule = Rule {
-        table: 0,
         priority: DEFAULT_PRIORITY,
-        matched: Match::default(),
-        actions: Vec::new(),
-        cookie: 0,
-        seq: 0,
+        ..Rule::default()
     };
     let mut key = FlowKey::ZERO;
     let mut mask = FlowKey::ZERO;
@@ -89,6 +102,10 @@ pub fn parse_rule(s: &str) -> PResult<Rule> {
             return c.err_at(start, format!("'{name}' given twice"));
         }
         seen.push(name);
+        if let Some(&(_, bit)) = FLAG_WORDS.iter().find(|(n, _)| *n == name) {
+            rule.flags |= bit;
+            continue;
+        }
         if let Some(&(_, et, proto)) = SHORTHANDS.iter().find(|(n, _, _)| *n == name) {
             set_exact(&mut c, start, &mut key, &mut mask, Field::DlType, et as u128)?;
             if let Some(p) = proto {
@@ -101,6 +118,8 @@ pub fn parse_rule(s: &str) -> PResult<Rule> {
             "table" => rule.table = c.uint(254)? as u8,
             "priority" => rule.priority = c.uint(u16::MAX as u64)? as u16,
             "cookie" => rule.cookie = c.uint(u64::MAX)?,
+            "idle_timeout" => rule.idle_timeout = c.uint(u16::MAX as u64)? as u16,
+            "hard_timeout" => rule.hard_timeout = c.uint(u16::MAX as u64)? as u16,
             "dl_vlan" | "vlan_vid" if c.rest().starts_with("0xffff") => {
                 c.eat("0xffff");
                 // OpenFlow 1.0 OFP_VLAN_NONE: no tag at all.
@@ -163,7 +182,7 @@ fn merge_key(
     Ok(())
 }
 
-fn exact(m: &Match, f: Field) -> Option<u128> {
+pub(crate) fn exact(m: &Match, f: Field) -> Option<u128> {
     (f.get(&m.mask) == f.full_mask()).then(|| f.get(&m.key))
 }
 
@@ -207,7 +226,9 @@ pub fn prereq_ok(p: Prereq, m: &Match) -> Result<(), &'static str> {
     })
 }
 
-fn check_match_prereqs(m: &Match) -> Result<(), String> {
+/// Checks that every field the match names has its prerequisites
+/// (`Err` names the field and what it needs).
+pub fn check_match_prereqs(m: &Match) -> Result<(), String> {
     for name in FIELD_CANON {
         let Some(f) = Field::by_name(name) else {
             continue;
@@ -241,348 +262,18 @@ fn example(need: &str) -> String {
     need.split([',', ' ']).next().unwrap_or("ip").to_string() + ",..."
 }
 
-fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
+/// Checks that an action's fields exist in every packet the match takes
+/// (`Err` says which protocol the match lacks).
+pub fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
     let (name, p) = match a {
+        RuleAction::WriteActions(list) => {
+            return list.iter().try_for_each(|a| check_action_prereqs(a, m));
+        }
         RuleAction::SetField { field, .. } => (field.name(), field.prereq()),
         RuleAction::DecTtl => ("dec_ttl", Prereq::Ip),
         _ => return Ok(()),
     };
     prereq_ok(p, m).map_err(|need| format!("action setting {name} needs a rule that matches {need}"))
-}
-
-fn parse_actions(c: &mut Cursor) -> PResult<Vec<RuleAction>> {
-    let mut out = Vec::new();
-    loop {
-        c.skip_ws();
-        if c.at_end() {
-            break;
-        }
-        let start = c.pos;
-        let a = parse_action(c)?;
-        if let Some(a) = a {
-            if matches!(out.last(), Some(RuleAction::GotoTable(_))) {
-                return c.err_at(start, "goto_table must be the last action");
-            }
-            out.push(a);
-        } else if !out.is_empty() || {
-            c.skip_ws();
-            c.eat(",") || !c.at_end()
-        } {
-            return c.err_at(start, "'drop' must be the only action");
-        }
-        c.skip_ws();
-        if !c.eat(",") {
-            c.skip_ws();
-            if !c.at_end() {
-                return c.err("expected ',' between actions");
-            }
-            break;
-        }
-    }
-    Ok(out)
-}
-
-/// One action; `None` for `drop`.
-fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
-    let start = c.pos;
-    if c.peek().is_some_and(|ch| ch.is_ascii_digit()) {
-        return Ok(Some(RuleAction::Output(c.uint(u32::MAX as u64)? as u32)));
-    }
-    let name = c.ident();
-    let set = |f: Field, c: &mut Cursor| -> PResult<Option<RuleAction>> {
-        let (v, m) = f.parse_value(c)?;
-        if m != f.full_mask() {
-            return c.err_at(start, format!("{name} takes a value without a mask"));
-        }
-        Ok(Some(RuleAction::SetField {
-            field: f,
-            value: v,
-            mask: m,
-        }))
-    };
-    let colon = |c: &mut Cursor| c.expect(":");
-    Ok(match name {
-        "drop" => None,
-        "normal" | "NORMAL" => Some(RuleAction::Normal),
-        "flood" | "FLOOD" | "all" | "ALL" => Some(RuleAction::Flood),
-        "in_port" | "IN_PORT" => Some(RuleAction::InPort),
-        "output" => {
-            colon(c)?;
-            if c.eat("in_port") {
-                Some(RuleAction::InPort)
-            } else {
-                Some(RuleAction::Output(c.uint(u32::MAX as u64)? as u32))
-            }
-        }
-        "mod_dl_src" => {
-            colon(c)?;
-            set(Field::DlSrc, c)?
-        }
-        "mod_dl_dst" => {
-            colon(c)?;
-            set(Field::DlDst, c)?
-        }
-        "mod_nw_src" => {
-            colon(c)?;
-            set(Field::NwSrc, c)?
-        }
-        "mod_nw_dst" => {
-            colon(c)?;
-            set(Field::NwDst, c)?
-        }
-        "mod_nw_tos" => {
-            colon(c)?;
-            set(Field::NwTos, c)?
-        }
-        "mod_nw_ecn" => {
-            colon(c)?;
-            set(Field::NwEcn, c)?
-        }
-        "mod_nw_ttl" => {
-            colon(c)?;
-            set(Field::NwTtl, c)?
-        }
-        "mod_tp_src" => {
-            colon(c)?;
-            set(Field::TpSrc, c)?
-        }
-        "mod_tp_dst" => {
-            colon(c)?;
-            set(Field::TpDst, c)?
-        }
-        "set_tunnel" | "set_tunnel64" => {
-            colon(c)?;
-            set(Field::TunId, c)?
-        }
-        "set_field" => {
-            colon(c)?;
-            // VALUE[/MASK]->FIELD: find the field first to know the syntax.
-            let rest = c.rest();
-            let Some(arrow) = rest.find("->") else {
-                return c.err("set_field needs VALUE->FIELD");
-            };
-            let fname_start = c.pos + arrow + 2;
-            let fname: String = rest[arrow + 2..]
-                .chars()
-                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '_')
-                .collect();
-            let Some(f) = Field::by_name(&fname) else {
-                return c.err_at(fname_start, format!("unknown field '{fname}'"));
-            };
-            let (v, m) = f.parse_value(c)?;
-            c.expect("->")?;
-            c.pos += fname.len();
-            Some(RuleAction::SetField {
-                field: f,
-                value: v,
-                mask: m,
-            })
-        }
-        "push_vlan" => {
-            colon(c)?;
-            let tpid = c.uint(0xffff)? as u16;
-            if tpid != 0x8100 && tpid != 0x88a8 {
-                return c.err_at(start, "push_vlan takes 0x8100 or 0x88a8");
-            }
-            Some(RuleAction::PushVlan(tpid))
-        }
-        "strip_vlan" | "pop_vlan" => Some(RuleAction::PopVlan),
-        "mod_vlan_vid" => {
-            colon(c)?;
-            Some(RuleAction::ModVlanVid(c.uint(0x0fff)? as u16))
-        }
-        "mod_vlan_pcp" => {
-            colon(c)?;
-            Some(RuleAction::ModVlanPcp(c.uint(7)? as u8))
-        }
-        "dec_ttl" => Some(RuleAction::DecTtl),
-        "goto_table" => {
-            colon(c)?;
-            Some(RuleAction::GotoTable(c.uint(254)? as u8))
-        }
-        "resubmit" => {
-            if c.eat(":") {
-                Some(RuleAction::Resubmit {
-                    in_port: Some(c.uint(u32::MAX as u64)? as u32),
-                    table: None,
-                })
-            } else {
-                c.expect("(")?;
-                let in_port = if c.peek().is_some_and(|ch| ch.is_ascii_digit()) {
-                    Some(c.uint(u32::MAX as u64)? as u32)
-                } else {
-                    None
-                };
-                let table = if c.eat(",") && c.peek().is_some_and(|ch| ch.is_ascii_digit()) {
-                    Some(c.uint(254)? as u8)
-                } else {
-                    None
-                };
-                c.expect(")")?;
-                Some(RuleAction::Resubmit { in_port, table })
-            }
-        }
-        "" => return c.err("expected an action"),
-        other => return c.err_at(start, format!("unknown or unsupported action '{other}'")),
-    })
-}
-
-/// Field names printed by [`format_match`], in print order.
-const FIELD_CANON: &[&str] = &[
-    "in_port",
-    "skb_priority",
-    "pkt_mark",
-    "tun_id",
-    "tun_src",
-    "tun_dst",
-    "tun_ipv6_src",
-    "tun_ipv6_dst",
-    "tun_tos",
-    "tun_ttl",
-    "tun_flags",
-    "tun_tp_src",
-    "tun_tp_dst",
-    "dl_src",
-    "dl_dst",
-    "dl_type",
-    "vlan_tci",
-    "nw_src",
-    "nw_dst",
-    "arp_spa",
-    "arp_tpa",
-    "ipv6_src",
-    "ipv6_dst",
-    "ipv6_label",
-    "nw_proto",
-    "nw_tos",
-    "nw_ecn",
-    "nw_ttl",
-    "ip_frag",
-    "arp_op",
-    "arp_sha",
-    "arp_tha",
-    "tp_src",
-    "tp_dst",
-    "icmp_type",
-    "icmp_code",
-    "tcp_flags",
-    "nd_target",
-    "nd_sll",
-    "nd_tll",
-    "mpls_label",
-    "mpls_tc",
-    "mpls_bos",
-    "mpls_ttl",
-];
-
-/// Formats a match in `ovs-ofctl` syntax (shorthand first, then fields).
-pub fn format_match(m: &Match) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let et = exact(m, Field::DlType).map(|v| v as u16);
-    let proto = exact(m, Field::NwProto).map(|v| v as u8);
-    let mut skip_type = false;
-    let mut skip_proto = false;
-    if let Some(et) = et {
-        if let Some((n, _, p)) = SHORTHANDS
-            .iter()
-            .find(|(_, e, p)| *e == et && p.is_some() && *p == proto)
-        {
-            parts.push(n.to_string());
-            skip_type = true;
-            skip_proto = p.is_some();
-        } else if let Some((n, _, _)) = SHORTHANDS.iter().find(|(_, e, p)| *e == et && p.is_none()) {
-            parts.push(n.to_string());
-            skip_type = true;
-        }
-    }
-    let is_arp = matches!(et, Some(0x0806 | 0x8035));
-    let is_icmp = matches!(proto, Some(1 | 58)) && matches!(et, Some(0x0800 | 0x86dd));
-    let is_nd = is_icmp && et == Some(0x86dd);
-    for name in FIELD_CANON {
-        let Some(f) = Field::by_name(name) else {
-            continue;
-        };
-        let v = f.get(&m.key);
-        let mk = f.get(&m.mask);
-        if mk == 0 {
-            continue;
-        }
-        let shown = match *name {
-            "dl_type" => !skip_type,
-            "nw_proto" => !skip_proto,
-            "nw_src" | "nw_dst" => !is_arp,
-            "arp_spa" | "arp_tpa" => is_arp,
-            "arp_sha" | "arp_tha" => !is_nd,
-            "nd_sll" | "nd_tll" => is_nd,
-            "tp_src" | "tp_dst" => !is_icmp,
-            "icmp_type" | "icmp_code" => is_icmp,
-            _ => true,
-        };
-        if !shown {
-            continue;
-        }
-        if *name == "vlan_tci" {
-            let (t, tm) = (m.key.vlan_tci, m.mask.vlan_tci);
-            if tm == 0x1fff && t & VLAN_CFI != 0 {
-                parts.push(format!("dl_vlan={}", t & 0x0fff));
-            } else if tm == 0xffff && t == 0 {
-                parts.push("dl_vlan=0xffff".into());
-            } else if tm == 0xf000 | VLAN_CFI && t & VLAN_CFI != 0 {
-                parts.push(format!("dl_vlan_pcp={}", t >> 13));
-            } else {
-                parts.push(format!("vlan_tci={:#06x}/{:#06x}", t, tm));
-            }
-            continue;
-        }
-        parts.push(format!("{name}={}", f.format_value(v, mk)));
-    }
-    parts.join(",")
-}
-
-/// Formats one action.
-pub fn format_action(a: &RuleAction) -> String {
-    match a {
-        RuleAction::Output(p) => format!("output:{p}"),
-        RuleAction::InPort => "in_port".into(),
-        RuleAction::Normal => "NORMAL".into(),
-        RuleAction::Flood => "FLOOD".into(),
-        RuleAction::SetField { field, value, mask } => {
-            let v = field.format_value(*value, *mask);
-            format!("set_field:{v}->{}", field.name())
-        }
-        RuleAction::PushVlan(t) => format!("push_vlan:{t:#06x}"),
-        RuleAction::PopVlan => "pop_vlan".into(),
-        RuleAction::ModVlanVid(v) => format!("mod_vlan_vid:{v}"),
-        RuleAction::ModVlanPcp(p) => format!("mod_vlan_pcp:{p}"),
-        RuleAction::DecTtl => "dec_ttl".into(),
-        RuleAction::Resubmit { in_port, table } => format!(
-            "resubmit({},{})",
-            in_port.map(|p| p.to_string()).unwrap_or_default(),
-            table.map(|t| t.to_string()).unwrap_or_default()
-        ),
-        RuleAction::GotoTable(t) => format!("goto_table:{t}"),
-    }
-}
-
-/// Formats a rule as `ovs-ofctl dump-flows` would (without statistics).
-pub fn format_rule(r: &Rule) -> String {
-    let mut s = String::new();
-    if r.cookie != 0 {
-        s.push_str(&format!("cookie={:#x}, ", r.cookie));
-    }
-    s.push_str(&format!("table={}, priority={}", r.table, r.priority));
-    let m = format_match(&r.matched);
-    if !m.is_empty() {
-        s.push(',');
-        s.push_str(&m);
-    }
-    s.push_str(" actions=");
-    if r.actions.is_empty() {
-        s.push_str("drop");
-    } else {
-        s.push_str(&r.actions.iter().map(format_action).collect::<Vec<_>>().join(","));
-    }
-    s
 }
 
 #[cfg(test)]

@@ -1,0 +1,190 @@
+//! Rules, matches and actions printed in `ovs-ofctl` syntax.
+
+use super::super::field::Field;
+use super::super::{Rule, RuleAction};
+use super::{exact, FLAG_WORDS, SHORTHANDS};
+use crate::key::{Match, VLAN_CFI};
+
+/// Field names printed by [`format_match`], in print order.
+pub(super) const FIELD_CANON: &[&str] = &[
+    "metadata",
+    "in_port",
+    "skb_priority",
+    "pkt_mark",
+    "tun_id",
+    "tun_src",
+    "tun_dst",
+    "tun_ipv6_src",
+    "tun_ipv6_dst",
+    "tun_tos",
+    "tun_ttl",
+    "tun_flags",
+    "tun_tp_src",
+    "tun_tp_dst",
+    "dl_src",
+    "dl_dst",
+    "dl_type",
+    "vlan_tci",
+    "nw_src",
+    "nw_dst",
+    "arp_spa",
+    "arp_tpa",
+    "ipv6_src",
+    "ipv6_dst",
+    "ipv6_label",
+    "nw_proto",
+    "nw_tos",
+    "nw_ecn",
+    "nw_ttl",
+    "ip_frag",
+    "arp_op",
+    "arp_sha",
+    "arp_tha",
+    "tp_src",
+    "tp_dst",
+    "icmp_type",
+    "icmp_code",
+    "tcp_flags",
+    "nd_target",
+    "nd_sll",
+    "nd_tll",
+    "mpls_label",
+    "mpls_tc",
+    "mpls_bos",
+    "mpls_ttl",
+];
+
+/// Formats a match in `ovs-ofctl` syntax (shorthand first, then fields).
+pub fn format_match(m: &Match) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let et = exact(m, Field::DlType).map(|v| v as u16);
+    let proto = exact(m, Field::NwProto).map(|v| v as u8);
+    let mut skip_type = false;
+    let mut skip_proto = false;
+    if let Some(et) = et {
+        if let Some((n, _, p)) = SHORTHANDS
+            .iter()
+            .find(|(_, e, p)| *e == et && p.is_some() && *p == proto)
+        {
+            parts.push(n.to_string());
+            skip_type = true;
+            skip_proto = p.is_some();
+        } else if let Some((n, _, _)) = SHORTHANDS.iter().find(|(_, e, p)| *e == et && p.is_none()) {
+            parts.push(n.to_string());
+            skip_type = true;
+        }
+    }
+    let is_arp = matches!(et, Some(0x0806 | 0x8035));
+    let is_icmp = matches!(proto, Some(1 | 58)) && matches!(et, Some(0x0800 | 0x86dd));
+    let is_nd = is_icmp && et == Some(0x86dd);
+    for name in FIELD_CANON {
+        let Some(f) = Field::by_name(name) else {
+            continue;
+        };
+        let v = f.get(&m.key);
+        let mk = f.get(&m.mask);
+        if mk == 0 {
+            continue;
+        }
+        let shown = match *name {
+            "dl_type" => !skip_type,
+            "nw_proto" => !skip_proto,
+            "nw_src" | "nw_dst" => !is_arp,
+            "arp_spa" | "arp_tpa" => is_arp,
+            "arp_sha" | "arp_tha" => !is_nd,
+            "nd_sll" | "nd_tll" => is_nd,
+            "tp_src" | "tp_dst" => !is_icmp,
+            "icmp_type" | "icmp_code" => is_icmp,
+            _ => true,
+        };
+        if !shown {
+            continue;
+        }
+        if *name == "vlan_tci" {
+            let (t, tm) = (m.key.vlan_tci, m.mask.vlan_tci);
+            if tm == 0x1fff && t & VLAN_CFI != 0 {
+                parts.push(format!("dl_vlan={}", t & 0x0fff));
+            } else if tm == 0xffff && t == 0 {
+                parts.push("dl_vlan=0xffff".into());
+            } else if tm == 0xf000 | VLAN_CFI && t & VLAN_CFI != 0 {
+                parts.push(format!("dl_vlan_pcp={}", t >> 13));
+            } else {
+                parts.push(format!("vlan_tci={:#06x}/{:#06x}", t, tm));
+            }
+            continue;
+        }
+        parts.push(format!("{name}={}", f.format_value(v, mk)));
+    }
+    parts.join(",")
+}
+
+/// Formats one action.
+pub fn format_action(a: &RuleAction) -> String {
+    match a {
+        RuleAction::Output(p) => format!("output:{p}"),
+        RuleAction::InPort => "IN_PORT".into(),
+        RuleAction::Normal => "NORMAL".into(),
+        RuleAction::Flood => "FLOOD".into(),
+        RuleAction::All => "ALL".into(),
+        RuleAction::Controller { max_len } => format!("CONTROLLER:{max_len}"),
+        RuleAction::ClearActions => "clear_actions".into(),
+        RuleAction::WriteActions(list) => {
+            format!(
+                "write_actions({})",
+                list.iter().map(format_action).collect::<Vec<_>>().join(",")
+            )
+        }
+        RuleAction::WriteMetadata { value, mask } if *mask == u64::MAX => format!("write_metadata:{value:#x}"),
+        RuleAction::WriteMetadata { value, mask } => format!("write_metadata:{value:#x}/{mask:#x}"),
+        RuleAction::SetField { field, value, mask } => {
+            let v = field.format_value(*value, *mask);
+            format!("set_field:{v}->{}", field.name())
+        }
+        RuleAction::PushVlan(t) => format!("push_vlan:{t:#06x}"),
+        RuleAction::PopVlan => "pop_vlan".into(),
+        RuleAction::ModVlanVid(v) => format!("mod_vlan_vid:{v}"),
+        RuleAction::ModVlanPcp(p) => format!("mod_vlan_pcp:{p}"),
+        RuleAction::DecTtl => "dec_ttl".into(),
+        RuleAction::Resubmit { in_port, table } => format!(
+            "resubmit({},{})",
+            in_port.map(|p| p.to_string()).unwrap_or_default(),
+            table.map(|t| t.to_string()).unwrap_or_default()
+        ),
+        RuleAction::GotoTable(t) => format!("goto_table:{t}"),
+    }
+}
+
+/// Formats a rule as `ovs-ofctl dump-flows` would (without statistics;
+/// the priority always shown). [`super::parse_rule`] reads it back.
+pub fn format_rule(r: &Rule) -> String {
+    let mut s = String::new();
+    if r.cookie != 0 {
+        s.push_str(&format!("cookie={:#x}, ", r.cookie));
+    }
+    s.push_str(&format!("table={}, ", r.table));
+    if r.idle_timeout != 0 {
+        s.push_str(&format!("idle_timeout={}, ", r.idle_timeout));
+    }
+    if r.hard_timeout != 0 {
+        s.push_str(&format!("hard_timeout={}, ", r.hard_timeout));
+    }
+    for (word, bit) in FLAG_WORDS {
+        if r.flags & bit != 0 {
+            s.push_str(word);
+            s.push(' ');
+        }
+    }
+    s.push_str(&format!("priority={}", r.priority));
+    let m = format_match(&r.matched);
+    if !m.is_empty() {
+        s.push(',');
+        s.push_str(&m);
+    }
+    s.push_str(" actions=");
+    if r.actions.is_empty() {
+        s.push_str("drop");
+    } else {
+        s.push_str(&r.actions.iter().map(format_action).collect::<Vec<_>>().join(","));
+    }
+    s
+}

@@ -1,0 +1,128 @@
+//! OpenFlow 1.3's action set: what `write_actions` collects during the
+//! pipeline and the switch runs when it ends.
+//!
+//! The set holds at most one action of each type (a `set_field` per
+//! field): writing an action replaces the one of its type. It runs in the
+//! spec's order, whatever the order of writing: pop, push, decrement
+//! TTL, the sets, then the output. (Copy-TTL, MPLS, PBB, QoS and groups
+//! are not actions odpx rules carry yet.)
+
+use crate::rules::field::Field;
+use crate::rules::RuleAction;
+
+/// The action set (see the module documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActionSet {
+    pop_vlan: bool,
+    push_vlan: Option<u16>,
+    dec_ttl: bool,
+    /// One per field, in the order first written.
+    sets: Vec<(Field, RuleAction)>,
+    output: Option<RuleAction>,
+}
+
+impl ActionSet {
+    /// Merges `actions` in (`write_actions`). Actions a set cannot hold
+    /// were refused when the rule was made; they are ignored here.
+    pub fn write(&mut self, actions: &[RuleAction]) {
+        for a in actions {
+            match a {
+                RuleAction::PopVlan => self.pop_vlan = true,
+                RuleAction::PushVlan(t) => self.push_vlan = Some(*t),
+                RuleAction::DecTtl => self.dec_ttl = true,
+                RuleAction::SetField { field, .. } => self.set(*field, a),
+                RuleAction::ModVlanVid(_) => self.set(Field::DlVlan, a),
+                RuleAction::ModVlanPcp(_) => self.set(Field::DlVlanPcp, a),
+                RuleAction::Output(_)
+                | RuleAction::InPort
+                | RuleAction::Normal
+                | RuleAction::Flood
+                | RuleAction::All
+                | RuleAction::Controller { .. } => self.output = Some(a.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    fn set(&mut self, field: Field, a: &RuleAction) {
+        match self.sets.iter_mut().find(|(f, _)| *f == field) {
+            Some(slot) => slot.1 = a.clone(),
+            None => self.sets.push((field, a.clone())),
+        }
+    }
+
+    /// Empties the set (`clear_actions`).
+    pub fn clear(&mut self) {
+        *self = ActionSet::default();
+    }
+
+    /// The set, leaving an empty one.
+    pub fn take(&mut self) -> ActionSet {
+        std::mem::take(self)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ActionSet::default()
+    }
+
+    /// The actions in the order they run.
+    pub fn ordered(&self) -> Vec<RuleAction> {
+        let mut out = Vec::new();
+        if self.pop_vlan {
+            out.push(RuleAction::PopVlan);
+        }
+        if let Some(t) = self.push_vlan {
+            out.push(RuleAction::PushVlan(t));
+        }
+        if self.dec_ttl {
+            out.push(RuleAction::DecTtl);
+        }
+        out.extend(self.sets.iter().map(|(_, a)| a.clone()));
+        out.extend(self.output.clone());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_each_type_in_the_specs_order() {
+        let mut s = ActionSet::default();
+        s.write(&[
+            RuleAction::Output(1),
+            RuleAction::SetField {
+                field: Field::DlDst,
+                value: 1,
+                mask: 0xffff_ffff_ffff,
+            },
+            RuleAction::PushVlan(0x8100),
+        ]);
+        s.write(&[
+            RuleAction::Output(2),
+            RuleAction::SetField {
+                field: Field::DlDst,
+                value: 2,
+                mask: 0xffff_ffff_ffff,
+            },
+            RuleAction::PopVlan,
+        ]);
+        assert_eq!(
+            s.ordered(),
+            vec![
+                RuleAction::PopVlan,
+                RuleAction::PushVlan(0x8100),
+                RuleAction::SetField {
+                    field: Field::DlDst,
+                    value: 2,
+                    mask: 0xffff_ffff_ffff
+                },
+                RuleAction::Output(2),
+            ]
+        );
+        s.clear();
+        assert!(s.is_empty());
+        assert!(s.ordered().is_empty());
+    }
+}

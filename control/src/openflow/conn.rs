@@ -1,0 +1,213 @@
+//! One controller connection: a thread that reads, frames, decodes and
+//! answers (through its [`Session`]), and a thread that writes.
+//!
+//! # Liveness
+//! A connection idle for the probe interval gets an ECHO_REQUEST; one
+//! idle for twice that is closed, and a dialled controller is dialled
+//! again. Reads time out every [`super::transport::READ_TICK`] so that the reader notices
+//! both, and a stopping agent, without a message.
+//!
+//! # Backpressure
+//! Answers go to the writer through a bounded queue and the reader waits
+//! for room: a controller that does not read its answers slows down its
+//! own requests, nobody else's. Asynchronous messages (packet-ins) never
+//! wait: when the queue is full they are dropped and counted.
+//!
+//! # Bad input
+//! A message that does not decode is answered with its error and the
+//! connection goes on; only a stream that cannot be framed any more (a
+//! header whose length is below 8) or a failed HELLO closes it.
+
+use super::codec::message::{decode, encode, frame_len, DecodeError, Message, VERSION};
+use super::counters::OpenflowCounters;
+use super::ratelimit::TokenBucket;
+use super::session::{ConnState, Inbound, Session, Verdict};
+use super::transport::{Closer, Stream};
+use super::Shared;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use odpx_classifier::counters::add_shared;
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Messages waiting for the writer, at most.
+const QUEUE: usize = 4096;
+
+/// A live connection, as the agent and the dispatcher see it.
+pub struct ConnHandle {
+    pub id: u64,
+    pub peer: String,
+    tx: Sender<Vec<u8>>,
+    pub state: Arc<Mutex<ConnState>>,
+    limiter: Mutex<TokenBucket>,
+    closer: Closer,
+}
+
+impl ConnHandle {
+    /// The connection's state now.
+    pub fn state(&self) -> ConnState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Queues an asynchronous message unless the queue is full.
+    pub fn offer(&self, bytes: Vec<u8>) -> bool {
+        !matches!(
+            self.tx.try_send(bytes),
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+        )
+    }
+
+    /// Takes a packet-in token at `now`.
+    pub fn packet_in_allowed(&self, now: Instant) -> bool {
+        self.limiter.lock().unwrap_or_else(|p| p.into_inner()).take(now)
+    }
+
+    pub fn close(&self) {
+        self.closer.close();
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Serves `stream` until it closes or the agent stops; returns why it ended.
+pub fn serve(stream: Stream, shared: &Arc<Shared>) -> String {
+    let Stream {
+        mut reader,
+        writer,
+        closer,
+        peer,
+    } = stream;
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(QUEUE);
+    let state = shared.roles.join();
+    let now = shared.bridge.now();
+    let handle = Arc::new(ConnHandle {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        peer: peer.clone(),
+        tx: tx.clone(),
+        state: state.clone(),
+        limiter: Mutex::new(TokenBucket::new(shared.packet_in_rate, shared.packet_in_burst, now)),
+        closer: closer.clone(),
+    });
+    let writer_thread = spawn_writer(writer, rx, closer);
+    shared.register(handle.clone());
+    tracing::info!("openflow: {peer}: connected");
+    let hello = Message::Hello {
+        bitmap: vec![1 << VERSION],
+    };
+    let _ = tx.send(encode(0, &hello));
+    let why = read_loop(&mut *reader, &tx, Session::new(state, shared.roles.clone()), shared);
+    shared.unregister(handle.id);
+    handle.close();
+    // The writer ends when the last sender goes: ours and the handle's.
+    drop(handle);
+    drop(tx);
+    let _ = writer_thread.map(|j| j.join());
+    tracing::info!("openflow: {peer}: {why}");
+    why
+}
+
+/// The writing thread: until every sender is gone; a failed write
+/// closes the connection (and the reader sees its end).
+fn spawn_writer(
+    mut writer: Box<dyn Write + Send>,
+    rx: Receiver<Vec<u8>>,
+    closer: Closer,
+) -> Option<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("of-writer".into())
+        .spawn(move || {
+            while let Ok(bytes) = rx.recv() {
+                if writer.write_all(&bytes).is_err() {
+                    closer.close();
+                    return;
+                }
+            }
+        })
+        .ok()
+}
+
+/// Reads, frames, decodes and answers until the end (see the module
+/// documentation).
+fn read_loop(reader: &mut dyn Read, tx: &Sender<Vec<u8>>, mut session: Session, shared: &Arc<Shared>) -> String {
+    let counters: &OpenflowCounters = &shared.counters;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut last_rx = Instant::now();
+    let mut probed = false;
+    loop {
+        if shared.stopping() {
+            return "closed: the switch is stopping".into();
+        }
+        match reader.read(&mut chunk) {
+            Ok(0) => return "closed by the peer".into(),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                (last_rx, probed) = (Instant::now(), false);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                let idle = last_rx.elapsed();
+                if idle >= 2 * shared.probe_interval {
+                    return format!("closed: no message for {} s", idle.as_secs());
+                }
+                if idle >= shared.probe_interval && !probed {
+                    probed = true;
+                    let _ = tx.send(encode(0, &Message::EchoRequest(Vec::new())));
+                }
+                continue;
+            }
+            Err(e) => return format!("closed: {e}"),
+        }
+        let batch = match frame(&mut buf) {
+            Ok(b) => b,
+            Err(why) => return why,
+        };
+        add_shared(&counters.messages_received, batch.len() as u64);
+        let mut out = Vec::new();
+        let verdict = session.handle(batch, &*shared.bridge, &mut out);
+        let errors = out.iter().filter(|m| m.get(1) == Some(&1)).count();
+        add_shared(&counters.errors_sent, errors as u64);
+        for m in out {
+            if tx.send(m).is_err() {
+                return "closed: the writer stopped".into();
+            }
+        }
+        if verdict == Verdict::Close {
+            return "closed: no common OpenFlow version".into();
+        }
+    }
+}
+
+/// Takes every whole message off the front of `buf`, decoded.
+fn frame(buf: &mut Vec<u8>) -> Result<Vec<Inbound>, String> {
+    let mut batch = Vec::new();
+    let mut at = 0;
+    loop {
+        let n = match frame_len(&buf[at..]) {
+            Ok(Some(n)) if buf.len() - at >= n => n,
+            Ok(_) => break,
+            Err(_) => return Err("closed: a message header with a length below 8".into()),
+        };
+        let raw = buf[at..at + n].to_vec();
+        at += n;
+        batch.push(match decode(&raw) {
+            Ok((header, msg)) => Inbound {
+                header,
+                msg: Ok(msg),
+                raw,
+            },
+            Err(DecodeError { header, error }) => Inbound {
+                header,
+                msg: Err(error),
+                raw,
+            },
+        });
+    }
+    buf.drain(..at);
+    Ok(batch)
+}

@@ -1,0 +1,241 @@
+//! OpenFlow actions and instructions to odpx's rule actions and back.
+//!
+//! A rule's action list holds its instructions in Open vSwitch's order
+//! (see [`RuleAction`]): the applied actions, then `clear_actions`,
+//! `write_actions(...)`, `write_metadata`, `goto_table`. What odpx cannot
+//! carry out is refused with the error a controller expects: an action
+//! type it does not run `OFPBAC_BAD_TYPE`, a port it has no meaning for
+//! `OFPBAC_BAD_OUT_PORT`, a group `OFPBAC_BAD_OUT_GROUP` (groups come
+//! with the pipeline work), a field a set cannot write
+//! `OFPBAC_BAD_SET_TYPE`, a set of a field the match does not pin the
+//! protocol of `OFPBAC_MATCH_INCONSISTENT`, a goto backwards
+//! `OFPBIC_BAD_TABLE_ID`, a meter `OFPBIC_UNSUP_INST`.
+
+use super::matches::key_field;
+use crate::core::rules::N_TABLES;
+use crate::openflow::codec::action::{port, Action};
+use crate::openflow::codec::error::{BadAction, BadInstruction, OfError};
+use crate::openflow::codec::instruction::Instruction;
+use crate::openflow::codec::oxm::{Oxm, OxmField};
+use odpx_classifier::key::Match;
+use odpx_classifier::rules::field::Field;
+use odpx_classifier::rules::ofctl::check_action_prereqs;
+use odpx_classifier::rules::RuleAction;
+
+/// Nicira's experimenter id, for the actions odpx rules have that
+/// OpenFlow 1.3 lacks (`resubmit`).
+const NICIRA: u32 = 0x0000_2320;
+/// `NXAST_RESUBMIT_TABLE`.
+const NXAST_RESUBMIT_TABLE: u16 = 14;
+
+fn bad_action(c: BadAction) -> OfError {
+    OfError::BadAction(c)
+}
+
+/// Where a packet-out's actions may send it beyond a rule's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// In a flow entry of table `n`.
+    Table(u8),
+    /// In a PACKET_OUT (output:TABLE allowed, handled by the caller).
+    PacketOut,
+}
+
+/// One OpenFlow action as a rule action (`None`: output:TABLE in a
+/// packet-out, which the caller runs through the pipeline).
+pub fn action_from(a: &Action, ctx: Context) -> Result<Option<RuleAction>, OfError> {
+    Ok(Some(match a {
+        Action::Output { port: p, max_len } => match *p {
+            p if p > 0 && p <= port::MAX => RuleAction::Output(p),
+            port::IN_PORT => RuleAction::InPort,
+            port::NORMAL => RuleAction::Normal,
+            port::FLOOD => RuleAction::Flood,
+            port::ALL => RuleAction::All,
+            port::CONTROLLER => RuleAction::Controller { max_len: *max_len },
+            port::TABLE if ctx == Context::PacketOut => return Ok(None),
+            _ => return Err(bad_action(BadAction::BadOutPort)),
+        },
+        Action::PushVlan(t) if *t == 0x8100 || *t == 0x88a8 => RuleAction::PushVlan(*t),
+        Action::PushVlan(_) => return Err(bad_action(BadAction::BadArgument)),
+        Action::PopVlan => RuleAction::PopVlan,
+        Action::DecNwTtl => RuleAction::DecTtl,
+        Action::SetNwTtl(t) => RuleAction::SetField {
+            field: Field::NwTtl,
+            value: u128::from(*t),
+            mask: 0xff,
+        },
+        Action::SetField(oxm) => set_field_from(oxm)?,
+        Action::Group(_) => return Err(bad_action(BadAction::BadOutGroup)),
+        Action::Experimenter { .. } => return Err(bad_action(BadAction::BadExperimenter)),
+        _ => return Err(bad_action(BadAction::BadType)),
+    }))
+}
+
+/// A `set_field` as a rule action: the key field the OXM field lies in.
+fn set_field_from(o: &Oxm) -> Result<RuleAction, OfError> {
+    let settable = !matches!(
+        o.field,
+        OxmField::InPort | OxmField::InPhyPort | OxmField::EthType | OxmField::IpProto
+    );
+    if o.field == OxmField::VlanVid {
+        // The VID bits; a set makes a tag present (pushing one if none).
+        return Ok(RuleAction::SetField {
+            field: Field::DlVlan,
+            value: o.value & 0xfff,
+            mask: 0xfff,
+        });
+    }
+    let Some((field, shift)) = key_field(o.field).filter(|_| settable) else {
+        return Err(bad_action(BadAction::BadSetType));
+    };
+    Ok(RuleAction::SetField {
+        field,
+        value: o.value << shift,
+        mask: field.full_mask(),
+    })
+}
+
+/// A flow entry's instructions as its rule actions, checked against its
+/// match and table.
+pub fn instructions_from(insts: &[Instruction], matched: &Match, table: u8) -> Result<Vec<RuleAction>, OfError> {
+    let bad_inst = |c| Err(OfError::BadInstruction(c));
+    let mut kinds: Vec<u16> = insts.iter().map(Instruction::kind).collect();
+    kinds.sort_unstable();
+    if kinds.windows(2).any(|w| w[0] == w[1]) {
+        return bad_inst(BadInstruction::UnsupInst);
+    }
+    let ctx = Context::Table(table);
+    let list = |v: &[Action]| -> Result<Vec<RuleAction>, OfError> {
+        v.iter().filter_map(|a| action_from(a, ctx).transpose()).collect()
+    };
+    // The order of a rule's actions, whatever the order on the wire.
+    let mut out = Vec::new();
+    let find = |k: u16| insts.iter().find(|i| i.kind() == k);
+    if let Some(Instruction::Meter(_)) = find(6) {
+        return bad_inst(BadInstruction::UnsupInst);
+    }
+    if let Some(Instruction::Experimenter { .. }) = find(0xffff) {
+        return bad_inst(BadInstruction::BadExperimenter);
+    }
+    if let Some(Instruction::ApplyActions(v)) = find(4) {
+        out.extend(list(v)?);
+    }
+    if find(5).is_some() {
+        out.push(RuleAction::ClearActions);
+    }
+    if let Some(Instruction::WriteActions(v)) = find(3) {
+        out.push(RuleAction::WriteActions(list(v)?));
+    }
+    if let Some(Instruction::WriteMetadata { metadata, mask }) = find(2) {
+        out.push(RuleAction::WriteMetadata {
+            value: *metadata & *mask,
+            mask: *mask,
+        });
+    }
+    if let Some(Instruction::GotoTable(t)) = find(1) {
+        if *t <= table || *t >= N_TABLES {
+            return bad_inst(BadInstruction::BadTableId);
+        }
+        out.push(RuleAction::GotoTable(*t));
+    }
+    for a in &out {
+        if check_action_prereqs(a, matched).is_err() {
+            return Err(bad_action(BadAction::MatchInconsistent));
+        }
+    }
+    Ok(out)
+}
+
+/// A rule action as OpenFlow actions.
+pub fn action_to(a: &RuleAction) -> Vec<Action> {
+    let out = |p: u32| Action::Output { port: p, max_len: 0 };
+    vec![match a {
+        RuleAction::Output(p) => out(*p),
+        RuleAction::InPort => out(port::IN_PORT),
+        RuleAction::Normal => out(port::NORMAL),
+        RuleAction::Flood => out(port::FLOOD),
+        RuleAction::All => out(port::ALL),
+        RuleAction::Controller { max_len } => Action::Output {
+            port: port::CONTROLLER,
+            max_len: *max_len,
+        },
+        RuleAction::SetField { field, value, .. } => return set_field_to(*field, *value),
+        RuleAction::PushVlan(t) => Action::PushVlan(*t),
+        RuleAction::PopVlan => Action::PopVlan,
+        RuleAction::ModVlanVid(v) => Action::SetField(Oxm::exact(OxmField::VlanVid, u128::from(*v | 0x1000))),
+        RuleAction::ModVlanPcp(p) => Action::SetField(Oxm::exact(OxmField::VlanPcp, u128::from(*p))),
+        RuleAction::DecTtl => Action::DecNwTtl,
+        RuleAction::Resubmit { in_port, table } => {
+            let mut data = Vec::with_capacity(8);
+            data.extend_from_slice(&NXAST_RESUBMIT_TABLE.to_be_bytes());
+            let p = in_port.map_or(0xfff8, |p| p as u16);
+            data.extend_from_slice(&p.to_be_bytes());
+            data.push(table.unwrap_or(255));
+            data.extend_from_slice(&[0; 3]);
+            Action::Experimenter {
+                experimenter: NICIRA,
+                data,
+            }
+        }
+        RuleAction::ClearActions
+        | RuleAction::WriteActions(_)
+        | RuleAction::WriteMetadata { .. }
+        | RuleAction::GotoTable(_) => return Vec::new(),
+    }]
+}
+
+/// A set of a key field as the OpenFlow `set_field` it stands for.
+fn set_field_to(f: Field, v: u128) -> Vec<Action> {
+    let of = match f {
+        Field::Metadata => OxmField::Metadata,
+        Field::DlDst => OxmField::EthDst,
+        Field::DlSrc => OxmField::EthSrc,
+        Field::DlVlan => return vec![Action::SetField(Oxm::exact(OxmField::VlanVid, v | 0x1000))],
+        Field::DlVlanPcp => OxmField::VlanPcp,
+        Field::NwTos => return vec![Action::SetField(Oxm::exact(OxmField::IpDscp, v >> 2))],
+        Field::NwEcn => OxmField::IpEcn,
+        Field::NwTtl => return vec![Action::SetNwTtl(v as u8)],
+        Field::NwSrc => OxmField::Ipv4Src,
+        Field::NwDst => OxmField::Ipv4Dst,
+        Field::TpSrc => OxmField::TcpSrc,
+        Field::TpDst => OxmField::TcpDst,
+        Field::IcmpType => OxmField::Icmpv4Type,
+        Field::IcmpCode => OxmField::Icmpv4Code,
+        Field::ArpOp => OxmField::ArpOp,
+        Field::ArpSha | Field::NdSll => OxmField::ArpSha,
+        Field::ArpTha | Field::NdTll => OxmField::ArpTha,
+        Field::Ipv6Src => OxmField::Ipv6Src,
+        Field::Ipv6Dst => OxmField::Ipv6Dst,
+        Field::Ipv6Label => OxmField::Ipv6Flabel,
+        Field::NdTarget => OxmField::Ipv6NdTarget,
+        Field::MplsLabel => OxmField::MplsLabel,
+        Field::MplsTc => OxmField::MplsTc,
+        Field::MplsBos => OxmField::MplsBos,
+        Field::TunId => OxmField::TunnelId,
+        // Fields OpenFlow 1.3 cannot set (odpx rule files can).
+        _ => return Vec::new(),
+    };
+    vec![Action::SetField(Oxm::exact(of, v & of.max_value()))]
+}
+
+/// A rule's actions as OpenFlow instructions.
+pub fn instructions_to(actions: &[RuleAction]) -> Vec<Instruction> {
+    let applied: Vec<Action> = actions.iter().flat_map(action_to).collect();
+    let mut out = Vec::new();
+    if !applied.is_empty() {
+        out.push(Instruction::ApplyActions(applied));
+    }
+    for a in actions {
+        match a {
+            RuleAction::ClearActions => out.push(Instruction::ClearActions),
+            RuleAction::WriteActions(v) => out.push(Instruction::WriteActions(v.iter().flat_map(action_to).collect())),
+            RuleAction::WriteMetadata { value, mask } => out.push(Instruction::WriteMetadata {
+                metadata: *value,
+                mask: *mask,
+            }),
+            RuleAction::GotoTable(t) => out.push(Instruction::GotoTable(*t)),
+            _ => {}
+        }
+    }
+    out
+}

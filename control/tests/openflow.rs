@@ -1,0 +1,321 @@
+//! The OpenFlow agent on a switch with in-memory ports: driven by a
+//! controller written here with odpx's codec (packet-in, packet-out,
+//! barriers, errors, reconnects), and by `ovs-ofctl`, Open vSwitch's own
+//! client (show, add-flow, dump-flows, del-flows, dump-ports,
+//! dump-tables, mod-port), against the passive socket.
+
+use odpx_control::config::Config;
+use odpx_control::openflow::codec::action::{port, Action};
+use odpx_control::openflow::codec::flow::{FlowMod, FlowModCommand, GROUP_ANY, NO_BUFFER};
+use odpx_control::openflow::codec::instruction::Instruction;
+use odpx_control::openflow::codec::message::{decode, encode, frame_len, Header, Message};
+use odpx_control::openflow::codec::oxm::{Oxm, OxmField};
+use odpx_control::openflow::codec::packet::PacketOut;
+use odpx_control::openflow::Agent;
+use odpx_control::switch::Switch;
+use odpx_dataplane::port::Port;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A switch on in-memory ports p1..pN with an `[openflow]` section.
+fn switch(ports: u32, openflow: &str) -> (Arc<Switch>, Agent, Config) {
+    let mut text = String::from("[switch]\nrules_inline = [\"priority=0,actions=NORMAL\"]\n");
+    for i in 1..=ports {
+        text += &format!("[[port]]\nname = \"p{i}\"\ntype = \"memory\"\n");
+    }
+    text += "[pmd]\ncores = [0]\nidle_sleep_us = 1000\n[openflow]\n";
+    text += openflow;
+    let cfg = Config::parse(&text, Path::new("/")).unwrap();
+    let mem = (1..=ports).map(|i| Port::memory(i, &format!("p{i}"), true)).collect();
+    let sw = Arc::new(Switch::start_with_ports(&cfg, mem).unwrap());
+    let agent = Agent::start(&sw, &cfg).unwrap().expect("an agent");
+    (sw, agent, cfg)
+}
+
+fn frame(src: [u8; 6], dst: [u8; 6], udp_dst: u16) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(src, dst)
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(1000, udp_dst);
+    let mut f = Vec::new();
+    b.write(&mut f, &[7u8; 18]).unwrap();
+    f
+}
+
+fn push(sw: &Switch, port: usize, f: Vec<u8>) {
+    sw.ports[port].as_ref().unwrap().mem().unwrap().push_rx(f);
+}
+
+/// Frames sent on `port` within the deadline, until `want` came.
+fn taken(sw: &Switch, port: usize, want: usize) -> Vec<Vec<u8>> {
+    let t = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < want && t.elapsed() < DEADLINE {
+        out.extend(sw.ports[port].as_ref().unwrap().mem().unwrap().take_tx());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    out
+}
+
+/// A controller made of odpx's codec: one accepted connection.
+struct Controller {
+    s: TcpStream,
+    buf: Vec<u8>,
+    xid: u32,
+}
+
+impl Controller {
+    fn accept(l: &TcpListener) -> Controller {
+        l.set_nonblocking(false).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(DEADLINE)).unwrap();
+        let mut c = Controller {
+            s,
+            buf: Vec::new(),
+            xid: 100,
+        };
+        let (_, hello) = c.recv();
+        assert_eq!(hello, Message::Hello { bitmap: vec![1 << 4] });
+        c.send(Message::Hello { bitmap: vec![1 << 4] });
+        c
+    }
+
+    fn send(&mut self, m: Message) -> u32 {
+        self.xid += 1;
+        self.s.write_all(&encode(self.xid, &m)).unwrap();
+        self.xid
+    }
+
+    fn recv(&mut self) -> (Header, Message) {
+        loop {
+            if let Ok(Some(n)) = frame_len(&self.buf) {
+                if self.buf.len() >= n {
+                    let raw: Vec<u8> = self.buf.drain(..n).collect();
+                    return decode(&raw).unwrap_or_else(|e| panic!("the switch sent a bad message: {e:?}"));
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.s.read(&mut chunk).expect("a message within the deadline");
+            assert!(n > 0, "the switch closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next message that is not an ECHO_REQUEST or a PORT_STATUS.
+    fn recv_reply(&mut self) -> (Header, Message) {
+        loop {
+            match self.recv() {
+                (h, Message::EchoRequest(d)) => {
+                    self.s.write_all(&encode(h.xid, &Message::EchoReply(d))).unwrap();
+                }
+                (_, Message::PortStatus { .. }) => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn barrier(&mut self) {
+        let xid = self.send(Message::BarrierRequest);
+        let (h, m) = self.recv_reply();
+        assert_eq!((h.xid, m), (xid, Message::BarrierReply));
+    }
+}
+
+fn flow_mod(table: u8, priority: u16, matched: Vec<Oxm>, instructions: Vec<Instruction>) -> Message {
+    Message::FlowMod(FlowMod {
+        cookie: 0x1234,
+        cookie_mask: 0,
+        table_id: table,
+        command: FlowModCommand::Add,
+        idle_timeout: 0,
+        hard_timeout: 0,
+        priority,
+        buffer_id: NO_BUFFER,
+        out_port: port::ANY,
+        out_group: GROUP_ANY,
+        flags: 0,
+        matched,
+        instructions,
+    })
+}
+
+fn apply(actions: Vec<Action>) -> Vec<Instruction> {
+    vec![Instruction::ApplyActions(actions)]
+}
+
+/// A controller sends the unknown to itself, answers each packet-in with
+/// a packet-out, installs a rule behind a barrier, and hears its refusals
+/// as errors with the spec's codes.
+fn a_controller_gets_packet_ins_and_sends_packet_outs() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (sw, agent, _) = switch(3, &format!("controller = \"tcp:{addr}\"\nmax_backoff_ms = 100\n"));
+    let mut c = Controller::accept(&l);
+    // Table 0: everything to the controller (the rule file's NORMAL goes).
+    c.send(Message::FlowMod(FlowMod {
+        command: FlowModCommand::Delete,
+        table_id: 0xff,
+        ..match flow_mod(0, 0, vec![], vec![]) {
+            Message::FlowMod(f) => f,
+            _ => unreachable!(),
+        }
+    }));
+    c.send(flow_mod(
+        0,
+        0,
+        vec![],
+        apply(vec![Action::Output {
+            port: port::CONTROLLER,
+            max_len: 0xffff,
+        }]),
+    ));
+    c.barrier();
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 3], 53);
+    push(&sw, 1, f.clone());
+    let (_, pi) = c.recv_reply();
+    let Message::PacketIn(pi) = pi else {
+        panic!("a packet-in: {pi:?}")
+    };
+    assert_eq!(pi.data, f);
+    assert_eq!(
+        (pi.reason, pi.table_id, pi.cookie, pi.buffer_id),
+        (0, 0, 0x1234, NO_BUFFER),
+        "a table-miss entry's"
+    );
+    assert_eq!(pi.matched, vec![Oxm::exact(OxmField::InPort, 1)]);
+    // The packet-out goes where the controller says.
+    c.send(Message::PacketOut(PacketOut {
+        buffer_id: NO_BUFFER,
+        in_port: 1,
+        actions: vec![Action::Output { port: 3, max_len: 0 }],
+        data: pi.data,
+    }));
+    assert_eq!(taken(&sw, 3, 1), vec![f.clone()]);
+    // A rule for port 3's traffic, in force once the barrier is answered.
+    c.send(flow_mod(
+        0,
+        10,
+        vec![Oxm::exact(OxmField::InPort, 1)],
+        apply(vec![Action::Output { port: 3, max_len: 0 }]),
+    ));
+    c.barrier();
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 3, 1), vec![f.clone()]);
+    // Refusals: a TCP port without ip_proto; a goto backwards.
+    let bad_match = c.send(flow_mod(1, 1, vec![Oxm::exact(OxmField::TcpDst, 80)], vec![]));
+    let bad_goto = c.send(flow_mod(2, 1, vec![], vec![Instruction::GotoTable(1)]));
+    for (want_xid, want) in [(bad_match, "OFPBMC_BAD_PREREQ"), (bad_goto, "OFPBIC_BAD_TABLE_ID")] {
+        let (h, m) = c.recv_reply();
+        let Message::Error { error, .. } = m else {
+            panic!("an error: {m:?}")
+        };
+        assert_eq!((h.xid, error.to_string()), (want_xid, want.to_string()));
+    }
+    // An unknown message type: an error, and the session goes on.
+    c.s.write_all(&[4, 99, 0, 8, 0, 0, 0, 9]).unwrap();
+    let (h, m) = c.recv_reply();
+    assert!(matches!(m, Message::Error { .. }) && h.xid == 9, "{m:?}");
+    c.barrier();
+    // The controller goes away and comes back: the switch dials again.
+    drop(c);
+    let mut c = Controller::accept(&l);
+    c.barrier();
+    assert!(
+        agent
+            .counters()
+            .packet_ins_sent
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    drop(agent);
+}
+
+fn ofctl(target: &str, args: &[&str]) -> String {
+    let out = Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow13"])
+        .args(args.iter().take(1))
+        .arg(target)
+        .args(args.iter().skip(1))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ovs-ofctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until `ovs-ofctl ARGS` prints something `pred` accepts.
+fn ofctl_until(target: &str, args: &[&str], pred: impl Fn(&str) -> bool) -> String {
+    let t = Instant::now();
+    loop {
+        let out = ofctl(target, args);
+        if pred(&out) || t.elapsed() > DEADLINE {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn socket_path() -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("odpx-of-test-{}", std::process::id()))
+        .join("odpx.mgmt")
+}
+
+/// ovs-ofctl sees the ports and tables, adds, dumps and deletes rules,
+/// reads counters that include the packets the caches carried, and takes
+/// a port down.
+fn ovs_ofctl_shows_adds_dumps_and_deletes() {
+    let path = socket_path();
+    let (sw, agent, _) = switch(2, &format!("listen = \"punix:{}\"\n", path.display()));
+    let target = format!("unix:{}", path.display());
+    let t = target.as_str();
+    let show = ofctl(t, &["show"]);
+    assert!(show.contains("n_tables:254"), "{show}");
+    assert!(
+        show.contains(" 1(p1): addr:") && show.contains(" 2(p2): addr:"),
+        "{show}"
+    );
+    ofctl(t, &["add-flow", "table=0,priority=100,in_port=1,udp,actions=output:2"]);
+    let flows = ofctl(t, &["dump-flows"]);
+    assert!(flows.contains("priority=100,udp,in_port=1 actions=output:2"), "{flows}");
+    assert!(flows.contains("priority=0 actions=NORMAL"), "{flows}");
+    // Five packets: the first through the translator, then, once its
+    // megaflow is in, four through the caches (counted by the sweeps).
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 2, 1).len(), 1);
+    sw.sync().unwrap();
+    for _ in 0..4 {
+        push(&sw, 1, f.clone());
+    }
+    assert_eq!(taken(&sw, 2, 4).len(), 4);
+    let flows = ofctl_until(t, &["dump-flows"], |f| f.contains("n_packets=5,"));
+    assert!(flows.contains("n_packets=5, n_bytes=300,"), "{flows}");
+    let ports = ofctl(t, &["dump-ports"]);
+    assert!(ports.contains("port  1: rx pkts=5"), "{ports}");
+    let tables = ofctl(t, &["dump-tables"]);
+    assert!(tables.contains("table 0:") && tables.contains("active=2"), "{tables}");
+    ofctl(t, &["del-flows", "in_port=1,udp"]);
+    let flows = ofctl(t, &["dump-flows"]);
+    assert!(!flows.contains("priority=100"), "{flows}");
+    assert!(flows.contains("priority=0 actions=NORMAL"), "{flows}");
+    ofctl(t, &["mod-port", "1", "down"]);
+    let show = ofctl(t, &["show"]);
+    assert!(show.contains("PORT_DOWN"), "{show}");
+    drop(agent);
+    drop(sw);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+odpx_tests::cases! {
+    [] => a_controller_gets_packet_ins_and_sends_packet_outs;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes;
+}
