@@ -41,6 +41,17 @@ if ! command -v ovs-ofctl >/dev/null; then
     || log "could not install openvswitch-common; the ovs-ofctl tests will report it"
 fi
 
+# Faucet, the OpenFlow controller of the agent's tests (and os-ken, whose
+# switch test tool it brings), pinned, in a venv under target/ that later
+# runs reuse. DEBINSTALL=1 keeps its setup out of /etc and /var/log.
+FAUCET_VENV=target/faucet-venv
+if [ ! -x "$FAUCET_VENV/bin/faucet" ]; then
+  log "installing Faucet 1.10.12 (pip, in $FAUCET_VENV)"
+  { python3 -m venv "$FAUCET_VENV" \
+    && DEBINSTALL=1 "$FAUCET_VENV/bin/pip" install --quiet --disable-pip-version-check 'faucet==1.10.12'; } \
+    || log "could not install Faucet; the Faucet tests will report it"
+fi
+
 # The real Open vSwitch kernel datapath runs in a VM (the host kernel has no
 # openvswitch module): qemu, busybox, ovs-dpctl and a Debian cloud kernel,
 # cached in ~/.cache/odpx-vm after the first run.

@@ -93,7 +93,7 @@ pub enum Reply {
         pmd_stats: bool,
     },
     Done,
-    /// The rules, in `ovs-ofctl dump-flows` syntax.
+    /// The rules with their counters, as `ovs-ofctl dump-flows` prints them.
     Rules(Vec<String>),
     Added(usize),
     Deleted(usize),

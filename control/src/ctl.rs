@@ -85,7 +85,15 @@ pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
             Ok(Reply::Done)
         }
         Request::DumpFlows => match sw.query(Query::Rules) {
-            Answer::Rules(rules) => Ok(Reply::Rules(rules.iter().map(ofctl::format_rule).collect())),
+            Answer::Rules(rules) => {
+                let now = std::time::Instant::now();
+                Ok(Reply::Rules(
+                    rules
+                        .iter()
+                        .map(|(r, s)| ofctl::format_flow(r, s.packets, s.bytes, now.saturating_duration_since(s.added)))
+                        .collect(),
+                ))
+            }
             _ => Err("no rules in the answer".into()),
         },
         Request::AddFlow { rule } => {

@@ -79,7 +79,8 @@ pub struct MacEntry {
 /// The answer to a [`Query`].
 #[derive(Clone, Debug)]
 pub enum Answer {
-    Rules(Vec<Rule>),
+    /// Every rule with its counters.
+    Rules(Vec<(Rule, crate::core::rules::RuleStats)>),
     Trace(Box<Trace>),
     MacTable(Vec<MacEntry>),
     Routes(Vec<RouteRow>),
@@ -245,7 +246,7 @@ impl Owner {
     pub fn query(&self, q: Query) -> Answer {
         let now = Instant::now();
         self.read(|core| match q {
-            Query::Rules => Answer::Rules(core.rules()),
+            Query::Rules => Answer::Rules(core.select_rules(&odpx_classifier::rules::Selector::all(None))),
             Query::Trace(key) => Answer::Trace(Box::new(core.trace(&key))),
             Query::MacTable => Answer::MacTable(
                 core.mac_table(now)

@@ -89,6 +89,12 @@ pub const OVS_OFCTL: Need = Need {
     here: || has("ovs-ofctl"),
 };
 
+/// Faucet 1.10.12 in `target/faucet-venv` (`tools/test.sh` installs it).
+pub const FAUCET: Need = Need {
+    what: "Faucet in target/faucet-venv (tools/test.sh installs it)",
+    here: || crate::repo().join("target/faucet-venv/bin/faucet").exists(),
+};
+
 /// One case of a test file.
 pub struct Case {
     pub name: &'static str,

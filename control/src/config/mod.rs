@@ -575,10 +575,16 @@ impl Config {
     }
 
     /// The rule text to load.
+    /// The rules the switch starts with: the rule file's, the inline
+    /// ones, or NORMAL switching; none for an OpenFlow switch in
+    /// `fail_mode = "secure"` (it forwards nothing until its controller
+    /// says how).
     pub fn rules_text(&self) -> Result<String, String> {
+        let secure = self.openflow.as_ref().is_some_and(|o| o.fail_mode == FailMode::Secure);
         match (&self.switch.rules, &self.switch.rules_inline) {
             (Some(f), _) => std::fs::read_to_string(f).map_err(|e| format!("switch.rules: {}: {e}", f.display())),
             (None, Some(lines)) => Ok(lines.join("\n")),
+            (None, None) if secure => Ok(String::new()),
             (None, None) => Ok(DEFAULT_RULES.to_string()),
         }
     }

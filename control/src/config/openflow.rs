@@ -126,14 +126,16 @@ impl FromStr for Target {
     }
 }
 
-/// What a switch does while no controller is connected.
+/// What a switch does without a controller.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
-    /// Forward as a learning switch (NORMAL), as Open vSwitch does.
+    /// Start with the rule file's rules (NORMAL switching by default)
+    /// until a controller changes them.
     #[default]
     Standalone,
-    /// Keep the rules as they are; nothing new is learned.
+    /// Start with no rule but the rule file's: nothing is forwarded
+    /// until a controller says how.
     Secure,
 }
 

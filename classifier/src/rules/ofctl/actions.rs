@@ -220,7 +220,13 @@ fn parse_set_field(c: &mut Cursor) -> PResult<RuleAction> {
     let Some(field) = Field::by_name(&fname) else {
         return c.err_at(fname_start, format!("unknown field '{fname}'"));
     };
-    let (value, mask) = field.parse_value(c)?;
+    let (value, mask) = if fname == "vlan_vid" {
+        // OpenFlow's vlan_vid: the VID with bit 12 set (a tag present),
+        // as `ovs-ofctl` writes it (`set_field:4196->vlan_vid` is VID 100).
+        ((c.uint(0x1fff)? & 0x0fff) as u128, 0x0fff)
+    } else {
+        field.parse_value(c)?
+    };
     c.expect("->")?;
     c.pos += fname.len();
     Ok(RuleAction::SetField { field, value, mask })

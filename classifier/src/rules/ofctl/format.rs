@@ -4,13 +4,18 @@ use super::super::field::Field;
 use super::super::{Rule, RuleAction};
 use super::{exact, FLAG_WORDS, SHORTHANDS};
 use crate::key::{Match, VLAN_CFI};
+use std::time::Duration;
 
-/// Field names printed by [`format_match`], in print order.
+/// Field names printed by [`format_match`] before the protocol
+/// shorthand, in print order (Open vSwitch's `match_format()`).
+const FIELDS_FIRST: &[&str] = &["pkt_mark", "skb_priority"];
+
+/// Field names printed by [`format_match`] after the protocol shorthand,
+/// in print order: Open vSwitch's (`match_format()`), so that a rule
+/// prints as `ovs-ofctl dump-flows` prints it.
 pub(super) const FIELD_CANON: &[&str] = &[
-    "metadata",
-    "in_port",
-    "skb_priority",
     "pkt_mark",
+    "skb_priority",
     "tun_id",
     "tun_src",
     "tun_dst",
@@ -21,37 +26,39 @@ pub(super) const FIELD_CANON: &[&str] = &[
     "tun_flags",
     "tun_tp_src",
     "tun_tp_dst",
+    "metadata",
+    "in_port",
+    "vlan_tci",
     "dl_src",
     "dl_dst",
     "dl_type",
-    "vlan_tci",
-    "nw_src",
-    "nw_dst",
-    "arp_spa",
-    "arp_tpa",
     "ipv6_src",
     "ipv6_dst",
     "ipv6_label",
+    "arp_spa",
+    "arp_tpa",
+    "nw_src",
+    "nw_dst",
     "nw_proto",
-    "nw_tos",
-    "nw_ecn",
-    "nw_ttl",
-    "ip_frag",
     "arp_op",
     "arp_sha",
     "arp_tha",
-    "tp_src",
-    "tp_dst",
+    "nw_tos",
+    "nw_ecn",
+    "nw_ttl",
+    "mpls_label",
+    "mpls_tc",
+    "mpls_ttl",
+    "mpls_bos",
+    "nw_frag",
     "icmp_type",
     "icmp_code",
-    "tcp_flags",
     "nd_target",
     "nd_sll",
     "nd_tll",
-    "mpls_label",
-    "mpls_tc",
-    "mpls_bos",
-    "mpls_ttl",
+    "tp_src",
+    "tp_dst",
+    "tcp_flags",
 ];
 
 /// Formats a match in `ovs-ofctl` syntax (shorthand first, then fields).
@@ -61,6 +68,11 @@ pub fn format_match(m: &Match) -> String {
     let proto = exact(m, Field::NwProto).map(|v| v as u8);
     let mut skip_type = false;
     let mut skip_proto = false;
+    for name in FIELDS_FIRST {
+        if let Some(f) = Field::by_name(name).filter(|f| f.get(&m.mask) != 0) {
+            parts.push(format!("{name}={}", f.format_value(f.get(&m.key), f.get(&m.mask))));
+        }
+    }
     if let Some(et) = et {
         if let Some((n, _, p)) = SHORTHANDS
             .iter()
@@ -77,7 +89,7 @@ pub fn format_match(m: &Match) -> String {
     let is_arp = matches!(et, Some(0x0806 | 0x8035));
     let is_icmp = matches!(proto, Some(1 | 58)) && matches!(et, Some(0x0800 | 0x86dd));
     let is_nd = is_icmp && et == Some(0x86dd);
-    for name in FIELD_CANON {
+    for name in FIELD_CANON.iter().filter(|n| !FIELDS_FIRST.contains(n)) {
         let Some(f) = Field::by_name(name) else {
             continue;
         };
@@ -118,8 +130,35 @@ pub fn format_match(m: &Match) -> String {
     parts.join(",")
 }
 
+/// The name Open vSwitch gives the field a `set_field` writes (its
+/// OXM-style name; the L4 ports by the rule's protocol, `proto`).
+fn set_field_name(f: Field, proto: Option<u8>) -> &'static str {
+    let l4 = |tcp, udp, sctp, other| match proto {
+        Some(6) => tcp,
+        Some(17) => udp,
+        Some(132) => sctp,
+        _ => other,
+    };
+    match f {
+        Field::DlSrc => "eth_src",
+        Field::DlDst => "eth_dst",
+        Field::DlVlan => "vlan_vid",
+        Field::DlVlanPcp => "vlan_pcp",
+        Field::NwSrc => "ip_src",
+        Field::NwDst => "ip_dst",
+        Field::TpSrc => l4("tcp_src", "udp_src", "sctp_src", "tp_src"),
+        Field::TpDst => l4("tcp_dst", "udp_dst", "sctp_dst", "tp_dst"),
+        f => f.name(),
+    }
+}
+
 /// Formats one action.
 pub fn format_action(a: &RuleAction) -> String {
+    format_action_in(a, None)
+}
+
+/// Formats one action of a rule whose match pins IP protocol `proto`.
+fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
     match a {
         RuleAction::Output(p) => format!("output:{p}"),
         RuleAction::InPort => "IN_PORT".into(),
@@ -136,9 +175,15 @@ pub fn format_action(a: &RuleAction) -> String {
         }
         RuleAction::WriteMetadata { value, mask } if *mask == u64::MAX => format!("write_metadata:{value:#x}"),
         RuleAction::WriteMetadata { value, mask } => format!("write_metadata:{value:#x}/{mask:#x}"),
+        // A VID written is a tag present: OpenFlow's value has bit 12 set.
+        RuleAction::SetField {
+            field: Field::DlVlan,
+            value,
+            ..
+        } => format!("set_field:{}->vlan_vid", value | 0x1000),
         RuleAction::SetField { field, value, mask } => {
             let v = field.format_value(*value, *mask);
-            format!("set_field:{v}->{}", field.name())
+            format!("set_field:{v}->{}", set_field_name(*field, proto))
         }
         RuleAction::PushVlan(t) => format!("push_vlan:{t:#06x}"),
         RuleAction::PopVlan => "pop_vlan".into(),
@@ -184,7 +229,65 @@ pub fn format_rule(r: &Rule) -> String {
     if r.actions.is_empty() {
         s.push_str("drop");
     } else {
-        s.push_str(&r.actions.iter().map(format_action).collect::<Vec<_>>().join(","));
+        s.push_str(&format_actions(r));
     }
     s
+}
+
+/// A rule with its counters, as `ovs-ofctl dump-flows` prints it:
+/// `cookie=0x0, duration=1.234s, table=0, n_packets=0, n_bytes=0,
+/// [idle_timeout=N, ][hard_timeout=N, ][FLAGS ]priority=P,MATCH
+/// actions=ACTIONS`, the default priority (32768) left out.
+pub fn format_flow(r: &Rule, packets: u64, bytes: u64, age: Duration) -> String {
+    let mut s = format!(
+        "cookie={:#x}, duration={}.{:03}s, table={}, n_packets={packets}, n_bytes={bytes}, ",
+        r.cookie,
+        age.as_secs(),
+        age.subsec_millis(),
+        r.table
+    );
+    if r.idle_timeout != 0 {
+        s.push_str(&format!("idle_timeout={}, ", r.idle_timeout));
+    }
+    if r.hard_timeout != 0 {
+        s.push_str(&format!("hard_timeout={}, ", r.hard_timeout));
+    }
+    for (word, bit) in FLAG_WORDS {
+        if r.flags & bit != 0 {
+            s.push_str(word);
+            s.push(' ');
+        }
+    }
+    let mut head = Vec::new();
+    if r.priority != super::DEFAULT_PRIORITY {
+        head.push(format!("priority={}", r.priority));
+    }
+    let m = format_match(&r.matched);
+    if !m.is_empty() {
+        head.push(m);
+    }
+    if !head.is_empty() {
+        s.push_str(&head.join(","));
+        s.push(' ');
+    }
+    s.push_str("actions=");
+    if r.actions.is_empty() {
+        s.push_str("drop");
+    } else {
+        s.push_str(&format_actions(r));
+    }
+    s
+}
+
+/// A rule's actions, comma-separated (`drop` when there are none).
+fn format_actions(r: &Rule) -> String {
+    if r.actions.is_empty() {
+        return "drop".into();
+    }
+    let proto = exact(&r.matched, Field::NwProto).map(|p| p as u8);
+    r.actions
+        .iter()
+        .map(|a| format_action_in(a, proto))
+        .collect::<Vec<_>>()
+        .join(",")
 }

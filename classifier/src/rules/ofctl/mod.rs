@@ -11,7 +11,7 @@
 mod actions;
 mod format;
 
-pub use self::format::{format_action, format_match, format_rule};
+pub use self::format::{format_action, format_flow, format_match, format_rule};
 
 use self::actions::parse_actions;
 use self::format::FIELD_CANON;
@@ -229,7 +229,14 @@ pub fn prereq_ok(p: Prereq, m: &Match) -> Result<(), &'static str> {
 /// Checks that every field the match names has its prerequisites
 /// (`Err` names the field and what it needs).
 pub fn check_match_prereqs(m: &Match) -> Result<(), String> {
-    for name in FIELD_CANON {
+    // Fields sharing storage fail together: name the commoner meaning
+    // (tp_dst, not icmp_code; arp_sha, not nd_sll).
+    const SECOND_MEANINGS: [&str; 4] = ["icmp_type", "icmp_code", "nd_sll", "nd_tll"];
+    let order = FIELD_CANON
+        .iter()
+        .filter(|n| !SECOND_MEANINGS.contains(n))
+        .chain(SECOND_MEANINGS.iter());
+    for name in order {
         let Some(f) = Field::by_name(name) else {
             continue;
         };
@@ -284,7 +291,7 @@ mod tests {
     fn parse_and_format_round_trip() {
         for line in [
             "table=0, priority=100,tcp,nw_src=10.0.0.0/8,tp_dst=80 actions=output:2",
-            "table=1, priority=5,in_port=3,dl_dst=00:00:00:00:00:01 actions=set_field:00:00:00:00:00:02->dl_src,output:1",
+            "table=1, priority=5,in_port=3,dl_dst=00:00:00:00:00:01 actions=set_field:00:00:00:00:00:02->eth_src,output:1",
             "table=0, priority=32768,dl_vlan=10 actions=pop_vlan,NORMAL",
             "table=0, priority=1,dl_vlan=0xffff actions=mod_vlan_vid:20,output:4",
             "table=0, priority=7,arp,arp_tpa=10.0.0.1 actions=FLOOD",
@@ -301,7 +308,7 @@ mod tests {
         let r = parse_rule("in_port=1,actions=mod_dl_src:00:00:00:00:00:02,strip_vlan,output:1").unwrap();
         assert_eq!(
             format_rule(&r),
-            "table=0, priority=32768,in_port=1 actions=set_field:00:00:00:00:00:02->dl_src,pop_vlan,output:1"
+            "table=0, priority=32768,in_port=1 actions=set_field:00:00:00:00:00:02->eth_src,pop_vlan,output:1"
         );
     }
 
