@@ -10,7 +10,7 @@
 mod common;
 
 use common::Daemon;
-use odpx_tools::sandbox::{echo_count, sh};
+use odpx_tools::sandbox::{echo_count, echo_count_with, sh, Echo};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,7 +39,10 @@ impl Faucet {
             .arg(format!("PATH={path}"))
             .arg(format!("FAUCET_CONFIG={}", dir.join("faucet.yaml").display()))
             .arg(format!("FAUCET_LOG={}", dir.join("faucet.log").display()))
-            .arg(format!("FAUCET_EXCEPTION_LOG={}", dir.join("faucet_exception.log").display()))
+            .arg(format!(
+                "FAUCET_EXCEPTION_LOG={}",
+                dir.join("faucet_exception.log").display()
+            ))
             .args(["FAUCET_PROMETHEUS_ADDR=127.0.0.1", "FAUCET_PROMETHEUS_PORT=9302"])
             .arg(bin.join("faucet"))
             .arg(format!("--ryu-ofp-tcp-listen-port={OF_PORT}"))
@@ -96,6 +99,150 @@ vlans:
     200:
 ";
 
+/// The tutorial's routing: a router IP on each VLAN, a router between.
+/// `acl` adds port 1's ACL (`acl_in: 1`) and `vlan3` puts port 3 in
+/// that VLAN.
+fn routing(acl: &str, vlan3: u16) -> String {
+    let acl_in = if acl.is_empty() {
+        ""
+    } else {
+        "\n                acl_in: 1"
+    };
+    format!(
+        "
+dps:
+    switch-1:
+        dp_id: 0x1
+        hardware: Open vSwitch
+        timeout: 3600
+        arp_neighbor_timeout: 1200
+        interfaces:
+            1:
+                native_vlan: 100{acl_in}
+            2:
+                native_vlan: 100
+            3:
+                native_vlan: {vlan3}
+            4:
+                native_vlan: 200
+            5:
+                native_vlan: 200
+vlans:
+    100:
+        faucet_vips: [\"10.100.0.254/24\"]
+    200:
+        faucet_vips: [\"10.200.0.254/24\"]
+routers:
+    router-1:
+        vlans: [100, 200]
+{acl}"
+    )
+}
+
+/// Port 1's ACL: UDP to the echo port is dropped, the rest allowed.
+const ACL: &str = "
+acls:
+    1:
+        - rule:
+            dl_type: 0x800
+            nw_proto: 17
+            udp_dst: 7
+            actions:
+                allow: 0
+        - rule:
+            actions:
+                allow: 1
+";
+
+/// Moves host `i` into the routed addressing: 10.100.0.i/24 (VLAN 100)
+/// or 10.200.0.i/24, its default route the VLAN's router IP.
+fn readdress(d: &Daemon, i: usize, net: u8) {
+    let h = d.host(i);
+    sh(&["ip", "-n", h, "addr", "flush", "dev", "eth0"]).unwrap();
+    let addr = format!("10.{net}.0.{i}/24");
+    sh(&["ip", "-n", h, "addr", "add", &addr, "dev", "eth0"]).unwrap();
+    let via = format!("10.{net}.0.254");
+    sh(&["ip", "-n", h, "route", "replace", "default", "via", &via]).unwrap();
+}
+
+/// Echo answers within the deadline (the first few may go while Faucet
+/// resolves next hops): at least one of a burst, tried until it comes.
+fn reaches(kind: Echo, ns: &str, dst: &str) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < DEADLINE {
+        if echo_count_with(kind, ns, dst, 3) > 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Routing between the VLANs through Faucet's router IPs (ARP for them
+/// answered with packet-outs, next hops resolved by the controller),
+/// then a port ACL loaded by a configuration reload (SIGHUP), a port
+/// going down and up, and Faucet killed and started again with port 3
+/// in the other VLAN: traffic follows, and no rule of the old
+/// configuration stays.
+fn faucet_routes_reloads_and_restarts() {
+    let dir = std::env::temp_dir().join(format!("odpx-faucet-r-{}", std::process::id()));
+    let mgmt_dir = dir.clone();
+    let d = Daemon::start_with("fr", 5, "", move |_, _| openflow_section(&mgmt_dir));
+    for (i, net) in [(1, 100), (2, 100), (3, 100), (4, 200), (5, 200)] {
+        readdress(&d, i, net);
+    }
+    let mut faucet = Faucet::start(&d.sb.switch, &dir, &routing("", 100));
+    flows_until(&d, &faucet, "Faucet's router", |f| {
+        f.contains("arp_tpa=10.100.0.254 actions=CONTROLLER")
+    });
+    // The router IP answers ping (Faucet itself, by packet-out), and
+    // routed traffic crosses the VLANs both ways.
+    assert!(reaches(Echo::Icmp, d.host(1), "10.100.0.254"), "{}", faucet.log());
+    assert!(
+        reaches(Echo::Udp, d.host(1), "10.200.0.4"),
+        "{}\n{}",
+        d.ctl("dump-flows"),
+        faucet.log()
+    );
+    assert!(reaches(Echo::Udp, d.host(5), "10.100.0.2"), "{}", faucet.log());
+    // The ACL, by a configuration reload.
+    std::fs::write(dir.join("faucet.yaml"), routing(ACL, 100)).unwrap();
+    sh(&["kill", "-HUP", &faucet.child.id().to_string()]).unwrap();
+    flows_until(&d, &faucet, "the ACL", |f| {
+        f.contains("udp,in_port=1,tp_dst=7 actions=drop")
+    });
+    assert_eq!(
+        echo_count(d.host(1), "10.100.0.2", 3),
+        0,
+        "port 1's UDP echo is dropped"
+    );
+    assert!(reaches(Echo::Icmp, d.host(1), "10.100.0.2"), "ICMP still passes");
+    assert!(
+        reaches(Echo::Udp, d.host(2), "10.100.0.1"),
+        "the answers to port 2 still pass"
+    );
+    // Port 2 goes down and comes back: Faucet hears it (PORT_STATUS) and
+    // takes its ingress rule out, then puts it back.
+    let port2_in = "in_port=2 actions=goto_table:1";
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s2", "down"]).unwrap();
+    flows_until(&d, &faucet, "port 2's rules out", |f| !f.contains(port2_in));
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s2", "up"]).unwrap();
+    flows_until(&d, &faucet, "port 2's rules back", |f| f.contains(port2_in));
+    assert!(reaches(Echo::Udp, d.host(3), "10.100.0.2"), "{}", faucet.log());
+    // Faucet dies; a new one with port 3 in VLAN 200 takes over.
+    drop(faucet);
+    readdress(&d, 3, 200);
+    faucet = Faucet::start(&d.sb.switch, &dir, &routing("", 200));
+    let old_port3 = "in_port=3,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,set_field:4196->vlan_vid";
+    flows_until(&d, &faucet, "port 3 in VLAN 200", |f| {
+        f.contains("in_port=3,vlan_tci=0x0000/0x1fff actions=push_vlan:0x8100,set_field:4296->vlan_vid")
+            && !f.contains(old_port3)
+    });
+    assert!(reaches(Echo::Udp, d.host(3), "10.200.0.4"), "{}", faucet.log());
+    assert!(reaches(Echo::Udp, d.host(3), "10.100.0.1"), "routed to its old VLAN");
+    drop(faucet);
+    let _ = sh(&["rm", "-rf", dir.to_str().unwrap()]);
+}
+
 /// Waits for `pred` on `odpx ctl dump-flows`; returns the last dump.
 fn flows_until(d: &Daemon, faucet: &Faucet, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let t = Instant::now();
@@ -104,7 +251,12 @@ fn flows_until(d: &Daemon, faucet: &Faucet, what: &str, pred: impl Fn(&str) -> b
         if pred(&f) {
             return f;
         }
-        assert!(t.elapsed() < DEADLINE, "{what} within {DEADLINE:?}:\n{f}\n{}\n{}", d.log(), faucet.log());
+        assert!(
+            t.elapsed() < DEADLINE,
+            "{what} within {DEADLINE:?}:\n{f}\n{}\n{}",
+            d.log(),
+            faucet.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -130,13 +282,21 @@ fn faucet_switches_the_tutorials_vlans() {
             && f.contains("dl_vlan=200,dl_dst=ff:ff:ff:ff:ff:ff actions=pop_vlan,output:4,output:5")
     });
     // Same VLAN: answers (the first ones teach Faucet the hosts).
-    assert!(echo_count(d.host(1), "10.0.0.2", 10) >= 8, "{}\n{}", d.log(), faucet.log());
+    assert!(
+        echo_count(d.host(1), "10.0.0.2", 10) >= 8,
+        "{}\n{}",
+        d.log(),
+        faucet.log()
+    );
     assert!(echo_count(d.host(4), "10.0.0.5", 10) >= 8, "{}", faucet.log());
     // Two VLANs: nothing crosses.
     assert_eq!(echo_count(d.host(1), "10.0.0.4", 3), 0, "VLAN 100 to 200");
     // Faucet learned the hosts: eth_src and eth_dst rules with idle timeouts.
     let flows = flows_until(&d, &faucet, "learned hosts", |f| {
-        f.lines().filter(|l| l.contains("idle_timeout=") && l.contains("table=2")).count() >= 4
+        f.lines()
+            .filter(|l| l.contains("idle_timeout=") && l.contains("table=2"))
+            .count()
+            >= 4
     });
     assert!(flows.contains("cookie=0x5adc15c0"), "{flows}");
     // ovs-ofctl reads the same rules over the passive socket, and odpx
@@ -150,7 +310,11 @@ fn faucet_switches_the_tutorials_vlans() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ofctl = String::from_utf8_lossy(&out.stdout).into_owned();
     let flows = d.ctl("dump-flows");
-    assert_eq!(rule_lines(&ofctl), rule_lines(&flows), "ovs-ofctl:\n{ofctl}\nodpx:\n{flows}");
+    assert_eq!(
+        rule_lines(&ofctl),
+        rule_lines(&flows),
+        "ovs-ofctl:\n{ofctl}\nodpx:\n{flows}"
+    );
     drop(faucet);
     let _ = sh(&["rm", "-rf", dir.to_str().unwrap()]);
 }
@@ -174,4 +338,5 @@ fn rule_lines(dump: &str) -> Vec<String> {
 
 odpx_tests::cases! {
     [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET, odpx_tests::harness::OVS_OFCTL] => faucet_switches_the_tutorials_vlans;
+    [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET] => faucet_routes_reloads_and_restarts;
 }
