@@ -47,6 +47,7 @@ pub mod logs;
 pub mod memory;
 pub mod metrics;
 pub mod openflow;
+pub mod openflow_counters;
 pub mod owner;
 pub mod reference;
 pub mod render;

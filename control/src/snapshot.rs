@@ -21,6 +21,7 @@
 
 use crate::config::DatapathKind;
 use crate::core::counters::{OffloadSnapshot, OwnerSnapshot, TunnelSnapshot};
+use crate::openflow_counters::OpenflowSnapshot;
 use crate::switch::Switch;
 use odpx_dataplane::pmd::PmdSnapshot;
 use odpx_dataplane::port::PortCounters;
@@ -44,6 +45,17 @@ pub struct Snapshot {
     pub offload: Option<OffloadStatus>,
     /// When tunnel ports are configured.
     pub tunnels: Option<TunnelStatus>,
+    /// When the OpenFlow agent runs.
+    pub openflow: Option<OpenflowStatus>,
+}
+
+/// The OpenFlow agent: its targets and counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenflowStatus {
+    /// The controllers it dials and the sockets it listens on.
+    pub targets: Vec<String>,
+    #[serde(flatten, with = "crate::snapshot::counter_set")]
+    pub counters: OpenflowSnapshot,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -256,6 +268,10 @@ impl Switch {
             kernel,
             offload,
             tunnels,
+            openflow: self.openflow.get().map(|(targets, c)| OpenflowStatus {
+                targets: targets.clone(),
+                counters: c.snapshot(),
+            }),
         }
     }
 }

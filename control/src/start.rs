@@ -511,6 +511,7 @@ fn finish(
         offload_policy,
         mode: cfg.switch.datapath,
         packet_ins: Mutex::new(None),
+        openflow: std::sync::OnceLock::new(),
     })
 }
 

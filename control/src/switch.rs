@@ -102,9 +102,18 @@ pub struct Switch {
     /// Packets the datapaths' `userspace` actions hand up, until the
     /// OpenFlow agent takes them ([`Switch::take_packet_ins`]).
     pub(crate) packet_ins: Mutex<Option<crossbeam_channel::Receiver<odpx_dataplane::upcalls::FromDatapath>>>,
+    /// The OpenFlow agent's targets and counters, once it runs (for the
+    /// snapshots).
+    pub(crate) openflow: std::sync::OnceLock<(Vec<String>, Arc<crate::openflow_counters::OpenflowCounters>)>,
 }
 
 impl Switch {
+    /// The OpenFlow agent's targets and counters, for the snapshots
+    /// (once).
+    pub fn attach_openflow(&self, targets: Vec<String>, counters: Arc<crate::openflow_counters::OpenflowCounters>) {
+        let _ = self.openflow.set((targets, counters));
+    }
+
     /// The packets for the controllers (once: the OpenFlow agent's).
     pub fn take_packet_ins(&self) -> Option<crossbeam_channel::Receiver<odpx_dataplane::upcalls::FromDatapath>> {
         self.packet_ins.lock().unwrap_or_else(|p| p.into_inner()).take()

@@ -5,10 +5,11 @@
 
 use odpx_classifier::counters::{Def, Snapshot as CounterSet, Unit};
 use odpx_control::core::counters::{OffloadSnapshot, OwnerSnapshot, TunnelSnapshot};
+use odpx_control::openflow_counters::OpenflowSnapshot;
 use odpx_control::render::{json, prometheus, text};
 use odpx_control::snapshot::{
-    AfxdpStatus, KernelCounters, KernelStatus, OffloadStatus, PmdStatus, PortStatus, Snapshot, TunnelStatus,
-    VportCounters, VportStatus,
+    AfxdpStatus, KernelCounters, KernelStatus, OffloadStatus, OpenflowStatus, PmdStatus, PortStatus, Snapshot,
+    TunnelStatus, VportCounters, VportStatus,
 };
 use odpx_dataplane::pmd::PmdSnapshot;
 use odpx_dataplane::port::PortCounters;
@@ -80,6 +81,10 @@ fn snapshot() -> Snapshot {
             vteps: vec!["172.31.0.1:4789".into()],
             counters: filled::<TunnelSnapshot>(&mut n),
         }),
+        openflow: Some(OpenflowStatus {
+            targets: vec!["tcp:127.0.0.1:6653".into()],
+            counters: filled::<OpenflowSnapshot>(&mut n),
+        }),
     }
 }
 
@@ -125,6 +130,11 @@ fn sets(s: &Snapshot) -> Vec<Placed> {
             vec!["tunnels".into()],
             vec![],
             s.tunnels.as_ref().unwrap().counters.pairs(),
+        ),
+        (
+            vec!["openflow".into()],
+            vec![],
+            s.openflow.as_ref().unwrap().counters.pairs(),
         ),
     ]
 }

@@ -19,11 +19,11 @@
 //! header whose length is below 8) or a failed HELLO closes it.
 
 use super::codec::message::{decode, encode, frame_len, DecodeError, Message, VERSION};
-use super::counters::OpenflowCounters;
 use super::ratelimit::TokenBucket;
 use super::session::{ConnState, Inbound, Session, Verdict};
 use super::transport::{Closer, Stream};
 use super::Shared;
+use crate::openflow_counters::OpenflowCounters;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use odpx_classifier::counters::add_shared;
 use std::io::{ErrorKind, Read, Write};

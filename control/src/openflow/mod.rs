@@ -21,7 +21,7 @@
 //!   listening, the byte streams; [`dispatch`]: packet-ins, flow
 //!   removals and port status to the connections that want them;
 //!   [`ratelimit`]: the packet-in token bucket; [`features`]: what the
-//!   switch says of itself; [`counters`].
+//!   switch says of itself. Its counters are [`crate::openflow_counters`].
 //!
 //! # Threads
 //! One thread per controller to dial, one per passive socket to accept,
@@ -33,7 +33,6 @@ pub mod bridge;
 pub mod codec;
 pub mod conn;
 pub mod convert;
-pub mod counters;
 pub mod dispatch;
 pub mod features;
 pub mod ratelimit;
@@ -42,10 +41,10 @@ pub mod transport;
 
 use self::bridge::{Bridge, SwitchBridge};
 use self::conn::ConnHandle;
-use self::counters::OpenflowCounters;
 use self::session::Roles;
 use self::transport::{Listener, Target};
 use crate::config::{Config, OpenflowSection};
+use crate::openflow_counters::OpenflowCounters;
 use crate::owner::Event;
 use crate::switch::Switch;
 use crossbeam_channel::{select, Receiver};
@@ -127,7 +126,10 @@ impl Agent {
         let bridge = Arc::new(SwitchBridge::new(sw.clone(), cfg, dpid));
         let packets = sw.take_packet_ins().unwrap_or_else(crossbeam_channel::never);
         let events = sw.owner().subscribe();
-        Agent::start_with(bridge, of, packets, events).map(Some)
+        let agent = Agent::start_with(bridge, of, packets, events)?;
+        let targets = of.controller.iter().chain(&of.listen).cloned().collect();
+        sw.attach_openflow(targets, agent.counters().clone());
+        Ok(Some(agent))
     }
 
     /// Starts the agent over any bridge (tests use a model switch).

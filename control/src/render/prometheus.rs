@@ -115,6 +115,9 @@ pub fn render(s: &Snapshot) -> String {
     if let Some(t) = &s.tunnels {
         f.set(&t.counters, &[]);
     }
+    if let Some(o) = &s.openflow {
+        f.set(&o.counters, &[]);
+    }
     f.render()
 }
 

@@ -10,7 +10,7 @@
 use crate::api::{Megaflow, Reply};
 use crate::core::underlay::{NeighbourRow, RouteRow};
 use crate::owner::MacEntry;
-use crate::snapshot::{KernelStatus, OffloadStatus, PmdStatus, PortStatus, Snapshot, TunnelStatus};
+use crate::snapshot::{KernelStatus, OffloadStatus, OpenflowStatus, PmdStatus, PortStatus, Snapshot, TunnelStatus};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -53,6 +53,9 @@ pub fn show(s: &Snapshot) -> String {
     let mut out = format!("odpx switch, up {} s\n", s.uptime_seconds);
     for p in &s.ports {
         out += &port(p);
+    }
+    if let Some(o) = &s.openflow {
+        out += &openflow(o);
     }
     if let Some(t) = &s.tunnels {
         out += &tunnels(t);
@@ -139,6 +142,23 @@ fn port(p: &PortStatus) -> String {
         );
     }
     s
+}
+
+fn openflow(o: &OpenflowStatus) -> String {
+    let c = &o.counters;
+    format!(
+        "  openflow: {}\n    connections: {} messages received: {} errors sent: {}\n    packet-ins sent: {} (dropped by the rate limit: {}, dropped with the queue full: {}, heard by no controller: {})\n    flow removed messages: {} port status messages: {}\n",
+        o.targets.join(" "),
+        c.connections,
+        c.messages_received,
+        c.errors_sent,
+        c.packet_ins_sent,
+        c.packet_ins_rate_limited,
+        c.packet_ins_queue_full,
+        c.packet_ins_unheard,
+        c.flow_removed_sent,
+        c.port_status_sent,
+    )
 }
 
 fn tunnels(t: &TunnelStatus) -> String {

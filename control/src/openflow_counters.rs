@@ -1,6 +1,8 @@
 //! The OpenFlow agent's counters, each defined once
-//! ([`odpx_classifier::counters!`]): written by the connection threads
-//! and the dispatcher, read by snapshots.
+//! ([`odpx_classifier::counters!`]): written by the agent's connection
+//! threads and dispatcher ([`crate::openflow`]), read by snapshots. A room
+//! of their own, below both, so that the switch can hold them for its
+//! snapshots without knowing the agent.
 
 odpx_classifier::counters! {
     /// The OpenFlow agent's counters (relaxed atomics).
