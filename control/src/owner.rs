@@ -305,12 +305,17 @@ impl Owner {
     }
 }
 
-/// Where the kernel's upcall handlers hand their batches: the owner, from
-/// the handler's thread. Weak: the handlers must not keep a stopped owner
-/// alive.
-pub struct OwnerSink(pub Weak<Owner>);
+/// Where the kernel's upcall handlers hand their batches: misses to the
+/// owner, from the handler's thread (weak: the handlers must not keep a
+/// stopped owner alive); `userspace()` actions' packets to the OpenFlow
+/// agent's queue.
+pub struct OwnerSink(pub Weak<Owner>, pub odpx_dataplane::upcalls::UserspaceSender);
 
 impl UpcallSink for OwnerSink {
+    fn userspace(&self, userdata: Vec<u8>, packet: Vec<u8>) {
+        self.1.send(&userdata, &packet);
+    }
+
     fn upcalls(&self, batch: Vec<KernelUpcall>) {
         let Some(owner) = self.0.upgrade() else { return };
         let now = Instant::now();

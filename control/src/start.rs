@@ -28,7 +28,7 @@ use odpx_dataplane::pmd::{self, PmdConfig, PmdHandle, PortTable, SlowPath};
 use odpx_dataplane::port::Port;
 use odpx_dataplane::steer::SteeringTable;
 use odpx_dataplane::sys::bpf::XdpAttach;
-use odpx_dataplane::upcalls::{upcall_queues, UpcallReceiver};
+use odpx_dataplane::upcalls::{upcall_queues, userspace_queue, FromDatapath, UpcallReceiver, UserspaceSender};
 use odpx_offload::kernel::{
     DumpReport, Dumper, FlowTable, HandlerCounters, Handlers, KernelDatapath, KernelFlows, Listening, VportWant,
 };
@@ -255,14 +255,14 @@ fn start_pmds(
     let table = port_table(ports);
     let (utx, urx) = upcall_queues(table.len(), cfg.cache.upcall_queue);
     let (report_tx, report_rx) = crossbeam_channel::unbounded();
-    let (to_userspace, packet_ins) = odpx_dataplane::upcalls::userspace_queue(cfg.cache.upcall_queue);
+    let packet_ins = userspace_queue(cfg.cache.upcall_queue);
     let pmds = spawn_pmds(
         cfg,
         &table,
         SlowPath {
             upcalls: utx,
             reports: report_tx,
-            to_userspace,
+            to_userspace: packet_ins.0.clone(),
         },
     );
     let doors = Userspace::new(pmds.iter().map(|p| p.tx.clone()).collect());
@@ -305,9 +305,10 @@ fn start_pmds(
             } = side;
             let adoptable = flows.dump().map_err(|e| format!("adopting the kernel's flows: {e}"))?;
             let counters = core.offload_counters().map(|(c, _)| c).unwrap_or_default();
+            let pid = listening.action_pid;
             let backend = Hybrid::new(
                 doors,
-                Kernel::offload(Box::new(flows), ports),
+                Kernel::offload(Box::new(flows), ports).with_upcall_pid(pid),
                 Box::new(steering),
                 counters,
             );
@@ -315,7 +316,7 @@ fn start_pmds(
         }
     };
     let owner = Owner::new(core, backend, io);
-    let sw = finish(
+    finish(
         cfg,
         owner,
         table,
@@ -325,9 +326,8 @@ fn start_pmds(
         kernel.map(|(l, d, i)| (l, d, i, adoptable.unwrap_or_default())),
         monitor,
         settings,
-    )?;
-    *sw.packet_ins.lock().unwrap_or_else(|p| p.into_inner()) = Some(packet_ins);
-    Ok(sw)
+        packet_ins,
+    )
 }
 
 fn offload_settings(cfg: &Config) -> OffloadSettings {
@@ -394,7 +394,8 @@ fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
         },
         Instant::now(),
     );
-    let owner = Owner::new(core, Box::new(Kernel::pure(Box::new(flows))), UnderlayIo::none());
+    let backend = Kernel::pure(Box::new(flows)).with_upcall_pid(listening.action_pid);
+    let owner = Owner::new(core, Box::new(backend), UnderlayIo::none());
     // No PMDs: nothing ever rings.
     let (_, urx) = upcall_queues(1, 1);
     finish(
@@ -407,6 +408,7 @@ fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
         Some((listening, dumps, info, adoptable)),
         None,
         None,
+        userspace_queue(cfg.cache.upcall_queue),
     )
 }
 
@@ -465,12 +467,13 @@ fn finish(
     kernel: Option<(Listening, Receiver<DumpReport>, KernelInfo, Vec<odpx_offload::Flow>)>,
     monitor: Option<RtnlMonitor>,
     offload_policy: Option<OffloadSettings>,
+    packet_ins: (UserspaceSender, Receiver<FromDatapath>),
 ) -> Result<Switch, String> {
     let (mut handlers, mut kernel_dumps, mut info) = (None, crossbeam_channel::never(), None);
     if let Some((listening, dumps, k, flows)) = kernel {
         let adopted: Adopted = owner.decide(|core| core.adopt(flows, Instant::now()));
         tracing::debug!("adopted: {adopted:?}");
-        let sink = Arc::new(OwnerSink(Arc::downgrade(&owner)));
+        let sink = Arc::new(OwnerSink(Arc::downgrade(&owner), packet_ins.0.clone()));
         handlers = Some(listening.start(sink, k.handlers.clone())?);
         kernel_dumps = dumps;
         info = Some(k);
@@ -510,7 +513,7 @@ fn finish(
         kernel: info,
         offload_policy,
         mode: cfg.switch.datapath,
-        packet_ins: Mutex::new(None),
+        packet_ins: Mutex::new(Some(packet_ins.1)),
         openflow: std::sync::OnceLock::new(),
     })
 }

@@ -360,6 +360,10 @@ pub struct HandlerCounters {
 /// with each received batch.
 pub trait UpcallSink: Send + Sync {
     fn upcalls(&self, batch: Vec<KernelUpcall>);
+
+    /// A packet a flow's `userspace()` action sent up, with the action's
+    /// user data (an OpenFlow packet-in). Dropped unless overridden.
+    fn userspace(&self, _userdata: Vec<u8>, _packet: Vec<u8>) {}
 }
 
 /// A miss, decoded, for the owner.
@@ -420,6 +424,8 @@ pub struct Listening {
     listeners: Vec<UpcallListener>,
     /// How misses reach the handlers, for `odpx ctl show`.
     pub mode: String,
+    /// The socket `userspace()` actions send to (the first handler's).
+    pub action_pid: u32,
 }
 
 impl Handlers {
@@ -462,14 +468,18 @@ impl Handlers {
             }
             format!("per-vport dispatch, {n} handler(s)")
         };
-        Ok(Listening { listeners, mode })
+        Ok(Listening {
+            listeners,
+            mode,
+            action_pid: pids[0],
+        })
     }
 }
 
 impl Listening {
     /// Starts one thread per listener that hands decoded misses to `sink`.
     pub fn start(self, sink: Arc<dyn UpcallSink>, counters: Arc<HandlerCounters>) -> Result<Handlers, String> {
-        let Listening { listeners, mode } = self;
+        let Listening { listeners, mode, .. } = self;
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(RateLimitedLog::new(5));
         let mut threads = Vec::new();
@@ -519,7 +529,11 @@ fn handler(
         let mut received = Some(received);
         while let Some(upcalls) = received.take() {
             for u in upcalls {
-                batch.extend(decode(u, counters, log));
+                match decode(u, counters, log) {
+                    Some(Received::Miss(m)) => batch.push(m),
+                    Some(Received::Action { userdata, packet }) => sink.userspace(userdata, packet),
+                    None => {}
+                }
             }
             if batch.len() < UPCALL_BATCH {
                 received = l.try_recv().ok().flatten();
@@ -531,14 +545,27 @@ fn handler(
     }
 }
 
+/// An upcall, decoded.
+#[derive(Clone, Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "lives for one match on the handler's stack; boxing a miss would allocate per upcall"
+)]
+pub enum Received {
+    /// A miss, for the owner.
+    Miss(KernelUpcall),
+    /// A `userspace()` action's packet and user data (a packet-in).
+    Action { userdata: Vec<u8>, packet: Vec<u8> },
+}
+
 /// One received upcall as the owner wants it, or counted as why not (a
-/// malformed message, a `userspace()` action upcall, a key that does not
-/// decode).
+/// malformed message, a `userspace()` action upcall without user data, a
+/// key that does not decode).
 pub fn decode(
     u: Result<crate::upcall::Upcall, OdpError>,
     counters: &HandlerCounters,
     log: &RateLimitedLog,
-) -> Option<KernelUpcall> {
+) -> Option<Received> {
     let u = match u {
         Ok(u) => u,
         Err(e) => {
@@ -549,15 +576,19 @@ pub fn decode(
     };
     if !u.is_miss() {
         counters.actions.fetch_add(1, Ordering::Relaxed);
-        return None;
+        let userdata = u.userdata?;
+        return Some(Received::Action {
+            userdata,
+            packet: u.packet,
+        });
     }
     counters.received.fetch_add(1, Ordering::Relaxed);
     match u.key() {
-        Ok((key, _)) => Some(KernelUpcall {
+        Ok((key, _)) => Some(Received::Miss(KernelUpcall {
             key,
             key_raw: u.key_raw,
             packet: u.packet,
-        }),
+        })),
         Err(e) => {
             counters.undecodable.fetch_add(1, Ordering::Relaxed);
             log.say(|| format!("an upcall's flow key does not decode ({e}); packet dropped"));
@@ -675,16 +706,25 @@ mod tests {
         key.attrs = attr::IN_PORT | attr::ETHERNET;
         key.in_port = 3;
         let good = encode_packet_key(&key, &[]);
-        let u = decode(Ok(upcall(packet_cmd::MISS, good.clone())), &c, &log).expect("a miss");
+        let Some(Received::Miss(u)) = decode(Ok(upcall(packet_cmd::MISS, good.clone())), &c, &log) else {
+            panic!("a miss")
+        };
         assert_eq!((u.key.in_port, u.key_raw), (3, good.clone()));
         // A key cut in the middle of an attribute: counted, never passed on.
         assert!(decode(Ok(upcall(packet_cmd::MISS, good[..good.len() - 3].to_vec())), &c, &log).is_none());
-        assert!(decode(Ok(upcall(packet_cmd::ACTION, good)), &c, &log).is_none());
+        assert!(decode(Ok(upcall(packet_cmd::ACTION, good.clone())), &c, &log).is_none());
+        // A userspace() action's packet, with its user data: for the agent.
+        let mut action = upcall(packet_cmd::ACTION, good);
+        action.userdata = Some(vec![0xc1, 1]);
+        assert!(matches!(
+            decode(Ok(action), &c, &log),
+            Some(Received::Action { userdata, .. }) if userdata == [0xc1, 1]
+        ));
         assert!(decode(Err(OdpError::Netlink("bad".into())), &c, &log).is_none());
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         assert_eq!(
             (l(&c.received), l(&c.undecodable), l(&c.actions), l(&c.malformed)),
-            (2, 1, 1, 1)
+            (2, 1, 2, 1)
         );
     }
 }

@@ -73,7 +73,7 @@ pub fn kernel_runs(actions: &[OdpAction], ports: &impl KernelPorts) -> Result<()
 /// becomes `set(tunnel(...))` with the header's VNI, addresses, TOS, TTL,
 /// DF bit and UDP port, then an output to the vport, which routes and
 /// encapsulates in the kernel. Anything else (decapsulation,
-/// recirculation, upcalls, meters, MPLS, clones) stays in the PMDs.
+/// recirculation, meters, MPLS, clones) stays in the PMDs.
 pub fn kernel_actions(actions: &[OdpAction], ports: &impl KernelPorts) -> Result<Vec<OdpAction>, String> {
     let mut out = Vec::with_capacity(actions.len() + 1);
     for a in actions {
@@ -100,6 +100,9 @@ pub fn kernel_actions(actions: &[OdpAction], ports: &impl KernelPorts) -> Result
                 ))
             }
             OdpAction::TunnelPop(_) => return Err("userspace decapsulation".into()),
+            // A packet-in: the kernel sends the packet up to the socket the
+            // datapath's backend names, whose handler gives it to the agent.
+            OdpAction::Userspace { .. } => out.push(a.clone()),
             other => {
                 let name = odpx_classifier::odp::actions::format_actions(std::slice::from_ref(other));
                 let name = name.split('(').next().unwrap_or(&name).to_string();
@@ -364,7 +367,8 @@ mod tests {
             "{:?}",
             ok("recirc(0x5)")
         );
-        assert!(ok("userspace(pid=1)").unwrap_err().contains("userspace"));
+        // A packet-in: sent up to the handler's socket by the kernel.
+        assert!(ok("userspace(pid=1),2").is_ok());
         assert!(ok("tnl_pop(4)").unwrap_err().contains("decapsulation"));
     }
 }

@@ -91,7 +91,7 @@ fn trace_shows_rules_actions_and_megaflow() {
     let key = "in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x0800),ipv4(src=192.168.0.1,dst=10.1.2.3,proto=6,tos=0,ttl=64,frag=no),tcp(src=5555,dst=80)";
     let (code, out, err) = odpx(&["trace", "--rules", &path, key], "");
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("table 0: table=0, priority=100,tcp,nw_dst=10.0.0.0/8,tp_dst=80 actions=set_field:00:00:00:00:00:09->dl_dst,resubmit(,1)"), "{out}");
+    assert!(out.contains("table 0: table=0, priority=100,tcp,nw_dst=10.0.0.0/8,tp_dst=80 actions=set_field:00:00:00:00:00:09->eth_dst,resubmit(,1)"), "{out}");
     assert!(
         out.contains("    table 1: table=1, priority=5 actions=output:2"),
         "{out}"

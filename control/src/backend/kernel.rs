@@ -23,6 +23,7 @@ use super::Backend;
 use crate::core::offload::KernelPortSet;
 use crate::core::{Feedback, Op, Packet};
 use odpx_classifier::flow_op::{Actions, FlowOp, Holder};
+use odpx_classifier::odp::OdpAction;
 use odpx_classifier::rules::field::Field;
 use odpx_classifier::rules::{ofctl, Rule, RuleAction};
 use odpx_offload::error::OdpError;
@@ -37,6 +38,9 @@ pub struct Kernel {
     /// Pure kernel mode: rules the kernel cannot run are refused.
     refuse_rules: bool,
     log: RateLimitedLog,
+    /// Where `userspace()` actions send their packets (the upcall socket
+    /// the agent's packet-ins come through); 0 until set.
+    upcall_pid: u32,
     /// The batch being gathered.
     ops: Vec<FlowOp>,
     packets: Vec<PacketOut>,
@@ -59,18 +63,49 @@ impl Kernel {
             ports,
             refuse_rules,
             log: RateLimitedLog::new(5),
+            upcall_pid: 0,
             ops: Vec::new(),
             packets: Vec::new(),
         }
     }
 
+    /// `userspace()` actions (packet-ins) send to the socket `pid`.
+    pub fn with_upcall_pid(mut self, pid: u32) -> Kernel {
+        self.upcall_pid = pid;
+        self
+    }
+
     /// The kernel's form of a megaflow's actions; as they are where the
     /// kernel cannot run them, so that it refuses them with its own reason.
+    /// A `userspace()` action gets the upcall socket's pid.
     fn kernel_form(&self, actions: Actions) -> Actions {
-        match &self.ports {
+        let actions = match &self.ports {
             Some(p) => kernel_actions(&actions, p).map_or(actions, Into::into),
             None => actions,
+        };
+        if self.upcall_pid == 0 || !actions.iter().any(|a| matches!(a, OdpAction::Userspace { .. })) {
+            return actions;
         }
+        let pid = self.upcall_pid;
+        let with_pid: Vec<OdpAction> = actions
+            .iter()
+            .cloned()
+            .map(|a| match a {
+                OdpAction::Userspace {
+                    pid: 0,
+                    userdata,
+                    actions,
+                    tunnel_out_port,
+                } => OdpAction::Userspace {
+                    pid,
+                    userdata,
+                    actions,
+                    tunnel_out_port,
+                },
+                other => other,
+            })
+            .collect();
+        with_pid.into()
     }
 
     /// Gathers `op` if it is one for the kernel; gives it back if not.

@@ -48,6 +48,9 @@ pub fn show(s: &Snapshot) -> String {
         if let Some(k) = k {
             out += &kernel_section(s, k);
         }
+        if let Some(o) = &s.openflow {
+            out += &openflow(o);
+        }
         return out;
     }
     let mut out = format!("odpx switch, up {} s\n", s.uptime_seconds);

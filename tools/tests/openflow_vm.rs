@@ -1,0 +1,196 @@
+//! OpenFlow in the kernel datapath's two modes (`datapath = "kernel"` and
+//! `"hybrid"`), in the test VM (`tools/vm.sh`), with Debian's `ovs-ofctl`
+//! as the controller and `ovs-dpctl` as the independent view of the
+//! kernel's flows.
+//!
+//! One VM boot runs every scenario as a section of one script; each
+//! `#[test]` asserts on its own section. For each mode:
+//! * `ovs-ofctl show` on the passive socket;
+//! * packet-ins from a rule's CONTROLLER action, seen by `ovs-ofctl
+//!   monitor`: one per packet, cut to the action's max_len, also when the kernel flow carries the
+//!   packets (its `userspace()` action sends them up to odpx's socket);
+//!   the packets go on to their port as well;
+//! * packet-outs: to a port, and to TABLE (through the pipeline, whose
+//!   CONTROLLER action then sends a packet-in).
+
+use odpx_tests::{number, vm_section, which, VmRun};
+use std::path::Path;
+use std::sync::OnceLock;
+
+const SCRIPT: &str = r#"
+set -u
+PATH=/payload:$PATH
+IP=/payload/ip
+OF=unix:/tmp/of.mgmt
+# A UDP frame from 10.0.0.1 to 10.0.0.2, port 9.
+PKT=ffffffffffff02000000000108004500002c00000000401166bf0a0000010a00000203e80009001800006f647078207061636b65742d6f757421
+sec() { echo "=== $1"; }
+txa2() { cat /sys/class/net/a2/statistics/tx_packets; }
+ofctl() { ovs-ofctl -O OpenFlow13 "$@"; }
+packet_ins() { grep -c 'OFPT_PACKET_IN' /tmp/mon.out; }
+connections() { ctl show | sed -n 's/.*connections: \([0-9]*\).*/\1/p'; }
+# until_at_least CMD N: until CMD prints at least N, 10 s at most.
+until_at_least() { for i in $(seq 50); do [ "$($1)" -ge "$2" ] && return; sleep 0.2; done; }
+mkdir -p /run/odpx
+. /payload/vm-hosts.sh
+two_hosts
+
+config() {
+  cat > /tmp/of.toml <<EOF
+[switch]
+socket = "/tmp/odpx.sock"
+datapath = "$1"
+[[port]]
+name = "a1"
+[[port]]
+name = "a2"
+[openflow]
+listen = "punix:/tmp/of.mgmt"
+datapath_id = "0x1"
+fail_mode = "secure"
+EOF
+  [ "$1" = hybrid ] && cat >> /tmp/of.toml <<EOF
+[pmd]
+cores = [1]
+[offload]
+min_pps = 20
+min_duration_ms = 500
+EOF
+  true
+}
+
+for mode in kernel hybrid; do
+  sec $mode-start
+  config $mode
+  : > /tmp/run.log
+  odpx_start /tmp/of.toml
+  ofctl show $OF | head -2
+  echo "rules at start: $(ofctl dump-flows $OF | grep -c actions)"
+
+  sec $mode-packet-in
+  : > /tmp/mon.out
+  ofctl monitor $OF 65534 > /tmp/mon.out 2>&1 &
+  MON=$!
+  until_at_least connections 1
+  ofctl add-flow $OF 'priority=10,in_port=1,ip,actions=controller:32,output:2'
+  ofctl add-flow $OF 'priority=10,in_port=2,actions=output:1'
+  c0=$(txa2)
+  $IP netns exec h1 odpx gen e1 --rate 50 --duration 4 > /tmp/gen.out 2>&1
+  until_at_least packet_ins "$(sed -n 's/^sent \([0-9]*\).*/\1/p' /tmp/gen.out)"
+  c1=$(txa2)
+  cat /tmp/gen.out
+  echo "packet-ins: $(packet_ins)"
+  echo "forwarded: $((c1 - c0))"
+  grep -m1 -A1 'OFPT_PACKET_IN' /tmp/mon.out
+  echo "-- dpctl"
+  ovs-dpctl dump-flows odpx0 | grep 'in_port(1)'
+  echo "-- rules"
+  ofctl dump-flows $OF
+  ctl show
+  ctl dump-megaflows
+
+  sec $mode-packet-out
+  c0=$(txa2)
+  ofctl packet-out $OF "in_port=controller packet=$PKT actions=output:2"
+  until_at_least txa2 $((c0 + 1))
+  echo "out of port 2: $(($(txa2) - c0))"
+  n0=$(packet_ins)
+  c0=$(txa2)
+  ofctl packet-out $OF "in_port=1 packet=$PKT actions=table"
+  until_at_least packet_ins $((n0 + 1))
+  until_at_least txa2 $((c0 + 1))
+  echo "through the table: out of port 2 $(($(txa2) - c0)), packet-ins $(($(packet_ins) - n0))"
+  tail -2 /tmp/mon.out
+
+  sec $mode-stop
+  kill $MON
+  ctl show | grep -A3 'openflow:'
+  kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
+  echo "-- log"
+  cat /tmp/run.log
+done
+"#;
+
+fn boot() -> VmRun {
+    let odpx = Path::new(env!("CARGO_BIN_EXE_odpx"));
+    let ip = which("ip").expect("iproute2's ip");
+    let ofctl = which("ovs-ofctl").expect("ovs-ofctl");
+    let hosts = odpx_tests::repo().join("tools/vm-hosts.sh");
+    VmRun::boot_smp(SCRIPT, &[odpx, &ip, &ofctl, &hosts], 2)
+}
+
+/// The section's output (the VM booted on first use).
+fn section(name: &str) -> String {
+    static RUN: OnceLock<VmRun> = OnceLock::new();
+    vm_section(&RUN, boot, name)
+}
+
+fn starts_in_secure_mode_and_answers_ovs_ofctl(mode: &str) {
+    let s = section(&format!("{mode}-start"));
+    assert!(s.contains("OFPT_FEATURES_REPLY (OF1.3)"), "{s}");
+    assert!(s.contains("dpid:0000000000000001"), "{s}");
+    assert_eq!(number(&s, "rules at start:"), 0, "{s}");
+}
+
+fn a_controller_action_sends_every_packet_in_and_forwards_it(mode: &str) {
+    let s = section(&format!("{mode}-packet-in"));
+    let sent = number(&s, "sent ");
+    assert!(sent >= 150, "{s}");
+    assert_eq!(number(&s, "packet-ins:"), sent, "one packet-in per packet:\n{s}");
+    assert!(number(&s, "forwarded:") >= sent, "{s}");
+    assert!(
+        s.contains("total_len=64 in_port=1 (via action) data_len=32 (unbuffered)"),
+        "the packet cut to the action's max_len:\n{s}"
+    );
+    // The kernel flow sends the packet up to odpx's socket, and on to port 2.
+    let flow = s
+        .lines()
+        .find(|l| l.contains("in_port(1)"))
+        .unwrap_or_else(|| panic!("no kernel flow of port 1:\n{s}"));
+    assert!(flow.contains("actions:userspace(pid="), "{flow}");
+    assert!(flow.ends_with(",2"), "{flow}");
+}
+
+fn packet_outs_go_to_a_port_and_through_the_table(mode: &str) {
+    let s = section(&format!("{mode}-packet-out"));
+    assert_eq!(number(&s, "out of port 2:"), 1, "{s}");
+    assert!(s.contains("through the table: out of port 2 1, packet-ins 1"), "{s}");
+    assert!(
+        s.contains("total_len=58 in_port=1 (via action) data_len=32 (unbuffered)"),
+        "{s}"
+    );
+}
+
+fn stops_cleanly(mode: &str) {
+    let s = section(&format!("{mode}-stop"));
+    assert!(s.contains("stopped rc=0"), "{s}");
+}
+
+fn kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl() {
+    starts_in_secure_mode_and_answers_ovs_ofctl("kernel");
+}
+fn kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow() {
+    a_controller_action_sends_every_packet_in_and_forwards_it("kernel");
+}
+fn kernel_mode_carries_packet_outs_to_a_port_and_through_the_table() {
+    packet_outs_go_to_a_port_and_through_the_table("kernel");
+}
+fn kernel_mode_stops_cleanly() {
+    stops_cleanly("kernel");
+}
+fn hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl() {
+    starts_in_secure_mode_and_answers_ovs_ofctl("hybrid");
+}
+fn hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow() {
+    a_controller_action_sends_every_packet_in_and_forwards_it("hybrid");
+}
+fn hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table() {
+    packet_outs_go_to_a_port_and_through_the_table("hybrid");
+}
+fn hybrid_mode_stops_cleanly() {
+    stops_cleanly("hybrid");
+}
+
+odpx_tests::cases! {
+    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_stops_cleanly, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_stops_cleanly;
+}
