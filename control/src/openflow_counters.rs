@@ -25,4 +25,8 @@ odpx_classifier::counters! {
     flow_removed_sent: Counter(Events) "flow removed messages" => "openflow_flow_removed_sent";
     /// PORT_STATUS messages sent.
     port_status_sent: Counter(Events) "port status messages" => "openflow_port_status_sent";
+    /// 1 while fail-open holds (standalone, no controller for three probe intervals: NORMAL switching).
+    fail_open: Gauge(Flag) "fail open" => "openflow_fail_open";
+    /// Times the switch failed open.
+    fail_open_entered: Counter(Events) "times failed open" => "openflow_fail_open_entered";
 }

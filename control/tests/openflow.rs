@@ -62,6 +62,13 @@ fn taken(sw: &Switch, port: usize, want: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// What `port` has sent so far, without waiting: after a frame came out
+/// of another port, what the same action list would have sent here
+/// before it (a flood outputs in port order).
+fn sent_already(sw: &Switch, port: usize) -> Vec<Vec<u8>> {
+    sw.ports[port].as_ref().unwrap().mem().unwrap().take_tx()
+}
+
 /// A controller made of odpx's codec: one accepted connection.
 struct Controller {
     s: TcpStream,
@@ -235,6 +242,70 @@ fn a_controller_gets_packet_ins_and_sends_packet_outs() {
     drop(agent);
 }
 
+/// Until `what` holds, within the deadline.
+fn until(what: &str, pred: impl Fn() -> bool) {
+    let t = Instant::now();
+    while !pred() {
+        assert!(t.elapsed() < DEADLINE, "not within {DEADLINE:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Standalone, as Open vSwitch: the controller's rules decide while it is
+/// connected; three probe intervals after it went, the switch fails open
+/// (NORMAL, the controller's rules kept but overridden); when it dials
+/// back, its rules decide again.
+fn a_standalone_switch_fails_open_without_its_controller_and_recovers() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (sw, agent, _) = switch(
+        3,
+        &format!(
+            "controller = \"tcp:{addr}\"\nmax_backoff_ms = 100\nprobe_interval_s = 1\nfail_mode = \"standalone\"\n"
+        ),
+    );
+    let fail_open = || agent.counters().fail_open.load(std::sync::atomic::Ordering::Relaxed);
+    let mut c = Controller::accept(&l);
+    // Port 1's traffic to port 3 only.
+    c.send(flow_mod(
+        0,
+        100,
+        vec![Oxm::exact(OxmField::InPort, 1)],
+        apply(vec![Action::Output { port: 3, max_len: 0 }]),
+    ));
+    c.barrier();
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 9], 53);
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 3, 1), vec![f.clone()]);
+    assert!(sent_already(&sw, 2).is_empty(), "the controller's rule, not NORMAL");
+    // The controller goes, and cannot be dialed: after three probe
+    // intervals (3 s), NORMAL floods the unknown destination.
+    drop(c);
+    drop(l);
+    until("fail-open", || fail_open() == 1);
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 3, 1), vec![f.clone()]);
+    assert_eq!(sent_already(&sw, 2), vec![f.clone()], "flooded by NORMAL");
+    // The controller's rule is still there.
+    let kept = sw.query(odpx_control::owner::Query::Rules);
+    assert!(format!("{kept:?}").contains("priority: 100"), "{kept:?}");
+    // It comes back: its rule decides again.
+    let l = TcpListener::bind(addr).unwrap();
+    let mut c = Controller::accept(&l);
+    c.barrier();
+    until("the end of fail-open", || fail_open() == 0);
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 3, 1), vec![f.clone()]);
+    assert!(sent_already(&sw, 2).is_empty(), "the controller's rule again");
+    assert_eq!(
+        agent
+            .counters()
+            .fail_open_entered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
 fn ofctl(target: &str, args: &[&str]) -> String {
     let out = Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow13"])
@@ -316,6 +387,6 @@ fn ovs_ofctl_shows_adds_dumps_and_deletes() {
 }
 
 odpx_tests::cases! {
-    [] => a_controller_gets_packet_ins_and_sends_packet_outs;
+    [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers;
     [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes;
 }

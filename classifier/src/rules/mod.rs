@@ -506,6 +506,13 @@ impl RuleSet {
         }
     }
 
+    /// Numbers this set's rules from `seq` on, so that they never share
+    /// a number with another set's (whose counters are kept by number).
+    pub fn numbered_from(mut self, seq: u64) -> Self {
+        self.next_seq = self.next_seq.max(seq);
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.tables.iter().map(|t| t.n_rules).sum()
     }

@@ -7,7 +7,7 @@
 //! listen = "punix:/run/odpx/odpx.mgmt"  # passive, for ovs-ofctl; also "ptcp:PORT[:IP]"
 //!                                       # (loopback unless an IP is given); a list for several
 //! datapath_id = "0x1"                   # default: from the first port's name
-//! fail_mode = "standalone"              # or "secure"
+//! fail_mode = "standalone"              # NORMAL after 3 probe intervals without a controller; or "secure"
 //! # probe_interval_s = 5                # ECHO after this long idle; a second one closes
 //! # max_backoff_ms = 1000               # redial at most this long after a failure
 //! # packet_in_rate = 1000               # packet-ins per second per controller
@@ -131,7 +131,9 @@ impl FromStr for Target {
 #[serde(rename_all = "lowercase")]
 pub enum FailMode {
     /// Start with the rule file's rules (NORMAL switching by default)
-    /// until a controller changes them.
+    /// until a controller changes them; with controllers to dial, switch
+    /// on its own (NORMAL) while none has been connected for three probe
+    /// intervals ([`crate::openflow::fail_open`]).
     #[default]
     Standalone,
     /// Start with no rule but the rule file's: nothing is forwarded

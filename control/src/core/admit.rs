@@ -4,6 +4,7 @@
 //! missed install it and run the packet, so a miss is never lost.
 
 use super::effects::{Op, Packet};
+use super::fail_open::pipeline;
 use super::registry::{Record, Usage};
 use super::translate::{translate_all, Env};
 use super::{add, Core};
@@ -80,7 +81,13 @@ impl Core {
     fn admit(&mut self, holder: Holder, key: &FlowKey, bytes: usize, now: Instant) -> Admission {
         add(&self.counters.upcalls, 1);
         let mut env = Env::new(&mut self.macs, Some(now));
-        let (t, used) = translate_all(&self.rules, &self.tunnels, key, &mut env, false);
+        let (t, used) = translate_all(
+            pipeline(&self.rules, &self.fail_open),
+            &self.tunnels,
+            key,
+            &mut env,
+            false,
+        );
         // The upcalled packet itself: its megaflow's counters start after it.
         self.rule_counters.credit(&t.lookups, 1, bytes as u64, Some(now));
         let (events, learns) = (env.events, env.source);

@@ -5,6 +5,7 @@
 //! its local port).
 
 use super::effects::{Op, Packet};
+use super::fail_open::pipeline;
 use super::translate::Env;
 use super::Core;
 use odpx_classifier::extract::extract;
@@ -30,7 +31,7 @@ impl Core {
     ) -> Result<(), String> {
         let key = extract(&bytes, in_port);
         let mut env = Env::new(&mut self.macs, None);
-        let t = translate_actions(&self.rules, &key, &mut env, actions);
+        let t = translate_actions(pipeline(&self.rules, &self.fail_open), &key, &mut env, actions);
         self.rule_counters.credit(&t.lookups, 1, bytes.len() as u64, Some(now));
         if t.actions.is_empty() {
             return Ok(());

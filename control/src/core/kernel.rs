@@ -21,6 +21,7 @@
 //! if it qualifies for offload, and deleted if not.
 
 use super::effects::{Feedback, Mark, Op};
+use super::fail_open::pipeline;
 use super::registry::{Record, Usage};
 use super::translate::{covers, Env};
 use super::{add, Core};
@@ -126,7 +127,7 @@ impl Core {
             };
             let matched = key.matched;
             let mut env = Env::new(&mut self.macs, None);
-            let t = translate(&self.rules, &matched.key, &mut env);
+            let t = translate(pipeline(&self.rules, &self.fail_open), &matched.key, &mut env);
             let learns = env.source;
             let learned_there = learns.is_none_or(|s| self.macs.port_of(s.vlan, s.mac) == Some(s.port));
             if !learned_there || !covers(&matched.mask, &t.megaflow.mask) {

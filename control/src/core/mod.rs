@@ -45,7 +45,8 @@
 //!   previous run's kernel flows;
 //! * [`offload`]: hybrid mode's moves of hot megaflows into the kernel;
 //! * [`rules`]: the rule tables as OpenFlow defines them (FLOW_MOD's
-//!   commands, per-rule counters, timeouts);
+//!   commands, per-rule counters, timeouts); [`fail_open`]: NORMAL in
+//!   their stead while a standalone switch has lost its controllers;
 //! * its state: [`registry`], [`mac`], [`limits`], [`tunnels`],
 //!   [`underlay`], and its [`counters`].
 //!
@@ -67,6 +68,7 @@
 pub mod admit;
 pub mod counters;
 pub mod effects;
+pub mod fail_open;
 pub mod inject;
 pub mod kernel;
 pub mod limits;
@@ -139,6 +141,9 @@ pub enum Change {
     /// Hybrid mode: offload on or off (off brings every kernel-held
     /// megaflow back); answered with how many came back.
     SetOffload(bool),
+    /// Fail-open begins (NORMAL switching in the rule tables' stead) or
+    /// ends ([`fail_open`]); answered with 1 if that changed anything.
+    FailOpen(bool),
 }
 
 /// What the core is made of at start.
@@ -157,6 +162,8 @@ pub struct CoreConfig {
 /// The owner core (see the module documentation).
 pub struct Core {
     rules: RuleSet,
+    /// While fail-open holds, what packets see instead of `rules`.
+    fail_open: Option<RuleSet>,
     /// Each rule's and table's counters ([`rules`]).
     rule_counters: RuleCounters,
     macs: MacTable,
@@ -186,6 +193,7 @@ impl Core {
         let mut c = Core {
             rule_counters: RuleCounters::for_rules(cfg.rules.iter(), now),
             rules: cfg.rules,
+            fail_open: None,
             macs: MacTable::new(cfg.ports, MAC_AGING, MAC_CAPACITY),
             registry: Registry::new(),
             limiter: FlowLimiter::new(cfg.megaflow_limit, cfg.idle_timeout),
@@ -245,6 +253,10 @@ impl Core {
                 Ok(back) => self.barrier(ticket, Ok(back)),
                 Err(e) => self.outbox.push(Op::Reply { ticket, result: Err(e) }),
             },
+            Change::FailOpen(open) => {
+                let changed = self.set_fail_open(open);
+                self.barrier(ticket, Ok(usize::from(changed)));
+            }
         }
     }
 

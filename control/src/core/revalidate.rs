@@ -26,6 +26,7 @@
 //! age out.
 
 use super::effects::Op;
+use super::fail_open::pipeline;
 use super::translate::{covers, translate_all, Env, MacEvent};
 use super::{add, Core, FULL_REVALIDATION_RULES};
 use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
@@ -86,7 +87,13 @@ impl Core {
             add(&self.counters.revalidated, 1);
             let (holder, matched, packet, offloaded) = (rec.holder, rec.matched, rec.packet, rec.offloaded);
             let mut env = Env::new(&mut self.macs, None);
-            let (t, used) = translate_all(&self.rules, &self.tunnels, &packet, &mut env, false);
+            let (t, used) = translate_all(
+                pipeline(&self.rules, &self.fail_open),
+                &self.tunnels,
+                &packet,
+                &mut env,
+                false,
+            );
             let learns = env.source;
             // Its packets would now learn something the MAC table does not
             // say (the translation's path to NORMAL changed): they must
@@ -178,7 +185,13 @@ impl Core {
     pub(super) fn release_parked(&mut self, now: Instant) {
         for (hop, p) in self.tunnels.released(now) {
             let mut env = Env::new(&mut self.macs, None);
-            let (t, used) = translate_all(&self.rules, &self.tunnels, &p.key, &mut env, false);
+            let (t, used) = translate_all(
+                pipeline(&self.rules, &self.fail_open),
+                &self.tunnels,
+                &p.key,
+                &mut env,
+                false,
+            );
             let actions: Vec<OdpAction> = used
                 .pushes
                 .iter()

@@ -9,6 +9,7 @@
 //! [`MacEvent`]s for the owner to act on. A revalidation's translation
 //! only reads the table.
 
+use super::fail_open::pipeline;
 use super::mac::{vlan_of, Learned, MacTable};
 use super::registry::MacSource;
 use super::tunnels::{NextHopKey, TunnelUse, Tunnels};
@@ -176,6 +177,6 @@ impl Core {
     /// `trace`: the packet's way through the switch's tables now.
     pub fn trace(&mut self, packet: &FlowKey) -> Trace {
         let mut env = Env::new(&mut self.macs, None);
-        trace(&self.rules, &self.tunnels, packet, &mut env)
+        trace(pipeline(&self.rules, &self.fail_open), &self.tunnels, packet, &mut env)
     }
 }

@@ -48,6 +48,9 @@ pub trait Bridge: Send + Sync {
     fn port_mod(&self, port: u32, hw_addr: [u8; 6], config: u32, mask: u32) -> Result<(), OfError>;
     /// The configuration bits PORT_MOD set on a port.
     fn port_config(&self, port: u32) -> u32;
+    /// Fail-open on (NORMAL switching in the rule tables' stead) or off;
+    /// returns once every datapath agrees.
+    fn fail_open(&self, open: bool) -> Result<(), String>;
 }
 
 /// The running switch as a [`Bridge`].
@@ -235,5 +238,9 @@ impl Bridge for SwitchBridge {
     fn port_config(&self, port: u32) -> u32 {
         let bits = self.config_bits.lock().unwrap_or_else(|p| p.into_inner());
         bits.get(&port).copied().unwrap_or(0)
+    }
+
+    fn fail_open(&self, open: bool) -> Result<(), String> {
+        self.sw.change(Change::FailOpen(open)).map(|_| ())
     }
 }

@@ -38,6 +38,8 @@ const QUEUE: usize = 4096;
 pub struct ConnHandle {
     pub id: u64,
     pub peer: String,
+    /// A controller odpx dialed (not a passive socket's peer).
+    pub controller: bool,
     tx: Sender<Vec<u8>>,
     pub state: Arc<Mutex<ConnState>>,
     limiter: Mutex<TokenBucket>,
@@ -70,8 +72,9 @@ impl ConnHandle {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Serves `stream` until it closes or the agent stops; returns why it ended.
-pub fn serve(stream: Stream, shared: &Arc<Shared>) -> String {
+/// Serves `stream` (from a `controller` odpx dialed, or a passive
+/// socket's peer) until it closes or the agent stops; returns why it ended.
+pub fn serve(stream: Stream, shared: &Arc<Shared>, controller: bool) -> String {
     let Stream {
         mut reader,
         writer,
@@ -84,6 +87,7 @@ pub fn serve(stream: Stream, shared: &Arc<Shared>) -> String {
     let handle = Arc::new(ConnHandle {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         peer: peer.clone(),
+        controller,
         tx: tx.clone(),
         state: state.clone(),
         limiter: Mutex::new(TokenBucket::new(shared.packet_in_rate, shared.packet_in_burst, now)),

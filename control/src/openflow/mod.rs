@@ -21,7 +21,8 @@
 //!   listening, the byte streams; [`dispatch`]: packet-ins, flow
 //!   removals and port status to the connections that want them;
 //!   [`ratelimit`]: the packet-in token bucket; [`features`]: what the
-//!   switch says of itself. Its counters are [`crate::openflow_counters`].
+//!   switch says of itself; [`fail_open`]: when a standalone switch
+//!   switches on its own. Its counters are [`crate::openflow_counters`].
 //!
 //! # Threads
 //! One thread per controller to dial, one per passive socket to accept,
@@ -34,6 +35,7 @@ pub mod codec;
 pub mod conn;
 pub mod convert;
 pub mod dispatch;
+pub mod fail_open;
 pub mod features;
 pub mod ratelimit;
 pub mod session;
@@ -41,9 +43,10 @@ pub mod transport;
 
 use self::bridge::{Bridge, SwitchBridge};
 use self::conn::ConnHandle;
+use self::fail_open::FailOpen;
 use self::session::Roles;
 use self::transport::{Listener, Target};
-use crate::config::{Config, OpenflowSection};
+use crate::config::{Config, FailMode, OpenflowSection};
 use crate::openflow_counters::OpenflowCounters;
 use crate::owner::Event;
 use crate::switch::Switch;
@@ -64,6 +67,8 @@ pub struct Shared {
     pub packet_in_burst: u32,
     conns: Mutex<Vec<Arc<ConnHandle>>>,
     stop: AtomicBool,
+    /// Standalone with controllers to dial: when to fail open.
+    fail_open: Option<Mutex<FailOpen>>,
 }
 
 impl Shared {
@@ -86,6 +91,12 @@ impl Shared {
     /// The live connections.
     pub fn connections(&self) -> Vec<Arc<ConnHandle>> {
         self.conns().clone()
+    }
+
+    /// Whether a controller's session is up (a passive socket's peer,
+    /// such as `ovs-ofctl`, is no controller).
+    pub fn controller_connected(&self) -> bool {
+        self.conns().iter().any(|c| c.controller && c.state().ready)
     }
 
     pub fn stopping(&self) -> bool {
@@ -140,6 +151,10 @@ impl Agent {
         events: Receiver<Event>,
     ) -> Result<Agent, String> {
         let targets = of.targets()?;
+        let probe_interval = Duration::from_secs(of.probe_interval_s);
+        let dials = targets.iter().any(|t| !t.is_passive());
+        let fail_open = (of.fail_mode == FailMode::Standalone && dials)
+            .then(|| Mutex::new(FailOpen::new(probe_interval, bridge.now())));
         let listeners = targets
             .iter()
             .filter(|t| t.is_passive())
@@ -149,11 +164,12 @@ impl Agent {
             bridge,
             roles: Arc::new(Roles::default()),
             counters: Arc::new(OpenflowCounters::default()),
-            probe_interval: Duration::from_secs(of.probe_interval_s),
+            probe_interval,
             packet_in_rate: of.packet_in_rate,
             packet_in_burst: of.packet_in_burst,
             conns: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            fail_open,
         });
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let mut threads = Vec::new();
@@ -227,7 +243,7 @@ fn accept_loop(l: &Listener, shared: &Arc<Shared>) {
             Ok(stream) if !shared.stopping() => {
                 let s = shared.clone();
                 let spawned = std::thread::Builder::new().name("of-conn".into()).spawn(move || {
-                    conn::serve(stream, &s);
+                    conn::serve(stream, &s, false);
                 });
                 if let Err(e) = spawned {
                     tracing::warn!("openflow: serving a connection: {e}");
@@ -252,7 +268,7 @@ fn dial_loop(t: &Target, shared: &Arc<Shared>, stop: &Receiver<()>, max_backoff:
             Ok(stream) => {
                 said = false;
                 backoff = FIRST_BACKOFF.min(max_backoff);
-                conn::serve(stream, shared);
+                conn::serve(stream, shared, true);
             }
             Err(e) => {
                 if !said {
@@ -291,6 +307,7 @@ fn dispatch_loop(
                 Err(_) => std::thread::sleep(PORT_WATCH),
             },
             recv(tick) -> _ => {
+                watch_fail_open(shared);
                 let now = shared.bridge.ports();
                 let changes = dispatch::port_changes(&ports, &now);
                 if !changes.is_empty() {
@@ -300,5 +317,33 @@ fn dispatch_loop(
             }
             recv(stop) -> _ => return,
         }
+    }
+}
+
+/// Fails open, or ends it, when [`FailOpen`] says so.
+fn watch_fail_open(shared: &Shared) {
+    let Some(f) = &shared.fail_open else { return };
+    let mut f = f.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(open) = f.decide(shared.controller_connected(), shared.bridge.now()) else {
+        return;
+    };
+    match shared.bridge.fail_open(open) {
+        Ok(()) => {
+            f.applied(open);
+            shared.counters.fail_open.store(u64::from(open), Ordering::Relaxed);
+            if open {
+                shared.counters.fail_open_entered.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "openflow: no controller for {} s: failing open (NORMAL switching until one connects)",
+                    f.trigger().as_secs()
+                );
+            } else {
+                tracing::info!("openflow: a controller is connected: fail-open ends, its rules decide again");
+            }
+        }
+        Err(e) => tracing::warn!(
+            "openflow: fail-open {}: {e}; trying again",
+            if open { "on" } else { "off" }
+        ),
     }
 }

@@ -150,7 +150,7 @@ fn port(p: &PortStatus) -> String {
 fn openflow(o: &OpenflowStatus) -> String {
     let c = &o.counters;
     format!(
-        "  openflow: {}\n    connections: {} messages received: {} errors sent: {}\n    packet-ins sent: {} (dropped by the rate limit: {}, dropped with the queue full: {}, heard by no controller: {})\n    flow removed messages: {} port status messages: {}\n",
+        "  openflow: {}\n    connections: {} messages received: {} errors sent: {}\n    packet-ins sent: {} (dropped by the rate limit: {}, dropped with the queue full: {}, heard by no controller: {})\n    flow removed messages: {} port status messages: {}\n    fail open: {} (times failed open: {})\n",
         o.targets.join(" "),
         c.connections,
         c.messages_received,
@@ -161,6 +161,8 @@ fn openflow(o: &OpenflowStatus) -> String {
         c.packet_ins_unheard,
         c.flow_removed_sent,
         c.port_status_sent,
+        on_off(c.fail_open),
+        c.fail_open_entered,
     )
 }
 
