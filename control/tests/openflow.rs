@@ -14,6 +14,7 @@ use odpx_control::openflow::codec::packet::PacketOut;
 use odpx_control::openflow::Agent;
 use odpx_control::switch::Switch;
 use odpx_dataplane::port::Port;
+use odpx_tests::pki::Pki;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -306,6 +307,50 @@ fn a_standalone_switch_fails_open_without_its_controller_and_recovers() {
     );
 }
 
+/// `ovs-ofctl` over TLS to a `pssl:` socket, with the certificates
+/// `ovs-pki` makes (`../shared/reference/ssl.md`): odpx shows the switch
+/// CA's certificate and takes the controller CA's; a client whose
+/// certificate no CA signed is refused and changes nothing.
+fn ovs_ofctl_over_tls_and_a_rogue_certificate_refused() {
+    let pki = Pki::make(&std::env::temp_dir().join(format!("odpx-of-pki-{}", std::process::id())));
+    let (sw, agent, _) = switch(
+        2,
+        &format!(
+            "listen = \"pssl:0:127.0.0.1\"\nfail_mode = \"secure\"\n{}",
+            pki.switch_section()
+        ),
+    );
+    let target = format!("ssl:127.0.0.1:{}", agent.tcp_ports()[0]);
+    let tls = |who: &str, args: &[&str]| {
+        Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow13"])
+            .arg(format!("--private-key={}", pki.key(who).display()))
+            .arg(format!("--certificate={}", pki.cert(who).display()))
+            .arg(format!("--ca-cert={}", pki.switch_ca().display()))
+            .args(args.iter().take(1))
+            .arg(&target)
+            .args(args.iter().skip(1))
+            .output()
+            .unwrap()
+    };
+    let out = tls("ctl", &["add-flow", "priority=5,in_port=1,actions=output:2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tls("ctl", &["dump-flows"]);
+    let flows = String::from_utf8_lossy(&out.stdout);
+    assert!(flows.contains("priority=5,in_port=1 actions=output:2"), "{flows}");
+    // The rule is in force.
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 2, 1), vec![f]);
+    // A rogue: its certificate is its own.
+    let out = tls("rogue", &["add-flow", "priority=6,actions=drop"]);
+    assert!(!out.status.success(), "the rogue was let in");
+    let out = tls("ctl", &["dump-flows"]);
+    let flows = String::from_utf8_lossy(&out.stdout);
+    assert!(!flows.contains("priority=6"), "{flows}");
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
 fn ofctl(target: &str, args: &[&str]) -> String {
     let out = Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow13"])
@@ -389,4 +434,5 @@ fn ovs_ofctl_shows_adds_dumps_and_deletes() {
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers;
     [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes;
+    [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

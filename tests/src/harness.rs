@@ -89,6 +89,13 @@ pub const OVS_OFCTL: Need = Need {
     here: || has("ovs-ofctl"),
 };
 
+/// Open vSwitch's `ovs-pki` and `openssl` (Debian's openvswitch-common;
+/// `tools/test.sh` installs it).
+pub const OVS_PKI: Need = Need {
+    what: "ovs-pki and openssl (Debian openvswitch-common; tools/test.sh installs it)",
+    here: || has("ovs-pki") && has("openssl"),
+};
+
 /// Faucet 1.10.12 in `target/faucet-venv` (`tools/test.sh` installs it).
 pub const FAUCET: Need = Need {
     what: "Faucet in target/faucet-venv (tools/test.sh installs it)",

@@ -9,6 +9,7 @@
 //! the switch's: only the tests' own.
 
 pub mod harness;
+pub mod pki;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

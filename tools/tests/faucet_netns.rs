@@ -10,6 +10,7 @@
 mod common;
 
 use common::Daemon;
+use odpx_tests::pki::Pki;
 use odpx_tools::sandbox::{echo_count, echo_count_with, sh, Echo};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +31,11 @@ struct Faucet {
 
 impl Faucet {
     fn start(ns: &str, dir: &Path, yaml: &str) -> Faucet {
+        Faucet::start_with(ns, dir, yaml, &[])
+    }
+
+    /// Faucet with more arguments (its TLS: [`tls_args`]).
+    fn start_with(ns: &str, dir: &Path, yaml: &str, extra: &[String]) -> Faucet {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("faucet.yaml"), yaml).unwrap();
         let bin = venv().join("bin");
@@ -47,6 +53,7 @@ impl Faucet {
             .arg(bin.join("faucet"))
             .arg(format!("--ryu-ofp-tcp-listen-port={OF_PORT}"))
             .arg("--ryu-ofp-listen-host=127.0.0.1")
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("faucet.stderr")).unwrap())
             .spawn()
@@ -73,6 +80,18 @@ impl Drop for Faucet {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Faucet's TLS (os-ken's options): the key and certificate of `who`
+/// (ctl, or rogue: signed by no CA), switches' certificates checked
+/// against the switch CA.
+fn tls_args(pki: &Pki, who: &str) -> Vec<String> {
+    vec![
+        format!("--ryu-ctl-privkey={}", pki.key(who).display()),
+        format!("--ryu-ctl-cert={}", pki.cert(who).display()),
+        format!("--ryu-ca-certs={}", pki.switch_ca().display()),
+        format!("--ryu-ofp-ssl-listen-port={OF_PORT}"),
+    ]
 }
 
 /// The tutorial's switch: ports 1-3 in VLAN 100, 4-5 in VLAN 200.
@@ -186,7 +205,7 @@ fn reaches(kind: Echo, ns: &str, dst: &str) -> bool {
 fn faucet_routes_reloads_and_restarts() {
     let dir = std::env::temp_dir().join(format!("odpx-faucet-r-{}", std::process::id()));
     let mgmt_dir = dir.clone();
-    let d = Daemon::start_with("fr", 5, "", move |_, _| openflow_section(&mgmt_dir));
+    let d = Daemon::start_with("fr", 5, "", move |_, _| openflow_section(&mgmt_dir, None));
     for (i, net) in [(1, 100), (2, 100), (3, 100), (4, 200), (5, 200)] {
         readdress(&d, i, net);
     }
@@ -261,21 +280,43 @@ fn flows_until(d: &Daemon, faucet: &Faucet, what: &str, pred: impl Fn(&str) -> b
     }
 }
 
-fn openflow_section(d_tag_dir: &Path) -> String {
+/// `[openflow]` for Faucet on this namespace's loopback (`ssl:` with
+/// `pki`'s switch certificate, `tcp:` without); `ovs-ofctl`'s socket in
+/// `dir`.
+fn openflow_section(dir: &Path, pki: Option<&Pki>) -> String {
+    let scheme = if pki.is_some() { "ssl" } else { "tcp" };
     format!(
-        "[openflow]\ncontroller = \"tcp:127.0.0.1:{OF_PORT}\"\nlisten = \"punix:{}\"\ndatapath_id = \"0x1\"\nfail_mode = \"secure\"\nmax_backoff_ms = 200\n",
-        d_tag_dir.join("odpx.mgmt").display()
+        "[openflow]\ncontroller = \"{scheme}:127.0.0.1:{OF_PORT}\"\nlisten = \"punix:{}\"\ndatapath_id = \"0x1\"\nfail_mode = \"secure\"\nmax_backoff_ms = 200\n{}",
+        dir.join("odpx.mgmt").display(),
+        pki.map(Pki::switch_section).unwrap_or_default()
     )
 }
 
-/// The tutorial's switching section: hosts in one VLAN reach each other
-/// (ARP flooded, then unicast on learned rules), hosts in two do not;
-/// Faucet's learned-host rules appear; `ovs-ofctl` reads the same rules.
+/// The tutorial's switching section, over TLS with `ovs-pki`'s
+/// certificates (`../shared/reference/ssl.md`): a controller whose
+/// certificate no CA signed is refused, and the log says why; then hosts
+/// in one VLAN reach each other (ARP flooded, then unicast on learned
+/// rules), hosts in two do not; Faucet's learned-host rules appear;
+/// `ovs-ofctl` reads the same rules.
 fn faucet_switches_the_tutorials_vlans() {
     let dir = std::env::temp_dir().join(format!("odpx-faucet-{}", std::process::id()));
-    let mgmt_dir = dir.clone();
-    let d = Daemon::start_with("fa", 5, "", move |_, _| openflow_section(&mgmt_dir));
-    let faucet = Faucet::start(&d.sb.switch, &dir, SWITCHING);
+    let pki = Pki::make(&dir.join("pki"));
+    let section = openflow_section(&dir, Some(&pki));
+    let d = Daemon::start_with("fa", 5, "", move |_, _| section);
+    let rogue = Faucet::start_with(&d.sb.switch, &dir, SWITCHING, &tls_args(&pki, "rogue"));
+    let t = Instant::now();
+    while !d.log().contains("invalid peer certificate") {
+        assert!(
+            t.elapsed() < DEADLINE,
+            "the rogue refused:\n{}\n{}",
+            d.log(),
+            rogue.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!d.ctl("dump-flows").contains("actions="), "the rogue programmed odpx");
+    drop(rogue);
+    let faucet = Faucet::start_with(&d.sb.switch, &dir, SWITCHING, &tls_args(&pki, "ctl"));
     // Faucet's pipeline: the flood table's broadcast rules per VLAN.
     flows_until(&d, &faucet, "Faucet's rules", |f| {
         f.contains("dl_vlan=100,dl_dst=ff:ff:ff:ff:ff:ff actions=pop_vlan,output:1,output:2,output:3")
@@ -337,6 +378,6 @@ fn rule_lines(dump: &str) -> Vec<String> {
 }
 
 odpx_tests::cases! {
-    [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET, odpx_tests::harness::OVS_OFCTL] => faucet_switches_the_tutorials_vlans;
+    [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET, odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => faucet_switches_the_tutorials_vlans;
     [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET] => faucet_routes_reloads_and_restarts;
 }

@@ -39,12 +39,14 @@ pub mod fail_open;
 pub mod features;
 pub mod ratelimit;
 pub mod session;
+pub mod tls;
 pub mod transport;
 
 use self::bridge::{Bridge, SwitchBridge};
 use self::conn::ConnHandle;
 use self::fail_open::FailOpen;
 use self::session::Roles;
+use self::tls::Tls;
 use self::transport::{Listener, Target};
 use crate::config::{Config, FailMode, OpenflowSection};
 use crate::openflow_counters::OpenflowCounters;
@@ -155,10 +157,11 @@ impl Agent {
         let dials = targets.iter().any(|t| !t.is_passive());
         let fail_open = (of.fail_mode == FailMode::Standalone && dials)
             .then(|| Mutex::new(FailOpen::new(probe_interval, bridge.now())));
+        let tls = of.ssl.as_ref().map(Tls::load).transpose()?;
         let listeners = targets
             .iter()
             .filter(|t| t.is_passive())
-            .map(|t| Listener::bind(t).map(Arc::new))
+            .map(|t| Listener::bind(t, tls.as_ref()).map(Arc::new))
             .collect::<Result<Vec<_>, String>>()?;
         let shared = Arc::new(Shared {
             bridge,
@@ -185,10 +188,10 @@ impl Agent {
         }
         let max_backoff = Duration::from_millis(of.max_backoff_ms);
         for t in targets.into_iter().filter(|t| !t.is_passive()) {
-            let (s, stop) = (shared.clone(), stop_rx.clone());
+            let (s, stop, tls) = (shared.clone(), stop_rx.clone(), tls.clone());
             threads.push(spawn(
                 "of-dial",
-                Box::new(move || dial_loop(&t, &s, &stop, max_backoff)),
+                Box::new(move || dial_loop(&t, tls.as_ref(), &s, &stop, max_backoff)),
             )?);
         }
         let s = shared.clone();
@@ -240,11 +243,17 @@ impl Drop for Agent {
 fn accept_loop(l: &Listener, shared: &Arc<Shared>) {
     while !shared.stopping() {
         match l.accept() {
-            Ok(stream) if !shared.stopping() => {
+            Ok(accepted) if !shared.stopping() => {
                 let s = shared.clone();
-                let spawned = std::thread::Builder::new().name("of-conn".into()).spawn(move || {
-                    conn::serve(stream, &s, false);
-                });
+                let spawned =
+                    std::thread::Builder::new()
+                        .name("of-conn".into())
+                        .spawn(move || match accepted.stream() {
+                            Ok(stream) => {
+                                conn::serve(stream, &s, false);
+                            }
+                            Err(e) => tracing::warn!("openflow: a connection refused: {e}"),
+                        });
                 if let Err(e) = spawned {
                     tracing::warn!("openflow: serving a connection: {e}");
                 }
@@ -260,23 +269,26 @@ fn accept_loop(l: &Listener, shared: &Arc<Shared>) {
 
 /// Dials a controller, serves the connection, and dials again when it
 /// ends, waiting longer after each failure up to `max_backoff`.
-fn dial_loop(t: &Target, shared: &Arc<Shared>, stop: &Receiver<()>, max_backoff: Duration) {
+fn dial_loop(t: &Target, tls: Option<&Tls>, shared: &Arc<Shared>, stop: &Receiver<()>, max_backoff: Duration) {
     let mut backoff = FIRST_BACKOFF.min(max_backoff);
-    let mut said = false;
+    // Each new reason is logged once (a refused connection, then a
+    // certificate the CA did not sign, ...).
+    let mut said: Option<String> = None;
     while !shared.stopping() {
-        match transport::dial(t, DIAL_TIMEOUT) {
+        match transport::dial(t, DIAL_TIMEOUT, tls) {
             Ok(stream) => {
-                said = false;
+                said = None;
                 backoff = FIRST_BACKOFF.min(max_backoff);
                 conn::serve(stream, shared, true);
             }
             Err(e) => {
-                if !said {
+                let why = e.to_string();
+                if said.as_ref() != Some(&why) {
                     tracing::warn!(
-                        "openflow: {t}: {e}; dialing again every {} ms at most",
+                        "openflow: {t}: {why}; dialing again every {} ms at most",
                         max_backoff.as_millis()
                     );
-                    said = true;
+                    said = Some(why);
                 }
                 if stop.recv_timeout(backoff).is_err_and(|e| e.is_disconnected()) {
                     return;

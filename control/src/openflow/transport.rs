@@ -3,8 +3,11 @@
 //! give, split into a read half and a write half so that one thread
 //! reads while another writes.
 //!
-//! Passive Unix sockets get mode 0600, like the control socket.
+//! Passive Unix sockets get mode 0600, like the control socket. `ssl:`
+//! and `pssl:` are TCP with TLS ([`super::tls`]); a passive socket's TLS
+//! handshake runs on the connection's own thread, not the accepting one.
 
+use super::tls::Tls;
 pub use crate::config::openflow::{Target, OPENFLOW_PORT};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -29,6 +32,11 @@ enum Socket {
 pub struct Closer(std::sync::Arc<Socket>);
 
 impl Closer {
+    /// Closes a TCP connection (a TLS session's socket).
+    pub fn tcp(s: TcpStream) -> Closer {
+        Closer(std::sync::Arc::new(Socket::Tcp(s)))
+    }
+
     pub fn close(&self) {
         let _ = match &*self.0 {
             Socket::Tcp(s) => s.shutdown(Shutdown::Both),
@@ -72,25 +80,31 @@ impl Stream {
     }
 }
 
-/// Connects to an active target within `timeout`.
-pub fn dial(t: &Target, timeout: Duration) -> io::Result<Stream> {
-    match t {
-        Target::Tcp { host, port } => {
-            let addrs: Vec<SocketAddr> = (host.as_str(), *port).to_socket_addrs()?.collect();
-            let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
-            for a in addrs {
-                match TcpStream::connect_timeout(&a, timeout) {
-                    Ok(s) => return Stream::tcp(s),
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A TCP connection to `host`'s first address that answers.
+fn tcp_connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
         }
+    }
+    Err(last)
+}
+
+/// Connects to an active target within `timeout` (`tls`: for `ssl:`).
+pub fn dial(t: &Target, timeout: Duration, tls: Option<&Tls>) -> io::Result<Stream> {
+    match t {
+        Target::Tcp { host, port } => Stream::tcp(tcp_connect(host, *port, timeout)?),
         Target::Unix(p) => Stream::unix(UnixStream::connect(p)?, format!("unix:{}", p.display())),
-        Target::Ssl { .. } => Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "ssl: TLS connections are not supported yet",
-        )),
+        Target::Ssl { host, port } => {
+            let tls = tls.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "ssl: needs [openflow.ssl]"))?;
+            tls.connect(tcp_connect(host, *port, timeout)?, host, HANDSHAKE_TIMEOUT)
+        }
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{t} is a passive target"),
@@ -101,34 +115,54 @@ pub fn dial(t: &Target, timeout: Duration) -> io::Result<Stream> {
 /// A passive target's listening socket.
 pub enum Listener {
     Tcp(TcpListener),
+    Ssl(TcpListener, Tls),
     Unix(UnixListener, PathBuf),
 }
 
+/// An accepted connection, before its TLS handshake if it has one.
+pub enum Accepted {
+    Ready(Stream),
+    Tls(TcpStream, Tls),
+}
+
+impl Accepted {
+    /// The connection's stream, once its handshake (if any) is done.
+    pub fn stream(self) -> io::Result<Stream> {
+        match self {
+            Accepted::Ready(s) => Ok(s),
+            Accepted::Tls(sock, tls) => tls.accept(sock, HANDSHAKE_TIMEOUT),
+        }
+    }
+}
+
 impl Listener {
-    /// Listens on a passive target.
-    pub fn bind(t: &Target) -> Result<Listener, String> {
+    /// Listens on a passive target (`tls`: for `pssl:`).
+    pub fn bind(t: &Target, tls: Option<&Tls>) -> Result<Listener, String> {
+        let tcp = |port: u16, ip: std::net::IpAddr| TcpListener::bind((ip, port)).map_err(|e| format!("{t}: {e}"));
         match t {
-            Target::PTcp { port, ip } => TcpListener::bind((*ip, *port))
-                .map(Listener::Tcp)
-                .map_err(|e| format!("{t}: {e}")),
+            Target::PTcp { port, ip } => tcp(*port, *ip).map(Listener::Tcp),
             Target::PUnix(p) => crate::ctl::bind(p).map(|l| Listener::Unix(l, p.clone())),
-            Target::PSsl { .. } => Err(format!("{t}: TLS connections are not supported yet")),
+            Target::PSsl { port, ip } => {
+                let tls = tls.ok_or_else(|| format!("{t}: needs [openflow.ssl]"))?;
+                tcp(*port, *ip).map(|l| Listener::Ssl(l, tls.clone()))
+            }
             _ => Err(format!("{t} is an active target")),
         }
     }
 
     /// The next connection.
-    pub fn accept(&self) -> io::Result<Stream> {
-        match self {
-            Listener::Tcp(l) => Stream::tcp(l.accept()?.0),
-            Listener::Unix(l, p) => Stream::unix(l.accept()?.0, format!("punix:{}", p.display())),
-        }
+    pub fn accept(&self) -> io::Result<Accepted> {
+        Ok(match self {
+            Listener::Tcp(l) => Accepted::Ready(Stream::tcp(l.accept()?.0)?),
+            Listener::Ssl(l, tls) => Accepted::Tls(l.accept()?.0, tls.clone()),
+            Listener::Unix(l, p) => Accepted::Ready(Stream::unix(l.accept()?.0, format!("punix:{}", p.display()))?),
+        })
     }
 
-    /// The TCP port it listens on (`ptcp:0` picks one).
+    /// The TCP port it listens on (`ptcp:0` and `pssl:0` pick one).
     pub fn local_port(&self) -> Option<u16> {
         match self {
-            Listener::Tcp(l) => l.local_addr().ok().map(|a| a.port()),
+            Listener::Tcp(l) | Listener::Ssl(l, _) => l.local_addr().ok().map(|a| a.port()),
             Listener::Unix(..) => None,
         }
     }
@@ -136,7 +170,7 @@ impl Listener {
     /// Makes a blocked `accept` return (the agent is stopping).
     pub fn wake(&self) {
         match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l) | Listener::Ssl(l, _) => {
                 if let Ok(a) = l.local_addr() {
                     let _ = TcpStream::connect_timeout(&a, Duration::from_millis(100));
                 }
