@@ -24,7 +24,6 @@
 //! in the order they were made: a second lock orders the socket writes,
 //! taken before the session's lock is let go.
 
-use super::transport::{Closer, Stream, READ_TICK};
 use crate::config::SslSection;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -107,18 +106,18 @@ impl Tls {
     }
 
     /// TLS as the client on a connected socket to `host`, handshake done
-    /// within `timeout`.
-    pub fn connect(&self, sock: TcpStream, host: &str, timeout: Duration) -> io::Result<Stream> {
+    /// within `timeout`; reads then wait `read_tick` at most.
+    pub fn connect(&self, sock: &TcpStream, host: &str, timeout: Duration, read_tick: Duration) -> io::Result<Halves> {
         let name = ServerName::try_from(host.to_string())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{host}: {e}")))?;
         let conn = rustls::ClientConnection::new(self.client.clone(), name).map_err(io::Error::other)?;
-        stream(sock, conn.into(), timeout, "ssl")
+        split(sock, conn.into(), timeout, read_tick)
     }
 
-    /// TLS as the server on an accepted socket, handshake done within `timeout`.
-    pub fn accept(&self, sock: TcpStream, timeout: Duration) -> io::Result<Stream> {
+    /// TLS as the server on an accepted socket (see [`Tls::connect`]).
+    pub fn accept(&self, sock: &TcpStream, timeout: Duration, read_tick: Duration) -> io::Result<Halves> {
         let conn = rustls::ServerConnection::new(self.server.clone()).map_err(io::Error::other)?;
-        stream(sock, conn.into(), timeout, "pssl")
+        split(sock, conn.into(), timeout, read_tick)
     }
 }
 
@@ -201,13 +200,19 @@ impl Session {
     }
 }
 
-/// Runs the handshake, then splits the session into a [`Stream`].
-fn stream(sock: TcpStream, mut conn: Connection, timeout: Duration, scheme: &str) -> io::Result<Stream> {
+/// A TLS session's two halves, for a reading and a writing thread.
+pub struct Halves {
+    pub reader: Box<dyn Read + Send>,
+    pub writer: Box<dyn Write + Send>,
+}
+
+/// Runs the handshake, then splits the session.
+fn split(sock: &TcpStream, mut conn: Connection, timeout: Duration, read_tick: Duration) -> io::Result<Halves> {
     let _ = sock.set_nodelay(true);
     let deadline = Instant::now() + timeout;
     sock.set_read_timeout(Some(timeout))?;
     sock.set_write_timeout(Some(timeout))?;
-    let mut s = &sock;
+    let mut s = sock;
     while conn.is_handshaking() {
         if Instant::now() >= deadline {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"));
@@ -216,22 +221,16 @@ fn stream(sock: TcpStream, mut conn: Connection, timeout: Duration, scheme: &str
         // did not sign, a closed socket, ...), for the logs.
         conn.complete_io(&mut s)?;
     }
-    sock.set_read_timeout(Some(READ_TICK))?;
+    sock.set_read_timeout(Some(read_tick))?;
     sock.set_write_timeout(None)?;
-    let peer = sock
-        .peer_addr()
-        .map_or_else(|_| format!("{scheme} peer"), |a| format!("{scheme}:{a}"));
-    let closer = Closer::tcp(sock.try_clone()?);
     let session = Arc::new(Session {
         conn: Mutex::new(conn),
         send: Mutex::new(()),
-        sock,
+        sock: sock.try_clone()?,
     });
-    Ok(Stream {
+    Ok(Halves {
         reader: Box::new(TlsReader(session.clone(), Vec::new())),
         writer: Box::new(TlsWriter(session)),
-        closer,
-        peer,
     })
 }
 

@@ -7,7 +7,7 @@
 //! and `pssl:` are TCP with TLS ([`super::tls`]); a passive socket's TLS
 //! handshake runs on the connection's own thread, not the accepting one.
 
-use super::tls::Tls;
+use super::tls::{Halves, Tls};
 pub use crate::config::openflow::{Target, OPENFLOW_PORT};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -32,11 +32,6 @@ enum Socket {
 pub struct Closer(std::sync::Arc<Socket>);
 
 impl Closer {
-    /// Closes a TCP connection (a TLS session's socket).
-    pub fn tcp(s: TcpStream) -> Closer {
-        Closer(std::sync::Arc::new(Socket::Tcp(s)))
-    }
-
     pub fn close(&self) {
         let _ = match &*self.0 {
             Socket::Tcp(s) => s.shutdown(Shutdown::Both),
@@ -64,6 +59,19 @@ impl Stream {
         Ok(Stream {
             reader: Box::new(s.try_clone()?),
             writer: Box::new(s.try_clone()?),
+            closer: Closer(std::sync::Arc::new(Socket::Tcp(s))),
+            peer,
+        })
+    }
+
+    /// TLS over `s` (`scheme`: ssl or pssl, for the logs).
+    fn tls(s: TcpStream, halves: Halves, scheme: &str) -> io::Result<Stream> {
+        let peer = s
+            .peer_addr()
+            .map_or_else(|_| format!("{scheme} peer"), |a| format!("{scheme}:{a}"));
+        Ok(Stream {
+            reader: halves.reader,
+            writer: halves.writer,
             closer: Closer(std::sync::Arc::new(Socket::Tcp(s))),
             peer,
         })
@@ -103,7 +111,9 @@ pub fn dial(t: &Target, timeout: Duration, tls: Option<&Tls>) -> io::Result<Stre
         Target::Unix(p) => Stream::unix(UnixStream::connect(p)?, format!("unix:{}", p.display())),
         Target::Ssl { host, port } => {
             let tls = tls.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "ssl: needs [openflow.ssl]"))?;
-            tls.connect(tcp_connect(host, *port, timeout)?, host, HANDSHAKE_TIMEOUT)
+            let s = tcp_connect(host, *port, timeout)?;
+            let halves = tls.connect(&s, host, HANDSHAKE_TIMEOUT, READ_TICK)?;
+            Stream::tls(s, halves, "ssl")
         }
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -130,7 +140,10 @@ impl Accepted {
     pub fn stream(self) -> io::Result<Stream> {
         match self {
             Accepted::Ready(s) => Ok(s),
-            Accepted::Tls(sock, tls) => tls.accept(sock, HANDSHAKE_TIMEOUT),
+            Accepted::Tls(sock, tls) => {
+                let halves = tls.accept(&sock, HANDSHAKE_TIMEOUT, READ_TICK)?;
+                Stream::tls(sock, halves, "pssl")
+            }
         }
     }
 }
