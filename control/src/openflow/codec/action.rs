@@ -262,15 +262,9 @@ pub fn encode_actions(out: &mut Vec<u8>, actions: &[Action]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::hex;
     use super::super::oxm::OxmField;
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn decode(s: &str) -> Result<Vec<Action>, OfError> {
         let bytes = hex(s);

@@ -145,14 +145,8 @@ pub fn encode_instructions(out: &mut Vec<u8>, instructions: &[Instruction]) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::hex;
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn decode(s: &str) -> Result<Vec<Instruction>, OfError> {
         let bytes = hex(s);

@@ -42,17 +42,19 @@ pub mod wire;
 pub use self::error::OfError;
 pub use self::message::{decode, encode, Header, Message};
 
+/// Bytes from hex digits, for the codec's tests.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::message::{decode, encode, frame_len, DecodeError, MAX_LEN};
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// Every message ovs-ofctl 3.1 and ovs-vswitchd 3.1 exchanged in the
     /// capture decodes, and encodes back byte for byte.
