@@ -348,7 +348,7 @@ fn mentioned_ports(set: &RuleSet) -> Vec<u32> {
             ports.push(r.matched.key.in_port);
         }
         for a in &r.actions {
-            if let RuleAction::Output(p) = a {
+            if let RuleAction::Output { port: p, .. } = a {
                 ports.push(*p);
             }
         }

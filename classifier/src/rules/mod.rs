@@ -93,7 +93,12 @@ use hashbrown::HashMap;
 /// `ClearActions`, `WriteActions`, `WriteMetadata`, `GotoTable`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RuleAction {
-    Output(u32),
+    /// Output to a port. `max_len` is OpenFlow's field, kept to be given
+    /// back as it came (it cuts only packets to the controller).
+    Output {
+        port: u32,
+        max_len: u16,
+    },
     /// Output to the packet's input port (`in_port`, `output:in_port`).
     InPort,
     Normal,
@@ -140,11 +145,16 @@ pub enum RuleAction {
 }
 
 impl RuleAction {
+    /// Output to `port`, as `output:PORT` writes it.
+    pub fn output(port: u32) -> RuleAction {
+        RuleAction::Output { port, max_len: 0 }
+    }
+
     /// Whether the action sends the packet to `port` (for OpenFlow's
     /// out_port filters), looking into the action set it writes.
     pub fn outputs_to(&self, port: u32) -> bool {
         match self {
-            RuleAction::Output(p) => *p == port,
+            RuleAction::Output { port: p, .. } => *p == port,
             RuleAction::WriteActions(v) => v.iter().any(|a| a.outputs_to(port)),
             _ => false,
         }

@@ -33,7 +33,7 @@ impl ActionSet {
                 RuleAction::SetField { field, .. } => self.set(*field, a),
                 RuleAction::ModVlanVid(_) => self.set(Field::DlVlan, a),
                 RuleAction::ModVlanPcp(_) => self.set(Field::DlVlanPcp, a),
-                RuleAction::Output(_)
+                RuleAction::Output { .. }
                 | RuleAction::InPort
                 | RuleAction::Normal
                 | RuleAction::Flood
@@ -91,7 +91,7 @@ mod tests {
     fn one_of_each_type_in_the_specs_order() {
         let mut s = ActionSet::default();
         s.write(&[
-            RuleAction::Output(1),
+            RuleAction::output(1),
             RuleAction::SetField {
                 field: Field::DlDst,
                 value: 1,
@@ -100,7 +100,7 @@ mod tests {
             RuleAction::PushVlan(0x8100),
         ]);
         s.write(&[
-            RuleAction::Output(2),
+            RuleAction::output(2),
             RuleAction::SetField {
                 field: Field::DlDst,
                 value: 2,
@@ -118,7 +118,7 @@ mod tests {
                     value: 2,
                     mask: 0xffff_ffff_ffff
                 },
-                RuleAction::Output(2),
+                RuleAction::output(2),
             ]
         );
         s.clear();

@@ -26,7 +26,7 @@ impl Xlate<'_> {
                 value,
                 mask,
             } => self.write_metadata(*value as u64, *mask as u64),
-            RuleAction::Output(p) => {
+            RuleAction::Output { port: p, .. } => {
                 self.wc.in_port = !0;
                 if *p != self.flow.in_port {
                     self.output(*p);

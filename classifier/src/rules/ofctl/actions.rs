@@ -105,7 +105,7 @@ fn parse_list(c: &mut Cursor, close: Option<&str>) -> PResult<Vec<RuleAction>> {
 fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
     let start = c.pos;
     if c.peek().is_some_and(|ch| ch.is_ascii_digit()) {
-        return Ok(Some(RuleAction::Output(c.uint(u32::MAX as u64)? as u32)));
+        return Ok(Some(RuleAction::output(c.uint(u32::MAX as u64)? as u32)));
     }
     let name = c.ident();
     if let Some(&(_, field)) = LEGACY_SETS.iter().find(|(n, _)| *n == name) {
@@ -127,7 +127,7 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
         "output" => {
             c.expect(":")?;
             if c.peek().is_some_and(|ch| ch.is_ascii_digit()) {
-                RuleAction::Output(c.uint(u32::MAX as u64)? as u32)
+                RuleAction::output(c.uint(u32::MAX as u64)? as u32)
             } else {
                 let at = c.pos;
                 let port = c.ident();
@@ -263,7 +263,7 @@ fn parse_write_actions(c: &mut Cursor) -> PResult<RuleAction> {
     for a in &list {
         let allowed = matches!(
             a,
-            RuleAction::Output(_)
+            RuleAction::Output { .. }
                 | RuleAction::InPort
                 | RuleAction::Normal
                 | RuleAction::Flood

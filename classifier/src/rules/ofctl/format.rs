@@ -160,7 +160,7 @@ pub fn format_action(a: &RuleAction) -> String {
 /// Formats one action of a rule whose match pins IP protocol `proto`.
 fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
     match a {
-        RuleAction::Output(p) => format!("output:{p}"),
+        RuleAction::Output { port: p, .. } => format!("output:{p}"),
         RuleAction::InPort => "IN_PORT".into(),
         RuleAction::Normal => "NORMAL".into(),
         RuleAction::Flood => "FLOOD".into(),

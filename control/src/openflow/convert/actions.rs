@@ -46,7 +46,10 @@ pub enum Context {
 pub fn action_from(a: &Action, ctx: Context) -> Result<Option<RuleAction>, OfError> {
     Ok(Some(match a {
         Action::Output { port: p, max_len } => match *p {
-            p if p > 0 && p <= port::MAX => RuleAction::Output(p),
+            p if p > 0 && p <= port::MAX => RuleAction::Output {
+                port: p,
+                max_len: *max_len,
+            },
             port::IN_PORT => RuleAction::InPort,
             port::NORMAL => RuleAction::Normal,
             port::FLOOD => RuleAction::Flood,
@@ -150,7 +153,10 @@ pub fn instructions_from(insts: &[Instruction], matched: &Match, table: u8) -> R
 pub fn action_to(a: &RuleAction) -> Vec<Action> {
     let out = |p: u32| Action::Output { port: p, max_len: 0 };
     vec![match a {
-        RuleAction::Output(p) => out(*p),
+        RuleAction::Output { port, max_len } => Action::Output {
+            port: *port,
+            max_len: *max_len,
+        },
         RuleAction::InPort => out(port::IN_PORT),
         RuleAction::Normal => out(port::NORMAL),
         RuleAction::Flood => out(port::FLOOD),
