@@ -2,7 +2,7 @@
 # tools/tunnel-bench.sh); source it, do not run it.
 #
 #   bench_setup NS...    root check, Open vSwitch installed if missing, odpx
-#                        built ($odpx), a work directory ($work) and the
+#                        built ($odpx; ODPX_BIN=PATH: that one), a work directory ($work) and the
 #                        namespaces NS... made, all removed on exit along
 #                        with every process whose pid is in $work/*.pid
 #   ovs_start NS         ovsdb-server + ovs-vswitchd in namespace NS, PMD
@@ -21,8 +21,12 @@
 bench_setup() {
   [ "$(id -u)" = 0 ] || { echo "needs root (namespaces, XDP)" >&2; exit 2; }
   command -v ovs-vswitchd >/dev/null || { echo "== installing openvswitch-switch"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q openvswitch-switch >/dev/null; }
-  cargo build --release -q -p odpx-tools
-  odpx=$PWD/target/release/odpx
+  if [ -n "${ODPX_BIN:-}" ]; then
+    odpx=$ODPX_BIN   # a build the caller made (the tests': their own)
+  else
+    cargo build --release -q -p odpx-tools
+    odpx=$PWD/target/release/odpx
+  fi
   work=$(mktemp -d)
   bench_namespaces=("$@")
   trap bench_cleanup EXIT

@@ -7,8 +7,9 @@
 #
 # TARGET: odpx (default) or ovs (ovs-vswitchd, a netdev bridge with afxdp
 # ports, its flow cache on). CATEGORY: match, action, group, meter (of13's
-# folders; default: all four); a FILE is one test file (e.g.
-# of13/match/00_IN_PORT.json); each runs as its own tester run.
+# folders; default: all four), each its own tester run; FILEs (e.g.
+# of13/match/00_IN_PORT.json) run together in one more, named "files".
+# ODPX_BIN=PATH runs that odpx build (default: a release build).
 #
 # Topology: one namespace; three veth pairs t1-x1, t2-x2, t3-x3. The
 # target switch (dpid 1) has t1..t3 as ports 1..3, the tester switch (an
@@ -83,12 +84,18 @@ else
   start_odpx target
 fi
 
-declare -A ok err
+# Categories run one by one; the files given run together, as "files".
+runs=()
 for item in "${items[@]}"; do
   case $item in
-    match|action|group|meter) dir=$switch_dir/of13/$item; name=$item ;;
-    *) dir=$work/files-$(basename "$item" .json); mkdir -p "$dir"; cp "$switch_dir/$item" "$dir/"; name=$(basename "$item" .json) ;;
+    match|action|group|meter) runs+=("$item") ;;
+    *) mkdir -p "$work/files"; cp "$switch_dir/$item" "$work/files/"
+       [[ " ${runs[*]} " == *" files "* ]] || runs+=(files) ;;
   esac
+done
+declare -A ok err
+for name in "${runs[@]}"; do
+  if [ "$name" = files ]; then dir=$work/files; else dir=$switch_dir/of13/$name; fi
   log=$out/$target-$name.log
   ip netns exec $NS "$venv/bin/osken-manager" --ofp-tcp-listen-port=$OF_PORT --ofp-listen-host=127.0.0.1 \
     --test-switch-target 0000000000000001 --test-switch-tester 0000000000000002 \
@@ -102,8 +109,7 @@ done
 
 echo
 echo "target $target: passed / run, per category (os-ken $(ls -d "$venv"/lib/python3*/site-packages/os_ken-* | sed 's/.*os_ken-//; s/.dist-info//'))"
-for item in "${items[@]}"; do
-  name=$(basename "$item" .json)
+for name in "${runs[@]}"; do
   o=${ok[$name]:-0}; e=${err[$name]:-0}
   printf '%-28s %5s / %s\n' "$name" "$o" "$((o + e))"
 done

@@ -149,8 +149,28 @@ pub fn instructions_from(insts: &[Instruction], matched: &Match, table: u8) -> R
     Ok(out)
 }
 
+/// Which OpenFlow field a set of a shared key field was: odpx's key has
+/// one transport port for TCP, UDP and SCTP, one ICMP type for ICMP and
+/// ICMPv6, one pair of IPv4 addresses for IPv4 and ARP; the rule's match
+/// says which protocol it is (as the set's prerequisites required).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flavor {
+    eth_type: u16,
+    ip_proto: u8,
+}
+
+impl Flavor {
+    /// The protocols `m` fixes.
+    pub fn of(m: &Match) -> Flavor {
+        Flavor {
+            eth_type: if m.mask.eth_type == 0xffff { m.key.eth_type } else { 0 },
+            ip_proto: if m.mask.ip_proto == 0xff { m.key.ip_proto } else { 0 },
+        }
+    }
+}
+
 /// A rule action as OpenFlow actions.
-pub fn action_to(a: &RuleAction) -> Vec<Action> {
+pub fn action_to(a: &RuleAction, flavor: Flavor) -> Vec<Action> {
     let out = |p: u32| Action::Output { port: p, max_len: 0 };
     vec![match a {
         RuleAction::Output { port, max_len } => Action::Output {
@@ -165,7 +185,7 @@ pub fn action_to(a: &RuleAction) -> Vec<Action> {
             port: port::CONTROLLER,
             max_len: *max_len,
         },
-        RuleAction::SetField { field, value, .. } => return set_field_to(*field, *value),
+        RuleAction::SetField { field, value, .. } => return set_field_to(*field, *value, flavor),
         RuleAction::PushVlan(t) => Action::PushVlan(*t),
         RuleAction::PopVlan => Action::PopVlan,
         RuleAction::ModVlanVid(v) => Action::SetField(Oxm::exact(OxmField::VlanVid, u128::from(*v | 0x1000))),
@@ -191,42 +211,58 @@ pub fn action_to(a: &RuleAction) -> Vec<Action> {
 }
 
 /// A set of a key field as the OpenFlow `set_field` it stands for.
-fn set_field_to(f: Field, v: u128) -> Vec<Action> {
-    let of = match f {
-        Field::Metadata => OxmField::Metadata,
-        Field::DlDst => OxmField::EthDst,
-        Field::DlSrc => OxmField::EthSrc,
-        Field::DlVlan => return vec![Action::SetField(Oxm::exact(OxmField::VlanVid, v | 0x1000))],
-        Field::DlVlanPcp => OxmField::VlanPcp,
-        Field::NwTos => return vec![Action::SetField(Oxm::exact(OxmField::IpDscp, v >> 2))],
-        Field::NwEcn => OxmField::IpEcn,
-        Field::NwTtl => return vec![Action::SetNwTtl(v as u8)],
-        Field::NwSrc => OxmField::Ipv4Src,
-        Field::NwDst => OxmField::Ipv4Dst,
-        Field::TpSrc => OxmField::TcpSrc,
-        Field::TpDst => OxmField::TcpDst,
-        Field::IcmpType => OxmField::Icmpv4Type,
-        Field::IcmpCode => OxmField::Icmpv4Code,
-        Field::ArpOp => OxmField::ArpOp,
-        Field::ArpSha | Field::NdSll => OxmField::ArpSha,
-        Field::ArpTha | Field::NdTll => OxmField::ArpTha,
-        Field::Ipv6Src => OxmField::Ipv6Src,
-        Field::Ipv6Dst => OxmField::Ipv6Dst,
-        Field::Ipv6Label => OxmField::Ipv6Flabel,
-        Field::NdTarget => OxmField::Ipv6NdTarget,
-        Field::MplsLabel => OxmField::MplsLabel,
-        Field::MplsTc => OxmField::MplsTc,
-        Field::MplsBos => OxmField::MplsBos,
-        Field::TunId => OxmField::TunnelId,
-        // Fields OpenFlow 1.3 cannot set (odpx rule files can).
-        _ => return Vec::new(),
+fn set_field_to(f: Field, v: u128, flavor: Flavor) -> Vec<Action> {
+    const ARP: u16 = 0x0806;
+    const IPV6: u16 = 0x86dd;
+    let of = match (f, flavor.eth_type, flavor.ip_proto) {
+        (Field::TpSrc, _, 17) => OxmField::UdpSrc,
+        (Field::TpDst, _, 17) => OxmField::UdpDst,
+        (Field::TpSrc, _, 132) => OxmField::SctpSrc,
+        (Field::TpDst, _, 132) => OxmField::SctpDst,
+        (Field::IcmpType, IPV6, _) => OxmField::Icmpv6Type,
+        (Field::IcmpCode, IPV6, _) => OxmField::Icmpv6Code,
+        (Field::NwSrc, ARP, _) => OxmField::ArpSpa,
+        (Field::NwDst, ARP, _) => OxmField::ArpTpa,
+        (Field::NdSll, ..) => OxmField::Ipv6NdSll,
+        (Field::NdTll, ..) => OxmField::Ipv6NdTll,
+        (f, ..) => match f {
+            Field::Metadata => OxmField::Metadata,
+            Field::DlDst => OxmField::EthDst,
+            Field::DlSrc => OxmField::EthSrc,
+            Field::DlVlan => return vec![Action::SetField(Oxm::exact(OxmField::VlanVid, v | 0x1000))],
+            Field::DlVlanPcp => OxmField::VlanPcp,
+            Field::NwTos => return vec![Action::SetField(Oxm::exact(OxmField::IpDscp, v >> 2))],
+            Field::NwEcn => OxmField::IpEcn,
+            Field::NwTtl => return vec![Action::SetNwTtl(v as u8)],
+            Field::NwSrc => OxmField::Ipv4Src,
+            Field::NwDst => OxmField::Ipv4Dst,
+            Field::TpSrc => OxmField::TcpSrc,
+            Field::TpDst => OxmField::TcpDst,
+            Field::IcmpType => OxmField::Icmpv4Type,
+            Field::IcmpCode => OxmField::Icmpv4Code,
+            Field::ArpOp => OxmField::ArpOp,
+            Field::ArpSha => OxmField::ArpSha,
+            Field::ArpTha => OxmField::ArpTha,
+            Field::Ipv6Src => OxmField::Ipv6Src,
+            Field::Ipv6Dst => OxmField::Ipv6Dst,
+            Field::Ipv6Label => OxmField::Ipv6Flabel,
+            Field::NdTarget => OxmField::Ipv6NdTarget,
+            Field::MplsLabel => OxmField::MplsLabel,
+            Field::MplsTc => OxmField::MplsTc,
+            Field::MplsBos => OxmField::MplsBos,
+            Field::TunId => OxmField::TunnelId,
+            // Fields OpenFlow 1.3 cannot set (odpx rule files can).
+            _ => return Vec::new(),
+        },
     };
     vec![Action::SetField(Oxm::exact(of, v & of.max_value()))]
 }
 
-/// A rule's actions as OpenFlow instructions.
-pub fn instructions_to(actions: &[RuleAction]) -> Vec<Instruction> {
-    let applied: Vec<Action> = actions.iter().flat_map(action_to).collect();
+/// A rule's actions as OpenFlow instructions (`matched`: the rule's).
+pub fn instructions_to(actions: &[RuleAction], matched: &Match) -> Vec<Instruction> {
+    let flavor = Flavor::of(matched);
+    let to = |a: &RuleAction| action_to(a, flavor);
+    let applied: Vec<Action> = actions.iter().flat_map(to).collect();
     let mut out = Vec::new();
     if !applied.is_empty() {
         out.push(Instruction::ApplyActions(applied));
@@ -234,7 +270,7 @@ pub fn instructions_to(actions: &[RuleAction]) -> Vec<Instruction> {
     for a in actions {
         match a {
             RuleAction::ClearActions => out.push(Instruction::ClearActions),
-            RuleAction::WriteActions(v) => out.push(Instruction::WriteActions(v.iter().flat_map(action_to).collect())),
+            RuleAction::WriteActions(v) => out.push(Instruction::WriteActions(v.iter().flat_map(to).collect())),
             RuleAction::WriteMetadata { value, mask } => out.push(Instruction::WriteMetadata {
                 metadata: *value,
                 mask: *mask,

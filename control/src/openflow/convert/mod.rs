@@ -120,7 +120,7 @@ pub fn flow_stats(r: &Rule, s: &RuleStats, now: Instant) -> FlowStats {
         packet_count: s.packets,
         byte_count: s.bytes,
         matched: from_match(&r.matched),
-        instructions: instructions_to(&r.actions),
+        instructions: instructions_to(&r.actions, &r.matched),
     }
 }
 
