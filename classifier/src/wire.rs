@@ -559,6 +559,15 @@ view!(
     28
 );
 
+/// Where [`ArpPacket`]'s fields lie (Ethernet/IPv4 ARP).
+pub mod arp_field {
+    pub const OP: usize = 6;
+    pub const SHA: usize = 8;
+    pub const SPA: usize = 14;
+    pub const THA: usize = 18;
+    pub const TPA: usize = 24;
+}
+
 impl<T: AsRef<[u8]>> ArpPacket<T> {
     pub fn hardware_type(&self) -> u16 {
         be16(self.b(), 0)
@@ -573,19 +582,19 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
         self.b()[5]
     }
     pub fn operation(&self) -> u16 {
-        be16(self.b(), 6)
+        be16(self.b(), arp_field::OP)
     }
     pub fn sender_hw(&self) -> [u8; 6] {
-        arr(self.b(), 8)
+        arr(self.b(), arp_field::SHA)
     }
     pub fn sender_ip(&self) -> u32 {
-        be32(self.b(), 14)
+        be32(self.b(), arp_field::SPA)
     }
     pub fn target_hw(&self) -> [u8; 6] {
-        arr(self.b(), 18)
+        arr(self.b(), arp_field::THA)
     }
     pub fn target_ip(&self) -> u32 {
-        be32(self.b(), 24)
+        be32(self.b(), arp_field::TPA)
     }
 }
 

@@ -50,8 +50,8 @@ use odpx_classifier::key::attr;
 use odpx_classifier::layout::layout;
 use odpx_classifier::odp::{OdpAction, SetAction};
 use odpx_classifier::wire::{
-    checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, tcp_field, udp_field, Ipv6Header,
-    VlanTag, IPV4_LEN, VLAN_TAG_LEN,
+    arp_field, checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, tcp_field, udp_field,
+    ArpPacket, IcmpHeader, Ipv6Header, VlanTag, IPV4_LEN, VLAN_TAG_LEN,
 };
 use std::sync::Arc;
 
@@ -329,12 +329,77 @@ fn apply_set(p: &mut Packet, op: &Op) -> bool {
     }
 }
 
-/// Applies a set action that has no fast form (IPv6); false when the
-/// header is not there or the attribute is not one odpx writes.
+/// Applies a set action that has no fast form (IPv6, ARP, ICMP); false
+/// when the header is not there or the attribute is not one odpx writes.
 fn apply_set_from_list(p: &mut Packet, s: &SetAction) -> bool {
-    if s.attr != attr::IPV6 {
+    match s.attr {
+        attr::IPV6 => set_ipv6(p, s),
+        attr::ARP => set_arp(p, s),
+        attr::ICMP | attr::ICMPV6 => set_icmp(p, s),
+        _ => false,
+    }
+}
+
+/// ARP's operation, hardware and protocol addresses (no checksum).
+fn set_arp(p: &mut Packet, s: &SetAction) -> bool {
+    let (k, m) = (&s.key, &s.mask);
+    let l = layout(p.data());
+    let Some(l3) = l.l3_of(ethertype::ARP).or_else(|| l.l3_of(ethertype::RARP)) else {
+        return false;
+    };
+    let d = p.data_mut();
+    if ArpPacket::new_checked(&d[l3..]).is_err() {
         return false;
     }
+    write_masked(
+        d,
+        l3 + arp_field::OP,
+        &k.arp_op.to_be_bytes(),
+        &m.arp_op.to_be_bytes(),
+        &[],
+    );
+    write_masked(d, l3 + arp_field::SHA, &k.arp_sha, &m.arp_sha, &[]);
+    write_masked(
+        d,
+        l3 + arp_field::SPA,
+        &k.ipv4_src.to_be_bytes(),
+        &m.ipv4_src.to_be_bytes(),
+        &[],
+    );
+    write_masked(d, l3 + arp_field::THA, &k.arp_tha, &m.arp_tha, &[]);
+    write_masked(
+        d,
+        l3 + arp_field::TPA,
+        &k.ipv4_dst.to_be_bytes(),
+        &m.ipv4_dst.to_be_bytes(),
+        &[],
+    );
+    true
+}
+
+/// ICMP's or ICMPv6's type and code (the key's transport ports), with the
+/// checksum updated for the change.
+fn set_icmp(p: &mut Packet, s: &SetAction) -> bool {
+    let (k, m) = (&s.key, &s.mask);
+    let want = if s.attr == attr::ICMP {
+        ip_proto::ICMP
+    } else {
+        ip_proto::ICMPV6
+    };
+    let l = layout(p.data());
+    let Some((proto, l4)) = l.l4() else { return false };
+    let d = p.data_mut();
+    if proto != want || IcmpHeader::new_checked(&d[l4..]).is_err() {
+        return false;
+    }
+    let csum = [Some(l4 + icmp_field::CSUM)];
+    write_masked(d, l4 + icmp_field::TYPE, &[k.tp_src as u8], &[m.tp_src as u8], &csum);
+    write_masked(d, l4 + icmp_field::CODE, &[k.tp_dst as u8], &[m.tp_dst as u8], &csum);
+    true
+}
+
+/// IPv6's addresses (checksums updated), class, flow label and hop limit.
+fn set_ipv6(p: &mut Packet, s: &SetAction) -> bool {
     let (k, m) = (&s.key, &s.mask);
     let l = layout(p.data());
     let d = p.data_mut();
@@ -627,6 +692,52 @@ mod tests {
             k.contains(
                 "ipv6(src=2001:db8::99,dst=2001:db8::2,label=0,proto=17,tclass=0,hlimit=3,frag=no),udp(src=53,dst=53)"
             ),
+            "{k}"
+        );
+    }
+
+    #[test]
+    fn icmp_and_arp_sets_write_their_fields() {
+        let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .icmpv4_echo_request(7, 1);
+        let mut f = Vec::new();
+        b.write(&mut f, b"ping").unwrap();
+        let (out, r) = run_on(&f, "set(icmp(type=0,code=3)),1");
+        assert_eq!(r, ExecResult::default());
+        let p = etherparse::SlicedPacket::from_ethernet(&out[0].1).unwrap();
+        let Some(etherparse::TransportSlice::Icmpv4(icmp)) = &p.transport else {
+            panic!("ICMP: {p:?}")
+        };
+        assert_eq!((icmp.type_u8(), icmp.code_u8()), (0, 3));
+        let h = icmp.header();
+        assert_eq!(h.checksum, h.icmp_type.calc_checksum(icmp.payload()), "ICMP checksum");
+        let arp = [
+            "ffffffffffff",
+            "020000000001",
+            "0806",
+            "0001",
+            "0800",
+            "06",
+            "04",
+            "0001",
+            "020000000001",
+            "0a000001",
+            "000000000000",
+            "0a000002",
+        ]
+        .concat();
+        let arp: Vec<u8> = (0..arp.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&arp[i..i + 2], 16).unwrap())
+            .collect();
+        let (out, _) = run_on(
+            &arp,
+            "set(arp(sip=10.0.0.9,tip=10.0.0.8,op=2,sha=02:00:00:00:00:0a,tha=02:00:00:00:00:0b)),1",
+        );
+        let k = format_exact_key(&extract(&out[0].1, 1));
+        assert!(
+            k.contains("arp(sip=10.0.0.9,tip=10.0.0.8,op=2,sha=02:00:00:00:00:0a,tha=02:00:00:00:00:0b)"),
             "{k}"
         );
     }

@@ -131,6 +131,8 @@ pub const SETTABLE: u32 = attr::PRIORITY
     | attr::SCTP
     | attr::ICMP
     | attr::ICMPV6
+    | attr::ARP
+    | attr::ND
     | attr::MPLS;
 
 fn format_action(a: &OdpAction) -> String {
@@ -528,7 +530,7 @@ fn parse_set(c: &mut Cursor, start: usize) -> PResult<OdpAction> {
     // The presence bits that name a settable attribute (parse adds helper bits).
     let bits = k.key.attrs & SETTABLE;
     if bits.count_ones() != 1 || !parsed.opaque.is_empty() {
-        return c.err_at(kpos, "set() takes exactly one of: eth, ipv4, ipv6, tcp, udp, sctp, icmp, icmpv6, vlan, tunnel, mpls, skb_mark, skb_priority");
+        return c.err_at(kpos, "set() takes exactly one of: eth, ipv4, ipv6, tcp, udp, sctp, icmp, icmpv6, arp, nd, vlan, tunnel, mpls, skb_mark, skb_priority");
     }
     let fields = super::attr_fields(bits);
     let mut mask = k.mask.masked(&fields);

@@ -88,6 +88,7 @@ impl Xlate<'_> {
         let l3 = match self.flow.eth_type {
             0x0800 => attr::IPV4,
             0x86dd => attr::IPV6,
+            0x0806 | 0x8035 => attr::ARP,
             _ => 0,
         };
         for bit in [attr::PRIORITY, attr::SKB_MARK, attr::ETHERNET, l3, l4] {

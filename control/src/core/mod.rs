@@ -144,6 +144,10 @@ pub enum Change {
     /// Fail-open begins (NORMAL switching in the rule tables' stead) or
     /// ends ([`fail_open`]); answered with 1 if that changed anything.
     FailOpen(bool),
+    /// Fresh statistics: answered once a sweep sent after it came back,
+    /// so that rule, table and megaflow counters include every packet the
+    /// datapaths carried before it (OpenFlow's statistics requests).
+    Refresh,
 }
 
 /// What the core is made of at start.
@@ -176,6 +180,10 @@ pub struct Core {
     sweep: Option<Sweep>,
     last_sweep: Instant,
     barriers: Vec<Barrier>,
+    /// [`Change::Refresh`]es answered when the sweep in progress is done,
+    /// and those that need one sent after the one in progress.
+    refresh_now: Vec<Ticket>,
+    refresh_next: Vec<Ticket>,
     next_token: u64,
     /// Numbers installs (see [`registry::Record::install_seq`]).
     install_seq: u64,
@@ -202,6 +210,8 @@ impl Core {
             sweep: None,
             last_sweep: now,
             barriers: Vec::new(),
+            refresh_now: Vec::new(),
+            refresh_next: Vec::new(),
             next_token: 1,
             install_seq: 0,
             counters: Arc::new(OwnerCounters::default()),
@@ -257,6 +267,7 @@ impl Core {
                 let changed = self.set_fail_open(open);
                 self.barrier(ticket, Ok(usize::from(changed)));
             }
+            Change::Refresh => self.refresh(ticket, now),
         }
     }
 

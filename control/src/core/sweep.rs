@@ -176,6 +176,26 @@ impl Core {
         self.offload_round(now);
         // The counters are fresh: rules idle (or old) enough go.
         self.expire_rules(now);
+        for ticket in std::mem::take(&mut self.refresh_now) {
+            self.outbox.push(Op::Reply { ticket, result: Ok(0) });
+        }
+        if !self.refresh_next.is_empty() {
+            self.refresh_now = std::mem::take(&mut self.refresh_next);
+            self.last_sweep = now;
+            self.start_sweep(now);
+        }
+    }
+
+    /// [`super::Change::Refresh`]: a sweep now, or right after the one in
+    /// progress (whose reports may predate the request).
+    pub(super) fn refresh(&mut self, ticket: Ticket, now: Instant) {
+        if self.sweep.is_some() {
+            self.refresh_next.push(ticket);
+            return;
+        }
+        self.refresh_now.push(ticket);
+        self.last_sweep = now;
+        self.start_sweep(now);
     }
 
     /// Periodic work at time `now`: parked packets, MAC aging, the next

@@ -102,6 +102,18 @@ impl SwitchBridge {
 /// internal and veth ports do).
 const SPEED_KBPS: u32 = 10_000_000;
 
+impl SwitchBridge {
+    /// Statistics with every packet carried so far (OVS's are as fresh as
+    /// its last revalidation; os-ken's switch tester reads table counters
+    /// right after its packets). A datapath that does not answer in time
+    /// leaves them as the last sweep made them.
+    fn refresh(&self) {
+        if let Err(e) = self.sw.change(Change::Refresh) {
+            tracing::debug!("openflow: statistics not refreshed: {e}");
+        }
+    }
+}
+
 impl Bridge for SwitchBridge {
     fn now(&self) -> Instant {
         Instant::now()
@@ -184,10 +196,12 @@ impl Bridge for SwitchBridge {
     }
 
     fn flows(&self, sel: &Selector) -> Vec<(Rule, RuleStats)> {
+        self.refresh();
         self.sw.owner().read(|c| c.select_rules(sel))
     }
 
     fn tables(&self) -> Vec<TableStats> {
+        self.refresh();
         self.sw.owner().read(|c| {
             (0..N_TABLES)
                 .map(|t| {
