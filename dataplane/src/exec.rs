@@ -50,8 +50,8 @@ use odpx_classifier::key::attr;
 use odpx_classifier::layout::layout;
 use odpx_classifier::odp::{OdpAction, SetAction};
 use odpx_classifier::wire::{
-    arp_field, checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, tcp_field, udp_field,
-    ArpPacket, IcmpHeader, Ipv6Header, VlanTag, IPV4_LEN, VLAN_TAG_LEN,
+    arp_field, checksum, eth_field, ethertype, icmp_field, ip_proto, ipv4_field, ipv6_field, sctp_field, tcp_field,
+    udp_field, ArpPacket, IcmpHeader, Ipv4Header, Ipv6Header, VlanTag, IPV4_LEN, IPV6_LEN, VLAN_TAG_LEN,
 };
 use std::sync::Arc;
 
@@ -336,8 +336,48 @@ fn apply_set_from_list(p: &mut Packet, s: &SetAction) -> bool {
         attr::IPV6 => set_ipv6(p, s),
         attr::ARP => set_arp(p, s),
         attr::ICMP | attr::ICMPV6 => set_icmp(p, s),
+        attr::SCTP => set_sctp(p, s),
         _ => false,
     }
+}
+
+/// SCTP's ports, and its CRC32c over the whole packet made again.
+fn set_sctp(p: &mut Packet, s: &SetAction) -> bool {
+    let (k, m) = (&s.key, &s.mask);
+    let l = layout(p.data());
+    let Some((ip_proto::SCTP, l4)) = l.l4() else {
+        return false;
+    };
+    let d = p.data_mut();
+    // The packet ends where the IP payload does, before any padding.
+    let end = match (l.l3_of(ethertype::IPV4), l.l3_of(ethertype::IPV6)) {
+        (Some(l3), _) => Ipv4Header::new_checked(&d[l3..]).map(|ip| l3 + usize::from(ip.total_len())),
+        (_, Some(l3)) => Ipv6Header::new_checked(&d[l3..]).map(|ip| l3 + IPV6_LEN + usize::from(ip.payload_len())),
+        _ => return false,
+    };
+    let Ok(end) = end else { return false };
+    if end > d.len() || end < l4 + sctp_field::LEN {
+        return false;
+    }
+    write_masked(
+        d,
+        l4 + sctp_field::SRC_PORT,
+        &k.tp_src.to_be_bytes(),
+        &m.tp_src.to_be_bytes(),
+        &[],
+    );
+    write_masked(
+        d,
+        l4 + sctp_field::DST_PORT,
+        &k.tp_dst.to_be_bytes(),
+        &m.tp_dst.to_be_bytes(),
+        &[],
+    );
+    let csum = l4 + sctp_field::CSUM..l4 + sctp_field::CSUM + 4;
+    d[csum.clone()].fill(0);
+    let crc = checksum::crc32c(&d[l4..end]);
+    d[csum].copy_from_slice(&crc.to_le_bytes());
+    true
 }
 
 /// ARP's operation, hardware and protocol addresses (no checksum).
@@ -740,6 +780,32 @@ mod tests {
             k.contains("arp(sip=10.0.0.9,tip=10.0.0.8,op=2,sha=02:00:00:00:00:0a,tha=02:00:00:00:00:0b)"),
             "{k}"
         );
+    }
+
+    #[test]
+    fn sctp_port_sets_make_the_crc32c_again() {
+        // IPv4 + SCTP (common header, one 16-byte DATA chunk), then
+        // Ethernet padding the CRC must not cover.
+        let sctp_len = 12 + 16;
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let total = (20 + sctp_len) as u16;
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 132, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        let l4 = f.len();
+        f.extend_from_slice(&[0x2b, 0x67, 0x00, 0x50, 0, 0, 0, 7, 0, 0, 0, 0]);
+        f.extend_from_slice(&[0, 3, 0, 16, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let crc = checksum::crc32c(&f[l4..]);
+        f[l4 + 8..l4 + 12].copy_from_slice(&crc.to_le_bytes());
+        f.extend_from_slice(&[0xee; 6]);
+        let (out, r) = run_on(&f, "set(sctp(src=12345,dst=80)),2");
+        assert_eq!(r, ExecResult::default());
+        let g = &out[0].1;
+        assert_eq!(&g[l4..l4 + 4], &[0x30, 0x39, 0x00, 0x50], "the ports");
+        let mut zeroed = g[l4..l4 + sctp_len].to_vec();
+        zeroed[8..12].fill(0);
+        assert_eq!(g[l4 + 8..l4 + 12], checksum::crc32c(&zeroed).to_le_bytes(), "CRC32c");
+        assert_ne!(g[l4 + 8..l4 + 12], f[l4 + 8..l4 + 12], "a new CRC for new ports");
+        assert_eq!(&g[l4 + sctp_len..], &[0xee; 6], "the padding untouched");
     }
 
     #[test]
