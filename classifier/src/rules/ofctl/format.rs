@@ -207,18 +207,7 @@ pub fn format_rule(r: &Rule) -> String {
         s.push_str(&format!("cookie={:#x}, ", r.cookie));
     }
     s.push_str(&format!("table={}, ", r.table));
-    if r.idle_timeout != 0 {
-        s.push_str(&format!("idle_timeout={}, ", r.idle_timeout));
-    }
-    if r.hard_timeout != 0 {
-        s.push_str(&format!("hard_timeout={}, ", r.hard_timeout));
-    }
-    for (word, bit) in FLAG_WORDS {
-        if r.flags & bit != 0 {
-            s.push_str(word);
-            s.push(' ');
-        }
-    }
+    push_timeouts_and_flags(&mut s, r);
     s.push_str(&format!("priority={}", r.priority));
     let m = format_match(&r.matched);
     if !m.is_empty() {
@@ -226,11 +215,7 @@ pub fn format_rule(r: &Rule) -> String {
         s.push_str(&m);
     }
     s.push_str(" actions=");
-    if r.actions.is_empty() {
-        s.push_str("drop");
-    } else {
-        s.push_str(&format_actions(r));
-    }
+    s.push_str(&format_actions(r));
     s
 }
 
@@ -246,18 +231,7 @@ pub fn format_flow(r: &Rule, packets: u64, bytes: u64, age: Duration) -> String 
         age.subsec_millis(),
         r.table
     );
-    if r.idle_timeout != 0 {
-        s.push_str(&format!("idle_timeout={}, ", r.idle_timeout));
-    }
-    if r.hard_timeout != 0 {
-        s.push_str(&format!("hard_timeout={}, ", r.hard_timeout));
-    }
-    for (word, bit) in FLAG_WORDS {
-        if r.flags & bit != 0 {
-            s.push_str(word);
-            s.push(' ');
-        }
-    }
+    push_timeouts_and_flags(&mut s, r);
     let mut head = Vec::new();
     if r.priority != super::DEFAULT_PRIORITY {
         head.push(format!("priority={}", r.priority));
@@ -271,12 +245,25 @@ pub fn format_flow(r: &Rule, packets: u64, bytes: u64, age: Duration) -> String 
         s.push(' ');
     }
     s.push_str("actions=");
-    if r.actions.is_empty() {
-        s.push_str("drop");
-    } else {
-        s.push_str(&format_actions(r));
-    }
+    s.push_str(&format_actions(r));
     s
+}
+
+/// `idle_timeout=N, hard_timeout=N, ` and the flag words, as both dumps
+/// write them (each only when set).
+fn push_timeouts_and_flags(s: &mut String, r: &Rule) {
+    if r.idle_timeout != 0 {
+        s.push_str(&format!("idle_timeout={}, ", r.idle_timeout));
+    }
+    if r.hard_timeout != 0 {
+        s.push_str(&format!("hard_timeout={}, ", r.hard_timeout));
+    }
+    for (word, bit) in FLAG_WORDS {
+        if r.flags & bit != 0 {
+            s.push_str(word);
+            s.push(' ');
+        }
+    }
 }
 
 /// A rule's actions, comma-separated (`drop` when there are none).
