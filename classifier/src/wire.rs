@@ -89,6 +89,9 @@ pub const IPV4_FRAG_OFFSET: u16 = 0x1fff;
 /// An 802.1Q/802.1ad tag: TPID and TCI, between the MAC addresses and the
 /// Ethertype.
 pub const VLAN_TAG_LEN: usize = 4;
+/// An MPLS label stack entry (label, TC, bottom of stack, TTL: 32 bits),
+/// after the Ethertype that announces it.
+pub const MPLS_LSE_LEN: usize = 4;
 
 /// Checksums: one's-complement arithmetic (RFC 1071, RFC 1624), CRC32c.
 pub mod checksum;
@@ -499,6 +502,24 @@ pub mod icmp_field {
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;
     pub const CSUM: usize = 2;
+}
+
+/// Neighbour discovery (RFC 4861) after the ICMPv6 header: solicitations
+/// (type 135) and advertisements (136) carry a target address, then
+/// options of `len` units of 8 bytes; the link-layer address options
+/// hold a MAC address after their type and length.
+pub mod nd_field {
+    pub const NEIGHBOR_SOLICIT: u8 = 135;
+    pub const NEIGHBOR_ADVERT: u8 = 136;
+    /// The target address (16 bytes), after 4 bytes of flags.
+    pub const TARGET: usize = 8;
+    /// Where the options start.
+    pub const OPTIONS: usize = 24;
+    pub const OPTION_UNIT: usize = 8;
+    /// An option's address, after its type and length bytes.
+    pub const OPTION_LLA: usize = 2;
+    pub const SOURCE_LLA: u8 = 1;
+    pub const TARGET_LLA: u8 = 2;
 }
 
 impl<T: AsRef<[u8]>> IcmpHeader<T> {

@@ -341,3 +341,32 @@ fn a_flood_of_new_flows_on_one_port_does_not_starve_new_flows_on_another() {
         "every new flow of the quiet port was set up ({flood} of the flood were)\n{stats}"
     );
 }
+
+/// `f` (an Ethernet frame) inside one MPLS label (label 100, TTL 64).
+fn in_mpls(f: &[u8]) -> Vec<u8> {
+    let mut m = f[..12].to_vec();
+    m.extend_from_slice(&[0x88, 0x47, 0x00, 0x06, 0x41, 0x40]);
+    m.extend_from_slice(&f[14..]);
+    m
+}
+
+#[test]
+fn a_lookup_after_pop_mpls_recirculates_through_the_pmd() {
+    let sw = switch(
+        "table=0,mpls,actions=pop_mpls:0x0800,goto_table:1\n\
+         table=1,udp,tp_dst=53,actions=output:2\n\
+         table=1,priority=0,actions=output:3",
+    );
+    for round in 0..3 {
+        push(&sw, 1, in_mpls(&frame(1, MAC2, 53)));
+        push(&sw, 1, in_mpls(&frame(1, MAC2, 80)));
+        assert_eq!(sent(&sw, 2, 1, W), vec![frame(1, MAC2, 53)], "round {round}");
+        assert_eq!(sent(&sw, 3, 1, W), vec![frame(1, MAC2, 80)], "round {round}");
+    }
+    // One megaflow before recirculation, one for each inner flow after.
+    let mf = command(&sw, "dump-megaflows");
+    assert!(mf.contains("actions:pop_mpls(eth_type=0x800),recirc(0x1)"), "{mf}");
+    assert_eq!(mf.matches("recirc_id(0x1),").count(), 2, "{mf}");
+    let stats = command(&sw, "pmd-stats-show");
+    assert!(stats.contains("unsupported actions: 0"), "{stats}");
+}

@@ -24,8 +24,12 @@
 //!   tunnel metadata in [`ExecResult::popped`]. See [`crate::tunnel`].
 //! * `userspace(...)` hands the packet as it is at that point, with the
 //!   action's user data, to [`OutputSink::userspace`] (a packet-in).
+//! * `push_mpls`, `pop_mpls` and `set(mpls(...))` edit the label stack
+//!   ([`mpls`]). `recirc(ID)` ends the list: the caller runs the packet
+//!   through the datapath again with that recirculation id
+//!   ([`ExecResult::recirc`]).
 //! * Actions a userspace switch cannot or need not run here (conntrack,
-//!   recirculation, MPLS, metering, sampling)
+//!   metering, sampling)
 //!   are counted as unsupported and end the action list for this packet,
 //!   as a truncated action list would: what was output stays output.
 //!
@@ -43,6 +47,9 @@
 //! fixed-size stack buffers (no library calls per field). Header offsets
 //! are found once per set action, except for Ethernet sets, which need
 //! none.
+
+mod mpls;
+mod nd;
 
 pub use crate::packet::{Packet, HEADROOM};
 use crate::tunnel::{self, DecapDrop, EncapDrop, TunnelMeta};
@@ -95,6 +102,9 @@ pub struct ExecResult {
     pub popped: Option<(u32, TunnelMeta)>,
     /// `tnl_pop(port)` refused the outer headers: the packet was dropped.
     pub decap_drop: Option<(u32, DecapDrop)>,
+    /// `recirc(ID)`: the packet, as the actions left it, is to go through
+    /// the datapath again with this recirculation id.
+    pub recirc: Option<u32>,
 }
 
 fn be16(d: &[u8], at: usize) -> u16 {
@@ -337,6 +347,8 @@ fn apply_set_from_list(p: &mut Packet, s: &SetAction) -> bool {
         attr::ARP => set_arp(p, s),
         attr::ICMP | attr::ICMPV6 => set_icmp(p, s),
         attr::SCTP => set_sctp(p, s),
+        attr::MPLS => mpls::set(p, s),
+        attr::ND => nd::set(p, s),
         _ => false,
     }
 }
@@ -557,12 +569,35 @@ fn run_op(op: &Op, list: &[OdpAction], p: &mut Packet, sink: &mut dyn OutputSink
             Some(OdpAction::Userspace { userdata, .. }) => {
                 sink.userspace(userdata.as_deref().unwrap_or_default(), p.data());
             }
+            Some(OdpAction::PushMpls { lse, ethertype }) => match mpls::push(p, *lse, *ethertype) {
+                mpls::Pushed::Done => {}
+                mpls::Pushed::NoHeader => r.skipped_sets += 1,
+                mpls::Pushed::NoHeadroom => {
+                    r.no_headroom = true;
+                    return false;
+                }
+            },
+            Some(OdpAction::PopMpls(ethertype)) => {
+                if !mpls::pop(p, *ethertype) {
+                    r.skipped_sets += 1;
+                }
+            }
+            Some(OdpAction::Recirc(id)) => {
+                r.recirc = Some(*id);
+                return false;
+            }
             Some(OdpAction::Clone(inner)) => {
                 let mut copy = vec![0u8; HEADROOM + p.len()];
                 copy[HEADROOM..].copy_from_slice(p.data());
                 let len = p.len();
                 let mut cp = Packet::new(&mut copy, HEADROOM, len);
+                let recirc = r.recirc;
                 run_list(inner, &mut cp, sink, r);
+                // A copy cannot go round again (translation never asks).
+                if r.recirc != recirc {
+                    r.recirc = recirc;
+                    r.unsupported = true;
+                }
             }
             _ => {
                 r.unsupported = true;
@@ -638,7 +673,7 @@ mod tests {
     use odpx_classifier::extract::extract;
     use odpx_classifier::odp::{actions::parse_actions, format_exact_key};
 
-    fn tcp_frame() -> Vec<u8> {
+    pub(super) fn tcp_frame() -> Vec<u8> {
         let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
             .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
             .tcp(1000, 80, 7, 1024);
@@ -661,7 +696,7 @@ mod tests {
     }
 
     /// Runs actions, returns (port, bytes) per output.
-    fn run_on(frame: &[u8], actions: &str) -> (Vec<(u32, Vec<u8>)>, ExecResult) {
+    pub(super) fn run_on(frame: &[u8], actions: &str) -> (Vec<(u32, Vec<u8>)>, ExecResult) {
         let acts = parse_actions(actions).unwrap();
         let mut buf = vec![0u8; HEADROOM + frame.len()];
         buf[HEADROOM..].copy_from_slice(frame);
@@ -843,9 +878,13 @@ mod tests {
         let (out, r) = run_on(f, "set(ipv4(ttl=1)),7");
         assert_eq!(out, vec![(7, f.to_vec())]);
         assert_eq!(r.skipped_sets, 1);
-        let (out, r) = run_on(&tcp_frame(), "1,recirc(0x1),2");
+        let (out, r) = run_on(&tcp_frame(), "1,meter(0),2");
         assert_eq!(out.len(), 1);
         assert!(r.unsupported);
+        // recirc ends the list, for the packet to go round again.
+        let (out, r) = run_on(&tcp_frame(), "1,recirc(0x1),2");
+        assert_eq!(out.len(), 1);
+        assert_eq!((r.recirc, r.unsupported), (Some(1), false));
     }
 
     #[test]
@@ -856,6 +895,7 @@ mod tests {
             "1,push_vlan(vid=10,pcp=3),2,set(vlan(vid=20)),3,pop_vlan,4",
             "set(skb_mark(7)),clone(set(eth(dst=02:00:00:00:00:99)),5),6,recirc(0x1),7",
             "set(ipv4(ttl=1)),set(udp(src=1)),9",
+            "push_mpls(label=7,tc=1,ttl=9,bos=1,eth_type=0x8847),1,set(mpls(label=8/0xfffff,tc=0/0,ttl=0/0,bos=0/0)),2,pop_mpls(eth_type=0x800),3",
         ];
         for text in lists {
             let list: Arc<[OdpAction]> = parse_actions(text).unwrap().into();

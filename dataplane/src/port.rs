@@ -212,6 +212,8 @@ pub struct RxBatch {
     pub lens: [usize; BATCH],
     pub in_ports: [u32; BATCH],
     pub tunnels: [Option<TunnelMeta>; BATCH],
+    /// The recirculation id each packet goes round with (0: as received).
+    pub recirc_ids: [u32; BATCH],
 }
 
 impl Default for RxBatch {
@@ -222,6 +224,7 @@ impl Default for RxBatch {
             lens: [0; BATCH],
             in_ports: [0; BATCH],
             tunnels: [None; BATCH],
+            recirc_ids: [0; BATCH],
         }
     }
 }
@@ -245,24 +248,18 @@ impl RxBatch {
         self.lens[i] = len;
         self.in_ports[i] = in_port;
         self.tunnels[i] = None;
+        self.recirc_ids[i] = 0;
     }
 
     /// Moves packet `i` of `self`, now at `(start, len)` in its buffer, to
-    /// slot `j` of `to` (the buffers trade places), arriving on `in_port`
-    /// with tunnel metadata.
-    pub fn move_to(
-        &mut self,
-        i: usize,
-        to: &mut RxBatch,
-        j: usize,
-        at: (usize, usize),
-        in_port: u32,
-        tunnel: TunnelMeta,
-    ) {
+    /// slot `j` of `to` (the buffers trade places), to go round again as
+    /// `again` says.
+    pub fn move_to(&mut self, i: usize, to: &mut RxBatch, j: usize, at: (usize, usize), again: Again) {
         std::mem::swap(&mut self.bufs[i], &mut to.bufs[j]);
         (to.starts[j], to.lens[j]) = at;
-        to.in_ports[j] = in_port;
-        to.tunnels[j] = Some(tunnel);
+        to.in_ports[j] = again.in_port;
+        to.tunnels[j] = again.tunnel;
+        to.recirc_ids[j] = again.recirc_id;
     }
 
     /// Marks the first `n` slots as received on `port` at [`HEADROOM`].
@@ -270,7 +267,18 @@ impl RxBatch {
         self.starts[..n].fill(HEADROOM);
         self.in_ports[..n].fill(port);
         self.tunnels[..n].fill(None);
+        self.recirc_ids[..n].fill(0);
     }
+}
+
+/// How a packet goes through the datapath again: after decapsulation, on
+/// its VXLAN port with the tunnel's metadata; after `recirc(ID)`, on the
+/// same port with the same metadata and that id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Again {
+    pub in_port: u32,
+    pub tunnel: Option<TunnelMeta>,
+    pub recirc_id: u32,
 }
 
 /// Packets staged for one output port during a batch, copied once.

@@ -11,7 +11,10 @@
 //!   packets (its `userspace()` action sends them up to odpx's socket);
 //!   the packets go on to their port as well;
 //! * packet-outs: to a port, and to TABLE (through the pipeline, whose
-//!   CONTROLLER action then sends a packet-in).
+//!   CONTROLLER action then sends a packet-in);
+//! * MPLS: packets popped in table 0 and looked up again in table 1, which
+//!   the datapath does by recirculation (in kernel mode, a kernel flow of
+//!   `recirc_id(0x1)`).
 
 use odpx_tests::{number, vm_section, which, VmRun};
 use std::path::Path;
@@ -102,6 +105,23 @@ for mode in kernel hybrid; do
   echo "through the table: out of port 2 $(($(txa2) - c0)), packet-ins $(($(packet_ins) - n0))"
   tail -2 /tmp/mon.out
 
+  sec $mode-mpls
+  # The packet above inside one MPLS label (100, TTL 64). Table 0 pops it
+  # and looks the IPv4 packet up in table 1: the kernel recirculates it,
+  # and a kernel flow of recirc_id(0x1) forwards it.
+  ofctl del-flows $OF
+  ofctl add-flow $OF 'table=0,priority=10,mpls,actions=pop_mpls:0x0800,goto_table:1'
+  ofctl add-flow $OF 'table=1,priority=10,udp,actions=output:2'
+  MPLS_PKT=ffffffffffff020000000001884700064140${PKT#ffffffffffff0200000000010800}
+  c0=$(txa2)
+  for i in $(seq 20); do ofctl packet-out $OF "in_port=1 packet=$MPLS_PKT actions=table"; done
+  until_at_least txa2 $((c0 + 20))
+  echo "popped out of port 2: $(($(txa2) - c0))"
+  echo "-- dpctl"
+  ovs-dpctl dump-flows odpx0
+  echo "-- megaflows"
+  ctl dump-megaflows
+
   sec $mode-stop
   kill $MON
   ctl show | grep -A3 'openflow:'
@@ -161,6 +181,20 @@ fn packet_outs_go_to_a_port_and_through_the_table(mode: &str) {
     );
 }
 
+fn a_popped_packet_recirculates_to_the_next_table(mode: &str) {
+    let s = section(&format!("{mode}-mpls"));
+    assert_eq!(number(&s, "popped out of port 2:"), 20, "{s}");
+    if mode == "kernel" {
+        let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
+        let flow = dpctl
+            .lines()
+            .find(|l| l.starts_with("recirc_id(0x1),"))
+            .unwrap_or_else(|| panic!("no kernel flow after recirculation:\n{s}"));
+        assert!(flow.ends_with("actions:2"), "{flow}");
+        assert!(number(flow, "packets:") >= 19, "{flow}");
+    }
+}
+
 fn stops_cleanly(mode: &str) {
     let s = section(&format!("{mode}-stop"));
     assert!(s.contains("stopped rc=0"), "{s}");
@@ -174,6 +208,12 @@ fn kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow() {
 }
 fn kernel_mode_carries_packet_outs_to_a_port_and_through_the_table() {
     packet_outs_go_to_a_port_and_through_the_table("kernel");
+}
+fn kernel_mode_recirculates_a_popped_mpls_packet() {
+    a_popped_packet_recirculates_to_the_next_table("kernel");
+}
+fn hybrid_mode_recirculates_a_popped_mpls_packet() {
+    a_popped_packet_recirculates_to_the_next_table("hybrid");
 }
 fn kernel_mode_stops_cleanly() {
     stops_cleanly("kernel");
@@ -192,5 +232,5 @@ fn hybrid_mode_stops_cleanly() {
 }
 
 odpx_tests::cases! {
-    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_stops_cleanly, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_stops_cleanly;
+    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly;
 }

@@ -386,7 +386,8 @@ const FIELD_ATTRS: [u32; 21] = [
 
 /// Brings a match to canonical form: drops the presence of attributes whose
 /// fields are all wildcarded (OVS does not print them), masks ICMP type and
-/// code to their 8 bits, then normalises.
+/// code to their 8 bits, pins recirc_id to 0 when it is not given, then
+/// normalises.
 pub fn canonicalize(m: &Match) -> Match {
     let mut mask = m.mask;
     for bit in FIELD_ATTRS {
@@ -409,5 +410,15 @@ pub fn canonicalize(m: &Match) -> Match {
         mask.tp_src &= 0xff;
         mask.tp_dst &= 0xff;
     }
-    Match::new(m.key, mask)
+    // A match without recirc_id is for packets not recirculated: the
+    // kernel's rule ("always exact match recirc_id if it is not
+    // specified"), so that no such flow takes a recirculated packet. The
+    // kernel cannot leave it wild either.
+    if !mask.has(attr::RECIRC_ID) || mask.recirc_id == 0 {
+        mask.recirc_id = !0;
+        mask.attrs &= !attr::RECIRC_ID;
+    }
+    let mut key = m.key;
+    key.recirc_id &= mask.recirc_id;
+    Match::new(key, mask)
 }

@@ -124,6 +124,16 @@ pub enum RuleAction {
     /// `mod_vlan_pcp`: set the PCP, pushing a tag if there is none.
     ModVlanPcp(u8),
     DecTtl,
+    /// `push_mpls:ETHERTYPE`: a new outermost MPLS label (after any VLAN
+    /// tags), copied from the old outermost one or made from the IP TTL.
+    PushMpls(u16),
+    /// `pop_mpls:ETHERTYPE`: the outermost label off; the packet's
+    /// Ethertype becomes ETHERTYPE.
+    PopMpls(u16),
+    /// `set_mpls_ttl:TTL`.
+    SetMplsTtl(u8),
+    /// `dec_mpls_ttl`: as `dec_ttl`, a TTL of 0 or 1 goes to the controller.
+    DecMplsTtl,
     /// `resubmit([port],[table])`: look up again with an optional in_port
     /// and table, then continue with the next action.
     Resubmit {

@@ -3,19 +3,24 @@
 //!
 //! The set holds at most one action of each type (a `set_field` per
 //! field): writing an action replaces the one of its type. It runs in the
-//! spec's order, whatever the order of writing: pop, push, decrement
-//! TTL, the sets, then the output. (Copy-TTL, MPLS, PBB, QoS and groups
-//! are not actions odpx rules carry yet.)
+//! spec's order, whatever the order of writing: pops (VLAN, MPLS), push
+//! MPLS, push VLAN, decrement TTLs (MPLS, IP), the sets (MPLS TTL
+//! included), then the output. (Copy-TTL, PBB, QoS and groups are not
+//! actions odpx rules carry yet.)
 
 use crate::rules::field::Field;
 use crate::rules::RuleAction;
 
 /// The action set (see the module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ActionSet {
     pop_vlan: bool,
+    pop_mpls: Option<u16>,
+    push_mpls: Option<u16>,
     push_vlan: Option<u16>,
+    dec_mpls_ttl: bool,
     dec_ttl: bool,
+    set_mpls_ttl: Option<u8>,
     /// One per field, in the order first written.
     sets: Vec<(Field, RuleAction)>,
     output: Option<RuleAction>,
@@ -30,6 +35,10 @@ impl ActionSet {
                 RuleAction::PopVlan => self.pop_vlan = true,
                 RuleAction::PushVlan(t) => self.push_vlan = Some(*t),
                 RuleAction::DecTtl => self.dec_ttl = true,
+                RuleAction::PopMpls(t) => self.pop_mpls = Some(*t),
+                RuleAction::PushMpls(t) => self.push_mpls = Some(*t),
+                RuleAction::DecMplsTtl => self.dec_mpls_ttl = true,
+                RuleAction::SetMplsTtl(t) => self.set_mpls_ttl = Some(*t),
                 RuleAction::SetField { field, .. } => self.set(*field, a),
                 RuleAction::ModVlanVid(_) => self.set(Field::DlVlan, a),
                 RuleAction::ModVlanPcp(_) => self.set(Field::DlVlanPcp, a),
@@ -71,12 +80,16 @@ impl ActionSet {
         if self.pop_vlan {
             out.push(RuleAction::PopVlan);
         }
-        if let Some(t) = self.push_vlan {
-            out.push(RuleAction::PushVlan(t));
+        out.extend(self.pop_mpls.map(RuleAction::PopMpls));
+        out.extend(self.push_mpls.map(RuleAction::PushMpls));
+        out.extend(self.push_vlan.map(RuleAction::PushVlan));
+        if self.dec_mpls_ttl {
+            out.push(RuleAction::DecMplsTtl);
         }
         if self.dec_ttl {
             out.push(RuleAction::DecTtl);
         }
+        out.extend(self.set_mpls_ttl.map(RuleAction::SetMplsTtl));
         out.extend(self.sets.iter().map(|(_, a)| a.clone()));
         out.extend(self.output.clone());
         out

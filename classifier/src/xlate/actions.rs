@@ -136,6 +136,10 @@ impl Xlate<'_> {
                     }
                 }
             }
+            RuleAction::PushMpls(et) => self.push_mpls(*et),
+            RuleAction::PopMpls(et) => self.pop_mpls(*et),
+            RuleAction::SetMplsTtl(ttl) => self.set_mpls_ttl(*ttl),
+            RuleAction::DecMplsTtl => self.dec_mpls_ttl(table, depth),
             RuleAction::ModVlanVid(vid) => self.vlan_write(Field::DlVlan, *vid as u128, 0x0fff),
             RuleAction::ModVlanPcp(pcp) => self.vlan_write(Field::DlVlanPcp, *pcp as u128, 0x7),
             RuleAction::Resubmit { in_port, table: t } => {
@@ -179,7 +183,7 @@ impl Xlate<'_> {
     /// A packet-in: a `userspace` action with what the agent needs (see
     /// [`super::controller`]), after the packet is made what the actions
     /// so far made of it.
-    fn controller(&mut self, max_len: u16, why: Option<u8>) {
+    pub(super) fn controller(&mut self, max_len: u16, why: Option<u8>) {
         self.commit();
         self.wc.in_port = !0;
         let tunnelled = self.flow.has(attr::TUNNEL);

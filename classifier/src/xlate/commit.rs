@@ -77,21 +77,25 @@ impl Xlate<'_> {
                 mask: m,
             }));
         }
-        let l4 = match self.flow.ip_proto {
-            6 => attr::TCP,
-            17 => attr::UDP,
-            132 => attr::SCTP,
-            1 if self.flow.eth_type == 0x0800 => attr::ICMP,
-            58 if self.flow.eth_type == 0x86dd => attr::ICMPV6,
-            _ => 0,
-        };
         let l3 = match self.flow.eth_type {
             0x0800 => attr::IPV4,
             0x86dd => attr::IPV6,
             0x0806 | 0x8035 => attr::ARP,
+            0x8847 | 0x8848 => attr::MPLS,
             _ => 0,
         };
-        for bit in [attr::PRIORITY, attr::SKB_MARK, attr::ETHERNET, l3, l4] {
+        let ip = matches!(l3, attr::IPV4 | attr::IPV6);
+        let l4 = match self.flow.ip_proto {
+            6 if ip => attr::TCP,
+            17 if ip => attr::UDP,
+            132 if ip => attr::SCTP,
+            1 if l3 == attr::IPV4 => attr::ICMP,
+            58 if l3 == attr::IPV6 => attr::ICMPV6,
+            _ => 0,
+        };
+        // Neighbour discovery's target and link-layer addresses.
+        let nd = if l4 == attr::ICMPV6 { attr::ND } else { 0 };
+        for bit in [attr::PRIORITY, attr::SKB_MARK, attr::ETHERNET, l3, l4, nd] {
             if bit == 0 {
                 continue;
             }
@@ -104,6 +108,10 @@ impl Xlate<'_> {
             mask.attrs = bit;
             let mut key = self.flow.masked(&mask);
             key.attrs = bit;
+            if bit == attr::MPLS {
+                // Only the outermost entry is ever written.
+                key.mpls_depth = 1;
+            }
             let s = SetAction { attr: bit, key, mask };
             let mut full = fields;
             full.attrs = bit;

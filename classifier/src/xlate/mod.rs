@@ -62,12 +62,15 @@ pub mod action_set;
 mod actions;
 mod commit;
 pub mod controller;
+pub mod freeze;
+mod mpls;
 
 use self::action_set::ActionSet;
+use self::freeze::Frozen;
 use crate::key::{attr, FlowKey, Match, VLAN_CFI};
 use crate::odp::{attr_fields, canonicalize, OdpAction};
 use crate::rules::ofctl::format_rule;
-use crate::rules::RuleSet;
+use crate::rules::{RuleAction, RuleSet};
 
 /// Maximum depth of resubmits, as a loop guard (OVS uses 64).
 pub const MAX_RESUBMIT_DEPTH: usize = 64;
@@ -84,6 +87,16 @@ pub trait SwitchEnv {
     /// NORMAL: the learned port for (vlan, dst MAC), if any. Learning the
     /// source is the implementation's business (it sees the key).
     fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32>;
+    /// The recirculation id `state` is kept under ([`freeze`]); `None`
+    /// (the default: a switch that does not recirculate) ends the
+    /// translation where it had to freeze, dropping the packet there.
+    fn freeze(&mut self, _state: &Frozen) -> Option<u32> {
+        None
+    }
+    /// The state frozen under recirculation id `id`.
+    fn thaw(&self, _id: u32) -> Option<Frozen> {
+        None
+    }
 }
 
 /// A switch with a fixed port list and no MAC learning.
@@ -208,6 +221,12 @@ struct Xlate<'a> {
     /// The last rule hit: its table, cookie, and whether it is a
     /// table-miss entry (for packet-ins).
     current: RuleContext,
+    /// `pop_mpls` took the last label off: the key does not describe the
+    /// header under it, and the next action that needs it freezes.
+    l3_unknown: bool,
+    /// The translation froze ([`freeze`]): the actions left, gathered as
+    /// the rule loops unwind.
+    frozen: Option<Frozen>,
 }
 
 /// What a packet-in says of the rule that sent it.
@@ -271,23 +290,20 @@ fn run_with(
         missed: false,
         action_set: ActionSet::default(),
         current: RuleContext::default(),
+        l3_unknown: false,
+        frozen: None,
     };
     match actions {
+        _ if packet.recirc_id != 0 => x.thaw(packet.recirc_id),
         None => x.table(0, 0, false),
-        Some(list) => {
-            for a in list {
-                if x.too_deep || x.halted {
-                    break;
-                }
-                x.action(a, 0, 0);
-            }
-        }
+        Some(list) => x.run_actions(list, 0, 0),
     }
     if !(x.too_deep || x.halted || x.missed) {
-        for a in x.action_set.take().ordered() {
-            let table = x.current.table;
-            x.action(&a, table, 0);
-        }
+        let (table, set) = (x.current.table, x.action_set.take().ordered());
+        x.run_actions(&set, table, 0);
+    }
+    if x.frozen.is_some() {
+        x.recirculate();
     }
     if x.too_deep {
         x.out.clear();
@@ -309,6 +325,9 @@ pub fn megaflow_of(packet: &FlowKey, wc: &FlowKey) -> Match {
     // Metadata is 0 in every packet entering the pipeline (see the module
     // documentation): what a lookup read of it is the same for all.
     mask.metadata = 0;
+    // Every megaflow is for one recirculation id (0: packets as received),
+    // as in the kernel, where a flow without recirc_id matches only 0.
+    mask.recirc_id = !0;
     // Presence that was read (wc.attrs), the structural attributes, and
     // every present attribute with a consulted field.
     let mut attrs = wc.attrs | packet.attrs & (attr::ETHERNET | attr::ENCAP | attr::CENCAP);
@@ -329,8 +348,18 @@ pub fn megaflow_of(packet: &FlowKey, wc: &FlowKey) -> Match {
         mask.cvlan_tpid = !0;
         mask.cvlan_tci |= VLAN_CFI;
     }
+    // recirc_id(0) goes without saying (see `canonicalize`).
+    if packet.recirc_id == 0 {
+        attrs &= !attr::RECIRC_ID;
+    } else {
+        attrs |= attr::RECIRC_ID;
+    }
     mask.attrs = attrs;
-    canonicalize(&Match::new(*packet, mask))
+    let mut key = *packet;
+    if key.recirc_id != 0 {
+        key.attrs |= attr::RECIRC_ID;
+    }
+    canonicalize(&Match::new(key, mask))
 }
 
 impl Xlate<'_> {
@@ -372,11 +401,28 @@ impl Xlate<'_> {
         if self.trace.is_some() {
             self.step(table, depth, Some(format_rule(rule)));
         }
-        for a in &rule.actions {
+        self.run_actions(&rule.actions, table, depth);
+    }
+
+    /// Runs a list of actions (a rule's, a packet-out's, the action set's)
+    /// until the pipeline ends. If the translation freezes, at one of them
+    /// or inside a table it leads to, what is left of the list becomes a
+    /// [`Frame`] of the frozen state.
+    fn run_actions(&mut self, list: &[RuleAction], table: u8, depth: usize) {
+        for (i, a) in list.iter().enumerate() {
             if self.too_deep || self.halted || self.missed {
                 return;
             }
+            if self.l3_unknown && mpls::needs_l3(a) {
+                self.start_freeze();
+                self.push_frame(table, depth, &list[i..]);
+                return;
+            }
             self.action(a, table, depth);
+            if self.frozen.is_some() {
+                self.push_frame(table, depth, &list[i + 1..]);
+                return;
+            }
         }
     }
 
@@ -437,6 +483,17 @@ mod tests {
         assert_eq!(
             format_actions(&t.actions),
             "set(tunnel(tun_id=0x2a,dst=192.0.2.9,ttl=64,flags(df|key))),2"
+        );
+    }
+
+    #[test]
+    fn neighbour_discovery_writes_are_committed_as_nd_sets() {
+        let r = rs("icmp6,icmp_type=135,icmp_code=0,actions=set_field:2001:db8::99->nd_target,set_field:aa:aa:aa:aa:aa:aa->nd_sll,output:2");
+        let k = key("in_port(1),eth(src=00:00:00:00:00:01,dst=00:00:00:00:00:02),eth_type(0x86dd),ipv6(src=2001:db8::1,dst=2001:db8::2,proto=58,tclass=0,hlimit=255,frag=no),icmpv6(type=135,code=0),nd(target=2001:db8::2,sll=00:00:00:00:00:01,tll=00:00:00:00:00:00)");
+        let t = translate(&r, &k, &mut FloodEnv { ports: vec![] });
+        assert_eq!(
+            format_actions(&t.actions),
+            "set(nd(target=2001:db8::99,sll=aa:aa:aa:aa:aa:aa)),2"
         );
     }
 

@@ -80,7 +80,7 @@ impl Core {
     /// changed, and decides whether its megaflow is installed.
     fn admit(&mut self, holder: Holder, key: &FlowKey, bytes: usize, now: Instant) -> Admission {
         add(&self.counters.upcalls, 1);
-        let mut env = Env::new(&mut self.macs, Some(now));
+        let mut env = Env::new(&mut self.macs, &mut self.recirc, Some(now));
         let (t, used) = translate_all(
             pipeline(&self.rules, &self.fail_open),
             &self.tunnels,

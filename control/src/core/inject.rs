@@ -30,7 +30,7 @@ impl Core {
         now: Instant,
     ) -> Result<(), String> {
         let key = extract(&bytes, in_port);
-        let mut env = Env::new(&mut self.macs, None);
+        let mut env = Env::new(&mut self.macs, &mut self.recirc, None);
         let t = translate_actions(pipeline(&self.rules, &self.fail_open), &key, &mut env, actions);
         self.rule_counters.credit(&t.lookups, 1, bytes.len() as u64, Some(now));
         if t.actions.is_empty() {

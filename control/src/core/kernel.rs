@@ -126,7 +126,7 @@ impl Core {
                 continue;
             };
             let matched = key.matched;
-            let mut env = Env::new(&mut self.macs, None);
+            let mut env = Env::new(&mut self.macs, &mut self.recirc, None);
             let t = translate(pipeline(&self.rules, &self.fail_open), &matched.key, &mut env);
             let learns = env.source;
             let learned_there = learns.is_none_or(|s| self.macs.port_of(s.vlan, s.mac) == Some(s.port));

@@ -95,6 +95,7 @@ use self::tunnels::Tunnels;
 use odpx_classifier::counters::add_shared;
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::{Rule, RuleSet, Selector};
+use odpx_classifier::xlate::freeze::RecircStore;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -171,6 +172,9 @@ pub struct Core {
     /// Each rule's and table's counters ([`rules`]).
     rule_counters: RuleCounters,
     macs: MacTable,
+    /// Translations frozen for recirculation, by id (see
+    /// `odpx_classifier::xlate::freeze`).
+    recirc: RecircStore,
     registry: Registry,
     limiter: FlowLimiter,
     /// Whether the flow limit turned an upcall away since the owner was
@@ -203,6 +207,7 @@ impl Core {
             rules: cfg.rules,
             fail_open: None,
             macs: MacTable::new(cfg.ports, MAC_AGING, MAC_CAPACITY),
+            recirc: RecircStore::default(),
             registry: Registry::new(),
             limiter: FlowLimiter::new(cfg.megaflow_limit, cfg.idle_timeout),
             at_flow_limit: false,

@@ -86,7 +86,7 @@ impl Core {
             };
             add(&self.counters.revalidated, 1);
             let (holder, matched, packet, offloaded) = (rec.holder, rec.matched, rec.packet, rec.offloaded);
-            let mut env = Env::new(&mut self.macs, None);
+            let mut env = Env::new(&mut self.macs, &mut self.recirc, None);
             let (t, used) = translate_all(
                 pipeline(&self.rules, &self.fail_open),
                 &self.tunnels,
@@ -184,7 +184,7 @@ impl Core {
     /// now (translated again: the rules may have changed meanwhile).
     pub(super) fn release_parked(&mut self, now: Instant) {
         for (hop, p) in self.tunnels.released(now) {
-            let mut env = Env::new(&mut self.macs, None);
+            let mut env = Env::new(&mut self.macs, &mut self.recirc, None);
             let (t, used) = translate_all(
                 pipeline(&self.rules, &self.fail_open),
                 &self.tunnels,

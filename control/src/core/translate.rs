@@ -17,6 +17,7 @@ use super::Core;
 use odpx_classifier::key::{FlowKey, Match};
 use odpx_classifier::odp::{self, OdpAction};
 use odpx_classifier::rules::RuleSet;
+use odpx_classifier::xlate::freeze::{Frozen, RecircStore};
 use odpx_classifier::xlate::{translate, translate_traced, SwitchEnv, Translation, MAX_RESUBMIT_DEPTH};
 use std::fmt;
 use std::time::Instant;
@@ -35,6 +36,7 @@ pub struct MacEvent {
 /// when the translation is for an upcalled packet.
 pub struct Env<'a> {
     macs: &'a mut MacTable,
+    recirc: &'a mut RecircStore,
     learn_at: Option<Instant>,
     pub events: Vec<MacEvent>,
     /// The source address NORMAL saw (what the megaflow's packets teach).
@@ -42,9 +44,10 @@ pub struct Env<'a> {
 }
 
 impl<'a> Env<'a> {
-    pub fn new(macs: &'a mut MacTable, learn_at: Option<Instant>) -> Env<'a> {
+    pub fn new(macs: &'a mut MacTable, recirc: &'a mut RecircStore, learn_at: Option<Instant>) -> Env<'a> {
         Env {
             macs,
+            recirc,
             learn_at,
             events: Vec::new(),
             source: None,
@@ -76,6 +79,14 @@ impl SwitchEnv for Env<'_> {
             }
         }
         self.macs.normal_lookup(key)
+    }
+
+    fn freeze(&mut self, state: &Frozen) -> Option<u32> {
+        self.recirc.freeze(state)
+    }
+
+    fn thaw(&self, id: u32) -> Option<Frozen> {
+        self.recirc.thaw(id).cloned()
     }
 }
 
@@ -176,7 +187,7 @@ impl fmt::Display for Trace {
 impl Core {
     /// `trace`: the packet's way through the switch's tables now.
     pub fn trace(&mut self, packet: &FlowKey) -> Trace {
-        let mut env = Env::new(&mut self.macs, None);
+        let mut env = Env::new(&mut self.macs, &mut self.recirc, None);
         trace(pipeline(&self.rules, &self.fail_open), &self.tunnels, packet, &mut env)
     }
 }

@@ -81,8 +81,9 @@ impl Pmd {
         popped
     }
 
-    /// The flow keys of batch `k`'s `n` packets (tunnel metadata applied
-    /// to recirculated ones), and their hashes when the EMC is probed.
+    /// The flow keys of batch `k`'s `n` packets (tunnel metadata and
+    /// recirculation ids applied to recirculated ones), and their hashes
+    /// when the EMC is probed.
     fn extract_keys(&mut self, k: usize, n: usize, with_emc: bool) {
         let batch = &self.batches[k];
         for i in 0..n {
@@ -91,6 +92,7 @@ impl Pmd {
             if let Some(t) = &batch.tunnels[i] {
                 t.apply(key);
             }
+            key.recirc_id = batch.recirc_ids[i];
             if with_emc {
                 self.hashes[i] = key.hash();
             }
@@ -194,8 +196,8 @@ impl Pmd {
         }
     }
 
-    /// Runs the inner packets left in batch `k` by decapsulation (`n` of
-    /// them) through the batch code again, pass after pass.
+    /// Runs the packets left in batch `k` by decapsulation or `recirc`
+    /// (`n` of them) through the batch code again, pass after pass.
     pub(super) fn recirculate(&mut self, mut k: usize, mut n: usize, now: u64) {
         for _ in 1..MAX_RECIRC_DEPTH {
             if n == 0 {
@@ -210,7 +212,7 @@ impl Pmd {
 
     /// Runs a program on one packet that came from the slow path (between
     /// batches, so both batches are free), recirculating it if it was
-    /// decapsulated.
+    /// decapsulated or recirculated.
     pub(super) fn run_packet(&mut self, program: &Program, in_port: u32, packet: &[u8]) {
         self.batches[0].fill(0, in_port, packet);
         let [b0, b1] = &mut self.batches;

@@ -1,6 +1,6 @@
 //! Where a PMD's packets go once classified: their actions run, what they
 //! output is staged per port and sent with one kick per port a batch, and
-//! a decapsulated packet moves to the recirculation batch.
+//! a decapsulated or recirculated packet moves to the recirculation batch.
 //!
 //! # Ownership
 //! [`Output`] is the PMD's own: its transmit stages, its per-batch tunnel
@@ -10,7 +10,7 @@
 use super::counters::PmdCounters;
 use super::PortTable;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
-use crate::port::{RxBatch, TxStage};
+use crate::port::{Again, RxBatch, TxStage};
 use crate::tunnel::{DecapDrop, EncapDrop, Receivers, TunnelMeta};
 use crate::upcalls::UserspaceSender;
 use odpx_classifier::counters::add_single_writer as add;
@@ -74,7 +74,8 @@ impl Output {
 
     /// Runs `program` on packet `i` of `cur`. A packet the actions
     /// decapsulated moves to slot `popped` of `next`, with its receiving
-    /// VXLAN port and tunnel metadata; returns whether it did.
+    /// VXLAN port and tunnel metadata, and one they recirculated with its
+    /// port, metadata and recirculation id; returns whether it moved.
     pub(super) fn run(
         &mut self,
         program: &Program,
@@ -84,6 +85,7 @@ impl Output {
         popped: usize,
     ) -> bool {
         let (start, len) = (cur.starts[i], cur.lens[i]);
+        let (in_port, tunnel) = (cur.in_ports[i], cur.tunnels[i]);
         let mut sink = Sink {
             stages: &mut self.stages,
             ports: &self.ports,
@@ -95,12 +97,26 @@ impl Output {
         let result = program.run(&mut p, &mut sink);
         let at = (p.start(), p.len());
         self.count(&result);
+        if let Some(recirc_id) = result.recirc {
+            let again = Again {
+                in_port,
+                tunnel,
+                recirc_id,
+            };
+            cur.move_to(i, next, popped, at, again);
+            return true;
+        }
         let Some((underlay, meta)) = result.popped else {
             return false;
         };
         match self.receiver_of(underlay, &meta, at.1) {
             Some(port) => {
-                cur.move_to(i, next, popped, at, port, meta);
+                let again = Again {
+                    in_port: port,
+                    tunnel: Some(meta),
+                    recirc_id: 0,
+                };
+                cur.move_to(i, next, popped, at, again);
                 true
             }
             None => false,

@@ -156,6 +156,32 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
             RuleAction::ModVlanPcp(c.uint(7)? as u8)
         }
         "dec_ttl" => RuleAction::DecTtl,
+        "dec_mpls_ttl" => RuleAction::DecMplsTtl,
+        // `set_mpls_ttl:TTL`, or `set_mpls_ttl(TTL)` as ovs-ofctl prints it.
+        "set_mpls_ttl" => {
+            let paren = c.eat("(");
+            if !paren {
+                c.expect(":")?;
+            }
+            let ttl = c.uint(255)? as u8;
+            if paren {
+                c.expect(")")?;
+            }
+            RuleAction::SetMplsTtl(ttl)
+        }
+        "push_mpls" | "pop_mpls" => {
+            c.expect(":")?;
+            let et = c.uint(0xffff)? as u16;
+            let mpls = matches!(et, 0x8847 | 0x8848);
+            if name == "push_mpls" && !mpls {
+                return c.err_at(start, "push_mpls takes 0x8847 or 0x8848");
+            }
+            if name == "push_mpls" {
+                RuleAction::PushMpls(et)
+            } else {
+                RuleAction::PopMpls(et)
+            }
+        }
         "goto_table" => {
             c.expect(":")?;
             RuleAction::GotoTable(c.uint(254)? as u8)
@@ -275,6 +301,10 @@ fn parse_write_actions(c: &mut Cursor) -> PResult<RuleAction> {
                 | RuleAction::ModVlanVid(_)
                 | RuleAction::ModVlanPcp(_)
                 | RuleAction::DecTtl
+                | RuleAction::PushMpls(_)
+                | RuleAction::PopMpls(_)
+                | RuleAction::SetMplsTtl(_)
+                | RuleAction::DecMplsTtl
         );
         if !allowed {
             return c.err_at(start, format!("{} cannot be in an action set", super::format_action(a)));

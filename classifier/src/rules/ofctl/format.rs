@@ -190,6 +190,10 @@ fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
         RuleAction::ModVlanVid(v) => format!("mod_vlan_vid:{v}"),
         RuleAction::ModVlanPcp(p) => format!("mod_vlan_pcp:{p}"),
         RuleAction::DecTtl => "dec_ttl".into(),
+        RuleAction::PushMpls(t) => format!("push_mpls:{t:#06x}"),
+        RuleAction::PopMpls(t) => format!("pop_mpls:{t:#06x}"),
+        RuleAction::SetMplsTtl(t) => format!("set_mpls_ttl({t})"),
+        RuleAction::DecMplsTtl => "dec_mpls_ttl".into(),
         RuleAction::Resubmit { in_port, table } => format!(
             "resubmit({},{})",
             in_port.map(|p| p.to_string()).unwrap_or_default(),

@@ -141,9 +141,7 @@ pub fn parse_rule(s: &str) -> PResult<Rule> {
     }
     rule.matched = Match::new(key, mask);
     check_match_prereqs(&rule.matched).map_err(|msg| ParseError { pos: 0, msg })?;
-    for a in &rule.actions {
-        check_action_prereqs(a, &rule.matched).map_err(|msg| ParseError { pos: 0, msg })?;
-    }
+    check_actions_prereqs(&rule.actions, &rule.matched).map_err(|msg| ParseError { pos: 0, msg })?;
     Ok(rule)
 }
 
@@ -204,7 +202,9 @@ pub fn prereq_ok(p: Prereq, m: &Match) -> Result<(), &'static str> {
             et == Some(0x86dd)
                 && proto == Some(58)
                 && matches!(exact(m, Field::IcmpType), Some(135 | 136))
-                && exact(m, Field::IcmpCode) == Some(0)
+                // As Open vSwitch: the code must be 0, which a match that
+                // leaves it wild also says (OpenFlow asks only the type).
+                && (Field::IcmpCode.get(&m.mask) == 0 || exact(m, Field::IcmpCode) == Some(0))
         }
         Prereq::Mpls => matches!(et, Some(0x8847 | 0x8848)),
     };
@@ -269,6 +269,24 @@ fn example(need: &str) -> String {
     need.split([',', ' ']).next().unwrap_or("ip").to_string() + ",..."
 }
 
+/// Checks each action of a list against the packets as the actions before
+/// it made them: after `push_mpls` or `pop_mpls` the Ethertype is the
+/// action's, and nothing the match said of the IP protocol holds.
+pub fn check_actions_prereqs(list: &[RuleAction], m: &Match) -> Result<(), String> {
+    let mut now = *m;
+    for a in list {
+        check_action_prereqs(a, &now)?;
+        if let RuleAction::PushMpls(et) | RuleAction::PopMpls(et) = a {
+            let (mut key, mut mask) = (now.key, now.mask);
+            Field::DlType.put(&mut key, *et as u128, u128::MAX);
+            Field::DlType.put(&mut mask, u128::MAX, u128::MAX);
+            Field::NwProto.put(&mut mask, 0, u128::MAX);
+            now = Match::new(key, mask);
+        }
+    }
+    Ok(())
+}
+
 /// Checks that an action's fields exist in every packet the match takes
 /// (`Err` says which protocol the match lacks).
 pub fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
@@ -278,6 +296,9 @@ pub fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
         }
         RuleAction::SetField { field, .. } => (field.name(), field.prereq()),
         RuleAction::DecTtl => ("dec_ttl", Prereq::Ip),
+        RuleAction::PopMpls(_) => ("pop_mpls", Prereq::Mpls),
+        RuleAction::SetMplsTtl(_) => ("set_mpls_ttl", Prereq::Mpls),
+        RuleAction::DecMplsTtl => ("dec_mpls_ttl", Prereq::Mpls),
         _ => return Ok(()),
     };
     prereq_ok(p, m).map_err(|need| format!("action setting {name} needs a rule that matches {need}"))
@@ -298,6 +319,8 @@ mod tests {
             "table=0, priority=9,icmp6,icmp_type=135,icmp_code=0,nd_target=2001:db8::1 actions=drop",
             "table=0, priority=2,ip,tun_id=0x2a actions=set_field:192.0.2.9->tun_dst,set_field:0x7->tun_id,output:5",
             "table=0, priority=3,udp,tp_dst=0x400/0xfc00 actions=resubmit(,1),goto_table:2",
+            "table=0, priority=4,mpls,mpls_label=100 actions=dec_mpls_ttl,set_mpls_ttl(9),push_mpls:0x8847,pop_mpls:0x0800,output:1",
+            "table=0, priority=4,ip actions=push_mpls:0x8848,set_field:5->mpls_tc,output:1",
         ] {
             let r = parse_rule(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_eq!(format_rule(&r), line);
@@ -321,6 +344,17 @@ mod tests {
         assert!(parse_rule("tcp,tp_dst=80,actions=mod_tp_dst:8080,output:1").is_ok());
         let e = parse_rule("tcp,dl_type=0x86dd,actions=drop").unwrap_err();
         assert!(e.msg.contains("contradicts"), "{e}");
+        // MPLS actions need a label stack, as the actions before them left
+        // the packet: a pop leaves IPv4 whose protocol nobody knows.
+        let e = parse_rule("ip,actions=set_mpls_ttl:3").unwrap_err();
+        assert!(e.msg.contains("needs a rule that matches mpls"), "{e}");
+        assert!(parse_rule("ip,actions=push_mpls:0x8847,dec_mpls_ttl").is_ok());
+        let e = parse_rule("tcp,actions=push_mpls:0x8847,mod_tp_dst:1").unwrap_err();
+        assert!(e.msg.contains("needs a rule that matches"), "{e}");
+        let e = parse_rule("mpls,actions=pop_mpls:0x0800,mod_tp_dst:1").unwrap_err();
+        assert!(e.msg.contains("needs a rule that matches"), "{e}");
+        let e = parse_rule("ip,actions=push_mpls:0x0800").unwrap_err();
+        assert!(e.msg.contains("push_mpls takes 0x8847 or 0x8848"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::openflow::codec::instruction::Instruction;
 use crate::openflow::codec::oxm::{Oxm, OxmField};
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::field::Field;
-use odpx_classifier::rules::ofctl::check_action_prereqs;
+use odpx_classifier::rules::ofctl::check_actions_prereqs;
 use odpx_classifier::rules::RuleAction;
 
 /// Nicira's experimenter id, for the actions odpx rules have that
@@ -62,6 +62,11 @@ pub fn action_from(a: &Action, ctx: Context) -> Result<Option<RuleAction>, OfErr
         Action::PushVlan(_) => return Err(bad_action(BadAction::BadArgument)),
         Action::PopVlan => RuleAction::PopVlan,
         Action::DecNwTtl => RuleAction::DecTtl,
+        Action::PushMpls(t) if matches!(*t, 0x8847 | 0x8848) => RuleAction::PushMpls(*t),
+        Action::PushMpls(_) => return Err(bad_action(BadAction::BadArgument)),
+        Action::PopMpls(t) => RuleAction::PopMpls(*t),
+        Action::SetMplsTtl(t) => RuleAction::SetMplsTtl(*t),
+        Action::DecMplsTtl => RuleAction::DecMplsTtl,
         Action::SetNwTtl(t) => RuleAction::SetField {
             field: Field::NwTtl,
             value: u128::from(*t),
@@ -141,10 +146,8 @@ pub fn instructions_from(insts: &[Instruction], matched: &Match, table: u8) -> R
         }
         out.push(RuleAction::GotoTable(*t));
     }
-    for a in &out {
-        if check_action_prereqs(a, matched).is_err() {
-            return Err(bad_action(BadAction::MatchInconsistent));
-        }
+    if check_actions_prereqs(&out, matched).is_err() {
+        return Err(bad_action(BadAction::MatchInconsistent));
     }
     Ok(out)
 }
@@ -191,6 +194,10 @@ pub fn action_to(a: &RuleAction, flavor: Flavor) -> Vec<Action> {
         RuleAction::ModVlanVid(v) => Action::SetField(Oxm::exact(OxmField::VlanVid, u128::from(*v | 0x1000))),
         RuleAction::ModVlanPcp(p) => Action::SetField(Oxm::exact(OxmField::VlanPcp, u128::from(*p))),
         RuleAction::DecTtl => Action::DecNwTtl,
+        RuleAction::PushMpls(t) => Action::PushMpls(*t),
+        RuleAction::PopMpls(t) => Action::PopMpls(*t),
+        RuleAction::SetMplsTtl(t) => Action::SetMplsTtl(*t),
+        RuleAction::DecMplsTtl => Action::DecMplsTtl,
         RuleAction::Resubmit { in_port, table } => {
             let mut data = Vec::with_capacity(8);
             data.extend_from_slice(&NXAST_RESUBMIT_TABLE.to_be_bytes());
