@@ -258,7 +258,12 @@ impl KernelDatapath {
             Delete(FlowId),
         }
         let put = |ufid: &Ufid, m: &odpx_classifier::Match, actions: &[OdpAction], mode| {
-            let p = FlowPut::with_ufid(&OdpKey::from_match(*m), actions, mode, Some(ufid.as_bytes()))?;
+            let p = FlowPut::with_ufid(
+                &OdpKey::from_match(naming_recirc_id(m)),
+                actions,
+                mode,
+                Some(ufid.as_bytes()),
+            )?;
             Ok(Encoded::Put(p))
         };
         let encoded: Vec<Result<Encoded, OdpError>> = ops
@@ -676,6 +681,18 @@ impl Drop for Dumper {
             let _ = t.join();
         }
     }
+}
+
+/// A switch's flow as the kernel must get it: naming its recirc_id. The
+/// kernel matches a flow whose key leaves recirc_id out on every
+/// recirculation id, so it would take the packets that recirculate; the
+/// switch's megaflows are each for one id (0 unless recirculated).
+fn naming_recirc_id(m: &odpx_classifier::Match) -> odpx_classifier::Match {
+    let mut m = *m;
+    m.key.attrs |= odpx_classifier::key::attr::RECIRC_ID;
+    m.mask.attrs |= odpx_classifier::key::attr::RECIRC_ID;
+    m.mask.recirc_id = !0;
+    m
 }
 
 #[cfg(test)]

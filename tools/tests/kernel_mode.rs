@@ -282,13 +282,13 @@ fn vlan_tags_are_pushed_and_popped_by_the_kernel() {
     assert!(
         dpctl
             .iter()
-            .any(|l| l.starts_with("in_port(1)") && l.contains("actions:push_vlan(vid=10,pcp=0),2")),
+            .any(|l| l.starts_with("recirc_id(0),in_port(1)") && l.contains("actions:push_vlan(vid=10,pcp=0),2")),
         "{s}"
     );
     assert!(
-        dpctl
-            .iter()
-            .any(|l| l.starts_with("in_port(2)") && l.contains("vlan(vid=10") && l.ends_with("actions:pop_vlan,1")),
+        dpctl.iter().any(|l| l.starts_with("recirc_id(0),in_port(2)")
+            && l.contains("vlan(vid=10")
+            && l.ends_with("actions:pop_vlan,1")),
         "{s}"
     );
     assert!(s.contains("1 rules deleted"), "{s}");

@@ -183,7 +183,8 @@ fn packet_outs_go_to_a_port_and_through_the_table(mode: &str) {
 
 fn a_popped_packet_recirculates_to_the_next_table(mode: &str) {
     let s = section(&format!("{mode}-mpls"));
-    assert_eq!(number(&s, "popped out of port 2:"), 20, "{s}");
+    let log = section(&format!("{mode}-stop"));
+    assert_eq!(number(&s, "popped out of port 2:"), 20, "{s}\n{log}");
     if mode == "kernel" {
         let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
         let flow = dpctl
