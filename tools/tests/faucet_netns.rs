@@ -9,78 +9,15 @@
 
 mod common;
 
+use common::faucet::{Faucet, OF_PORT};
 use common::Daemon;
 use odpx_tests::pki::Pki;
 use odpx_tools::sandbox::{echo_count, echo_count_with, sh, Echo};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-const OF_PORT: u16 = 6653;
-
-fn venv() -> PathBuf {
-    odpx_tests::repo().join("target/faucet-venv")
-}
-
-/// Faucet with `yaml`, in namespace `ns`; killed when dropped.
-struct Faucet {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Faucet {
-    fn start(ns: &str, dir: &Path, yaml: &str) -> Faucet {
-        Faucet::start_with(ns, dir, yaml, &[])
-    }
-
-    /// Faucet with more arguments (its TLS: [`tls_args`]).
-    fn start_with(ns: &str, dir: &Path, yaml: &str, extra: &[String]) -> Faucet {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("faucet.yaml"), yaml).unwrap();
-        let bin = venv().join("bin");
-        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "env"])
-            .arg(format!("PATH={path}"))
-            .arg(format!("FAUCET_CONFIG={}", dir.join("faucet.yaml").display()))
-            .arg(format!("FAUCET_LOG={}", dir.join("faucet.log").display()))
-            .arg(format!(
-                "FAUCET_EXCEPTION_LOG={}",
-                dir.join("faucet_exception.log").display()
-            ))
-            .args(["FAUCET_PROMETHEUS_ADDR=127.0.0.1", "FAUCET_PROMETHEUS_PORT=9302"])
-            .arg(bin.join("faucet"))
-            .arg(format!("--ryu-ofp-tcp-listen-port={OF_PORT}"))
-            .arg("--ryu-ofp-listen-host=127.0.0.1")
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("faucet.stderr")).unwrap())
-            .spawn()
-            .expect("faucet");
-        Faucet {
-            child,
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn log(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
-        format!(
-            "faucet.log:\n{}\nexceptions:\n{}\nstderr:\n{}",
-            read("faucet.log"),
-            read("faucet_exception.log"),
-            read("faucet.stderr")
-        )
-    }
-}
-
-impl Drop for Faucet {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Faucet's TLS (os-ken's options): the key and certificate of `who`
 /// (ctl, or rogue: signed by no CA), switches' certificates checked

@@ -2,6 +2,8 @@
 //! run `odpx run` with real interfaces.
 #![allow(dead_code)]
 
+pub mod faucet;
+
 use odpx_control::ctl::request_line as request;
 use odpx_tools::sandbox::{self, sh, udp_echo_server, Sandbox};
 use std::path::PathBuf;
