@@ -7,7 +7,7 @@
 #
 # ROUNDS (default 3) alternate the two switches, each started afresh. In
 # each, for every N (default 10000 100000): N rules
-# (`priority=100,ip,nw_dst=172.16.X.Y,actions=output:2`, all different)
+# (`priority=100,ip,nw_dst=172.A.B.C,actions=output:2`, all different)
 # go in with `ovs-ofctl add-flows`, which sends the FLOW_MODs back to back
 # and then a BARRIER, and returns on its reply: the time is until the
 # rules are in effect. Meanwhile `odpx gen` offers RATE packets a second
@@ -35,7 +35,7 @@ for i in 1 2; do
   ip netns exec $NS sysctl -qw net.ipv6.conf.t$i.disable_ipv6=1 net.ipv6.conf.x$i.disable_ipv6=1
 done
 for n in "${sizes[@]}"; do
-  awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "priority=100,ip,nw_dst=172.16.%d.%d,actions=output:2\n", int(i / 250) % 250, i % 250 + 1 }' > "$work/rules-$n.txt"
+  awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "priority=100,ip,nw_dst=172.%d.%d.%d,actions=output:2\n", 16 + int(i / 62500), int(i / 250) % 250, i % 250 + 1 }' > "$work/rules-$n.txt"
 done
 cat > "$work/odpx.toml" <<EOT
 [switch]
@@ -61,7 +61,8 @@ start_system() { # SYSTEM: starts it; sets $target
     odpx)
       odpx_start $NS
       target=unix:$work/odpx.mgmt
-      for _ in $(seq 50); do [ -S "$work/odpx.mgmt" ] && break; sleep 0.1; done ;;
+      for _ in $(seq 100); do [ -S "$work/odpx.mgmt" ] && break; sleep 0.1; done
+      [ -S "$work/odpx.mgmt" ] || { echo "odpx did not start:"; cat "$work/odpx.err"; exit 1; } ;;
     ovs)
       ovs_start $NS
       $vs add-br br0 -- set bridge br0 datapath_type=netdev protocols=OpenFlow13 fail_mode=secure
@@ -74,7 +75,11 @@ start_system() { # SYSTEM: starts it; sets $target
 stop_system() {
   case $1 in
     odpx) odpx_stop ;;
-    ovs) ovs_stop ;;
+    ovs)
+      local pid; pid=$(cat "$work/vswitchd.pid")
+      ovs_stop
+      # Its AF_XDP sockets go with the process: wait for it.
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done ;;
   esac
 }
 
@@ -92,9 +97,9 @@ for r in $(seq "$rounds"); do
       ofctl add-flows $target "$work/rules-$n.txt"
       t1=$(now_ns); c1=$(rx2)
       kill $gen; wait $gen 2>/dev/null || true
-      rules=$(ofctl dump-flows $target | grep -c 'nw_dst=172.16' || true)
+      rules=$(ofctl dump-flows $target | grep -c 'nw_dst=172.' || true)
       t2=$(now_ns)
-      ofctl del-flows $target 'ip,nw_dst=172.16.0.0/16'
+      ofctl del-flows $target 'ip,nw_dst=172.16.0.0/12'
       t3=$(now_ns)
       add_ms=$(((t1 - t0) / 1000000)); del_ms=$(((t3 - t2) / 1000000))
       pps=$(((c1 - c0) * 1000000000 / (t1 - t0)))

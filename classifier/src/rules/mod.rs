@@ -86,6 +86,7 @@ use crate::key::{FlowKey, Match, WORDS};
 use crate::text::prefix_mask_u128;
 use field::Field;
 use hashbrown::HashMap;
+use std::collections::BTreeMap;
 
 /// One action of a rule (OpenFlow level; the translator turns these into
 /// datapath actions). OpenFlow 1.3's instructions are actions here too,
@@ -438,6 +439,9 @@ struct RuleSubtable {
     rules: HashMap<u64, Vec<u32>>,
     n_rules: usize,
     max_priority: u16,
+    /// How many rules have each priority: the highest is `max_priority`,
+    /// known again without a walk when a rule goes.
+    priorities: BTreeMap<u16, u32>,
     /// Prefix length on each trie field, if the mask is a prefix there.
     plens: [Option<u32>; 4],
 }
@@ -465,6 +469,7 @@ impl RuleSubtable {
             rules: HashMap::new(),
             n_rules: 0,
             max_priority: 0,
+            priorities: BTreeMap::new(),
             plens: TRIE_FIELDS.map(|(f, _)| prefix_len(f, &mask)),
         }
     }
@@ -629,6 +634,7 @@ impl RuleSet {
         });
         st.n_rules += 1;
         st.max_priority = st.max_priority.max(rule.priority);
+        *st.priorities.entry(rule.priority).or_default() += 1;
         for (i, (f, _)) in TRIE_FIELDS.iter().enumerate() {
             if let Some(len) = st.plens[i] {
                 t.tries[i].update(f.get(&rule.matched.key), len, true);
@@ -662,19 +668,20 @@ impl RuleSet {
         }
         st.n_rules -= 1;
         t.n_rules -= 1;
+        if let Some(n) = st.priorities.get_mut(&rule.priority) {
+            *n -= 1;
+            if *n == 0 {
+                st.priorities.remove(&rule.priority);
+            }
+        }
         if st.n_rules == 0 {
             t.subtables.remove(pos);
         } else {
-            let rules = &self.rules;
-            st.max_priority = st
-                .rules
-                .values()
-                .flatten()
-                .filter_map(|&i| rules[i as usize].as_ref())
-                .map(|r| r.priority)
-                .max()
-                .unwrap_or(0);
-            t.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+            let max = st.priorities.keys().next_back().copied().unwrap_or(0);
+            if max != st.max_priority {
+                st.max_priority = max;
+                t.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+            }
         }
         Some(rule)
     }

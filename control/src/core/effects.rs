@@ -140,3 +140,20 @@ pub enum Feedback {
     /// A [`Op::Mark`] was reached.
     Reached(Mark),
 }
+
+impl Op {
+    /// Whether a PMD carries it out, changing what it forwards (so that a
+    /// barrier after it needs the PMDs' answer).
+    pub fn reaches_pmds(&self) -> bool {
+        matches!(
+            self,
+            Op::Flow {
+                holder: Holder::Pmd(_),
+                ..
+            } | Op::Upcalled {
+                packet: Packet::Pmd { .. },
+                ..
+            }
+        )
+    }
+}

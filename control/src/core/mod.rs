@@ -184,6 +184,12 @@ pub struct Core {
     sweep: Option<Sweep>,
     last_sweep: Instant,
     barriers: Vec<Barrier>,
+    /// Operations that reach the PMDs, taken from the outbox so far, and
+    /// how many of them the PMDs are known to have carried out (a barrier
+    /// sent after them was answered): when the two agree, a barrier needs
+    /// no round trip ([`sweep`]).
+    pmd_ops: u64,
+    pmd_synced: u64,
     /// [`Change::Refresh`]es answered when the sweep in progress is done,
     /// and those that need one sent after the one in progress.
     refresh_now: Vec<Ticket>,
@@ -215,6 +221,8 @@ impl Core {
             sweep: None,
             last_sweep: now,
             barriers: Vec::new(),
+            pmd_ops: 0,
+            pmd_synced: 0,
             refresh_now: Vec::new(),
             refresh_next: Vec::new(),
             next_token: 1,
@@ -232,6 +240,7 @@ impl Core {
 
     /// The operations decided since the last call, in order.
     pub fn take_ops(&mut self) -> Vec<Op> {
+        self.pmd_ops += self.outbox.iter().filter(|o| o.reaches_pmds()).count() as u64;
         std::mem::take(&mut self.outbox)
     }
 
