@@ -8,7 +8,10 @@
 #   ovs_start NS         ovsdb-server + ovs-vswitchd in namespace NS, PMD
 #                        on core 1: sets $vs (ovs-vsctl) and, once bridges
 #                        exist, ovs_ctl gives the ovs-appctl target
-#   ovs_stop             stops both and removes their state
+#   ovs_stop             stops both (waiting for ovs-vswitchd to exit) and
+#                        removes their state
+#   system_stop SYSTEM   odpx_stop or ovs_stop
+#   openflow_config ...  an OpenFlow odpx's $work/odpx.toml (ports t1, t2)
 #   odpx_start NS [BIN]  `odpx run -c $work/odpx.toml` in namespace NS (with
 #                        BIN, another odpx build, instead of $odpx), once
 #                        its control socket $work/odpx.sock answers
@@ -57,9 +60,24 @@ ovs_start() {
 ovs_ctl() { echo "$o/ovs-vswitchd.$(cat "$o/ovs-vswitchd.pid").ctl"; }
 
 ovs_stop() {
-  ovs-appctl -t "$(ovs_ctl)" exit >/dev/null 2>&1 || kill "$(cat "$work/vswitchd.pid")"
+  local pid; pid=$(cat "$work/vswitchd.pid")
+  ovs-appctl -t "$(ovs_ctl)" exit >/dev/null 2>&1 || kill "$pid"
   kill "$(cat "$work/ovsdb.pid")" 2>/dev/null || true
+  # Its AF_XDP sockets go with the process: wait for it.
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$work/vswitchd.pid" "$work/ovsdb.pid"; rm -rf "$o"
+}
+
+# system_stop SYSTEM: odpx_stop or ovs_stop.
+system_stop() { if [ "$1" = ovs ]; then ovs_stop; else odpx_stop; fi; }
+
+# openflow_config [OPENFLOW...]: $work/odpx.toml for ports t1 and t2, the
+# PMD on core 1, and an [openflow] section of datapath 0x1 in secure mode
+# with these lines too.
+openflow_config() {
+  { printf '[switch]\nsocket = "%s"\n[[port]]\nname = "t1"\n[[port]]\nname = "t2"\n[pmd]\ncores = [1]\n' "$work/odpx.sock"
+    printf '[openflow]\ndatapath_id = "0x1"\nfail_mode = "secure"\n'
+    printf '%s\n' "$@"; } > "$work/odpx.toml"
 }
 
 odpx_start() {

@@ -37,20 +37,7 @@ done
 for n in "${sizes[@]}"; do
   awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++) printf "priority=100,ip,nw_dst=172.%d.%d.%d,actions=output:2\n", 16 + int(i / 62500), int(i / 250) % 250, i % 250 + 1 }' > "$work/rules-$n.txt"
 done
-cat > "$work/odpx.toml" <<EOT
-[switch]
-socket = "$work/odpx.sock"
-[[port]]
-name = "t1"
-[[port]]
-name = "t2"
-[pmd]
-cores = [1]
-[openflow]
-listen = "punix:$work/odpx.mgmt"
-datapath_id = "0x1"
-fail_mode = "secure"
-EOT
+openflow_config "listen = \"punix:$work/odpx.mgmt\""
 
 ofctl() { ovs-ofctl -O OpenFlow13 "$@"; }
 now_ns() { date +%s%N; }
@@ -72,16 +59,6 @@ start_system() { # SYSTEM: starts it; sets $target
   ofctl add-flow $target 'priority=1,actions=output:2'
 }
 
-stop_system() {
-  case $1 in
-    odpx) odpx_stop ;;
-    ovs)
-      local pid; pid=$(cat "$work/vswitchd.pid")
-      ovs_stop
-      # Its AF_XDP sockets go with the process: wait for it.
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done ;;
-  esac
-}
 
 results=$work/results.txt
 : > "$results"
@@ -106,7 +83,7 @@ for r in $(seq "$rounds"); do
       echo "round $r $sys n=$n: add $add_ms ms ($((n * 1000 / (add_ms + 1))) rules/s, $rules in the table), forwarding during the add $pps pps of $rate offered; del $del_ms ms"
       echo "$sys $n $add_ms $del_ms $pps" >> "$results"
     done
-    stop_system $sys
+    system_stop $sys
   done
 done
 

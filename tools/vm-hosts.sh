@@ -7,9 +7,18 @@
 # no IPv6 chatter, and static neighbours, so that every frame a test counts
 # is one it sent.
 two_hosts() {
+  local ip=/payload/ip
+  hosts 2
+  $ip -n h1 neigh add 10.0.0.2 lladdr "$($ip -n h2 -br link show e2 | awk '{print $3}')" dev e1
+  $ip -n h2 neigh add 10.0.0.1 lladdr "$($ip -n h1 -br link show e1 | awk '{print $3}')" dev e2
+}
+
+# hosts N: namespaces h1..hN at 10.0.0.I/24 on eI, whose peers aI stay
+# in this namespace for a switch to take; no IPv6 chatter.
+hosts() {
   local ip=/payload/ip h
   sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  for h in 1 2; do
+  for h in $(seq "$1"); do
     $ip netns add h$h
     $ip netns exec h$h sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     $ip link add a$h type veth peer name e$h
@@ -19,8 +28,6 @@ two_hosts() {
     $ip -n h$h link set lo up
     $ip link set a$h up
   done
-  $ip -n h1 neigh add 10.0.0.2 lladdr "$($ip -n h2 -br link show e2 | awk '{print $3}')" dev e1
-  $ip -n h2 neigh add 10.0.0.1 lladdr "$($ip -n h1 -br link show e1 | awk '{print $3}')" dev e2
 }
 
 # ovs_init: ovsdb-server on a fresh database in /tmp/ovs (the schema from

@@ -87,6 +87,12 @@ fn the_flow_limit_is_logged_once_when_reached_and_lost_upcalls_are_summed() {
     assert!(n > 100, "{first}");
     let received = || sw.pmds()[0].counters.snapshot().packets;
     let lost = || sw.pmds()[0].counters.snapshot().upcalls_lost;
+    // The PMD may still be taking the first 2,000 in.
+    let t = Instant::now();
+    while received() < 2000 && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(received(), 2000, "the PMD took the 2,000");
     let (before, lost_before) = (received(), lost());
     for sport in 0..500u16 {
         sw.ports[1].as_ref().unwrap().mem().unwrap().push_rx(udp_from(2, sport));

@@ -259,6 +259,9 @@ fn faucet_switches_the_tutorials_vlans() {
         f.contains("dl_vlan=100,dl_dst=ff:ff:ff:ff:ff:ff actions=pop_vlan,output:1,output:2,output:3")
             && f.contains("dl_vlan=200,dl_dst=ff:ff:ff:ff:ff:ff actions=pop_vlan,output:4,output:5")
     });
+    // The pipeline Faucet installs is the one the kernel-mode VM test
+    // pushes back with ovs-ofctl (tools/tests/faucet_vm.rs).
+    check_pipeline_fixture(&ofctl_dump(&dir));
     // Same VLAN: answers, once the first ones taught Faucet the hosts
     // (its packet-ins and rules take a moment on a loaded machine).
     assert!(reaches(Echo::Udp, d.host(1), "10.0.0.2"), "{}", faucet.log());
@@ -282,13 +285,7 @@ fn faucet_switches_the_tutorials_vlans() {
     // ovs-ofctl reads the same rules over the passive socket, and odpx
     // ctl prints them as ovs-ofctl does (but for the counters and ages,
     // read a moment apart).
-    let out = Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow13", "dump-flows"])
-        .arg(format!("unix:{}", dir.join("odpx.mgmt").display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ofctl = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ofctl = ofctl_dump(&dir);
     let flows = d.ctl("dump-flows");
     assert_eq!(
         rule_lines(&ofctl),
@@ -297,6 +294,41 @@ fn faucet_switches_the_tutorials_vlans() {
     );
     drop(faucet);
     let _ = sh(&["rm", "-rf", dir.to_str().unwrap()]);
+}
+
+/// `ovs-ofctl dump-flows` over the passive socket in `dir`.
+fn ofctl_dump(dir: &Path) -> String {
+    let out = Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow13", "--no-names", "dump-flows"])
+        .arg(format!("unix:{}", dir.join("odpx.mgmt").display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Faucet's pipeline for the tutorial's switching, as `ovs-ofctl
+/// dump-flows` prints it without ages and counters: the rules without
+/// timeouts (those with are hosts it learned).
+const PIPELINE_FIXTURE: &str = "tools/tests/data/faucet-switching.flows";
+
+/// The pipeline in `dump` is the fixture's (`ODPX_BLESS=1` writes it
+/// instead, when a new Faucet installs another).
+fn check_pipeline_fixture(dump: &str) {
+    let lines: Vec<String> = rule_lines(dump)
+        .into_iter()
+        .filter(|l| !l.contains("idle_timeout=") && !l.contains("hard_timeout="))
+        .collect();
+    let path = odpx_tests::repo().join(PIPELINE_FIXTURE);
+    if std::env::var_os("ODPX_BLESS").is_some() {
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+    let fixture = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        lines,
+        fixture.lines().map(str::to_string).collect::<Vec<_>>(),
+        "Faucet's pipeline is not {PIPELINE_FIXTURE} (ODPX_BLESS=1 writes it)"
+    );
 }
 
 /// The rule lines of a dump, without their ages and counters, sorted.
