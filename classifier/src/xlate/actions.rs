@@ -84,15 +84,7 @@ impl Xlate<'_> {
                 // The prerequisite (ip) guarantees the TTL field exists.
                 self.wc.ip_ttl = !0;
                 if self.flow.ip_ttl <= 1 {
-                    // As OVS: the controller hears of it (if one listens),
-                    // and the pipeline stops here.
-                    self.step(
-                        table,
-                        depth,
-                        Some("dec_ttl: TTL expired, sent to the controller".into()),
-                    );
-                    self.controller(u16::MAX, Some(reason::INVALID_TTL));
-                    self.halted = true;
+                    self.ttl_expired("dec_ttl", table, depth);
                     return;
                 }
                 self.flow.ip_ttl -= 1;
@@ -172,6 +164,18 @@ impl Xlate<'_> {
         let mut m = FlowKey::ZERO;
         f.put(&mut m, mask, u128::MAX);
         self.vlan_written |= m.vlan_tci;
+    }
+
+    /// A decremented TTL ran out: as OVS, the controller hears of it (if
+    /// one listens), and the pipeline stops here.
+    pub(super) fn ttl_expired(&mut self, action: &str, table: u8, depth: usize) {
+        self.step(
+            table,
+            depth,
+            Some(format!("{action}: TTL expired, sent to the controller")),
+        );
+        self.controller(u16::MAX, Some(reason::INVALID_TTL));
+        self.halted = true;
     }
 
     /// `write_metadata`: pipeline state only, nothing for the datapath.

@@ -19,7 +19,6 @@
 //! `set_field` writes to the outermost entry are committed as a masked
 //! `set(mpls(...))`.
 
-use super::controller::reason;
 use super::Xlate;
 use crate::key::attr;
 use crate::odp::OdpAction;
@@ -121,13 +120,7 @@ impl Xlate<'_> {
         self.wc.mpls_lse[0] |= MPLS_TTL;
         let ttl = self.flow.mpls_lse[0] & MPLS_TTL;
         if ttl <= 1 {
-            self.step(
-                table,
-                depth,
-                Some("dec_mpls_ttl: TTL expired, sent to the controller".into()),
-            );
-            self.controller(u16::MAX, Some(reason::INVALID_TTL));
-            self.halted = true;
+            self.ttl_expired("dec_mpls_ttl", table, depth);
             return;
         }
         self.set_mpls_ttl((ttl - 1) as u8);
