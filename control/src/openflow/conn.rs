@@ -11,7 +11,9 @@
 //! Answers go to the writer through a bounded queue and the reader waits
 //! for room: a controller that does not read its answers slows down its
 //! own requests, nobody else's. Asynchronous messages (packet-ins) never
-//! wait: when the queue is full they are dropped and counted.
+//! wait: when the queue is full they are dropped and counted. The writer
+//! sends what has queued up in one write (up to 64 KiB), so that a burst
+//! of packet-ins reaches the controller in few segments.
 //!
 //! # Bad input
 //! A message that does not decode is answered with its error and the
@@ -33,6 +35,9 @@ use std::time::Instant;
 
 /// Messages waiting for the writer, at most.
 const QUEUE: usize = 4096;
+/// Bytes the writer gathers from its queue into one write, at most (a
+/// message longer than that goes alone).
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// A live connection, as the agent and the dispatcher see it.
 pub struct ConnHandle {
@@ -121,8 +126,19 @@ fn spawn_writer(
     std::thread::Builder::new()
         .name("of-writer".into())
         .spawn(move || {
+            // What is queued goes out in one write: a burst of packet-ins
+            // costs the controller one read, not one per message.
+            let mut batch = Vec::with_capacity(WRITE_BATCH);
             while let Ok(bytes) = rx.recv() {
-                if writer.write_all(&bytes).is_err() {
+                batch.clear();
+                batch.extend_from_slice(&bytes);
+                while batch.len() < WRITE_BATCH {
+                    match rx.try_recv() {
+                        Ok(more) => batch.extend_from_slice(&more),
+                        Err(_) => break,
+                    }
+                }
+                if writer.write_all(&batch).is_err() {
                     closer.close();
                     return;
                 }

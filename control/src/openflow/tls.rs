@@ -276,12 +276,15 @@ impl Read for TlsReader {
 struct TlsWriter(Arc<Session>);
 
 impl Write for TlsWriter {
+    /// Takes what the session's plaintext buffer has room for (rustls
+    /// keeps at most 64 KiB) and sends it; `write_all` comes back for
+    /// the rest.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let s = &self.0;
         let mut conn = lock(&s.conn);
-        conn.writer().write_all(buf)?;
+        let n = conn.writer().write(buf)?;
         s.flush(conn)?;
-        Ok(buf.len())
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
