@@ -3,8 +3,10 @@
 //! The top layer: it may import every crate of the workspace, and nothing
 //! imports it. The binary (`src/main.rs`) is the command line: `run` and
 //! `ctl` (`daemon.rs`), `demo` (`demo.rs`), the kernel datapath's
-//! commands (`odp_cli.rs`, `odp_flags.rs`), traffic tools (`traffic.rs`).
+//! commands (`odp_cli.rs`, `odp_flags.rs`), traffic tools (`traffic.rs`,
+//! with Faucet's pipeline as a workload in `faucet_workload.rs`).
 
+pub mod faucet_workload;
 pub mod fuzz_targets;
 pub mod pcap;
 pub mod sandbox;

@@ -75,11 +75,15 @@ enum Cmd {
     Gen {
         iface: String,
         /// p2p (one UDP flow), gateway (the hit-rate bench mix) or macs
-        /// (--flows frames, each from its own source MAC: flow setup).
+        /// (--flows frames, each from its own source MAC: flow setup) or
+        /// faucet (--flows flows among --hosts hosts, bridged and routed
+        /// through Faucet's pipeline: `odpx workload --faucet-hosts`).
         #[arg(long, default_value = "p2p")]
         workload: String,
         #[arg(long, default_value_t = 10_000)]
         flows: usize,
+        #[arg(long, default_value_t = 1000)]
+        hosts: usize,
         #[arg(long, default_value_t = 1.0)]
         zipf: f64,
         /// Packets per second (0: as fast as possible).
@@ -132,6 +136,10 @@ enum Cmd {
         /// Port every output goes to.
         #[arg(long, default_value_t = 2)]
         out_port: u32,
+        /// Faucet's pipeline (routing between two VLANs) with this many
+        /// learned hosts instead, as `odpx gen --workload faucet` sends.
+        #[arg(long)]
+        faucet_hosts: Option<usize>,
     },
     /// Kernel datapaths: list, add, delete, show, set, listen.
     #[command(infer_subcommands = true)]
@@ -222,6 +230,7 @@ fn main() -> ExitCode {
             iface,
             workload,
             flows,
+            hosts,
             zipf,
             rate,
             size,
@@ -233,6 +242,7 @@ fn main() -> ExitCode {
             iface: &iface,
             workload: &workload,
             flows,
+            hosts,
             zipf,
             rate,
             size,
@@ -253,7 +263,11 @@ fn main() -> ExitCode {
             duration,
             quiet,
         } => traffic::sink(&iface, core, duration, quiet),
-        Cmd::Workload { rules, out_port } => traffic::rules(rules, out_port),
+        Cmd::Workload {
+            rules,
+            out_port,
+            faucet_hosts,
+        } => traffic::rules(rules, out_port, faucet_hosts),
         Cmd::Run { config, flush } => daemon::run(&config, flush),
         Cmd::Ctl { socket, json, command } => daemon::ctl(&socket, json, &command),
         Cmd::Datapath { cmd } => odp_cli::datapath(cmd),

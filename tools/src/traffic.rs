@@ -9,6 +9,7 @@ use odpx_dataplane::sys::time::cycles;
 use odpx_dataplane::sys::xsk::XskSocket;
 use odpx_dataplane::workload::{acl_routing_rules_text, flows, frame_of, rng, Zipf};
 use odpx_dataplane::xdp::RedirectProgram;
+use odpx_tools::faucet_workload::Layout;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -20,8 +21,15 @@ type R = Result<ExitCode, String>;
 /// popularity into a replay loop of 64k frames; `macs` is `flows` frames
 /// of one UDP flow, each from its own source MAC address (sent once each,
 /// and with a rule that matches on `dl_src`, each a new megaflow: a flow
-/// setup benchmark).
-pub fn workload_frames(kind: &str, n_flows: usize, zipf: f64, size: usize) -> Result<Vec<Vec<u8>>, String> {
+/// setup benchmark); `faucet` is `flows` flows of `hosts` hosts through
+/// Faucet's pipeline ([`Layout::bench`]).
+pub fn workload_frames(
+    kind: &str,
+    n_flows: usize,
+    hosts: usize,
+    zipf: f64,
+    size: usize,
+) -> Result<Vec<Vec<u8>>, String> {
     let pad = |mut f: Vec<u8>| {
         if f.len() < size {
             f.resize(size, 0);
@@ -51,17 +59,27 @@ pub fn workload_frames(kind: &str, n_flows: usize, zipf: f64, size: usize) -> Re
                 })
                 .collect())
         }
-        other => Err(format!("unknown workload '{other}' (p2p, gateway, macs)")),
+        "faucet" => Layout::bench(hosts).frames(n_flows, zipf, size),
+        other => Err(format!("unknown workload '{other}' (p2p, gateway, macs, faucet)")),
     }
 }
 
-/// `odpx workload rules acl N --out-port P`: the ACL + routing rule set
-/// with every output going to port P (both switches of a side-by-side run
-/// load the same text).
-pub fn rules(n: usize, out_port: u32) -> R {
+/// `odpx workload --rules N --out-port P`: the ACL + routing rule set
+/// with every output going to port P; `--faucet-hosts N`: Faucet's
+/// pipeline with N hosts ([`Layout::bench`]) instead. Both switches of a
+/// side-by-side run load the same text.
+pub fn rules(n: usize, out_port: u32, faucet_hosts: Option<usize>) -> R {
     use std::io::Write;
     let out = std::io::stdout();
     let mut out = out.lock();
+    if let Some(hosts) = faucet_hosts {
+        for line in Layout::bench(hosts).rules() {
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     for line in acl_routing_rules_text(n, 3) {
         let l = match line.find("output:") {
             Some(i) => format!("{}output:{out_port}", &line[..i]),
@@ -77,9 +95,11 @@ pub fn rules(n: usize, out_port: u32) -> R {
 /// What `odpx gen` sends.
 pub struct GenArgs<'a> {
     pub iface: &'a str,
-    /// `p2p` or `gateway` (see [`workload_frames`]).
+    /// `p2p`, `gateway`, `macs` or `faucet` (see [`workload_frames`]).
     pub workload: &'a str,
     pub flows: usize,
+    /// The `faucet` workload's hosts.
+    pub hosts: usize,
     pub zipf: f64,
     /// Packets per second; 0: as fast as possible.
     pub rate: u64,
@@ -211,7 +231,7 @@ pub fn gen(a: &GenArgs) -> R {
     // `none`: no workload, only the churn.
     let mut frames = match a.workload {
         "none" if a.churn > 0 => Vec::new(),
-        _ => workload_frames(a.workload, a.flows, a.zipf, a.size)?,
+        _ => workload_frames(a.workload, a.flows, a.hosts, a.zipf, a.size)?,
     };
     if let Some(spec) = a.vxlan {
         let mac = std::fs::read_to_string(format!("/sys/class/net/{iface}/address"))

@@ -160,6 +160,9 @@ fn faucet_routes_reloads_and_restarts() {
         faucet.log()
     );
     assert!(reaches(Echo::Udp, d.host(5), "10.100.0.2"), "{}", faucet.log());
+    // What Faucet installed is what the forwarding bench loads for its
+    // hosts (tools/faucet-bench.sh, `odpx workload --faucet-hosts`).
+    check_bench_rules(&d.ctl("dump-flows"));
     // The ACL, by a configuration reload.
     std::fs::write(dir.join("faucet.yaml"), routing(ACL, 100)).unwrap();
     sh(&["kill", "-HUP", &faucet.child.id().to_string()]).unwrap();
@@ -197,6 +200,62 @@ fn faucet_routes_reloads_and_restarts() {
     assert!(reaches(Echo::Udp, d.host(3), "10.100.0.1"), "routed to its old VLAN");
     drop(faucet);
     let _ = sh(&["rm", "-rf", dir.to_str().unwrap()]);
+}
+
+/// The Faucet workload of the forwarding bench, for this test's layout
+/// and the hosts that Faucet learned (`priority=8191` eth_src rules) and
+/// resolved (FIB entries), is the rule set in `dump`, line for line but
+/// for the timeouts' jitter.
+fn check_bench_rules(dump: &str) {
+    let mut hosts = Vec::new();
+    for line in dump.lines().filter(|l| l.contains("priority=8191,in_port=")) {
+        let field = |name: &str| {
+            let at = line.find(&format!(",{name}=")).unwrap() + name.len() + 2;
+            line[at..].split([',', ' ']).next().unwrap().to_string()
+        };
+        let port: u32 = field("in_port").parse().unwrap();
+        let vlan: u16 = field("dl_vlan").parse().unwrap();
+        let ip = std::net::Ipv4Addr::new(10, vlan as u8, 0, port as u8);
+        hosts.push(odpx_tools::faucet_workload::Host {
+            port,
+            vlan,
+            mac: odpx_classifier::text::parse_mac(&field("dl_src")).unwrap(),
+            ip,
+            routed: dump.contains(&format!("nw_dst={ip} actions=dec_ttl")),
+        });
+    }
+    assert!(hosts.len() >= 4, "the hosts of the routed echoes:\n{dump}");
+    let vip = |vlan: u16| odpx_tools::faucet_workload::Vip {
+        vlan,
+        ip: std::net::Ipv4Addr::new(10, vlan as u8, 0, 254),
+        prefix: 24,
+    };
+    let layout = odpx_tools::faucet_workload::Layout {
+        ports: vec![(1, 100), (2, 100), (3, 100), (4, 200), (5, 200)],
+        vips: vec![vip(100), vip(200)],
+        hosts,
+    };
+    let jitterless = |lines: Vec<String>| -> Vec<String> {
+        let mut v: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                l.split(", ")
+                    .map(|p| match p.split_once('=') {
+                        Some((k @ ("hard_timeout" | "idle_timeout"), _)) => format!("{k}=T"),
+                        _ => p.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        jitterless(rule_lines(dump)),
+        jitterless(layout.rules()),
+        "Faucet's rules are the bench's"
+    );
 }
 
 /// Waits for `pred` on `odpx ctl dump-flows`; returns the last dump.
