@@ -317,6 +317,10 @@ fn hash_masked(key: &FlowKey, mask: &FlowKey) -> u64 {
     h
 }
 
+/// A delete of at least this many rules, and of at least half of them
+/// all, rebuilds the index instead of taking each rule out of it.
+const BULK_DELETE: usize = 1024;
+
 /// The prefix fields tracked by tries: field, prerequisite Ethertype.
 /// Destinations first: when both can justify a skip, ties go to them.
 const TRIE_FIELDS: [(Field, u16); 4] = [
@@ -590,6 +594,23 @@ impl RuleSet {
     }
 
     fn insert_rule(&mut self, rule: Rule) {
+        let id = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.rules.push(None);
+                (self.rules.len() - 1) as u32
+            }
+        };
+        self.rules[id as usize] = Some(rule);
+        self.index_rule(id);
+    }
+
+    /// Enters the rule in slot `id` into its table's index: subtable,
+    /// stage sets, bucket (best first), priorities, tries.
+    fn index_rule(&mut self, id: u32) {
+        let Some(rule) = self.rules[id as usize].as_ref() else {
+            return;
+        };
         let table = rule.table as usize;
         while self.tables.len() <= table {
             self.tables.push(Table {
@@ -598,13 +619,6 @@ impl RuleSet {
                 n_rules: 0,
             });
         }
-        let id = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.rules.push(None);
-                (self.rules.len() - 1) as u32
-            }
-        };
         let t = &mut self.tables[table];
         let pos = match t.subtables.iter().position(|s| s.mask == rule.matched.mask) {
             Some(p) => p,
@@ -628,8 +642,7 @@ impl RuleSet {
         };
         // Best first: priority descending, then insertion order.
         bucket.sort_by(|a, b| {
-            let (pa, sa) = if *a == id { (rule.priority, rule.seq) } else { key_of(a) };
-            let (pb, sb) = if *b == id { (rule.priority, rule.seq) } else { key_of(b) };
+            let ((pa, sa), (pb, sb)) = (key_of(a), key_of(b));
             pb.cmp(&pa).then(sa.cmp(&sb))
         });
         st.n_rules += 1;
@@ -642,7 +655,25 @@ impl RuleSet {
         }
         t.n_rules += 1;
         t.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
-        self.rules[id as usize] = Some(rule);
+    }
+
+    /// Deletes the rules in slots `ids`, at least half of all: out of
+    /// their slots, then the index built again from the rules that stay
+    /// (undoing each rule's share of it took longer, 100k at once).
+    fn remove_bulk(&mut self, ids: &[u32], mut f: impl FnMut(Rule)) -> usize {
+        let mut n = 0;
+        for &id in ids {
+            if let Some(r) = self.rules.get_mut(id as usize).and_then(Option::take) {
+                self.free.push(id);
+                f(r);
+                n += 1;
+            }
+        }
+        self.tables.clear();
+        for id in 0..self.rules.len() as u32 {
+            self.index_rule(id);
+        }
+        n
     }
 
     fn remove_id(&mut self, id: u32) -> Option<Rule> {
@@ -714,8 +745,25 @@ impl RuleSet {
     /// Deletes the rules `sel` names (`ovs-ofctl del-flows`, OpenFlow's
     /// DELETE and DELETE_STRICT). Returns them.
     pub fn delete(&mut self, sel: &Selector) -> Vec<Rule> {
+        let mut gone = Vec::new();
+        self.delete_each(sel, |r| gone.push(r));
+        gone
+    }
+
+    /// [`Self::delete`], handing each deleted rule to `f` (100k deleted
+    /// rules gathered in one vector cost more than deleting them); returns
+    /// how many.
+    pub fn delete_each(&mut self, sel: &Selector, mut f: impl FnMut(Rule)) -> usize {
         let doomed = self.selected_ids(sel);
-        doomed.into_iter().filter_map(|id| self.remove_id(id)).collect()
+        if doomed.len() >= BULK_DELETE && doomed.len() * 2 >= self.len() {
+            return self.remove_bulk(&doomed, f);
+        }
+        let mut n = 0;
+        for r in doomed.into_iter().filter_map(|id| self.remove_id(id)) {
+            f(r);
+            n += 1;
+        }
+        n
     }
 
     /// Changes the rules `sel` names with `f` (OpenFlow's MODIFY and

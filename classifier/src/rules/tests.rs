@@ -163,3 +163,53 @@ fn strict_selection_finds_the_one_rule_in_any_table() {
     assert_eq!(gone.iter().map(|r| r.table).collect::<Vec<_>>(), vec![0, 3]);
     assert_eq!(rs.len(), 1, "the priority-6 rule stays");
 }
+
+#[test]
+fn a_bulk_delete_leaves_the_same_lookups_as_one_by_one() {
+    let mut text = String::from("priority=1,actions=drop\ntable=1,priority=7,ip,nw_dst=10.0.0.0/8,actions=output:3\n");
+    for i in 0..3000 {
+        text += &format!(
+            "priority=100,ip,nw_dst=172.16.{}.{},actions=output:2\n",
+            i / 250,
+            i % 250 + 1
+        );
+    }
+    text += "priority=200,ip,nw_dst=172.16.0.1,tcp,tp_dst=80,actions=output:4\n";
+    let m = ofctl::parse_rules("ip,nw_dst=172.16.0.0/16,actions=drop").unwrap()[0].matched;
+    let sel = Selector::matching(Some(0), m, None);
+    // The same 3001 rules go, in bulk (more than half) and one by one
+    // (the same selection from a set where they are fewer than half).
+    let mut bulk = rules(&text);
+    let mut filler = String::new();
+    for i in 0..7000 {
+        filler += &format!("table=2,priority=5,in_port={i},actions=drop\n");
+    }
+    let mut single = rules(&(text.clone() + &filler));
+    assert_eq!(bulk.delete(&sel).len(), 3001);
+    assert_eq!(single.delete(&sel).len(), 3001);
+    assert_eq!(bulk.len(), 2);
+    assert_eq!(single.len(), 7002);
+    for (table, dst, port) in [(0, [172, 16, 0, 1], 80), (0, [10, 1, 1, 1], 80), (1, [10, 2, 2, 2], 22)] {
+        let k = ipv4_tcp([1, 1, 1, 1], dst, port);
+        let (mut wb, mut ws) = (FlowKey::ZERO, FlowKey::ZERO);
+        let b = bulk.lookup(table, &k, &mut wb).map(|r| r.actions.clone());
+        let s = single.lookup(table, &k, &mut ws).map(|r| r.actions.clone());
+        assert_eq!(b, s, "table {table} {dst:?}");
+        assert!(b.is_some());
+        assert_eq!(wb, ws, "the same bits consulted");
+    }
+    // The set goes on: rules in again, found, deleted again.
+    bulk.add(
+        ofctl::parse_rules("priority=100,ip,nw_dst=172.16.0.9,actions=output:5")
+            .unwrap()
+            .remove(0),
+    );
+    let mut wc = FlowKey::ZERO;
+    let hit = bulk
+        .lookup(0, &ipv4_tcp([1, 1, 1, 1], [172, 16, 0, 9], 1), &mut wc)
+        .unwrap();
+    assert_eq!(hit.priority, 100);
+    assert_eq!(bulk.len(), 3);
+    assert_eq!(bulk.delete(&Selector::all(None)).len(), 3);
+    assert!(bulk.is_empty());
+}

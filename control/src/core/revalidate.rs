@@ -125,12 +125,12 @@ impl Core {
     }
 
     /// Revalidates what a change of these rules may affect.
-    pub(super) fn rules_changed(&mut self, changed: Vec<Rule>) {
+    pub(super) fn rules_changed(&mut self, changed: Touched) {
         add(&self.counters.rule_changes, 1);
-        let ufids = if changed.len() > FULL_REVALIDATION_RULES {
+        let ufids = if changed.many {
             self.registry.ufids()
         } else {
-            self.registry.touched_by(&changed)
+            self.registry.touched_by(&changed.rules)
         };
         self.revalidate(ufids);
         self.publish_gauges();
@@ -290,5 +290,34 @@ mod tests {
             ),
             "{ops:?}"
         );
+    }
+}
+
+/// The rules a batch of changes touched (added, modified or deleted), for
+/// [`Core::rules_changed`]: kept one by one up to
+/// [`FULL_REVALIDATION_RULES`], past that only that there were many
+/// (every megaflow is revalidated then, and copying 100k deleted rules
+/// to say so cost more than deleting them).
+#[derive(Default)]
+pub(super) struct Touched {
+    rules: Vec<Rule>,
+    many: bool,
+}
+
+impl Touched {
+    pub(super) fn note(&mut self, r: &Rule) {
+        if self.many {
+            return;
+        }
+        if self.rules.len() >= FULL_REVALIDATION_RULES {
+            self.many = true;
+            self.rules = Vec::new();
+        } else {
+            self.rules.push(r.clone());
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        !self.many && self.rules.is_empty()
     }
 }

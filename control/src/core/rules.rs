@@ -29,6 +29,7 @@
 //! * A batch that fails an op leaves that op without effect; the ops
 //!   before and after it apply (OpenFlow answers each FLOW_MOD alone).
 
+use super::revalidate::Touched;
 use super::Core;
 use hashbrown::HashMap;
 use odpx_classifier::rules::{flags, Rule, RuleAction, Selector};
@@ -169,7 +170,7 @@ impl Core {
     /// they may affect, once; rules deleted that asked for it are
     /// reported ([`super::Op::RulesRemoved`]).
     pub fn rule_ops(&mut self, ops: Vec<RuleOp>, now: Instant) -> Vec<Result<usize, RuleOpError>> {
-        let mut changed = Vec::new();
+        let mut changed = Touched::default();
         let mut removed = Vec::new();
         let answers = ops
             .into_iter()
@@ -186,7 +187,7 @@ impl Core {
         &mut self,
         op: RuleOp,
         now: Instant,
-        changed: &mut Vec<Rule>,
+        changed: &mut Touched,
         removed: &mut Vec<RemovedRule>,
     ) -> Result<usize, RuleOpError> {
         match op {
@@ -218,9 +219,11 @@ impl Core {
                     let mut stats = kept.unwrap_or_else(|| RuleStats::new(now));
                     stats.added = now;
                     self.rule_counters.rules.insert(a.seq, stats);
-                    changed.push(a.clone());
+                    changed.note(a);
                 }
-                changed.extend(old);
+                if let Some(o) = &old {
+                    changed.note(o);
+                }
                 Ok(1)
             }
             RuleOp::Modify {
@@ -237,23 +240,22 @@ impl Core {
                     }
                 }
                 let n = before.len();
-                changed.extend(before);
+                before.iter().for_each(|r| changed.note(r));
                 Ok(n)
             }
             RuleOp::Delete { sel } => {
-                let gone = self.rules.delete(&sel);
-                let n = gone.len();
-                for r in &gone {
-                    let stats = self.rule_counters.rules.remove(&r.seq);
+                let counters = &mut self.rule_counters.rules;
+                let n = self.rules.delete_each(&sel, |r| {
+                    changed.note(&r);
+                    let stats = counters.remove(&r.seq);
                     if let Some(stats) = stats.filter(|_| r.flags & flags::SEND_FLOW_REM != 0) {
                         removed.push(RemovedRule {
-                            rule: r.clone(),
+                            rule: r,
                             stats,
                             reason: Removal::Delete,
                         });
                     }
-                }
-                changed.extend(gone);
+                });
                 Ok(n)
             }
         }
@@ -280,7 +282,7 @@ impl Core {
             return;
         }
         let mut removed = Vec::new();
-        let mut changed = Vec::new();
+        let mut changed = Touched::default();
         for (r, reason) in doomed {
             let sel = Selector::matching(Some(r.table), r.matched, Some(r.priority));
             for gone in self.rules.delete(&sel) {
@@ -292,7 +294,7 @@ impl Core {
                         reason,
                     });
                 }
-                changed.push(gone);
+                changed.note(&gone);
             }
         }
         self.rules_removed(removed);
