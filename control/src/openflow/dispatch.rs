@@ -28,15 +28,58 @@ use odpx_dataplane::upcalls::FromDatapath;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A packet a datapath handed up for the controllers.
-pub fn packet_in(shared: &Arc<Shared>, f: &FromDatapath, now: Instant) {
+/// Packets a datapath handed up for the controllers, as many as were
+/// waiting: each connection gets its share as one queue entry (one
+/// wake-up of its writer, one write), and the connections' state is read
+/// once for the lot.
+pub fn packet_ins(shared: &Arc<Shared>, batch: &[FromDatapath], now: Instant) {
     let c = &shared.counters;
-    let Some(to) = ToController::decode(&f.userdata) else {
-        return;
-    };
+    let conns: Vec<_> = shared
+        .connections()
+        .into_iter()
+        .map(|conn| {
+            let st = conn.state();
+            (conn, st)
+        })
+        .collect();
+    let mut out: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); conns.len()];
+    for f in batch {
+        let Some((reason, bytes)) = encode_packet_in(shared, f) else {
+            continue;
+        };
+        let mut heard = false;
+        for ((conn, st), (queued, n)) in conns.iter().zip(out.iter_mut()) {
+            if !st.ready || st.async_cfg.packet_in_mask[st.mask_index()] & (1 << reason) == 0 {
+                continue;
+            }
+            heard = true;
+            if conn.packet_in_allowed(now) {
+                queued.extend_from_slice(&bytes);
+                *n += 1;
+            } else {
+                add_shared(&c.packet_ins_rate_limited, 1);
+            }
+        }
+        if !heard {
+            add_shared(&c.packet_ins_unheard, 1);
+        }
+    }
+    for ((conn, _), (queued, n)) in conns.iter().zip(out).filter(|(_, (_, n))| *n > 0) {
+        if conn.offer(queued) {
+            add_shared(&c.packet_ins_sent, n);
+        } else {
+            add_shared(&c.packet_ins_queue_full, n);
+        }
+    }
+}
+
+/// One packet's PACKET_IN (and its reason), unless its port says
+/// no_packet_in (counted as heard by none).
+fn encode_packet_in(shared: &Arc<Shared>, f: &FromDatapath) -> Option<(u8, Vec<u8>)> {
+    let to = ToController::decode(&f.userdata)?;
     if shared.bridge.port_config(to.in_port) & port_config::NO_PACKET_IN != 0 {
-        add_shared(&c.packet_ins_unheard, 1);
-        return;
+        add_shared(&shared.counters.packet_ins_unheard, 1);
+        return None;
     }
     let len = if to.max_len == u16::MAX {
         f.packet.len()
@@ -59,25 +102,7 @@ pub fn packet_in(shared: &Arc<Shared>, f: &FromDatapath, now: Instant) {
         matched,
         data: f.packet[..len].to_vec(),
     });
-    let bytes = encode(0, &msg);
-    let mut heard = false;
-    for conn in shared.connections() {
-        let st = conn.state();
-        if !st.ready || st.async_cfg.packet_in_mask[st.mask_index()] & (1 << to.reason) == 0 {
-            continue;
-        }
-        heard = true;
-        if !conn.packet_in_allowed(now) {
-            add_shared(&c.packet_ins_rate_limited, 1);
-        } else if conn.offer(bytes.clone()) {
-            add_shared(&c.packet_ins_sent, 1);
-        } else {
-            add_shared(&c.packet_ins_queue_full, 1);
-        }
-    }
-    if !heard {
-        add_shared(&c.packet_ins_unheard, 1);
-    }
+    Some((to.reason, encode(0, &msg)))
 }
 
 /// Rules that went and asked to be reported.

@@ -122,6 +122,8 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How often the dispatcher looks at the ports.
 const PORT_WATCH: Duration = Duration::from_millis(100);
+/// Packets for the controllers the dispatcher takes together, at most.
+const PACKET_IN_BATCH: usize = 256;
 
 /// A datapath id from the first port's name, when none is configured.
 fn default_dpid(cfg: &Config) -> u64 {
@@ -311,7 +313,12 @@ fn dispatch_loop(
     loop {
         select! {
             recv(packets) -> p => match p {
-                Ok(p) => dispatch::packet_in(shared, &p, Instant::now()),
+                Ok(p) => {
+                    // And whatever else waits, up to a bound: together.
+                    let mut batch = vec![p];
+                    batch.extend(packets.try_iter().take(PACKET_IN_BATCH - 1));
+                    dispatch::packet_ins(shared, &batch, Instant::now());
+                }
                 Err(_) => std::thread::sleep(PORT_WATCH),
             },
             recv(events) -> e => match e {
