@@ -243,6 +243,65 @@ fn a_controller_gets_packet_ins_and_sends_packet_outs() {
     drop(agent);
 }
 
+/// A controller that stops reading: the packet-ins that cannot wait are
+/// dropped and counted, and what is queued for it stays bounded (1 MiB
+/// in the switch, beyond the socket's own buffers), not a backlog of
+/// everything that came; once it reads again the session goes on.
+fn a_controller_that_stops_reading_gets_no_backlog() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (sw, agent, _) = switch(
+        2,
+        &format!("controller = \"tcp:{addr}\"\npacket_in_rate = 1000000\npacket_in_burst = 1000000\n"),
+    );
+    let mut c = Controller::accept(&l);
+    c.send(flow_mod(
+        0,
+        100,
+        vec![Oxm::exact(OxmField::InPort, 1)],
+        apply(vec![Action::Output {
+            port: port::CONTROLLER,
+            max_len: 0xffff,
+        }]),
+    ));
+    c.barrier();
+    // 20,000 packet-ins of 1.4 kB (28 MB) while the controller reads nothing.
+    let mut big = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    big.resize(1400, 0);
+    // In chunks the datapath's queue toward the agent always holds.
+    const N: u64 = 20_000;
+    const CHUNK: u64 = 500;
+    let counters = agent.counters().clone();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    for pushed in (CHUNK..=N).step_by(CHUNK as usize) {
+        for _ in 0..CHUNK {
+            push(&sw, 1, big.clone());
+        }
+        until("the chunk's packet-ins sent or dropped", || {
+            load(&counters.packet_ins_sent) + load(&counters.packet_ins_queue_full) == pushed
+        });
+    }
+    let sent = load(&counters.packet_ins_sent);
+    assert!(load(&counters.packet_ins_queue_full) > 0, "some were dropped");
+    // Loopback sockets buffer at most a few MB each way (tcp_wmem,
+    // tcp_rmem); with the switch's 1 MiB, well under 16 MiB.
+    assert!(sent * 1400 < 16 << 20, "{sent} packet-ins queued or sent");
+    // It reads again: packet-ins, then the barrier's answer.
+    let (_, m) = c.recv_reply();
+    assert!(matches!(m, Message::PacketIn(_)), "{m:?}");
+    let xid = c.send(Message::BarrierRequest);
+    loop {
+        match c.recv_reply() {
+            (_, Message::PacketIn(_)) => {}
+            (h, m) => {
+                assert_eq!((h.xid, m), (xid, Message::BarrierReply));
+                break;
+            }
+        }
+    }
+    drop(agent);
+}
+
 /// Until `what` holds, within the deadline.
 fn until(what: &str, pred: impl Fn() -> bool) {
     let t = Instant::now();
@@ -432,7 +491,7 @@ fn ovs_ofctl_shows_adds_dumps_and_deletes() {
 }
 
 odpx_tests::cases! {
-    [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers;
+    [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
     [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

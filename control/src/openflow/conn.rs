@@ -11,7 +11,8 @@
 //! Answers go to the writer through a bounded queue and the reader waits
 //! for room: a controller that does not read its answers slows down its
 //! own requests, nobody else's. Asynchronous messages (packet-ins) never
-//! wait: when the queue is full they are dropped and counted. The writer
+//! wait: when the queue is full, or already holds 1 MiB of them, they are
+//! dropped and counted. The writer
 //! sends what has queued up in one write (up to 64 KiB), so that a burst
 //! of packet-ins reaches the controller in few segments.
 //!
@@ -29,12 +30,16 @@ use crate::openflow_counters::OpenflowCounters;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use odpx_classifier::counters::add_shared;
 use std::io::{ErrorKind, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Messages waiting for the writer, at most.
 const QUEUE: usize = 4096;
+/// Bytes of asynchronous messages (packet-ins) waiting for the writer,
+/// at most: a slow controller gets fresh packet-ins, not a backlog that
+/// grows with the batches the dispatcher queues.
+const ASYNC_BYTES: usize = 1 << 20;
 /// Bytes the writer gathers from its queue into one write, at most (a
 /// message longer than that goes alone).
 const WRITE_BATCH: usize = 64 * 1024;
@@ -45,7 +50,9 @@ pub struct ConnHandle {
     pub peer: String,
     /// A controller odpx dialed (not a passive socket's peer).
     pub controller: bool,
-    tx: Sender<Vec<u8>>,
+    tx: Sender<Outgoing>,
+    /// Bytes of asynchronous messages queued (see [`ASYNC_BYTES`]).
+    async_bytes: Arc<AtomicUsize>,
     pub state: Arc<Mutex<ConnState>>,
     limiter: Mutex<TokenBucket>,
     closer: Closer,
@@ -57,12 +64,21 @@ impl ConnHandle {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Queues an asynchronous message unless the queue is full.
+    /// Queues asynchronous messages unless the queue is full.
     pub fn offer(&self, bytes: Vec<u8>) -> bool {
-        !matches!(
-            self.tx.try_send(bytes),
+        let len = bytes.len();
+        if self.async_bytes.fetch_add(len, Ordering::Relaxed) + len > ASYNC_BYTES {
+            self.async_bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        let queued = !matches!(
+            self.tx.try_send(Outgoing { bytes, is_async: true }),
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
-        )
+        );
+        if !queued {
+            self.async_bytes.fetch_sub(len, Ordering::Relaxed);
+        }
+        queued
     }
 
     /// Takes a packet-in token at `now`.
@@ -77,6 +93,20 @@ impl ConnHandle {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Bytes for the writer: an answer (the reader waits for room), or
+/// asynchronous messages (dropped when there is none; counted against
+/// [`ASYNC_BYTES`] until the writer takes them).
+struct Outgoing {
+    bytes: Vec<u8>,
+    is_async: bool,
+}
+
+impl Outgoing {
+    fn reply(bytes: Vec<u8>) -> Outgoing {
+        Outgoing { bytes, is_async: false }
+    }
+}
+
 /// Serves `stream` (from a `controller` odpx dialed, or a passive
 /// socket's peer) until it closes or the agent stops; returns why it ended.
 pub fn serve(stream: Stream, shared: &Arc<Shared>, controller: bool) -> String {
@@ -86,7 +116,8 @@ pub fn serve(stream: Stream, shared: &Arc<Shared>, controller: bool) -> String {
         closer,
         peer,
     } = stream;
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(QUEUE);
+    let (tx, rx) = crossbeam_channel::bounded::<Outgoing>(QUEUE);
+    let async_bytes = Arc::new(AtomicUsize::new(0));
     let state = shared.roles.join();
     let now = shared.bridge.now();
     let handle = Arc::new(ConnHandle {
@@ -94,17 +125,18 @@ pub fn serve(stream: Stream, shared: &Arc<Shared>, controller: bool) -> String {
         peer: peer.clone(),
         controller,
         tx: tx.clone(),
+        async_bytes: async_bytes.clone(),
         state: state.clone(),
         limiter: Mutex::new(TokenBucket::new(shared.packet_in_rate, shared.packet_in_burst, now)),
         closer: closer.clone(),
     });
-    let writer_thread = spawn_writer(writer, rx, closer);
+    let writer_thread = spawn_writer(writer, rx, async_bytes, closer);
     shared.register(handle.clone());
     tracing::info!("openflow: {peer}: connected");
     let hello = Message::Hello {
         bitmap: vec![1 << VERSION],
     };
-    let _ = tx.send(encode(0, &hello));
+    let _ = tx.send(Outgoing::reply(encode(0, &hello)));
     let why = read_loop(&mut *reader, &tx, Session::new(state, shared.roles.clone()), shared);
     shared.unregister(handle.id);
     handle.close();
@@ -120,7 +152,8 @@ pub fn serve(stream: Stream, shared: &Arc<Shared>, controller: bool) -> String {
 /// closes the connection (and the reader sees its end).
 fn spawn_writer(
     mut writer: Box<dyn Write + Send>,
-    rx: Receiver<Vec<u8>>,
+    rx: Receiver<Outgoing>,
+    async_bytes: Arc<AtomicUsize>,
     closer: Closer,
 ) -> Option<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -129,12 +162,18 @@ fn spawn_writer(
             // What is queued goes out in one write: a burst of packet-ins
             // costs the controller one read, not one per message.
             let mut batch = Vec::with_capacity(WRITE_BATCH);
-            while let Ok(bytes) = rx.recv() {
+            let take = |out: Outgoing, batch: &mut Vec<u8>| {
+                if out.is_async {
+                    async_bytes.fetch_sub(out.bytes.len(), Ordering::Relaxed);
+                }
+                batch.extend_from_slice(&out.bytes);
+            };
+            while let Ok(first) = rx.recv() {
                 batch.clear();
-                batch.extend_from_slice(&bytes);
+                take(first, &mut batch);
                 while batch.len() < WRITE_BATCH {
                     match rx.try_recv() {
-                        Ok(more) => batch.extend_from_slice(&more),
+                        Ok(more) => take(more, &mut batch),
                         Err(_) => break,
                     }
                 }
@@ -149,7 +188,7 @@ fn spawn_writer(
 
 /// Reads, frames, decodes and answers until the end (see the module
 /// documentation).
-fn read_loop(reader: &mut dyn Read, tx: &Sender<Vec<u8>>, mut session: Session, shared: &Arc<Shared>) -> String {
+fn read_loop(reader: &mut dyn Read, tx: &Sender<Outgoing>, mut session: Session, shared: &Arc<Shared>) -> String {
     let counters: &OpenflowCounters = &shared.counters;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
@@ -177,7 +216,7 @@ fn read_loop(reader: &mut dyn Read, tx: &Sender<Vec<u8>>, mut session: Session, 
                 }
                 if idle >= shared.probe_interval && !probed {
                     probed = true;
-                    let _ = tx.send(encode(0, &Message::EchoRequest(Vec::new())));
+                    let _ = tx.send(Outgoing::reply(encode(0, &Message::EchoRequest(Vec::new()))));
                 }
                 continue;
             }
@@ -193,7 +232,7 @@ fn read_loop(reader: &mut dyn Read, tx: &Sender<Vec<u8>>, mut session: Session, 
         let errors = out.iter().filter(|m| m.get(1) == Some(&1)).count();
         add_shared(&counters.errors_sent, errors as u64);
         for m in out {
-            if tx.send(m).is_err() {
+            if tx.send(Outgoing::reply(m)).is_err() {
                 return "closed: the writer stopped".into();
             }
         }
