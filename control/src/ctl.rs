@@ -84,18 +84,28 @@ pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
             sw.clear_pmd_stats();
             Ok(Reply::Done)
         }
-        Request::DumpFlows => match sw.query(Query::Rules) {
-            Answer::Rules(rules) => {
-                let now = std::time::Instant::now();
-                Ok(Reply::Rules(
-                    rules
-                        .iter()
-                        .map(|(r, s)| ofctl::format_flow(r, s.packets, s.bytes, now.saturating_duration_since(s.added)))
-                        .collect(),
-                ))
+        Request::DumpFlows => {
+            // Counters with every packet carried so far, as OpenFlow's
+            // FLOW stats give them; a datapath that does not answer in
+            // time leaves them as its last sweep made them.
+            if let Err(e) = sw.change(Change::Refresh) {
+                tracing::debug!("dump-flows: statistics not refreshed: {e}");
             }
-            _ => Err("no rules in the answer".into()),
-        },
+            match sw.query(Query::Rules) {
+                Answer::Rules(rules) => {
+                    let now = std::time::Instant::now();
+                    Ok(Reply::Rules(
+                        rules
+                            .iter()
+                            .map(|(r, s)| {
+                                ofctl::format_flow(r, s.packets, s.bytes, now.saturating_duration_since(s.added))
+                            })
+                            .collect(),
+                    ))
+                }
+                _ => Err("no rules in the answer".into()),
+            }
+        }
         Request::AddFlow { rule } => {
             let r = ofctl::parse_rule(rule).map_err(|e| format!("{e}; no rule added"))?;
             sw.change(Change::AddRules(vec![r])).map(|_| Reply::Done)

@@ -370,3 +370,25 @@ fn a_lookup_after_pop_mpls_recirculates_through_the_pmd() {
     let stats = command(&sw, "pmd-stats-show");
     assert!(stats.contains("unsupported actions: 0"), "{stats}");
 }
+
+/// `dump-flows` counts every packet carried so far, those the caches
+/// carried too, at once (not as of the last sweep): as OpenFlow's FLOW
+/// stats do.
+#[test]
+fn dump_flows_counts_what_the_caches_carried_at_once() {
+    let sw = switch("priority=10,udp,actions=output:2\npriority=0,actions=drop");
+    // The first through the translator; once its megaflow is in, the rest
+    // through the caches.
+    push(&sw, 1, frame(1, MAC2, 53));
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1);
+    sw.sync().unwrap();
+    for _ in 0..9 {
+        push(&sw, 1, frame(1, MAC2, 53));
+    }
+    assert_eq!(sent(&sw, 2, 9, W).len(), 9);
+    let flows = command(&sw, "dump-flows");
+    assert!(
+        flows.contains("n_packets=10, n_bytes=600, priority=10,udp actions=output:2"),
+        "{flows}"
+    );
+}
