@@ -141,8 +141,7 @@ fn steering_attach(setting: XdpModeSetting, name: &str) -> XdpAttach {
 fn open_ports(cfg: &Config, steering: Option<&SteeringTable>) -> Result<Vec<Port>, String> {
     let mut ports = Vec::new();
     let endpoints = cfg.vxlan_endpoints();
-    for (i, p) in cfg.ports.iter().enumerate() {
-        let no = i as u32 + 1;
+    for (no, p) in cfg.numbered_ports() {
         let named = |e: std::io::Error| format!("port {}: {e}", p.name);
         let port = match p.kind {
             PortType::Afxdp => match steering {
@@ -179,8 +178,9 @@ fn port_table(ports: Vec<Port>) -> PortTable {
 /// The switched ports: every configured one but the underlay ports (not
 /// flooded, not learned on).
 fn switched_ports(cfg: &Config) -> Vec<u32> {
-    (1..=cfg.ports.len() as u32)
-        .filter(|no| cfg.ports[*no as usize - 1].kind != PortType::Underlay)
+    cfg.numbered_ports()
+        .filter(|(_, p)| p.kind != PortType::Underlay)
+        .map(|(no, _)| no)
         .collect()
 }
 
@@ -373,8 +373,8 @@ fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
     if let Some(e) = rules.iter().find_map(crate::backend::kernel::refusal) {
         return Err(format!("{e}; no rules loaded"));
     }
-    let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
-    let dp = KernelDatapath::open(&cfg.switch.dp_name, &names)?;
+    let ports: Vec<(String, u32)> = cfg.numbered_ports().map(|(no, p)| (p.name.clone(), no)).collect();
+    let dp = KernelDatapath::open(&cfg.switch.dp_name, &ports)?;
     let KernelSide {
         mut flows,
         listening,
@@ -385,7 +385,7 @@ fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
     let core = Core::new(
         CoreConfig {
             rules,
-            ports: (1..=cfg.ports.len() as u32).collect(),
+            ports: cfg.port_numbers(),
             holders: Holders { pmds: 0, kernel: true },
             megaflow_limit: cfg.cache.megaflow_limit,
             idle_timeout: Duration::from_millis(cfg.cache.idle_timeout_ms),
@@ -421,7 +421,7 @@ fn start_hybrid(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
     // (the first one of each UDP port: the kernel binds it once), so that
     // their pushes can be offloaded. Underlay ports stay the kernel's own.
     let mut wanted: Vec<VportWant> = Vec::new();
-    for (p, no) in cfg.ports.iter().zip(1..) {
+    for (no, p) in cfg.numbered_ports() {
         let w = match (p.kind, p.vxlan()) {
             (PortType::Afxdp, _) => VportWant {
                 name: p.name.clone(),

@@ -302,6 +302,45 @@ fn a_controller_that_stops_reading_gets_no_backlog() {
     drop(agent);
 }
 
+/// Ports that say `ofport`: OpenFlow, the rules and the datapath all use
+/// those numbers (`ovs-ofctl show` lists them; a rule from 10 to 20 moves
+/// a packet from the first port to the third); a port without one keeps
+/// its place; two ports on one number are refused.
+fn ports_numbered_by_ofport() {
+    let text = "[switch]\nrules_inline = [\"priority=0,actions=drop\"]\n\
+        [[port]]\nname = \"p1\"\ntype = \"memory\"\nofport = 10\n\
+        [[port]]\nname = \"p2\"\ntype = \"memory\"\n\
+        [[port]]\nname = \"p3\"\ntype = \"memory\"\nofport = 20\n\
+        [pmd]\ncores = [0]\nidle_sleep_us = 1000\n[openflow]\nlisten = \"ptcp:0:127.0.0.1\"\nfail_mode = \"secure\"\n";
+    let cfg = Config::parse(text, Path::new("/")).unwrap();
+    assert_eq!(cfg.port_numbers(), vec![10, 2, 20]);
+    let clash = text.replace("ofport = 20", "ofport = 2");
+    let e = Config::parse(&clash, Path::new("/")).unwrap_err();
+    assert!(e.contains("ports p2 and p3: both would be port 2"), "{e}");
+    let mem = cfg
+        .numbered_ports()
+        .map(|(no, p)| Port::memory(no, &p.name, true))
+        .collect();
+    let sw = Arc::new(Switch::start_with_ports(&cfg, mem).unwrap());
+    let agent = Agent::start(&sw, &cfg).unwrap().expect("an agent");
+    let t = format!("tcp:127.0.0.1:{}", agent.tcp_ports()[0]);
+    let show = ofctl(&t, &["show"]);
+    for port in [" 10(p1): addr:", " 2(p2): addr:", " 20(p3): addr:"] {
+        assert!(show.contains(port), "{port}: {show}");
+    }
+    ofctl(&t, &["add-flow", "priority=100,in_port=10,actions=output:20"]);
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    push(&sw, 10, f.clone());
+    assert_eq!(taken(&sw, 20, 1), vec![f]);
+    assert!(sent_already(&sw, 2).is_empty());
+    let ports = ofctl(&t, &["dump-ports"]);
+    assert!(
+        ports.contains("port 10: rx pkts=1") && ports.contains("port 20: rx pkts=0"),
+        "{ports}"
+    );
+    drop(agent);
+}
+
 /// Until `what` holds, within the deadline.
 fn until(what: &str, pred: impl Fn() -> bool) {
     let t = Instant::now();
@@ -492,6 +531,6 @@ fn ovs_ofctl_shows_adds_dumps_and_deletes() {
 
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
-    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

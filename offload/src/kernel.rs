@@ -5,9 +5,9 @@
 //! # What
 //! * [`KernelDatapath::open`] creates the named ODP datapath, or reuses it
 //!   as a previous run left it (its flows stay: the megaflow owner adopts
-//!   them), and makes each configured interface a netdev vport whose port
-//!   number is its position in the configuration (1, 2, ...), as in
-//!   userspace mode. Vports of the datapath that the configuration no
+//!   them), and makes each configured interface a netdev vport at the
+//!   port number the configuration gives it (its `ofport`, or its
+//!   position: 1, 2, ...), as in userspace mode. Vports of the datapath that the configuration no
 //!   longer names are removed; port 0 is the datapath's own internal port.
 //! * [`KernelDatapath::apply`] turns the owner's decisions ([`FlowOp`]s)
 //!   into flow requests keyed by UFID, and executes upcalled packets with
@@ -142,13 +142,12 @@ impl KernelDatapath {
     /// Creates or reuses datapath `name` with `ports` as its netdev vports
     /// 1, 2, ... (see the module documentation). Fails, naming the part,
     /// when the module is missing or an interface cannot be added.
-    pub fn open(name: &str, ports: &[String]) -> Result<KernelDatapath, String> {
+    pub fn open(name: &str, ports: &[(String, u32)]) -> Result<KernelDatapath, String> {
         let wanted: Vec<VportWant> = ports
             .iter()
-            .zip(1..)
             .map(|(p, no)| VportWant {
                 name: p.clone(),
-                no,
+                no: *no,
                 vtype: VportType::Netdev,
                 dst_port: None,
             })

@@ -14,7 +14,10 @@
 //!   CONTROLLER action then sends a packet-in);
 //! * MPLS: packets popped in table 0 and looked up again in table 1, which
 //!   the datapath does by recirculation (in kernel mode, a kernel flow of
-//!   `recirc_id(0x1)`).
+//!   `recirc_id(0x1)`);
+//! * ports numbered by `ofport` (10 and 20): vports, rules, kernel flows
+//!   and port counters under those numbers, after a run that had them at
+//!   1 and 2.
 
 use odpx_tests::{number, vm_section, which, VmRun};
 use std::path::Path;
@@ -38,6 +41,7 @@ mkdir -p /run/odpx
 . /payload/vm-hosts.sh
 two_hosts
 
+# config MODE [OFPORT1 OFPORT2]
 config() {
   cat > /tmp/of.toml <<EOF
 [switch]
@@ -45,8 +49,10 @@ socket = "/tmp/odpx.sock"
 datapath = "$1"
 [[port]]
 name = "a1"
+${2:+ofport = $2}
 [[port]]
 name = "a2"
+${3:+ofport = $3}
 [openflow]
 listen = "punix:/tmp/of.mgmt"
 datapath_id = "0x1"
@@ -128,6 +134,28 @@ for mode in kernel hybrid; do
   kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
   echo "-- log"
   cat /tmp/run.log
+
+  sec $mode-ofport
+  # The same ports as OpenFlow ports 10 and 20: the datapath's vports move
+  # to those numbers, and rules, kernel flows and counters use them.
+  config $mode 10 20
+  : > /tmp/run.log
+  odpx_start /tmp/of.toml
+  ofctl show $OF | grep -E '^ [0-9]+\('
+  ofctl add-flow $OF 'priority=10,in_port=10,ip,actions=output:20'
+  c0=$(txa2)
+  $IP netns exec h1 odpx gen e1 --rate 100 --duration 2 > /tmp/gen.out 2>&1
+  sent=$(sed -n 's/^sent \([0-9]*\).*/\1/p' /tmp/gen.out)
+  until_at_least txa2 $((c0 + sent))
+  cat /tmp/gen.out
+  echo "from 10 to 20: $(($(txa2) - c0)) of $sent"
+  echo "-- dpctl"
+  ovs-dpctl show odpx0 | grep 'port '
+  ovs-dpctl dump-flows odpx0
+  echo "-- ports"
+  ofctl --no-names dump-ports $OF
+  kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
+  cat /tmp/run.log
 done
 "#;
 
@@ -196,6 +224,32 @@ fn a_popped_packet_recirculates_to_the_next_table(mode: &str) {
     }
 }
 
+fn ports_take_their_ofport_numbers(mode: &str) {
+    let s = section(&format!("{mode}-ofport"));
+    assert!(s.contains(" 10(a1): addr:") && s.contains(" 20(a2): addr:"), "{s}");
+    let sent = number(&s, "sent ");
+    assert!(sent >= 150, "{s}");
+    assert!(s.contains(&format!("from 10 to 20: {sent} of {sent}")), "{s}");
+    let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
+    assert!(dpctl.contains("port 10: a1") && dpctl.contains("port 20: a2"), "{s}");
+    if mode == "kernel" {
+        let flow = dpctl
+            .lines()
+            .find(|l| l.contains("in_port(10)"))
+            .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"));
+        assert!(flow.ends_with("actions:20"), "{flow}");
+    }
+    // Port counters are the vports' (the interfaces'), which count what
+    // the kernel datapath carried.
+    assert!(number(&s, "port 10: rx pkts=") >= sent, "{s}");
+    let port20 = s
+        .split("port 20: rx")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no port 20:\n{s}"));
+    assert!(number(port20, "tx pkts=") >= sent, "{s}");
+    assert!(s.contains("stopped rc=0"), "{s}");
+}
+
 fn stops_cleanly(mode: &str) {
     let s = section(&format!("{mode}-stop"));
     assert!(s.contains("stopped rc=0"), "{s}");
@@ -216,6 +270,12 @@ fn kernel_mode_recirculates_a_popped_mpls_packet() {
 fn hybrid_mode_recirculates_a_popped_mpls_packet() {
     a_popped_packet_recirculates_to_the_next_table("hybrid");
 }
+fn kernel_mode_numbers_ports_by_ofport() {
+    ports_take_their_ofport_numbers("kernel");
+}
+fn hybrid_mode_numbers_ports_by_ofport() {
+    ports_take_their_ofport_numbers("hybrid");
+}
 fn kernel_mode_stops_cleanly() {
     stops_cleanly("kernel");
 }
@@ -233,5 +293,5 @@ fn hybrid_mode_stops_cleanly() {
 }
 
 odpx_tests::cases! {
-    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly;
+    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport;
 }

@@ -251,6 +251,9 @@ pub struct PortConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: PortType,
+    /// The port's number (OpenFlow's, the rules', the datapath's);
+    /// default: its place among the `[[port]]`s, counted from 1.
+    pub ofport: Option<u32>,
     /// VXLAN: the remote VTEP.
     #[serde(default, deserialize_with = "flow_or")]
     pub remote_ip: Option<FlowOr<IpAddr>>,
@@ -283,6 +286,10 @@ pub struct VxlanSettings {
 
 /// The largest VNI (24 bits).
 pub const MAX_VNI: u32 = (1 << 24) - 1;
+
+/// The highest port number a `[[port]]` may take with `ofport` (the
+/// datapath keeps per-number tables; OpenFlow allows up to 0xfeff).
+pub const MAX_OFPORT: u32 = 4096;
 
 impl PortConfig {
     /// A VXLAN port's settings (None for other types).
@@ -454,13 +461,29 @@ impl Config {
             p.check_tunnel_fields()
                 .map_err(|e| format!("port {} ({}): {e}", i + 1, p.name))?;
         }
+        let numbers = self.port_numbers();
+        for (i, (p, &no)) in self.ports.iter().zip(&numbers).enumerate() {
+            if !(1..=MAX_OFPORT).contains(&no) {
+                return Err(format!(
+                    "port {} ({}): ofport {no} is not in 1 to {MAX_OFPORT}",
+                    i + 1,
+                    p.name
+                ));
+            }
+            if let Some(j) = numbers[..i].iter().position(|&n| n == no) {
+                return Err(format!(
+                    "ports {} and {}: both would be port {no} (a port's number is its place among the [[port]]s unless it says ofport)",
+                    self.ports[j].name, p.name
+                ));
+            }
+        }
         let has = |k: PortType| self.ports.iter().any(|p| p.kind == k);
         if has(PortType::Vxlan) && !has(PortType::Underlay) {
             return Err("VXLAN ports need a port of type \"underlay\" to carry them".into());
         }
         // Two VXLAN ports must not claim the same packets.
         odpx_dataplane::tunnel::Receivers::new(self.vxlan_endpoints()).map_err(|(a, b)| {
-            let name = |no: u32| &self.ports[no as usize - 1].name;
+            let name = |no: u32| self.port_by_number(no).map_or("?", |p| p.name.as_str());
             format!(
                 "ports {} and {}: two VXLAN ports with the same dst_port, key, remote_ip and local_ip",
                 name(a),
@@ -539,15 +562,29 @@ impl Config {
         Ok(())
     }
 
+    /// Each `[[port]]`'s number, in order: its `ofport`, or its place
+    /// (from 1).
+    pub fn port_numbers(&self) -> Vec<u32> {
+        (1..).zip(&self.ports).map(|(i, p)| p.ofport.unwrap_or(i)).collect()
+    }
+
+    /// The ports with their numbers.
+    pub fn numbered_ports(&self) -> impl Iterator<Item = (u32, &PortConfig)> + '_ {
+        self.port_numbers().into_iter().zip(&self.ports)
+    }
+
+    /// The port of number `no`.
+    pub fn port_by_number(&self, no: u32) -> Option<&PortConfig> {
+        self.numbered_ports().find(|(n, _)| *n == no).map(|(_, p)| p)
+    }
+
     /// The VXLAN ports as the datapath sees them: (port number, endpoint).
     pub fn vxlan_endpoints(&self) -> Vec<(u32, odpx_dataplane::tunnel::VxlanEndpoint)> {
-        self.ports
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
+        self.numbered_ports()
+            .filter_map(|(no, p)| {
                 let v = p.vxlan()?;
                 Some((
-                    i as u32 + 1,
+                    no,
                     odpx_dataplane::tunnel::VxlanEndpoint {
                         dst_port: v.dst_port,
                         vni: match v.key {

@@ -172,14 +172,13 @@ impl Tunnels {
         }
     }
 
-    /// The tunnel ports of `cfg` (numbered by position), over `view`.
+    /// The tunnel ports of `cfg` (by their numbers), over `view`.
     pub fn new(cfg: &Config, view: UnderlayView) -> Tunnels {
         let mut t = Tunnels {
             view,
             ..Tunnels::none()
         };
-        for (i, p) in cfg.ports.iter().enumerate() {
-            let no = i as u32 + 1;
+        for (no, p) in cfg.numbered_ports() {
             if let Some(settings) = p.vxlan() {
                 t.vxlan.insert(no, VxlanPort { no, settings });
             }

@@ -22,6 +22,7 @@ use crate::openflow::codec::port::{self as ofport, PortDesc, PortStats};
 use crate::switch::Switch;
 use odpx_classifier::counters::Snapshot as _;
 use odpx_classifier::rules::{Rule, RuleAction, Selector};
+use odpx_offload::replies::VportStats;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -65,11 +66,9 @@ pub struct SwitchBridge {
 impl SwitchBridge {
     pub fn new(sw: Arc<Switch>, cfg: &Config, dpid: u64) -> SwitchBridge {
         let ports = cfg
-            .ports
-            .iter()
-            .enumerate()
+            .numbered_ports()
             .filter(|(_, p)| p.kind != PortType::Underlay)
-            .map(|(i, p)| (i as u32 + 1, p.name.clone(), p.kind))
+            .map(|(no, p)| (no, p.name.clone(), p.kind))
             .collect();
         SwitchBridge {
             sw,
@@ -153,6 +152,17 @@ impl Bridge for SwitchBridge {
 
     fn port_stats(&self, port: Option<u32>) -> Vec<PortStats> {
         let up = self.sw.uptime();
+        // Kernel and hybrid mode: a port's counters are its vport's, which
+        // the kernel takes from the interface (as Open vSwitch's kernel
+        // datapath reports them): every packet the interface carried,
+        // the kernel datapath's and AF_XDP's alike.
+        let vports = match &self.sw.kernel {
+            Some(k) => k.datapath().map(|(_, v)| v).unwrap_or_else(|e| {
+                tracing::debug!("openflow: port statistics without the kernel's: {e}");
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
         self.ports
             .iter()
             .filter(|(no, ..)| port.is_none_or(|p| p == *no))
@@ -164,14 +174,28 @@ impl Bridge for SwitchBridge {
                     .and_then(|p| p.as_ref())
                     .map(|p| p.stats.snapshot());
                 let get = |k: &str| c.as_ref().and_then(|c| c.get(k)).unwrap_or(0);
-                PortStats {
-                    port_no: *no,
+                let own = VportStats {
                     rx_packets: get("rx_packets"),
                     tx_packets: get("tx_packets"),
                     rx_bytes: get("rx_bytes"),
                     tx_bytes: get("tx_bytes"),
                     rx_dropped: get("rx_dropped_too_big"),
                     tx_dropped: get("tx_dropped_full"),
+                    ..VportStats::default()
+                };
+                let c = vports
+                    .iter()
+                    .find(|v| v.port_no == *no)
+                    .and_then(|v| v.stats)
+                    .unwrap_or(own);
+                PortStats {
+                    port_no: *no,
+                    rx_packets: c.rx_packets,
+                    tx_packets: c.tx_packets,
+                    rx_bytes: c.rx_bytes,
+                    tx_bytes: c.tx_bytes,
+                    rx_dropped: c.rx_dropped,
+                    tx_dropped: c.tx_dropped,
                     // Counters odpx does not keep are all ones (the spec's "unavailable").
                     rx_errors: u64::MAX,
                     tx_errors: u64::MAX,

@@ -39,8 +39,11 @@ pub(super) struct Output {
     counters: Arc<PmdCounters>,
     /// Which VXLAN port receives a decapsulated packet.
     receivers: Receivers,
+    /// By port number (numbers may be sparse: `ofport`).
     stages: Vec<TxStage>,
     tally: Vec<TunnelTally>,
+    /// The numbers of the ports that exist: what a flush looks at.
+    numbers: Vec<usize>,
     /// Where `userspace` actions hand their packets.
     to_userspace: UserspaceSender,
 }
@@ -53,6 +56,7 @@ impl Output {
         to_userspace: UserspaceSender,
     ) -> Output {
         let n = ports.len();
+        let numbers = (0..n).filter(|&no| matches!(ports.get(no), Some(Some(_)))).collect();
         // Control validated the endpoints with the same constructor.
         let receivers = Receivers::new(
             ports
@@ -68,6 +72,7 @@ impl Output {
             receivers,
             stages: (0..n).map(|_| TxStage::default()).collect(),
             tally: vec![TunnelTally::default(); n],
+            numbers,
             to_userspace,
         }
     }
@@ -154,7 +159,8 @@ impl Output {
     /// Sends every staged packet (one kick per port) and adds the batch's
     /// tunnel tallies to the ports' counters.
     pub(super) fn flush(&mut self) {
-        for (no, stage) in self.stages.iter_mut().enumerate() {
+        for &no in &self.numbers {
+            let stage = &mut self.stages[no];
             if stage.is_empty() {
                 continue;
             }
@@ -163,7 +169,8 @@ impl Output {
             }
             stage.clear();
         }
-        for (no, t) in self.tally.iter_mut().enumerate() {
+        for &no in &self.numbers {
+            let t = &mut self.tally[no];
             if *t == TunnelTally::default() {
                 continue;
             }
@@ -190,7 +197,8 @@ struct Sink<'a> {
 
 impl OutputSink for Sink<'_> {
     fn output(&mut self, port: u32, packet: &[u8]) {
-        if let Some(s) = self.stages.get_mut(port as usize) {
+        // Only to a port that exists: the flush looks at no other stage.
+        if let (Some(Some(_)), Some(s)) = (self.ports.get(port as usize), self.stages.get_mut(port as usize)) {
             s.push(packet);
         }
     }
