@@ -11,7 +11,10 @@
 #   ovs_stop             stops both (waiting for ovs-vswitchd to exit) and
 #                        removes their state
 #   system_stop SYSTEM   odpx_stop or ovs_stop
+#   switch_config PORT.. $work/odpx.toml with these ports, PMD on core 1
 #   openflow_config ...  an OpenFlow odpx's $work/odpx.toml (ports t1, t2)
+#   openflow_start SYS NS PORT...  odpx or an OVS bridge of these ports,
+#                        programmable with ovs-ofctl at $target
 #   odpx_start NS [BIN]  `odpx run -c $work/odpx.toml` in namespace NS (with
 #                        BIN, another odpx build, instead of $odpx), once
 #                        its control socket $work/odpx.sock answers
@@ -71,13 +74,44 @@ ovs_stop() {
 # system_stop SYSTEM: odpx_stop or ovs_stop.
 system_stop() { if [ "$1" = ovs ]; then ovs_stop; else odpx_stop; fi; }
 
-# openflow_config [OPENFLOW...]: $work/odpx.toml for ports t1 and t2, the
-# PMD on core 1, and an [openflow] section of datapath 0x1 in secure mode
-# with these lines too.
+# switch_config PORT...: $work/odpx.toml with these ports (1, 2, ... in
+# order), the control socket $work/odpx.sock and the PMD on core 1.
+switch_config() {
+  { printf '[switch]\nsocket = "%s"\n' "$work/odpx.sock"
+    printf '[[port]]\nname = "%s"\n' "$@"
+    printf '[pmd]\ncores = [1]\n'; } > "$work/odpx.toml"
+}
+
+# openflow_config [OPENFLOW...]: switch_config for ports t1 and t2, and an
+# [openflow] section of datapath 0x1 in secure mode with these lines too.
 openflow_config() {
-  { printf '[switch]\nsocket = "%s"\n[[port]]\nname = "t1"\n[[port]]\nname = "t2"\n[pmd]\ncores = [1]\n' "$work/odpx.sock"
-    printf '[openflow]\ndatapath_id = "0x1"\nfail_mode = "secure"\n'
-    printf '%s\n' "$@"; } > "$work/odpx.toml"
+  switch_config t1 t2
+  { printf '[openflow]\ndatapath_id = "0x1"\nfail_mode = "secure"\n'
+    printf '%s\n' "$@"; } >> "$work/odpx.toml"
+}
+
+# openflow_start SYSTEM NS PORT...: odpx (as $work/odpx.toml says, which
+# must listen on punix:$work/odpx.mgmt) or Open vSwitch (a netdev bridge in
+# secure mode, OpenFlow 1.3, these afxdp ports as OpenFlow ports 1, 2, ...)
+# in namespace NS; sets $target, the socket ovs-ofctl reaches it on.
+openflow_start() {
+  local sys=$1 ns=$2 i=1 p
+  shift 2
+  case $sys in
+    odpx)
+      odpx_start "$ns"
+      target=unix:$work/odpx.mgmt
+      for _ in $(seq 100); do [ -S "$work/odpx.mgmt" ] && break; sleep 0.1; done
+      [ -S "$work/odpx.mgmt" ] || { echo "odpx did not start:"; cat "$work/odpx.err"; exit 1; } ;;
+    ovs)
+      ovs_start "$ns"
+      $vs add-br br0 -- set bridge br0 datapath_type=netdev protocols=OpenFlow13 fail_mode=secure
+      for p in "$@"; do
+        $vs add-port br0 "$p" -- set interface "$p" type=afxdp ofport_request=$i
+        i=$((i + 1))
+      done
+      target=unix:$o/br0.mgmt ;;
+  esac
 }
 
 odpx_start() {

@@ -45,40 +45,15 @@ veth() { # SWITCH-END PEER-NS PEER-END
 veth s1 $G g0; veth s2 $B k0; veth s3 $R k0
 "$odpx" workload --faucet-hosts "$hosts" > "$work/faucet.flows"
 nrules=$(wc -l < "$work/faucet.flows")
-cat > "$work/odpx.toml" <<EOF
-[switch]
-socket = "$work/odpx.sock"
-[[port]]
-name = "s1"
-[[port]]
-name = "s2"
-[[port]]
-name = "s3"
-[pmd]
-cores = [1]
-[openflow]
-listen = "punix:$work/odpx.mgmt"
-datapath_id = "0x1"
-fail_mode = "secure"
-EOF
+switch_config s1 s2 s3
+printf '[openflow]\nlisten = "punix:%s"\ndatapath_id = "0x1"\nfail_mode = "secure"\n' "$work/odpx.mgmt" >> "$work/odpx.toml"
 
 ofctl() { ovs-ofctl -O OpenFlow13 "$@"; }
 rx() { echo $(( $(ip netns exec $B cat /sys/class/net/k0/statistics/rx_packets) + $(ip netns exec $R cat /sys/class/net/k0/statistics/rx_packets) )); }
 
 start_system() { # SYSTEM: starts it with the rules in; sets $target
-  case $1 in
-    odpx)
-      odpx_start $SW
-      target=unix:$work/odpx.mgmt
-      for _ in $(seq 100); do [ -S "$work/odpx.mgmt" ] && break; sleep 0.1; done
-      [ -S "$work/odpx.mgmt" ] || { echo "odpx did not start:"; cat "$work/odpx.err"; exit 1; } ;;
-    ovs)
-      ovs_start $SW
-      $vs add-br br0 -- set bridge br0 datapath_type=netdev protocols=OpenFlow13 fail_mode=secure
-      for i in 1 2 3; do $vs add-port br0 s$i -- set interface s$i type=afxdp options:xdp-mode=native ofport_request=$i; done
-      target=unix:$o/br0.mgmt
-      sleep 2 ;;
-  esac
+  openflow_start "$1" $SW s1 s2 s3
+  [ "$1" = odpx ] || sleep 2
   ofctl add-flows $target "$work/faucet.flows"
   local n; n=$(ofctl dump-flows $target | grep -c 'actions=' || true)
   [ "$n" = "$nrules" ] || { echo "$1 holds $n rules of $nrules"; exit 1; }

@@ -44,18 +44,7 @@ now_ns() { date +%s%N; }
 rx2() { ip netns exec $NS cat /sys/class/net/x2/statistics/rx_packets; }
 
 start_system() { # SYSTEM: starts it; sets $target
-  case $1 in
-    odpx)
-      odpx_start $NS
-      target=unix:$work/odpx.mgmt
-      for _ in $(seq 100); do [ -S "$work/odpx.mgmt" ] && break; sleep 0.1; done
-      [ -S "$work/odpx.mgmt" ] || { echo "odpx did not start:"; cat "$work/odpx.err"; exit 1; } ;;
-    ovs)
-      ovs_start $NS
-      $vs add-br br0 -- set bridge br0 datapath_type=netdev protocols=OpenFlow13 fail_mode=secure
-      for i in 1 2; do $vs add-port br0 t$i -- set interface t$i type=afxdp ofport_request=$i; done
-      target=unix:$o/br0.mgmt ;;
-  esac
+  openflow_start "$1" $NS t1 t2
   ofctl add-flow $target 'priority=1,actions=output:2'
 }
 
