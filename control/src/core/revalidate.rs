@@ -27,11 +27,11 @@
 
 use super::effects::Op;
 use super::fail_open::pipeline;
+use super::rules::Touched;
 use super::translate::{covers, translate_all, Env, MacEvent};
-use super::{add, Core, FULL_REVALIDATION_RULES};
+use super::{add, Core};
 use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
 use odpx_classifier::odp::OdpAction;
-use odpx_classifier::rules::Rule;
 use odpx_offload::rtnl::Change as UnderlayChange;
 use std::time::Instant;
 
@@ -290,34 +290,5 @@ mod tests {
             ),
             "{ops:?}"
         );
-    }
-}
-
-/// The rules a batch of changes touched (added, modified or deleted), for
-/// [`Core::rules_changed`]: kept one by one up to
-/// [`FULL_REVALIDATION_RULES`], past that only that there were many
-/// (every megaflow is revalidated then, and copying 100k deleted rules
-/// to say so cost more than deleting them).
-#[derive(Default)]
-pub(super) struct Touched {
-    rules: Vec<Rule>,
-    many: bool,
-}
-
-impl Touched {
-    pub(super) fn note(&mut self, r: &Rule) {
-        if self.many {
-            return;
-        }
-        if self.rules.len() >= FULL_REVALIDATION_RULES {
-            self.many = true;
-            self.rules = Vec::new();
-        } else {
-            self.rules.push(r.clone());
-        }
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        !self.many && self.rules.is_empty()
     }
 }

@@ -29,8 +29,7 @@
 //! * A batch that fails an op leaves that op without effect; the ops
 //!   before and after it apply (OpenFlow answers each FLOW_MOD alone).
 
-use super::revalidate::Touched;
-use super::Core;
+use super::{Core, FULL_REVALIDATION_RULES};
 use hashbrown::HashMap;
 use odpx_classifier::rules::{flags, Rule, RuleAction, Selector};
 use odpx_classifier::xlate::Lookup;
@@ -318,6 +317,35 @@ impl Core {
             .into_iter()
             .filter_map(|r| self.rule_counters.get(r.seq).map(|s| (r.clone(), s)))
             .collect()
+    }
+}
+
+/// The rules a batch of changes touched (added, modified or deleted), for
+/// [`Core::rules_changed`]: kept one by one up to
+/// [`FULL_REVALIDATION_RULES`], past that only that there were many
+/// (every megaflow is revalidated then, and copying 100k deleted rules
+/// to say so cost more than deleting them).
+#[derive(Default)]
+pub(super) struct Touched {
+    pub(super) rules: Vec<Rule>,
+    pub(super) many: bool,
+}
+
+impl Touched {
+    pub(super) fn note(&mut self, r: &Rule) {
+        if self.many {
+            return;
+        }
+        if self.rules.len() >= FULL_REVALIDATION_RULES {
+            self.many = true;
+            self.rules = Vec::new();
+        } else {
+            self.rules.push(r.clone());
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        !self.many && self.rules.is_empty()
     }
 }
 
