@@ -341,6 +341,57 @@ fn ports_numbered_by_ofport() {
     drop(agent);
 }
 
+/// Frames sent on `port` up to and including `marker` (within the
+/// deadline): what came before it, in order.
+fn until_marker(sw: &Switch, port: usize, marker: &[u8]) -> Vec<Vec<u8>> {
+    let t = Instant::now();
+    let mut out = Vec::new();
+    while !out.iter().any(|f: &Vec<u8>| f == marker) {
+        assert!(
+            t.elapsed() < DEADLINE,
+            "the marker out of port {port}: {} frames",
+            out.len()
+        );
+        out.extend(sent_already(sw, port));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    out
+}
+
+/// PORT_MOD's NO_FWD and NO_RECV with the caches on: once `ovs-ofctl
+/// mod-port` returns (its barrier answered), a port that says no-forward
+/// gets nothing, one that says no-receive passes nothing on, and both
+/// come back; the megaflow of before does not outlive the change.
+fn port_mod_no_forward_and_no_receive() {
+    let (sw, agent, _) = switch(3, "listen = \"ptcp:0:127.0.0.1\"\nfail_mode = \"secure\"\n");
+    let t = format!("tcp:127.0.0.1:{}", agent.tcp_ports()[0]);
+    ofctl(&t, &["add-flow", "priority=100,in_port=1,actions=output:2,output:3"]);
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    let marker = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 54);
+    // Through the translator, then its megaflow in the caches.
+    push(&sw, 1, f.clone());
+    assert_eq!(until_marker(&sw, 2, &f), vec![f.clone()]);
+    assert_eq!(until_marker(&sw, 3, &f), vec![f.clone()]);
+    sw.sync().unwrap();
+    ofctl(&t, &["mod-port", "3", "no-forward"]);
+    push(&sw, 1, f.clone());
+    push(&sw, 1, marker.clone());
+    assert_eq!(until_marker(&sw, 2, &marker), vec![f.clone(), marker.clone()]);
+    assert!(sent_already(&sw, 3).is_empty(), "port 3 says no-forward");
+    ofctl(&t, &["mod-port", "1", "no-receive"]);
+    push(&sw, 1, f.clone());
+    let show = ofctl(&t, &["show"]);
+    assert!(show.contains("NO_RECV") && show.contains("NO_FWD"), "{show}");
+    ofctl(&t, &["mod-port", "1", "receive"]);
+    ofctl(&t, &["mod-port", "3", "forward"]);
+    // The frame sent while port 1 said no-receive never came out; the
+    // marker after it did, on both ports.
+    push(&sw, 1, marker.clone());
+    assert_eq!(until_marker(&sw, 2, &marker), vec![marker.clone()]);
+    assert_eq!(until_marker(&sw, 3, &marker), vec![marker.clone()]);
+    drop(agent);
+}
+
 /// Until `what` holds, within the deadline.
 fn until(what: &str, pred: impl Fn() -> bool) {
     let t = Instant::now();
@@ -531,6 +582,6 @@ fn ovs_ofctl_shows_adds_dumps_and_deletes() {
 
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
-    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

@@ -14,6 +14,9 @@ impl Xlate<'_> {
     }
 
     pub(super) fn output(&mut self, port: u32) {
+        if !self.env.forwards_to(port) {
+            return;
+        }
         self.commit();
         self.out.push(OdpAction::Output(port));
     }

@@ -97,6 +97,16 @@ pub trait SwitchEnv {
     fn thaw(&self, _id: u32) -> Option<Frozen> {
         None
     }
+    /// Whether packets received on `port` are taken in (OpenFlow's
+    /// NO_RECV clear): a port that says no drops them all.
+    fn receives_from(&self, _port: u32) -> bool {
+        true
+    }
+    /// Whether outputs to `port` go out (OpenFlow's NO_FWD clear): a port
+    /// that says no drops what the actions send it.
+    fn forwards_to(&self, _port: u32) -> bool {
+        true
+    }
 }
 
 /// A switch with a fixed port list and no MAC learning.
@@ -294,6 +304,9 @@ fn run_with(
         frozen: None,
     };
     match actions {
+        // NO_RECV: nothing the port receives goes further (a drop
+        // megaflow of that in_port).
+        None if !x.env.receives_from(packet.in_port) => x.wc.in_port = !0,
         _ if packet.recirc_id != 0 => x.thaw(packet.recirc_id),
         None => x.table(0, 0, false),
         Some(list) => x.run_actions(list, 0, 0),

@@ -32,6 +32,9 @@ pub struct MacTable {
     capacity: usize,
     /// All switch ports, for flooding.
     ports: Vec<u32>,
+    /// Ports whose OpenFlow config says NO_RECV, and NO_FWD.
+    no_recv: Vec<u32>,
+    no_fwd: Vec<u32>,
 }
 
 /// What learning one source address did.
@@ -58,7 +61,25 @@ impl MacTable {
             aging,
             capacity,
             ports,
+            no_recv: Vec::new(),
+            no_fwd: Vec::new(),
         }
+    }
+
+    /// A port's OpenFlow NO_RECV and NO_FWD bits (PORT_MOD); whether
+    /// either changed.
+    pub fn set_port_config(&mut self, port: u32, no_recv: bool, no_fwd: bool) -> bool {
+        fn set(v: &mut Vec<u32>, port: u32, on: bool) -> bool {
+            let had = v.contains(&port);
+            if on && !had {
+                v.push(port);
+            } else if !on && had {
+                v.retain(|&p| p != port);
+            }
+            had != on
+        }
+        let a = set(&mut self.no_recv, port, no_recv);
+        set(&mut self.no_fwd, port, no_fwd) || a
     }
 
     /// Learns the source of a packet that arrived on `key.in_port`.
@@ -177,7 +198,19 @@ impl MacTable {
 
 impl SwitchEnv for MacTable {
     fn flood_ports(&self, in_port: u32) -> Vec<u32> {
-        self.ports.iter().copied().filter(|&p| p != in_port).collect()
+        self.ports
+            .iter()
+            .copied()
+            .filter(|&p| p != in_port && !self.no_fwd.contains(&p))
+            .collect()
+    }
+
+    fn receives_from(&self, port: u32) -> bool {
+        !self.no_recv.contains(&port)
+    }
+
+    fn forwards_to(&self, port: u32) -> bool {
+        !self.no_fwd.contains(&port)
     }
 
     fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32> {

@@ -137,6 +137,8 @@ pub enum Change {
     },
     /// A port's link went (`up: false`) or came back.
     PortState { port: u32, up: bool },
+    /// A port's OpenFlow NO_RECV and NO_FWD bits (PORT_MOD).
+    PortConfig { port: u32, no_recv: bool, no_fwd: bool },
     /// Nothing: answered once everything decided before is in force.
     Sync,
     /// Hybrid mode: offload on or off (off brings every kernel-held
@@ -270,6 +272,13 @@ impl Core {
             }
             Change::PortState { port, up } => {
                 self.port_state(port, up);
+                self.barrier(ticket, Ok(0));
+            }
+            Change::PortConfig { port, no_recv, no_fwd } => {
+                if self.macs.set_port_config(port, no_recv, no_fwd) {
+                    let all = self.registry.ufids();
+                    self.revalidate(all);
+                }
                 self.barrier(ticket, Ok(0));
             }
             Change::Sync => self.barrier(ticket, Ok(0)),

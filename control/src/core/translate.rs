@@ -60,6 +60,14 @@ impl SwitchEnv for Env<'_> {
         self.macs.flood_ports(in_port)
     }
 
+    fn receives_from(&self, port: u32) -> bool {
+        self.macs.receives_from(port)
+    }
+
+    fn forwards_to(&self, port: u32) -> bool {
+        self.macs.forwards_to(port)
+    }
+
     fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32> {
         if key.eth_src[0] & 1 == 0 && self.source.is_none() {
             self.source = Some(MacSource {

@@ -263,6 +263,17 @@ impl Bridge for SwitchBridge {
             bits.insert(*no, after);
             (before, after)
         };
+        let bit = |b: u32, f: u32| b & f != 0;
+        let (no_recv, no_fwd) = (ofport::config::NO_RECV, ofport::config::NO_FWD);
+        if bit(before, no_recv) != bit(after, no_recv) || bit(before, no_fwd) != bit(after, no_fwd) {
+            self.sw
+                .change(Change::PortConfig {
+                    port: *no,
+                    no_recv: bit(after, no_recv),
+                    no_fwd: bit(after, no_fwd),
+                })
+                .map_err(|_| OfError::PortModFailed(PortModFailed::BadConfig))?;
+        }
         let down = |b: u32| b & ofport::config::PORT_DOWN != 0;
         if down(before) != down(after) {
             let up = !down(after) && self.link_up(*no);
