@@ -23,6 +23,7 @@
 //!
 //! Pure data: no I/O, no state beyond the layout.
 
+use odpx_classifier::text::fmt_mac;
 use std::net::Ipv4Addr;
 
 /// Faucet's router MAC (its default `faucet_mac`).
@@ -128,7 +129,7 @@ impl Layout {
     pub fn rules(&self) -> Vec<String> {
         let mut out = Vec::new();
         let mut rule = |table: u8, text: String| out.push(format!("{COOKIE}, table={table}, {text}"));
-        let faucet = mac_text(&FAUCET_MAC);
+        let faucet = fmt_mac(&FAUCET_MAC);
         let vlans = self.vlans();
         let flood = |vlan: u16| {
             let outs: Vec<String> = self
@@ -162,7 +163,7 @@ impl Layout {
             );
         }
         for h in &self.hosts {
-            rule(1, format!("hard_timeout={HOST_HARD_TIMEOUT}, priority=8191,in_port={},dl_vlan={},dl_src={} actions=goto_table:4", h.port, h.vlan, mac_text(&h.mac)));
+            rule(1, format!("hard_timeout={HOST_HARD_TIMEOUT}, priority=8191,in_port={},dl_vlan={},dl_src={} actions=goto_table:4", h.port, h.vlan, fmt_mac(&h.mac)));
         }
         for &vlan in &vlans {
             rule(
@@ -183,7 +184,7 @@ impl Layout {
         }
         for h in self.hosts.iter().filter(|h| h.routed) {
             for vip in &self.vips {
-                rule(2, format!("priority=12320,ip,dl_vlan={},nw_dst={} actions=dec_ttl,set_field:{}->vlan_vid,set_field:{faucet}->eth_src,set_field:{}->eth_dst,goto_table:4", vip.vlan, h.ip, 4096 + u32::from(h.vlan), mac_text(&h.mac)));
+                rule(2, format!("priority=12320,ip,dl_vlan={},nw_dst={} actions=dec_ttl,set_field:{}->vlan_vid,set_field:{faucet}->eth_src,set_field:{}->eth_dst,goto_table:4", vip.vlan, h.ip, 4096 + u32::from(h.vlan), fmt_mac(&h.mac)));
             }
         }
         for from in &self.vips {
@@ -226,7 +227,7 @@ impl Layout {
                 format!(
                     "idle_timeout={HOST_IDLE_TIMEOUT}, priority=8192,dl_vlan={},dl_dst={} actions=pop_vlan,output:{}",
                     h.vlan,
-                    mac_text(&h.mac),
+                    fmt_mac(&h.mac),
                     h.port
                 ),
             );
@@ -302,12 +303,6 @@ impl Layout {
         let z = odpx_dataplane::workload::Zipf::new(flows.len(), zipf);
         Ok((0..65536).map(|_| flows[z.sample(&mut r)].clone()).collect())
     }
-}
-
-/// `aa:bb:cc:dd:ee:ff`.
-pub fn mac_text(m: &[u8; 6]) -> String {
-    let p: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
-    p.join(":")
 }
 
 #[cfg(test)]
