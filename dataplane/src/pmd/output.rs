@@ -39,8 +39,9 @@ pub(super) struct Output {
     counters: Arc<PmdCounters>,
     /// Which VXLAN port receives a decapsulated packet.
     receivers: Receivers,
-    /// By port number (numbers may be sparse: `ofport`).
-    stages: Vec<TxStage>,
+    /// By port number, for the ports that exist (numbers may be sparse:
+    /// `ofport`).
+    stages: Vec<Option<TxStage>>,
     tally: Vec<TunnelTally>,
     /// The numbers of the ports that exist: what a flush looks at.
     numbers: Vec<usize>,
@@ -57,6 +58,8 @@ impl Output {
     ) -> Output {
         let n = ports.len();
         let numbers = (0..n).filter(|&no| matches!(ports.get(no), Some(Some(_)))).collect();
+        // A stage for each port that exists (numbers may be sparse).
+        let stages = ports.iter().map(|p| p.as_ref().map(|_| TxStage::default())).collect();
         // Control validated the endpoints with the same constructor.
         let receivers = Receivers::new(
             ports
@@ -70,7 +73,7 @@ impl Output {
             ports,
             counters,
             receivers,
-            stages: (0..n).map(|_| TxStage::default()).collect(),
+            stages,
             tally: vec![TunnelTally::default(); n],
             numbers,
             to_userspace,
@@ -160,10 +163,9 @@ impl Output {
     /// tunnel tallies to the ports' counters.
     pub(super) fn flush(&mut self) {
         for &no in &self.numbers {
-            let stage = &mut self.stages[no];
-            if stage.is_empty() {
+            let Some(stage) = self.stages[no].as_mut().filter(|s| !s.is_empty()) else {
                 continue;
-            }
+            };
             if let Some(Some(p)) = self.ports.get(no) {
                 p.send(self.pmd, stage);
             }
@@ -188,7 +190,7 @@ impl Output {
 /// Where a packet's actions output: the batch's transmit stages, with the
 /// ports' MTUs and the tunnel tallies.
 struct Sink<'a> {
-    stages: &'a mut [TxStage],
+    stages: &'a mut [Option<TxStage>],
     ports: &'a PortTable,
     tally: &'a mut [TunnelTally],
     to_userspace: &'a UserspaceSender,
@@ -197,8 +199,8 @@ struct Sink<'a> {
 
 impl OutputSink for Sink<'_> {
     fn output(&mut self, port: u32, packet: &[u8]) {
-        // Only to a port that exists: the flush looks at no other stage.
-        if let (Some(Some(_)), Some(s)) = (self.ports.get(port as usize), self.stages.get_mut(port as usize)) {
+        // A port that does not exist has no stage.
+        if let Some(Some(s)) = self.stages.get_mut(port as usize) {
             s.push(packet);
         }
     }
