@@ -39,6 +39,23 @@ pub enum Request {
         strict: bool,
         matched: String,
     },
+    /// A group in `ovs-ofctl add-group` syntax.
+    AddGroup {
+        group: String,
+    },
+    /// A group's new kind and buckets (`ovs-ofctl mod-group`).
+    ModGroup {
+        group: String,
+    },
+    /// `group_id=N`, `group_id=all` or nothing (every group), and the
+    /// rules that send packets to them.
+    DelGroups {
+        group: String,
+    },
+    DumpGroups,
+    DumpGroupStats {
+        group: String,
+    },
     DumpMegaflows,
     MacTable,
     Offload {
@@ -95,6 +112,9 @@ pub enum Reply {
     Done,
     /// The rules with their counters, as `ovs-ofctl dump-flows` prints them.
     Rules(Vec<String>),
+    /// Groups, or their counters, as `ovs-ofctl dump-groups` and
+    /// `dump-group-stats` print them.
+    Groups(Vec<String>),
     Added(usize),
     Deleted(usize),
     Megaflows(Vec<Megaflow>),
@@ -109,7 +129,7 @@ pub enum Reply {
 }
 
 /// The commands `odpx ctl` knows, for its error message.
-pub const COMMANDS: &str = "show, dump-flows, add-flow, add-flows, del-flows [--strict], dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace";
+pub const COMMANDS: &str = "show, dump-flows, add-flow, add-flows, del-flows [--strict], add-group, mod-group, del-groups, dump-groups, dump-group-stats, dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace";
 
 impl Request {
     /// The request `odpx ctl WORDS...` makes (the newlines of `add-flows`
@@ -135,6 +155,12 @@ impl Request {
                     matched: arg.to_string(),
                 },
             },
+            "add-group" | "mod-group" if arg.is_empty() => return Err(format!("{cmd}: no group given")),
+            "add-group" => Request::AddGroup { group: arg.to_string() },
+            "mod-group" => Request::ModGroup { group: arg.to_string() },
+            "del-groups" => Request::DelGroups { group: arg.to_string() },
+            "dump-groups" => Request::DumpGroups,
+            "dump-group-stats" => Request::DumpGroupStats { group: arg.to_string() },
             "dump-megaflows" => Request::DumpMegaflows,
             "mac-table" => Request::MacTable,
             "offload" => match arg {

@@ -35,12 +35,14 @@
 
 use crate::api::{Megaflow, Reply, Request, TraceReply};
 use crate::config::DatapathKind;
+use crate::core::groups::GroupOp;
 use crate::core::Change;
 use crate::owner::{Answer, Query};
 use crate::render;
 use crate::switch::Switch;
 use odpx_classifier::flow_op::Ufid;
 use odpx_classifier::odp::{self, OdpKey};
+use odpx_classifier::rules::group::ALL_GROUPS;
 use odpx_classifier::rules::ofctl;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -131,6 +133,11 @@ pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
             })
             .map(Reply::Deleted)
         }
+        Request::AddGroup { .. }
+        | Request::ModGroup { .. }
+        | Request::DelGroups { .. }
+        | Request::DumpGroups
+        | Request::DumpGroupStats { .. } => groups(sw, r),
         Request::DumpMegaflows => megaflows(sw).map(Reply::Megaflows),
         Request::MacTable => match sw.query(Query::MacTable) {
             Answer::MacTable(m) => Ok(Reply::MacTable(m)),
@@ -158,6 +165,48 @@ pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
                 _ => Err("no trace in the answer".into()),
             }
         }
+    }
+}
+
+/// The group verbs, as `ovs-ofctl`'s: a change is in force in every
+/// datapath when it returns; a dump shows counters with every packet
+/// carried so far.
+fn groups(sw: &Switch, r: &Request) -> Result<Reply, String> {
+    let change = |op: GroupOp| sw.change(Change::Group(op)).map(|_| Reply::Done);
+    let id = |text: &str| ofctl::parse_group_id(text).map_err(|e| format!("{e}"));
+    let dump = |id: u32| {
+        if let Err(e) = sw.change(Change::Refresh) {
+            tracing::debug!("group statistics not refreshed: {e}");
+        }
+        match sw.query(Query::Groups(id)) {
+            Answer::Groups(g) => Ok(g),
+            _ => Err("no groups in the answer".to_string()),
+        }
+    };
+    match r {
+        Request::AddGroup { group } => change(GroupOp::Add(
+            ofctl::parse_group(group).map_err(|e| format!("{e}; no group added"))?,
+        )),
+        Request::ModGroup { group } => change(GroupOp::Modify(
+            ofctl::parse_group(group).map_err(|e| format!("{e}; no group changed"))?,
+        )),
+        Request::DelGroups { group } => change(GroupOp::Delete(id(group)?)),
+        Request::DumpGroups => Ok(Reply::Groups(
+            dump(ALL_GROUPS)?.iter().map(|(g, ..)| ofctl::format_group(g)).collect(),
+        )),
+        Request::DumpGroupStats { group } => {
+            let now = Instant::now();
+            Ok(Reply::Groups(
+                dump(id(group)?)?
+                    .iter()
+                    .map(|(g, s, refs)| {
+                        let age = now.saturating_duration_since(s.added);
+                        ofctl::format_group_stats(g.id, age, *refs, s.packets, s.bytes, &s.buckets)
+                    })
+                    .collect(),
+            ))
+        }
+        _ => Err("not a group request".into()),
     }
 }
 

@@ -44,6 +44,7 @@ use crate::core::{Change, Core, Op, Packet, Ticket, SWEEP_INTERVAL};
 use crossbeam_channel::{select, Receiver, Sender};
 use odpx_classifier::flow_op::Ufid;
 use odpx_classifier::key::FlowKey;
+use odpx_classifier::rules::group::Group;
 use odpx_classifier::rules::Rule;
 use odpx_dataplane::pmd::{PmdReport, PortTable};
 use odpx_dataplane::upcalls::UpcallReceiver;
@@ -59,6 +60,8 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub enum Query {
     Rules,
+    /// One group (or every one, `ALL_GROUPS`), with counters and references.
+    Groups(u32),
     Trace(Box<FlowKey>),
     MacTable,
     TunnelRoutes,
@@ -81,6 +84,8 @@ pub struct MacEntry {
 pub enum Answer {
     /// Every rule with its counters.
     Rules(Vec<(Rule, crate::core::rules::RuleStats)>),
+    /// Groups with their counters and how many rules send packets to each.
+    Groups(Vec<(Group, crate::core::groups::GroupStats, usize)>),
     Trace(Box<Trace>),
     MacTable(Vec<MacEntry>),
     Routes(Vec<RouteRow>),
@@ -247,6 +252,15 @@ impl Owner {
         let now = Instant::now();
         self.read(|core| match q {
             Query::Rules => Answer::Rules(core.select_rules(&odpx_classifier::rules::Selector::all(None))),
+            Query::Groups(id) => Answer::Groups(
+                core.groups(id)
+                    .into_iter()
+                    .map(|(g, s)| {
+                        let refs = core.group_references(g.id);
+                        (g, s, refs)
+                    })
+                    .collect(),
+            ),
             Query::Trace(key) => Answer::Trace(Box::new(core.trace(&key))),
             Query::MacTable => Answer::MacTable(
                 core.mac_table(now)

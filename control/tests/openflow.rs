@@ -516,6 +516,19 @@ fn ofctl(target: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `ovs-ofctl ARGS` that must fail: what it printed on stderr.
+fn ofctl_refused(target: &str, args: &[&str]) -> String {
+    let out = Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow13"])
+        .args(args.iter().take(1))
+        .arg(target)
+        .args(args.iter().skip(1))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "ovs-ofctl {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Waits until `ovs-ofctl ARGS` prints something `pred` accepts.
 fn ofctl_until(target: &str, args: &[&str], pred: impl Fn(&str) -> bool) -> String {
     let t = Instant::now();
@@ -580,8 +593,112 @@ fn ovs_ofctl_shows_adds_dumps_and_deletes() {
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
+/// Groups through ovs-ofctl, with the caches on: an all group copies
+/// (a bucket's change stays in its copy), counters include what the
+/// caches carried, a fast-failover group moves to its backup when its
+/// port goes down and back when it comes up, a select group keeps each
+/// flow on one port and uses both, and deleting a group deletes the
+/// rules that send packets to it. `odpx ctl` prints the same lines.
+fn groups_through_ovs_ofctl() {
+    let (sw, agent, _) = switch(3, "listen = \"ptcp:0:127.0.0.1\"\nfail_mode = \"secure\"\n");
+    let t = format!("tcp:127.0.0.1:{}", agent.tcp_ports()[0]);
+    let t = t.as_str();
+    let all =
+        "group_id=1,type=all,bucket=actions=output:2,bucket=actions=set_field:02:00:00:00:00:09->eth_dst,output:3";
+    ofctl(t, &["add-group", all]);
+    assert!(ofctl_refused(t, &["add-group", all]).contains("OFPGMFC_GROUP_EXISTS"));
+    assert!(ofctl_refused(t, &["add-flow", "in_port=1,actions=group:9"]).contains("OFPBAC_BAD_OUT_GROUP"));
+    ofctl(t, &["add-flow", "priority=100,in_port=1,actions=group:1"]);
+    assert_eq!(
+        ofctl(t, &["dump-groups"]).lines().nth(1),
+        Some(format!(" {all}").as_str())
+    );
+    let ctl = |line: &str| odpx_control::ctl::handle(&sw, &odpx_control::api::Request::parse(line).unwrap());
+    assert_eq!(
+        ctl("dump-groups"),
+        Ok(odpx_control::api::Reply::Groups(vec![all.to_string()]))
+    );
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    let mut copy = f.clone();
+    copy[..6].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+    push(&sw, 1, f.clone());
+    assert_eq!(taken(&sw, 2, 1), vec![f.clone()]);
+    assert_eq!(taken(&sw, 3, 1), vec![copy.clone()]);
+    sw.sync().unwrap();
+    for _ in 0..3 {
+        push(&sw, 1, f.clone());
+    }
+    assert_eq!(taken(&sw, 2, 3), vec![f.clone(); 3]);
+    assert_eq!(taken(&sw, 3, 3), vec![copy; 3]);
+    let stats = ofctl_until(t, &["dump-group-stats"], |s| s.contains("packet_count=4,"));
+    assert!(
+        stats.contains(
+            "ref_count=1,packet_count=4,byte_count=240,bucket0:packet_count=4,byte_count=240,bucket1:packet_count=4,byte_count=240"
+        ),
+        "{stats}"
+    );
+
+    // Fast failover: port 2 while it is up, port 3 while it is down.
+    ofctl(
+        t,
+        &[
+            "add-group",
+            "group_id=2,type=ff,bucket=watch_port:2,actions=output:2,bucket=watch_port:3,actions=output:3",
+        ],
+    );
+    ofctl(t, &["mod-flows", "in_port=1,actions=group:2"]);
+    for (state, to, other) in [(None, 2, 3), (Some("down"), 3, 2), (Some("up"), 2, 3)] {
+        if let Some(s) = state {
+            ofctl(t, &["mod-port", "2", s]);
+        }
+        push(&sw, 1, f.clone());
+        assert_eq!(taken(&sw, to, 1), vec![f.clone()], "port 2 {state:?}");
+        assert!(sent_already(&sw, other).is_empty(), "port 2 {state:?}");
+    }
+
+    // Select: each flow keeps its port; the flows use both.
+    ofctl(
+        t,
+        &["add-group", "group_id=3,type=select,bucket=output:2,bucket=output:3"],
+    );
+    ofctl(t, &["mod-flows", "in_port=1,actions=group:3"]);
+    let mut chose = Vec::new();
+    for udp in 100..140 {
+        let g = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], udp);
+        for _ in 0..2 {
+            push(&sw, 1, g.clone());
+            let t0 = Instant::now();
+            let port = loop {
+                let (on2, on3) = (sent_already(&sw, 2), sent_already(&sw, 3));
+                match (on2.len(), on3.len()) {
+                    (0, 0) if t0.elapsed() < DEADLINE => std::thread::sleep(Duration::from_millis(1)),
+                    (1, 0) => break 2,
+                    (0, 1) => break 3,
+                    other => panic!("udp {udp}: {other:?} frames out of ports 2 and 3"),
+                }
+            };
+            chose.push((udp, port));
+        }
+    }
+    for pair in chose.chunks(2) {
+        assert_eq!(pair[0], pair[1], "a flow changed ports");
+    }
+    let to2 = chose.iter().filter(|(_, p)| *p == 2).count();
+    assert!((10..70).contains(&to2), "{to2} of 80 to port 2");
+
+    // Deleting a group deletes the rules that use it.
+    assert!(ofctl_refused(t, &["mod-group", "group_id=9,type=all,bucket=output:2"]).contains("OFPGMFC_UNKNOWN_GROUP"));
+    ofctl(t, &["del-groups", "group_id=3"]);
+    let flows = ofctl(t, &["dump-flows"]);
+    assert!(!flows.contains("group:3"), "{flows}");
+    push(&sw, 1, f.clone());
+    sw.sync().unwrap();
+    assert!(sent_already(&sw, 2).is_empty() && sent_already(&sw, 3).is_empty());
+    drop(agent);
+}
+
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
-    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

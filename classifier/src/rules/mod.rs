@@ -80,11 +80,13 @@
 //! batch of rules never half-applies.
 
 pub mod field;
+pub mod group;
 pub mod ofctl;
 
 use crate::key::{FlowKey, Match, WORDS};
 use crate::text::prefix_mask_u128;
 use field::Field;
+use group::GroupTable;
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
 
@@ -153,6 +155,8 @@ pub enum RuleAction {
     },
     /// `goto_table:N`: continue in table N after this rule's actions.
     GotoTable(u8),
+    /// `group:N`: the packet goes through group N ([`group`]).
+    Group(u32),
 }
 
 impl RuleAction {
@@ -169,6 +173,12 @@ impl RuleAction {
             RuleAction::WriteActions(v) => v.iter().any(|a| a.outputs_to(port)),
             _ => false,
         }
+    }
+
+    /// Whether the action sends the packet to group `id` (for OpenFlow's
+    /// out_group filters), looking into the action set it writes.
+    pub fn sends_to_group(&self, id: u32) -> bool {
+        group::groups_named(std::slice::from_ref(self)).any(|g| g == id)
     }
 }
 
@@ -234,6 +244,8 @@ pub struct Selector {
     pub cookie_mask: u64,
     /// Only rules with an output to this port.
     pub out_port: Option<u32>,
+    /// Only rules that send packets to this group.
+    pub out_group: Option<u32>,
 }
 
 impl Selector {
@@ -251,6 +263,7 @@ impl Selector {
             cookie: 0,
             cookie_mask: 0,
             out_port: None,
+            out_group: None,
         }
     }
 
@@ -259,6 +272,9 @@ impl Selector {
         self.table.is_none_or(|t| t == r.table)
             && (r.cookie ^ self.cookie) & self.cookie_mask == 0
             && self.out_port.is_none_or(|p| r.actions.iter().any(|a| a.outputs_to(p)))
+            && self
+                .out_group
+                .is_none_or(|g| r.actions.iter().any(|a| a.sends_to_group(g)))
             && match self.strict {
                 Some(p) => r.priority == p && r.matched == *m,
                 None => r.matched.mask.masked(&m.mask) == m.mask && r.matched.key.masked(&m.mask) == m.key,
@@ -503,6 +519,8 @@ pub struct RuleSet {
     /// Round prefix-trie pins up to prefix lengths the rules use (see the
     /// module essay, "Few masks"). On by default.
     round_prefix_pins: bool,
+    /// The groups the rules send packets to.
+    groups: GroupTable,
 }
 
 impl Default for RuleSet {
@@ -519,6 +537,7 @@ impl Clone for RuleSet {
         }
         out.next_seq = self.next_seq;
         out.round_prefix_pins = self.round_prefix_pins;
+        out.groups = self.groups.clone();
         out
     }
 }
@@ -532,7 +551,19 @@ impl RuleSet {
             next_seq: 0,
             stage_masks: stage_fields(),
             round_prefix_pins: true,
+            groups: GroupTable::default(),
         }
+    }
+
+    /// The group table the rules send packets to.
+    pub fn groups(&self) -> &GroupTable {
+        &self.groups
+    }
+
+    /// The group table, to change (its invariants are the caller's to
+    /// keep: [`GroupTable::check`] first).
+    pub fn groups_mut(&mut self) -> &mut GroupTable {
+        &mut self.groups
     }
 
     /// Numbers this set's rules from `seq` on, so that they never share

@@ -5,8 +5,9 @@
 //! field): writing an action replaces the one of its type. It runs in the
 //! spec's order, whatever the order of writing: pops (VLAN, MPLS), push
 //! MPLS, push VLAN, decrement TTLs (MPLS, IP), the sets (MPLS TTL
-//! included), then the output. (Copy-TTL, PBB, QoS and groups are not
-//! actions odpx rules carry yet.)
+//! included), then the group or, without one, the output (a group in the
+//! set makes its output ignored, as the spec says). (Copy-TTL, PBB and
+//! QoS are not actions odpx rules carry yet.)
 
 use crate::rules::field::Field;
 use crate::rules::RuleAction;
@@ -24,6 +25,7 @@ pub struct ActionSet {
     /// One per field, in the order first written.
     sets: Vec<(Field, RuleAction)>,
     output: Option<RuleAction>,
+    group: Option<u32>,
 }
 
 impl ActionSet {
@@ -48,6 +50,7 @@ impl ActionSet {
                 | RuleAction::Flood
                 | RuleAction::All
                 | RuleAction::Controller { .. } => self.output = Some(a.clone()),
+                RuleAction::Group(g) => self.group = Some(*g),
                 _ => {}
             }
         }
@@ -91,7 +94,10 @@ impl ActionSet {
         }
         out.extend(self.set_mpls_ttl.map(RuleAction::SetMplsTtl));
         out.extend(self.sets.iter().map(|(_, a)| a.clone()));
-        out.extend(self.output.clone());
+        match self.group {
+            Some(g) => out.push(RuleAction::Group(g)),
+            None => out.extend(self.output.clone()),
+        }
         out
     }
 }
@@ -133,6 +139,12 @@ mod tests {
                 },
                 RuleAction::output(2),
             ]
+        );
+        s.write(&[RuleAction::Group(7)]);
+        assert_eq!(
+            s.ordered().last(),
+            Some(&RuleAction::Group(7)),
+            "a group outranks the output"
         );
         s.clear();
         assert!(s.is_empty());

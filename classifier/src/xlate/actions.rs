@@ -144,6 +144,7 @@ impl Xlate<'_> {
                 (self.flow.in_port, self.written.in_port) = saved;
             }
             RuleAction::GotoTable(t) => self.table(*t, depth + 1, false),
+            RuleAction::Group(g) => self.group(*g, table, depth + 1),
         }
     }
 

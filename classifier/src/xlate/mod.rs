@@ -63,10 +63,12 @@ mod actions;
 mod commit;
 pub mod controller;
 pub mod freeze;
+pub mod group;
 mod mpls;
 
 use self::action_set::ActionSet;
 use self::freeze::Frozen;
+use self::group::GroupUse;
 use crate::key::{attr, FlowKey, Match, VLAN_CFI};
 use crate::odp::{attr_fields, canonicalize, OdpAction};
 use crate::rules::ofctl::format_rule;
@@ -105,6 +107,11 @@ pub trait SwitchEnv {
     /// Whether outputs to `port` go out (OpenFlow's NO_FWD clear): a port
     /// that says no drops what the actions send it.
     fn forwards_to(&self, _port: u32) -> bool {
+        true
+    }
+    /// Whether a fast-failover bucket watching `port` may be used: its
+    /// link is up and it is not administratively down.
+    fn port_live(&self, _port: u32) -> bool {
         true
     }
 }
@@ -193,6 +200,8 @@ pub struct Translation {
     pub trace: Vec<TraceStep>,
     /// The rule-table lookups, in order.
     pub lookups: Vec<Lookup>,
+    /// The groups and buckets the packet went through, in order.
+    pub groups: Vec<GroupUse>,
     /// True if the resubmit depth limit cut the pipeline short (the
     /// packet is dropped, as OVS does).
     pub too_deep: bool,
@@ -218,6 +227,7 @@ struct Xlate<'a> {
     /// A VLAN tag was pushed, popped or rewritten so far.
     vlan_touched: bool,
     lookups: Vec<Lookup>,
+    groups: Vec<GroupUse>,
     out: Vec<OdpAction>,
     trace: Option<Vec<TraceStep>>,
     too_deep: bool,
@@ -293,6 +303,7 @@ fn run_with(
         written: FlowKey::ZERO,
         vlan_touched: false,
         lookups: Vec::new(),
+        groups: Vec::new(),
         out: Vec::new(),
         trace: tracing.then(Vec::new),
         too_deep: false,
@@ -327,6 +338,7 @@ fn run_with(
         megaflow,
         trace: x.trace.unwrap_or_default(),
         lookups: x.lookups,
+        groups: x.groups,
         too_deep: x.too_deep,
     }
 }

@@ -90,6 +90,7 @@ impl Core {
         );
         // The upcalled packet itself: its megaflow's counters start after it.
         self.rule_counters.credit(&t.lookups, 1, bytes as u64, Some(now));
+        self.group_counters.credit(&t.groups, 1, bytes as u64);
         let (events, learns) = (env.events, env.source);
         if !events.is_empty() {
             self.mac_events(&events);
@@ -139,6 +140,7 @@ impl Core {
                 packet: *key,
                 actions: actions.clone(),
                 lookups: t.lookups.into(),
+                groups: t.groups.into(),
                 learns,
                 underlay: used.underlay,
                 usage: Usage::default(),

@@ -33,6 +33,7 @@ impl Core {
         let mut env = Env::new(&mut self.macs, &mut self.recirc, None);
         let t = translate_actions(pipeline(&self.rules, &self.fail_open), &key, &mut env, actions);
         self.rule_counters.credit(&t.lookups, 1, bytes.len() as u64, Some(now));
+        self.group_counters.credit(&t.groups, 1, bytes.len() as u64);
         if t.actions.is_empty() {
             return Ok(());
         }

@@ -157,6 +157,7 @@ impl Core {
                     packet: matched.key,
                     actions: fresh,
                     lookups: t.lookups.into(),
+                    groups: t.groups.into(),
                     learns,
                     underlay: false,
                     usage: Usage {

@@ -169,6 +169,12 @@ impl MacTable {
     }
 
     /// Puts a port (back) into flooding.
+    /// Whether `port` is in the switch now (its link up, not taken out
+    /// by PORT_MOD): what a fast-failover bucket watching it asks.
+    pub fn port_up(&self, port: u32) -> bool {
+        self.ports.contains(&port)
+    }
+
     pub fn add_port(&mut self, port: u32) {
         if !self.ports.contains(&port) {
             self.ports.push(port);

@@ -45,7 +45,8 @@
 //!   previous run's kernel flows;
 //! * [`offload`]: hybrid mode's moves of hot megaflows into the kernel;
 //! * [`rules`]: the rule tables as OpenFlow defines them (FLOW_MOD's
-//!   commands, per-rule counters, timeouts); [`fail_open`]: NORMAL in
+//!   commands, per-rule counters, timeouts); [`groups`]: the group table
+//!   (GROUP_MOD's commands, group counters); [`fail_open`]: NORMAL in
 //!   their stead while a standalone switch has lost its controllers;
 //! * its state: [`registry`], [`mac`], [`limits`], [`tunnels`],
 //!   [`underlay`], and its [`counters`].
@@ -69,6 +70,7 @@ pub mod admit;
 pub mod counters;
 pub mod effects;
 pub mod fail_open;
+pub mod groups;
 pub mod inject;
 pub mod kernel;
 pub mod limits;
@@ -85,6 +87,7 @@ pub mod underlay;
 pub use self::effects::{Feedback, Mark, Move, Op, Packet, Ticket};
 
 use self::counters::{OwnerCounters, Reasons};
+use self::groups::{GroupCounters, GroupOp};
 use self::limits::FlowLimiter;
 use self::mac::MacTable;
 use self::offload::Offload;
@@ -139,6 +142,9 @@ pub enum Change {
     PortState { port: u32, up: bool },
     /// A port's OpenFlow NO_RECV and NO_FWD bits (PORT_MOD).
     PortConfig { port: u32, no_recv: bool, no_fwd: bool },
+    /// One group-table change (`odpx ctl add-group` and kin): answered
+    /// with how many groups it touched, or why it was refused.
+    Group(GroupOp),
     /// Nothing: answered once everything decided before is in force.
     Sync,
     /// Hybrid mode: offload on or off (off brings every kernel-held
@@ -173,6 +179,8 @@ pub struct Core {
     fail_open: Option<RuleSet>,
     /// Each rule's and table's counters ([`rules`]).
     rule_counters: RuleCounters,
+    /// Each group's and bucket's counters ([`groups`]).
+    group_counters: GroupCounters,
     macs: MacTable,
     /// Translations frozen for recirculation, by id (see
     /// `odpx_classifier::xlate::freeze`).
@@ -212,6 +220,7 @@ impl Core {
     pub fn new(cfg: CoreConfig, now: Instant) -> Core {
         let mut c = Core {
             rule_counters: RuleCounters::for_rules(cfg.rules.iter(), now),
+            group_counters: GroupCounters::for_groups(cfg.rules.groups().iter(), now),
             rules: cfg.rules,
             fail_open: None,
             macs: MacTable::new(cfg.ports, MAC_AGING, MAC_CAPACITY),
@@ -261,6 +270,14 @@ impl Core {
                     self.outbox.push(Op::Reply { ticket, result: Err(e) });
                     return;
                 }
+                if let Some(Err(e)) = rules.iter().map(|r| self.groups_exist(&r.actions)).find(Result::is_err) {
+                    let e = match e {
+                        rules::RuleOpError::UnknownGroup(g) => format!("group {g} does not exist; no rules added"),
+                        other => format!("{other:?}"),
+                    };
+                    self.outbox.push(Op::Reply { ticket, result: Err(e) });
+                    return;
+                }
                 let n = rules.len();
                 self.rule_ops(rules.into_iter().map(RuleOp::Add).collect(), now);
                 self.barrier(ticket, Ok(n));
@@ -281,6 +298,13 @@ impl Core {
                 }
                 self.barrier(ticket, Ok(0));
             }
+            Change::Group(op) => match self.group_ops(vec![op], now).remove(0) {
+                Ok(n) => self.barrier(ticket, Ok(n)),
+                Err(e) => self.outbox.push(Op::Reply {
+                    ticket,
+                    result: Err(format!("{e}; nothing changed")),
+                }),
+            },
             Change::Sync => self.barrier(ticket, Ok(0)),
             Change::SetOffload(on) => match self.set_offload(on) {
                 Ok(back) => self.barrier(ticket, Ok(back)),

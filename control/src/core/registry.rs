@@ -38,6 +38,7 @@ use hashbrown::{HashMap, HashSet};
 use odpx_classifier::flow_op::{Actions, Holder, Ufid};
 use odpx_classifier::key::{attr, FlowKey, Match};
 use odpx_classifier::rules::Rule;
+use odpx_classifier::xlate::group::GroupUse;
 use odpx_classifier::xlate::{lookup_space, Lookup};
 use std::time::Instant;
 
@@ -67,6 +68,8 @@ pub struct Record {
     pub packet: FlowKey,
     pub actions: Actions,
     pub lookups: Box<[Lookup]>,
+    /// The groups and buckets its translation went through.
+    pub groups: Box<[GroupUse]>,
     pub learns: Option<MacSource>,
     /// Its translation read the underlay (a tunnel output or an underlay
     /// port's decapsulation): underlay changes revalidate it.
@@ -229,12 +232,14 @@ impl Registry {
         ufid: &Ufid,
         actions: Actions,
         lookups: Box<[Lookup]>,
+        groups: Box<[GroupUse]>,
         learns: Option<MacSource>,
         underlay: bool,
     ) {
         if let Some(r) = self.records.get_mut(ufid) {
             r.actions = actions;
             r.lookups = lookups;
+            r.groups = groups;
             r.learns = learns;
             r.underlay = underlay;
         }
@@ -277,6 +282,15 @@ impl Registry {
         Pins::list(&self.by_src, mac)
     }
 
+    /// The megaflows whose translation went through one of `groups`.
+    pub fn through_groups(&self, groups: &[u32]) -> Vec<Ufid> {
+        self.records
+            .iter()
+            .filter(|(_, r)| r.groups.iter().any(|u| groups.contains(&u.group)))
+            .map(|(u, _)| *u)
+            .collect()
+    }
+
     /// The megaflows a change of these rules may affect (see the module
     /// documentation).
     pub fn touched_by(&self, changed: &[Rule]) -> Vec<Ufid> {
@@ -317,6 +331,7 @@ mod tests {
                 underlay: false,
                 actions: t.actions.into(),
                 lookups: t.lookups.into(),
+                groups: t.groups.into(),
                 learns: None,
                 usage: Usage::default(),
                 carried: Usage::default(),

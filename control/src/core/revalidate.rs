@@ -120,7 +120,7 @@ impl Core {
                 });
             }
             self.registry
-                .update(&ufid, actions, t.lookups.into(), learns, used.underlay);
+                .update(&ufid, actions, t.lookups.into(), t.groups.into(), learns, used.underlay);
         }
     }
 

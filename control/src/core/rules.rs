@@ -31,6 +31,7 @@
 
 use super::{Core, FULL_REVALIDATION_RULES};
 use hashbrown::HashMap;
+use odpx_classifier::rules::group::groups_named;
 use odpx_classifier::rules::{flags, Rule, RuleAction, Selector};
 use odpx_classifier::xlate::Lookup;
 use std::time::{Duration, Instant};
@@ -70,6 +71,8 @@ pub enum RuleOpError {
     BadTable,
     /// The tables hold [`MAX_RULES`] rules.
     TableFull,
+    /// The actions send packets to a group that does not exist.
+    UnknownGroup(u32),
 }
 
 /// What a rule saw, for FLOW stats and FLOW_REMOVED.
@@ -99,6 +102,8 @@ pub enum Removal {
     IdleTimeout = 0,
     HardTimeout = 1,
     Delete = 2,
+    /// The group it sent packets to was deleted.
+    GroupDelete = 3,
 }
 
 /// A rule that went, with its last counters.
@@ -194,6 +199,7 @@ impl Core {
                 if rule.table >= N_TABLES {
                     return Err(RuleOpError::BadTable);
                 }
+                self.groups_exist(&rule.actions)?;
                 if rule.flags & flags::CHECK_OVERLAP != 0
                     && self.rules.overlaps(rule.table, rule.priority, &rule.matched)
                 {
@@ -230,6 +236,7 @@ impl Core {
                 actions,
                 reset_counts,
             } => {
+                self.groups_exist(&actions)?;
                 let before = self.rules.modify(&sel, |r| r.actions = actions.clone());
                 for r in &before {
                     if reset_counts {
@@ -242,21 +249,34 @@ impl Core {
                 before.iter().for_each(|r| changed.note(r));
                 Ok(n)
             }
-            RuleOp::Delete { sel } => {
-                let counters = &mut self.rule_counters.rules;
-                let n = self.rules.delete_each(&sel, |r| {
-                    changed.note(&r);
-                    let stats = counters.remove(&r.seq);
-                    if let Some(stats) = stats.filter(|_| r.flags & flags::SEND_FLOW_REM != 0) {
-                        removed.push(RemovedRule {
-                            rule: r,
-                            stats,
-                            reason: Removal::Delete,
-                        });
-                    }
-                });
-                Ok(n)
+            RuleOp::Delete { sel } => Ok(self.delete_rules(&sel, Removal::Delete, changed, removed)),
+        }
+    }
+
+    /// Deletes the rules `sel` names, for `reason`; returns how many.
+    pub(super) fn delete_rules(
+        &mut self,
+        sel: &Selector,
+        reason: Removal,
+        changed: &mut Touched,
+        removed: &mut Vec<RemovedRule>,
+    ) -> usize {
+        let counters = &mut self.rule_counters.rules;
+        self.rules.delete_each(sel, |r| {
+            changed.note(&r);
+            let stats = counters.remove(&r.seq);
+            if let Some(stats) = stats.filter(|_| r.flags & flags::SEND_FLOW_REM != 0) {
+                removed.push(RemovedRule { rule: r, stats, reason });
             }
+        })
+    }
+
+    /// `Err` with the first group `actions` send packets to that does not
+    /// exist.
+    pub(super) fn groups_exist(&self, actions: &[RuleAction]) -> Result<(), RuleOpError> {
+        match groups_named(actions).find(|g| !self.rules.groups().contains(*g)) {
+            Some(g) => Err(RuleOpError::UnknownGroup(g)),
+            None => Ok(()),
         }
     }
 

@@ -167,6 +167,7 @@ impl Core {
         );
         let used = used.filter(|u| r.usage.used.is_none_or(|before| *u > before));
         self.rule_counters.credit(&r.lookups, dp, db, used);
+        self.group_counters.credit(&r.groups, dp, db);
     }
 
     fn sweep_done(&mut self, now: Instant) {

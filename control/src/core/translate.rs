@@ -68,6 +68,10 @@ impl SwitchEnv for Env<'_> {
         self.macs.forwards_to(port)
     }
 
+    fn port_live(&self, port: u32) -> bool {
+        self.macs.port_up(port)
+    }
+
     fn normal_lookup(&mut self, key: &FlowKey) -> Option<u32> {
         if key.eth_src[0] & 1 == 0 && self.source.is_none() {
             self.source = Some(MacSource {

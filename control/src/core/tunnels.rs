@@ -259,6 +259,7 @@ impl Tunnels {
             megaflow: megaflow_of(key, &wc),
             trace: Vec::new(),
             lookups: Vec::new(),
+            groups: Vec::new(),
             too_deep: false,
         }
     }

@@ -14,6 +14,7 @@
 //! does, and puts it back when cleared.
 
 use crate::config::{Config, PortType};
+use crate::core::groups::{GroupOp, GroupStats};
 use crate::core::rules::{RuleOp, RuleOpError, RuleStats, N_TABLES};
 use crate::core::Change;
 use crate::openflow::codec::error::{OfError, PortModFailed};
@@ -21,6 +22,7 @@ use crate::openflow::codec::multipart::TableStats;
 use crate::openflow::codec::port::{self as ofport, PortDesc, PortStats};
 use crate::switch::Switch;
 use odpx_classifier::counters::Snapshot as _;
+use odpx_classifier::rules::group::{Group, GroupError};
 use odpx_classifier::rules::{Rule, RuleAction, Selector};
 use odpx_offload::replies::VportStats;
 use std::collections::HashMap;
@@ -38,6 +40,11 @@ pub trait Bridge: Send + Sync {
     fn port_stats(&self, port: Option<u32>) -> Vec<PortStats>;
     /// Applies rule-table changes in order, each whole or not at all.
     fn rule_ops(&self, ops: Vec<RuleOp>) -> Vec<Result<usize, RuleOpError>>;
+    /// Applies group-table changes in order, each whole or not at all.
+    fn group_ops(&self, ops: Vec<GroupOp>) -> Vec<Result<usize, GroupError>>;
+    /// The groups (`id`, or every one for `OFPG_ALL`) with their counters
+    /// and how many rules send packets to each.
+    fn groups(&self, id: u32) -> Vec<(Group, GroupStats, usize)>;
     /// Returns once every datapath carries out everything decided before.
     fn barrier(&self) -> Result<(), String>;
     /// The rules `sel` names, with their counters.
@@ -213,6 +220,24 @@ impl Bridge for SwitchBridge {
     fn rule_ops(&self, ops: Vec<RuleOp>) -> Vec<Result<usize, RuleOpError>> {
         let now = self.now();
         self.sw.owner().decide(|c| c.rule_ops(ops, now))
+    }
+
+    fn group_ops(&self, ops: Vec<GroupOp>) -> Vec<Result<usize, GroupError>> {
+        let now = self.now();
+        self.sw.owner().decide(|c| c.group_ops(ops, now))
+    }
+
+    fn groups(&self, id: u32) -> Vec<(Group, GroupStats, usize)> {
+        self.refresh();
+        self.sw.owner().read(|c| {
+            c.groups(id)
+                .into_iter()
+                .map(|(g, s)| {
+                    let refs = c.group_references(g.id);
+                    (g, s, refs)
+                })
+                .collect()
+        })
     }
 
     fn barrier(&self) -> Result<(), String> {

@@ -23,8 +23,8 @@
 use super::bridge::Bridge;
 use super::codec::action::port;
 use super::codec::error::{
-    BadRequest, FlowModFailed, GroupModFailed, HelloFailed, MeterModFailed, OfError, RoleRequestFailed,
-    SwitchConfigFailed, TableFeaturesFailed, TableModFailed,
+    BadAction, BadRequest, FlowModFailed, HelloFailed, MeterModFailed, OfError, RoleRequestFailed, SwitchConfigFailed,
+    TableFeaturesFailed, TableModFailed,
 };
 use super::codec::flow::{FlowMod, NO_BUFFER};
 use super::codec::message::{
@@ -33,9 +33,11 @@ use super::codec::message::{
 use super::codec::multipart::{AggregateStats, MultipartReply, MultipartRequest};
 use super::codec::packet::PacketOut;
 use super::convert::actions::{action_from, Context};
+use super::convert::groups::{group_desc, group_error, group_features, group_mod, group_stats};
 use super::convert::{flow_mod, flow_selector, flow_stats};
 use super::features;
 use crate::core::rules::RuleOpError;
+use odpx_classifier::rules::group::ALL_GROUPS;
 use odpx_classifier::rules::RuleAction;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -236,11 +238,10 @@ impl Session {
         let mut origin = Vec::with_capacity(mods.len());
         for (xid, fm, raw) in mods {
             match flow_mod(&fm) {
-                Ok(Some(op)) => {
+                Ok(op) => {
                     ops.push(op);
                     origin.push((xid, raw));
                 }
-                Ok(None) => {}
                 Err(e) => error(out, xid, e, &raw),
             }
         }
@@ -253,6 +254,10 @@ impl Session {
                 Err(RuleOpError::Overlap) => FlowModFailed::Overlap,
                 Err(RuleOpError::BadTable) => FlowModFailed::BadTableId,
                 Err(RuleOpError::TableFull) => FlowModFailed::TableFull,
+                Err(RuleOpError::UnknownGroup(_)) => {
+                    error(out, xid, OfError::BadAction(BadAction::BadOutGroup), &raw);
+                    continue;
+                }
             };
             error(out, xid, OfError::FlowModFailed(e), &raw);
         }
@@ -376,8 +381,14 @@ impl Session {
                     Ok(())
                 }
             }
-            // Groups and meters come with the pipeline work.
-            Message::GroupMod(_) => Err(OfError::GroupModFailed(GroupModFailed::BadType)),
+            Message::GroupMod(gm) => {
+                let op = group_mod(&gm)?;
+                match bridge.group_ops(vec![op]).remove(0) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(group_error(&e)),
+                }
+            }
+            // Meters come with the pipeline work.
             Message::MeterMod(_) => Err(OfError::MeterModFailed(MeterModFailed::OutOfMeters)),
             _ => Ok(()),
         }
@@ -399,17 +410,11 @@ impl Session {
             MultipartRequest::Desc => MultipartReply::Desc(features::desc(bridge.datapath_id())),
             MultipartRequest::Flow(req) => {
                 let now = bridge.now();
-                let flows = match flow_selector(&req)? {
-                    Some(sel) => bridge.flows(&sel),
-                    None => Vec::new(),
-                };
+                let flows = bridge.flows(&flow_selector(&req)?);
                 MultipartReply::Flow(flows.iter().map(|(r, s)| flow_stats(r, s, now)).collect())
             }
             MultipartRequest::Aggregate(req) => {
-                let flows = match flow_selector(&req)? {
-                    Some(sel) => bridge.flows(&sel),
-                    None => Vec::new(),
-                };
+                let flows = bridge.flows(&flow_selector(&req)?);
                 MultipartReply::Aggregate(AggregateStats {
                     packet_count: flows.iter().map(|(_, s)| s.packets).sum(),
                     byte_count: flows.iter().map(|(_, s)| s.bytes).sum(),
@@ -433,8 +438,22 @@ impl Session {
             MultipartRequest::TableFeatures(_) => {
                 return Err(OfError::TableFeaturesFailed(TableFeaturesFailed::Eperm));
             }
+            MultipartRequest::Group { group_id } => {
+                let now = bridge.now();
+                let groups = bridge.groups(group_id);
+                MultipartReply::Group(
+                    groups
+                        .iter()
+                        .map(|(g, s, refs)| group_stats(g, s, *refs, now))
+                        .collect(),
+                )
+            }
+            MultipartRequest::GroupDesc => {
+                MultipartReply::GroupDesc(bridge.groups(ALL_GROUPS).iter().map(|(g, ..)| group_desc(g)).collect())
+            }
+            MultipartRequest::GroupFeatures => MultipartReply::GroupFeatures(group_features()),
             MultipartRequest::Experimenter { .. } => return Err(OfError::BadRequest(BadRequest::BadExperimenter)),
-            // Groups and meters come with the pipeline work.
+            // Meters come with the pipeline work.
             _ => return Err(OfError::BadRequest(BadRequest::BadMultipart)),
         };
         out.extend(encode_multipart_reply(xid, &reply));

@@ -457,7 +457,7 @@ pub fn reply(r: &Reply) -> String {
             pmd_stats: true,
         } => pmd_stats(snapshot),
         Reply::Done => String::new(),
-        Reply::Rules(rules) => rules.iter().map(|r| format!(" {r}\n")).collect(),
+        Reply::Rules(lines) | Reply::Groups(lines) => lines.iter().map(|r| format!(" {r}\n")).collect(),
         Reply::Added(n) => format!("{n} rules added\n"),
         Reply::Deleted(n) => format!("{n} rules deleted\n"),
         Reply::Megaflows(flows) => megaflows(flows),

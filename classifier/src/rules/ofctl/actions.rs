@@ -67,7 +67,7 @@ pub(super) fn parse_actions(c: &mut Cursor) -> PResult<Vec<RuleAction>> {
 
 /// Actions separated by commas, up to the end of the input or up to
 /// `close` (consumed). `drop` must stand alone.
-fn parse_list(c: &mut Cursor, close: Option<&str>) -> PResult<Vec<RuleAction>> {
+pub(super) fn parse_list(c: &mut Cursor, close: Option<&str>) -> PResult<Vec<RuleAction>> {
     let mut items: Vec<(usize, Option<RuleAction>)> = Vec::new();
     c.skip_ws();
     if close.is_some_and(|e| c.eat(e)) {
@@ -187,6 +187,10 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
             RuleAction::GotoTable(c.uint(254)? as u8)
         }
         "resubmit" => parse_resubmit(c)?,
+        "group" => {
+            c.expect(":")?;
+            RuleAction::Group(c.uint(crate::rules::group::MAX_GROUP_ID as u64)? as u32)
+        }
         "clear_actions" => RuleAction::ClearActions,
         "write_actions" => parse_write_actions(c)?,
         "write_metadata" => {
@@ -305,6 +309,7 @@ fn parse_write_actions(c: &mut Cursor) -> PResult<RuleAction> {
                 | RuleAction::PopMpls(_)
                 | RuleAction::SetMplsTtl(_)
                 | RuleAction::DecMplsTtl
+                | RuleAction::Group(_)
         );
         if !allowed {
             return c.err_at(start, format!("{} cannot be in an action set", super::format_action(a)));

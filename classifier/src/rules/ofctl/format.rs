@@ -200,6 +200,7 @@ fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
             table.map(|t| t.to_string()).unwrap_or_default()
         ),
         RuleAction::GotoTable(t) => format!("goto_table:{t}"),
+        RuleAction::Group(g) => format!("group:{g}"),
     }
 }
 

@@ -10,8 +10,10 @@
 
 mod actions;
 mod format;
+mod group;
 
 pub use self::format::{format_action, format_flow, format_match, format_rule};
+pub use self::group::{format_group, format_group_stats, parse_group, parse_group_id};
 
 use self::actions::parse_actions;
 use self::format::FIELD_CANON;

@@ -9,6 +9,7 @@
 
 use super::error::{BadRequest, OfError};
 use super::flow::{FlowMod, FlowRemoved};
+use super::group::GroupMod;
 use super::multipart::{MultipartReply, MultipartRequest};
 use super::packet::{PacketIn, PacketOut};
 use super::port::{PortDesc, PortMod};
@@ -134,8 +135,7 @@ pub enum Message {
     },
     PacketOut(PacketOut),
     FlowMod(FlowMod),
-    /// Groups come with the pipeline work; kept as bytes until then.
-    GroupMod(Vec<u8>),
+    GroupMod(GroupMod),
     PortMod(PortMod),
     TableMod {
         table_id: u8,
@@ -345,7 +345,7 @@ fn decode_body(kind: u8, r: &mut Reader) -> Result<Message, OfError> {
         }
         13 => M::PacketOut(PacketOut::decode(r)?),
         14 => M::FlowMod(FlowMod::decode(r)?),
-        15 => M::GroupMod(r.rest().to_vec()),
+        15 => M::GroupMod(GroupMod::decode(r)?),
         16 => M::PortMod(PortMod::decode(r)?),
         17 => {
             let table_id = r.u8()?;
@@ -479,7 +479,8 @@ fn encode_body(msg: &Message, out: &mut Vec<u8>) {
             out.put_u16(code);
             out.extend_from_slice(data);
         }
-        M::EchoRequest(d) | M::EchoReply(d) | M::GroupMod(d) | M::MeterMod(d) => out.extend_from_slice(d),
+        M::EchoRequest(d) | M::EchoReply(d) | M::MeterMod(d) => out.extend_from_slice(d),
+        M::GroupMod(g) => g.encode(out),
         M::Experimenter {
             experimenter,
             exp_type,

@@ -31,6 +31,7 @@
 pub mod action;
 pub mod error;
 pub mod flow;
+pub mod group;
 pub mod instruction;
 pub mod message;
 pub mod multipart;

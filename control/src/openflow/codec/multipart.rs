@@ -8,6 +8,7 @@
 
 use super::error::{BadRequest, OfError};
 use super::flow::{FlowStats, FlowStatsRequest};
+use super::group::{GroupDesc, GroupFeatures, GroupStats};
 use super::port::{PortDesc, PortStats};
 use super::wire::{Reader, Writer};
 
@@ -339,7 +340,10 @@ pub enum MultipartReply {
     Queue(Vec<QueueStats>),
     TableFeatures(Vec<TableFeatures>),
     PortDesc(Vec<PortDesc>),
-    /// Group, meter and experimenter replies, kept as bytes.
+    Group(Vec<GroupStats>),
+    GroupDesc(Vec<GroupDesc>),
+    GroupFeatures(GroupFeatures),
+    /// Meter and experimenter replies, kept as bytes.
     Other {
         kind: u16,
         body: Vec<u8>,
@@ -357,6 +361,9 @@ impl MultipartReply {
             MultipartReply::Queue(_) => kind::QUEUE,
             MultipartReply::TableFeatures(_) => kind::TABLE_FEATURES,
             MultipartReply::PortDesc(_) => kind::PORT_DESC,
+            MultipartReply::Group(_) => kind::GROUP,
+            MultipartReply::GroupDesc(_) => kind::GROUP_DESC,
+            MultipartReply::GroupFeatures(_) => kind::GROUP_FEATURES,
             MultipartReply::Other { kind, .. } => *kind,
         }
     }
@@ -401,6 +408,9 @@ impl MultipartReply {
             }),
             MultipartReply::TableFeatures(v) => each(v, TableFeatures::encode),
             MultipartReply::PortDesc(v) => each(v, PortDesc::encode),
+            MultipartReply::Group(v) => each(v, GroupStats::encode),
+            MultipartReply::GroupDesc(v) => each(v, GroupDesc::encode),
+            MultipartReply::GroupFeatures(f) => each(std::slice::from_ref(f), GroupFeatures::encode),
             MultipartReply::Other { body, .. } => vec![body.clone()],
         }
     }
@@ -456,6 +466,9 @@ impl MultipartReply {
             })?),
             kind::TABLE_FEATURES => MultipartReply::TableFeatures(all(r, TableFeatures::decode)?),
             kind::PORT_DESC => MultipartReply::PortDesc(all(r, PortDesc::decode)?),
+            kind::GROUP => MultipartReply::Group(all(r, GroupStats::decode)?),
+            kind::GROUP_DESC => MultipartReply::GroupDesc(all(r, GroupDesc::decode)?),
+            kind::GROUP_FEATURES => MultipartReply::GroupFeatures(GroupFeatures::decode(r)?),
             kind => MultipartReply::Other {
                 kind,
                 body: r.rest().to_vec(),

@@ -5,8 +5,8 @@
 //! `write_actions(...)`, `write_metadata`, `goto_table`. What odpx cannot
 //! carry out is refused with the error a controller expects: an action
 //! type it does not run `OFPBAC_BAD_TYPE`, a port it has no meaning for
-//! `OFPBAC_BAD_OUT_PORT`, a group `OFPBAC_BAD_OUT_GROUP` (groups come
-//! with the pipeline work), a field a set cannot write
+//! `OFPBAC_BAD_OUT_PORT`, a group that does not exist
+//! `OFPBAC_BAD_OUT_GROUP` (the group table says), a field a set cannot write
 //! `OFPBAC_BAD_SET_TYPE`, a set of a field the match does not pin the
 //! protocol of `OFPBAC_MATCH_INCONSISTENT`, a goto backwards
 //! `OFPBIC_BAD_TABLE_ID`, a meter `OFPBIC_UNSUP_INST`.
@@ -19,6 +19,7 @@ use crate::openflow::codec::instruction::Instruction;
 use crate::openflow::codec::oxm::{Oxm, OxmField};
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::field::Field;
+use odpx_classifier::rules::group::MAX_GROUP_ID;
 use odpx_classifier::rules::ofctl::check_actions_prereqs;
 use odpx_classifier::rules::RuleAction;
 
@@ -73,6 +74,8 @@ pub fn action_from(a: &Action, ctx: Context) -> Result<Option<RuleAction>, OfErr
             mask: 0xff,
         },
         Action::SetField(oxm) => set_field_from(oxm)?,
+        // Whether the group exists is the group table's to say.
+        Action::Group(g) if *g <= MAX_GROUP_ID => RuleAction::Group(*g),
         Action::Group(_) => return Err(bad_action(BadAction::BadOutGroup)),
         Action::Experimenter { .. } => return Err(bad_action(BadAction::BadExperimenter)),
         _ => return Err(bad_action(BadAction::BadType)),
@@ -210,6 +213,7 @@ pub fn action_to(a: &RuleAction, flavor: Flavor) -> Vec<Action> {
                 data,
             }
         }
+        RuleAction::Group(g) => Action::Group(*g),
         RuleAction::ClearActions
         | RuleAction::WriteActions(_)
         | RuleAction::WriteMetadata { .. }

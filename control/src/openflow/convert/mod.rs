@@ -7,6 +7,7 @@
 //! and what odpx cannot do to the error OpenFlow names for it.
 
 pub mod actions;
+pub mod groups;
 pub mod matches;
 
 use self::actions::{instructions_from, instructions_to};
@@ -21,9 +22,8 @@ use crate::openflow::codec::flow::{
 use odpx_classifier::rules::{Rule, Selector};
 use std::time::Instant;
 
-/// The rule-table change a FLOW_MOD asks for (`None`: one that cannot
-/// select any rule, such as a delete by a group odpx does not have).
-pub fn flow_mod(fm: &FlowMod) -> Result<Option<RuleOp>, OfError> {
+/// The rule-table change a FLOW_MOD asks for.
+pub fn flow_mod(fm: &FlowMod) -> Result<RuleOp, OfError> {
     let bad_table = OfError::FlowModFailed(FlowModFailed::BadTableId);
     if fm.flags & !of_flags::ALL != 0 {
         return Err(OfError::FlowModFailed(FlowModFailed::BadFlags));
@@ -40,6 +40,7 @@ pub fn flow_mod(fm: &FlowMod) -> Result<Option<RuleOp>, OfError> {
         cookie: fm.cookie,
         cookie_mask: fm.cookie_mask,
         out_port: None,
+        out_group: None,
     };
     let op = match fm.command {
         FlowModCommand::Add => {
@@ -68,39 +69,34 @@ pub fn flow_mod(fm: &FlowMod) -> Result<Option<RuleOp>, OfError> {
             }
         }
         FlowModCommand::Delete | FlowModCommand::DeleteStrict => {
-            if fm.out_group != GROUP_ANY {
-                return Ok(None);
-            }
             let mut sel = selector(fm.command == FlowModCommand::DeleteStrict);
             sel.out_port = (fm.out_port != port::ANY).then_some(fm.out_port);
+            sel.out_group = (fm.out_group != GROUP_ANY).then_some(fm.out_group);
             RuleOp::Delete { sel }
         }
     };
-    Ok(Some(op))
+    Ok(op)
 }
 
-/// The rules a FLOW or AGGREGATE request names (`None`: none can be, as
-/// a filter on a group).
-pub fn flow_selector(req: &FlowStatsRequest) -> Result<Option<Selector>, OfError> {
-    if req.out_group != GROUP_ANY {
-        return Ok(None);
-    }
+/// The rules a FLOW or AGGREGATE request names.
+pub fn flow_selector(req: &FlowStatsRequest) -> Result<Selector, OfError> {
     if req.table_id != TABLE_ALL && req.table_id >= N_TABLES {
         return Err(OfError::BadRequest(BadRequest::BadTableId));
     }
-    Ok(Some(Selector {
+    Ok(Selector {
         table: (req.table_id != TABLE_ALL).then_some(req.table_id),
         matched: to_match(&req.matched)?,
         strict: None,
         cookie: req.cookie,
         cookie_mask: req.cookie_mask,
         out_port: (req.out_port != port::ANY).then_some(req.out_port),
-    }))
+        out_group: (req.out_group != GROUP_ANY).then_some(req.out_group),
+    })
 }
 
 /// Seconds and nanoseconds from `since` to `now`, to the millisecond
 /// (as Open vSwitch keeps them: `ovs-ofctl` prints `duration=1.234s`).
-fn duration(since: Instant, now: Instant) -> (u32, u32) {
+pub(super) fn duration(since: Instant, now: Instant) -> (u32, u32) {
     let d = now.saturating_duration_since(since);
     (d.as_secs() as u32, d.subsec_millis() * 1_000_000)
 }
@@ -187,7 +183,7 @@ mod tests {
             let fs = flow_stats(&rule, &stats, now);
             let mut fm = add(fs.table_id, fs.matched.clone(), fs.instructions.clone());
             (fm.idle_timeout, fm.flags, fm.priority) = (fs.idle_timeout, fs.flags, fs.priority);
-            let Ok(Some(RuleOp::Add(back))) = flow_mod(&fm) else {
+            let Ok(RuleOp::Add(back)) = flow_mod(&fm) else {
                 panic!("{text}: {:?}", flow_mod(&fm))
             };
             assert_eq!(format_rule(&back), format_rule(&rule), "{text}");
@@ -211,12 +207,12 @@ mod tests {
             1,
         ))]);
         assert_eq!(err(&add(0, vec![], vec![set])), Err("OFPBAC_MATCH_INCONSISTENT".into()));
-        // A meter, a group.
+        // A meter, a group number above OFPG_MAX.
         assert_eq!(
             err(&add(0, vec![], vec![Instruction::Meter(1)])),
             Err("OFPBIC_UNSUP_INST".into())
         );
-        let group = Instruction::ApplyActions(vec![crate::openflow::codec::action::Action::Group(1)]);
+        let group = Instruction::ApplyActions(vec![crate::openflow::codec::action::Action::Group(0xffff_ff01)]);
         assert_eq!(err(&add(0, vec![], vec![group])), Err("OFPBAC_BAD_OUT_GROUP".into()));
         // Unknown flags; a buffer.
         let mut fm = add(0, vec![], vec![]);
