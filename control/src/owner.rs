@@ -37,6 +37,7 @@
 
 use crate::backend::Backend;
 use crate::core::counters::TunnelCounters;
+use crate::core::groups::GroupOp;
 use crate::core::registry::Usage;
 use crate::core::translate::Trace;
 use crate::core::underlay::{NeighbourRow, RouteRow};
@@ -224,6 +225,12 @@ impl Owner {
             };
             if let Some(e) = refused {
                 let _ = reply.send(Err(format!("{e}; no rules added")));
+                return;
+            }
+        }
+        if let Change::Group(GroupOp::Add(g) | GroupOp::Modify(g)) = &c {
+            if let Some(e) = lock(&self.exec).backend.refuses_group(g) {
+                let _ = reply.send(Err(format!("{e}; nothing changed")));
                 return;
             }
         }

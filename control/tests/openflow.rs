@@ -500,14 +500,19 @@ fn ovs_ofctl_over_tls_and_a_rogue_certificate_refused() {
     let _ = std::fs::remove_dir_all(&pki.dir);
 }
 
-fn ofctl(target: &str, args: &[&str]) -> String {
-    let out = Command::new("ovs-ofctl")
+/// `ovs-ofctl -O OpenFlow13 COMMAND TARGET ARGS...`.
+fn ofctl_run(target: &str, args: &[&str]) -> std::process::Output {
+    Command::new("ovs-ofctl")
         .args(["-O", "OpenFlow13"])
         .args(args.iter().take(1))
         .arg(target)
         .args(args.iter().skip(1))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn ofctl(target: &str, args: &[&str]) -> String {
+    let out = ofctl_run(target, args);
     assert!(
         out.status.success(),
         "ovs-ofctl {args:?}: {}",
@@ -518,13 +523,7 @@ fn ofctl(target: &str, args: &[&str]) -> String {
 
 /// `ovs-ofctl ARGS` that must fail: what it printed on stderr.
 fn ofctl_refused(target: &str, args: &[&str]) -> String {
-    let out = Command::new("ovs-ofctl")
-        .args(["-O", "OpenFlow13"])
-        .args(args.iter().take(1))
-        .arg(target)
-        .args(args.iter().skip(1))
-        .output()
-        .unwrap();
+    let out = ofctl_run(target, args);
     assert!(!out.status.success(), "ovs-ofctl {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -59,7 +59,8 @@ enum Cmd {
         flush: bool,
     },
     /// Talk to a running switch: show, dump-flows, add-flow RULE,
-    /// del-flows [--strict] MATCH (none: all), dump-megaflows, pmd-stats-show, pmd-stats-clear,
+    /// del-flows [--strict] MATCH (none: all), add-group GROUP, mod-group GROUP,
+    /// del-groups [group_id=N], dump-groups, dump-group-stats, dump-megaflows, pmd-stats-show, pmd-stats-clear,
     /// mac-table, offload on|off (hybrid mode), tnl-routes, tnl-neigh, trace KEY.
     Ctl {
         /// The control socket.

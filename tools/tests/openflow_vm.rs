@@ -31,7 +31,10 @@ OF=unix:/tmp/of.mgmt
 # A UDP frame from 10.0.0.1 to 10.0.0.2, port 9.
 PKT=ffffffffffff02000000000108004500002c00000000401166bf0a0000010a00000203e80009001800006f647078207061636b65742d6f757421
 sec() { echo "=== $1"; }
+txa1() { cat /sys/class/net/a1/statistics/tx_packets; }
 txa2() { cat /sys/class/net/a2/statistics/tx_packets; }
+# gen ARGS...: h1 sends (odpx gen e1 ARGS); sets $sent.
+gen() { $IP netns exec h1 odpx gen e1 "$@" > /tmp/gen.out 2>&1; sent=$(sed -n 's/^sent \([0-9]*\).*/\1/p' /tmp/gen.out); }
 ofctl() { ovs-ofctl -O OpenFlow13 "$@"; }
 packet_ins() { grep -c 'OFPT_PACKET_IN' /tmp/mon.out; }
 connections() { ctl show | sed -n 's/.*connections: \([0-9]*\).*/\1/p'; }
@@ -154,6 +157,40 @@ for mode in kernel hybrid; do
   ovs-dpctl dump-flows odpx0
   echo "-- ports"
   ofctl --no-names dump-ports $OF
+
+  sec $mode-groups
+  # An all group whose second bucket changes its copy (a datapath clone).
+  ofctl del-flows $OF
+  ofctl add-group $OF 'group_id=1,type=all,bucket=output:20,bucket=set_field:02:00:00:00:00:99->eth_dst,output:20'
+  ofctl add-flow $OF 'priority=10,in_port=10,ip,actions=group:1'
+  c0=$(txa2)
+  gen --rate 100 --duration 2
+  until_at_least txa2 $((c0 + 2 * sent))
+  echo "all: $(($(txa2) - c0)) out of 20 for $sent"
+  echo "-- dpctl"
+  ovs-dpctl dump-flows odpx0 | grep 'in_port(10)'
+  echo "-- stats"
+  ofctl dump-group-stats $OF
+  # Fast failover: back out of the input port while port 20 is down.
+  ofctl add-group $OF 'group_id=2,type=ff,bucket=watch_port:20,actions=output:20,bucket=actions=in_port'
+  ofctl mod-flows $OF 'in_port=10,ip,actions=group:2'
+  for state in down up; do
+    ofctl mod-port $OF 20 $state
+    a0=$(txa1); c0=$(txa2)
+    gen --rate 100 --duration 1
+    until_at_least txa$([ $state = down ] && echo 1 || echo 2) $(( $([ $state = down ] && echo $a0 || echo $c0) + sent))
+    echo "ff, port 20 $state: out of 10 $(($(txa1) - a0)), out of 20 $(($(txa2) - c0)) for $sent"
+  done
+  # Select: new flows spread over both buckets, each flow its own kernel flow.
+  ofctl add-group $OF 'group_id=3,type=select,bucket=output:20,bucket=actions=in_port'
+  ofctl mod-flows $OF 'in_port=10,ip,actions=group:3'
+  a0=$(txa1); c0=$(txa2)
+  gen --workload none --churn 200 --duration 2
+  for i in $(seq 50); do [ $(( $(txa1) - a0 + $(txa2) - c0 )) -ge $sent ] && break; sleep 0.2; done
+  echo "select: out of 10 $(($(txa1) - a0)), out of 20 $(($(txa2) - c0)) for $sent"
+  echo "kernel flows to 20: $(ovs-dpctl dump-flows odpx0 | grep -c 'actions:20$'), to 10: $(ovs-dpctl dump-flows odpx0 | grep -c 'actions:10$')"
+  ofctl del-groups $OF
+  echo "rules after del-groups: $(ofctl dump-flows $OF | grep -c actions)"
   kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
   cat /tmp/run.log
 done
@@ -250,6 +287,60 @@ fn ports_take_their_ofport_numbers(mode: &str) {
     assert!(s.contains("stopped rc=0"), "{s}");
 }
 
+/// Groups in the kernel's flows: an all group's modified copy is a
+/// `clone`; a fast-failover group follows port 20 down and up with the
+/// kernel flow of before revalidated; a select group spreads new flows
+/// over both buckets (one kernel flow each, none collapsed onto one);
+/// group counters include what the kernel carried; deleting the groups
+/// deletes their rules.
+fn groups_run_in_the_kernel(mode: &str) {
+    let s = section(&format!("{mode}-groups"));
+    let sent = number(&s, "out of 20 for ");
+    assert_eq!(number(&s, "all: "), 2 * sent, "two copies of each: {s}");
+    assert!(sent >= 150, "{s}");
+    let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
+    if mode == "kernel" {
+        let flow = dpctl
+            .lines()
+            .find(|l| l.contains("in_port(10)"))
+            .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"));
+        assert!(
+            flow.ends_with("actions:20,clone(set(eth(dst=02:00:00:00:00:99)),20)"),
+            "{flow}"
+        );
+    }
+    let stats = s.split("-- stats").nth(1).unwrap_or_default();
+    assert!(number(stats, "packet_count=") >= sent, "{s}");
+    for (state, via10, via20) in [("down", true, false), ("up", false, true)] {
+        let line = s
+            .lines()
+            .find(|l| l.starts_with(&format!("ff, port 20 {state}:")))
+            .unwrap_or_else(|| panic!("no ff {state}:\n{s}"));
+        let n = number(line, "for ");
+        assert!(n >= 50, "{line}");
+        assert_eq!(number(line, "out of 10 ") >= n, via10, "{line}");
+        assert_eq!(number(line, "out of 20 ") >= n, via20, "{line}");
+    }
+    let select = s
+        .lines()
+        .find(|l| l.starts_with("select:"))
+        .unwrap_or_else(|| panic!("{s}"));
+    let (to10, to20, n) = (
+        number(select, "out of 10 "),
+        number(select, "out of 20 "),
+        number(select, "for "),
+    );
+    assert!(n >= 300 && to10 + to20 >= n, "{select}");
+    assert!(to10 > n / 4 && to20 > n / 4, "both buckets: {select}");
+    if mode == "kernel" {
+        assert!(
+            number(&s, "kernel flows to 20: ") > 10 && number(&s, "to 10: ") > 10,
+            "{s}"
+        );
+    }
+    assert_eq!(number(&s, "rules after del-groups: "), 0, "{s}");
+}
+
 fn stops_cleanly(mode: &str) {
     let s = section(&format!("{mode}-stop"));
     assert!(s.contains("stopped rc=0"), "{s}");
@@ -276,6 +367,12 @@ fn kernel_mode_numbers_ports_by_ofport() {
 fn hybrid_mode_numbers_ports_by_ofport() {
     ports_take_their_ofport_numbers("hybrid");
 }
+fn kernel_mode_runs_groups() {
+    groups_run_in_the_kernel("kernel");
+}
+fn hybrid_mode_runs_groups() {
+    groups_run_in_the_kernel("hybrid");
+}
 fn kernel_mode_stops_cleanly() {
     stops_cleanly("kernel");
 }
@@ -293,5 +390,5 @@ fn hybrid_mode_stops_cleanly() {
 }
 
 odpx_tests::cases! {
-    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport;
+    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport, kernel_mode_runs_groups, hybrid_mode_runs_groups;
 }

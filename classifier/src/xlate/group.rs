@@ -16,7 +16,7 @@
 //!   state only, never on the packet; a port going down or up revalidates
 //!   every megaflow, so nothing is pinned either.
 //! * `select` hashes the Ethernet addresses, the Ethertype, the VLAN ID,
-//!   the IP addresses and protocol and the transport ports (symmetrically:
+//!   the IP (or ARP) addresses, the IP protocol and the transport ports (symmetrically:
 //!   both directions of a connection take the same bucket, as Open
 //!   vSwitch's default), and pins exactly those fields, so each megaflow
 //!   is one flow of the hash and every datapath (the kernel's included)
@@ -162,6 +162,12 @@ impl Xlate<'_> {
                 (wc.ipv4_src, wc.ipv4_dst) = (!0, !0);
                 h.pair(u64::from(f.ipv4_src), u64::from(f.ipv4_dst));
                 true
+            }
+            // ARP's addresses too: hosts behind one router differ only there.
+            0x0806 | 0x8035 => {
+                (wc.ipv4_src, wc.ipv4_dst) = (!0, !0);
+                h.pair(u64::from(f.ipv4_src), u64::from(f.ipv4_dst));
+                false
             }
             0x86dd => {
                 (wc.ipv6_src, wc.ipv6_dst) = ([0xff; 16], [0xff; 16]);

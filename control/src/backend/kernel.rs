@@ -25,6 +25,7 @@ use crate::core::{Feedback, Op, Packet};
 use odpx_classifier::flow_op::{Actions, FlowOp, Holder};
 use odpx_classifier::odp::OdpAction;
 use odpx_classifier::rules::field::Field;
+use odpx_classifier::rules::group::Group;
 use odpx_classifier::rules::{ofctl, Rule, RuleAction};
 use odpx_offload::error::OdpError;
 use odpx_offload::kernel::{FlowTable, PacketOut, RateLimitedLog};
@@ -239,11 +240,39 @@ impl Backend for Kernel {
     fn refuses(&self, rule: &Rule) -> Option<String> {
         self.refuse_rules.then(|| refusal(rule)).flatten()
     }
+
+    fn refuses_group(&self, group: &Group) -> Option<String> {
+        self.refuse_rules.then(|| group_refusal(group)).flatten()
+    }
 }
 
 /// Why the kernel datapath cannot carry out `rule`, if it cannot.
 pub fn refusal(rule: &Rule) -> Option<String> {
-    for a in &rule.actions {
+    let arp = rule.matched.key.eth_type == 0x0806 && rule.matched.mask.eth_type != 0;
+    let (what, field) = refused_set(&rule.actions, arp)?;
+    Some(format!(
+        "rule '{}': the kernel datapath cannot rewrite {what} (set_field ->{}), datapath = \"kernel\"",
+        ofctl::format_rule(rule),
+        field.name()
+    ))
+}
+
+/// Why the kernel datapath cannot carry out a group's buckets, if it cannot.
+pub fn group_refusal(group: &Group) -> Option<String> {
+    group.buckets.iter().find_map(|b| {
+        let (what, field) = refused_set(&b.actions, false)?;
+        Some(format!(
+            "group {}: the kernel datapath cannot rewrite {what} (set_field ->{}), datapath = \"kernel\"",
+            group.id,
+            field.name()
+        ))
+    })
+}
+
+/// The first set of a field the kernel cannot rewrite (`arp`: the
+/// packets are ARP, whose addresses it cannot rewrite either).
+fn refused_set(actions: &[RuleAction], arp: bool) -> Option<(&'static str, Field)> {
+    for a in actions {
         if let RuleAction::SetField { field, .. } = a {
             let what = match field {
                 Field::IcmpType | Field::IcmpCode => "ICMP fields",
@@ -253,18 +282,10 @@ pub fn refusal(rule: &Rule) -> Option<String> {
                 Field::DlType => "the Ethertype",
                 Field::TcpFlags => "TCP flags",
                 Field::InPort => "the input port",
-                Field::NwSrc | Field::NwDst
-                    if rule.matched.key.eth_type == 0x0806 && rule.matched.mask.eth_type != 0 =>
-                {
-                    "ARP fields"
-                }
+                Field::NwSrc | Field::NwDst if arp => "ARP fields",
                 _ => continue,
             };
-            return Some(format!(
-                "rule '{}': the kernel datapath cannot rewrite {what} (set_field ->{}), datapath = \"kernel\"",
-                ofctl::format_rule(rule),
-                field.name()
-            ));
+            return Some((what, *field));
         }
     }
     None
@@ -363,5 +384,15 @@ mod tests {
         assert!(e.contains("cannot rewrite ICMP fields"), "{e}");
         let e = refusal(&r("priority=1,arp,actions=set_field:10.0.0.9->arp_spa,output:2")).unwrap();
         assert!(e.contains("ARP fields"), "{e}");
+        let g = |t: &str| ofctl::parse_group(t).unwrap();
+        assert!(group_refusal(&g("group_id=4,type=all,bucket=mod_nw_dst:10.0.0.1,output:2")).is_none());
+        let e = group_refusal(&g(
+            "group_id=4,type=all,bucket=output:1,bucket=set_field:3->icmp_type,output:2",
+        ))
+        .unwrap();
+        assert!(
+            e.starts_with("group 4: the kernel datapath cannot rewrite ICMP fields"),
+            "{e}"
+        );
     }
 }

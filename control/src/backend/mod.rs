@@ -27,6 +27,7 @@ pub mod kernel;
 pub mod userspace;
 
 use crate::core::{Feedback, Op};
+use odpx_classifier::rules::group::Group;
 use odpx_classifier::rules::Rule;
 
 /// A datapath mode's backend (see the module documentation).
@@ -37,6 +38,11 @@ pub trait Backend: Send {
 
     /// Why this datapath cannot carry out `rule`, if it cannot.
     fn refuses(&self, _rule: &Rule) -> Option<String> {
+        None
+    }
+
+    /// Why this datapath cannot carry out `group`'s buckets, if it cannot.
+    fn refuses_group(&self, _group: &Group) -> Option<String> {
         None
     }
 }
