@@ -40,7 +40,7 @@ fn rule_text(table: u8) -> impl Strategy<Value = String> {
             Just("dl_dst=00:00:00:00:00:02")
         ]),
         1u16..6,
-        0usize..13,
+        0usize..14,
         1u32..5,
     )
         .prop_map(move |(proto, in_port, src, dst, l4, l2, prio, act, port)| {
@@ -80,7 +80,7 @@ fn rule_text(table: u8) -> impl Strategy<Value = String> {
                 4 => format!("strip_vlan,output:{port}"),
                 5 if table == 0 => "goto_table:1".to_string(),
                 6 => "drop".to_string(),
-                10..=12 => format!("group:{}", act - 9),
+                10..=13 => format!("group:{}", act - 9),
                 _ => format!("output:{}", port + 1),
             };
             s + "actions=" + &action
@@ -141,13 +141,15 @@ fn packet() -> impl Strategy<Value = FlowKey> {
         })
 }
 
-/// The groups rules may send packets to (`group:1` to `group:3`): copies
-/// that change the packet, a weighted select, a fast failover to a group.
-const GROUPS: [&str; 3] = [
+/// The groups rules may send packets to (`group:1` to `group:4`): copies
+/// that change the packet, a weighted select, a fast failover to a group,
+/// a select hashing chosen fields.
+const GROUPS: [&str; 4] = [
     "group_id=1,type=all,bucket=mod_nw_dst:10.9.9.9,output:2,bucket=output:3,bucket=mod_vlan_vid:7,resubmit(,1)",
     "group_id=2,type=select,bucket=output:1,bucket=weight:2,mod_dl_src:00:00:00:00:00:09,output:2,\
      bucket=output:3,bucket=weight:0,output:4",
-    "group_id=3,type=ff,bucket=watch_port:2,actions=group:2,bucket=output:1",
+    "group_id=3,type=ff,bucket=watch_port:2,actions=group:2,bucket=watch_port:1,actions=output:1",
+    "group_id=4,type=select,selection_method=hash,fields(nw_dst,tp_src,dl_vlan),bucket=output:1,bucket=output:2",
 ];
 
 fn load(texts: &[String], round_pins: bool) -> (RuleSet, Vec<Rule>) {

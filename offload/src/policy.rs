@@ -72,8 +72,9 @@ pub fn kernel_runs(actions: &[OdpAction], ports: &impl KernelPorts) -> Result<()
 /// VXLAN push toward a port that has a kernel VXLAN vport: that one
 /// becomes `set(tunnel(...))` with the header's VNI, addresses, TOS, TTL,
 /// DF bit and UDP port, then an output to the vport, which routes and
-/// encapsulates in the kernel. Anything else (decapsulation,
-/// recirculation, meters, MPLS, clones) stays in the PMDs.
+/// encapsulates in the kernel; and a `clone` (a group bucket's copy) of
+/// such actions. Anything else (decapsulation, recirculation, meters,
+/// MPLS) stays in the PMDs.
 pub fn kernel_actions(actions: &[OdpAction], ports: &impl KernelPorts) -> Result<Vec<OdpAction>, String> {
     let mut out = Vec::with_capacity(actions.len() + 1);
     for a in actions {
@@ -89,6 +90,8 @@ pub fn kernel_actions(actions: &[OdpAction], ports: &impl KernelPorts) -> Result
                 return Err("a set action the kernel does not run".into());
             }
             OdpAction::PushVlan { .. } | OdpAction::PopVlan => out.push(a.clone()),
+            // A group bucket's copy: the kernel runs it if it runs what is inside.
+            OdpAction::Clone(inner) => out.push(OdpAction::Clone(kernel_actions(inner, ports)?)),
             OdpAction::TunnelPush(t) if ports.is_tunnel_vport(t.tnl_port) => {
                 out.push(tunnel_set(t)?);
                 out.push(OdpAction::Output(t.tnl_port));
@@ -262,6 +265,27 @@ mod tests {
                 h.observe(id, totals[id as usize], now);
             }
         }
+    }
+
+    /// Vports 1 and 2, no tunnel vport.
+    struct TwoVports;
+
+    impl KernelPorts for TwoVports {
+        fn is_vport(&self, port: u32) -> bool {
+            matches!(port, 1 | 2)
+        }
+        fn is_tunnel_vport(&self, _port: u32) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_group_buckets_clone_runs_in_the_kernel_when_its_inside_does() {
+        let fmt = |a: &[OdpAction]| odpx_classifier::odp::actions::format_actions(a);
+        let acts = parse_actions("1,clone(set(eth(dst=00:00:00:00:00:09)),2)").unwrap();
+        assert_eq!(fmt(&kernel_actions(&acts, &TwoVports).unwrap()), fmt(&acts));
+        let to_pmd = parse_actions("clone(set(eth(dst=00:00:00:00:00:09)),3)").unwrap();
+        assert!(kernel_runs(&to_pmd, &TwoVports).is_err());
     }
 
     #[test]

@@ -172,20 +172,25 @@ for mode in kernel hybrid; do
   echo "-- stats"
   ofctl dump-group-stats $OF
   # Fast failover: back out of the input port while port 20 is down.
-  ofctl add-group $OF 'group_id=2,type=ff,bucket=watch_port:20,actions=output:20,bucket=actions=in_port'
+  ofctl add-group $OF 'group_id=2,type=ff,bucket=watch_port:20,actions=output:20,bucket=watch_port:10,actions=in_port'
   ofctl mod-flows $OF 'in_port=10,ip,actions=group:2'
+  ofctl dump-groups $OF
+  ofctl dump-flows $OF
   for state in down up; do
     ofctl mod-port $OF 20 $state
     a0=$(txa1); c0=$(txa2)
     gen --rate 100 --duration 1
     until_at_least txa$([ $state = down ] && echo 1 || echo 2) $(( $([ $state = down ] && echo $a0 || echo $c0) + sent))
     echo "ff, port 20 $state: out of 10 $(($(txa1) - a0)), out of 20 $(($(txa2) - c0)) for $sent"
+    ofctl dump-flows $OF
+    ovs-dpctl dump-flows odpx0 | grep 'in_port(10)'
   done
   # Select: new flows spread over both buckets, each flow its own kernel flow.
   ofctl add-group $OF 'group_id=3,type=select,bucket=output:20,bucket=actions=in_port'
   ofctl mod-flows $OF 'in_port=10,ip,actions=group:3'
   a0=$(txa1); c0=$(txa2)
   gen --workload none --churn 200 --duration 2
+  sent=$(sed -n 's/^new flows: \([0-9]*\).*/\1/p' /tmp/gen.out)
   for i in $(seq 50); do [ $(( $(txa1) - a0 + $(txa2) - c0 )) -ge $sent ] && break; sleep 0.2; done
   echo "select: out of 10 $(($(txa1) - a0)), out of 20 $(($(txa2) - c0)) for $sent"
   echo "kernel flows to 20: $(ovs-dpctl dump-flows odpx0 | grep -c 'actions:20$'), to 10: $(ovs-dpctl dump-flows odpx0 | grep -c 'actions:10$')"
@@ -284,7 +289,8 @@ fn ports_take_their_ofport_numbers(mode: &str) {
         .nth(1)
         .unwrap_or_else(|| panic!("no port 20:\n{s}"));
     assert!(number(port20, "tx pkts=") >= sent, "{s}");
-    assert!(s.contains("stopped rc=0"), "{s}");
+    let after = section(&format!("{mode}-groups"));
+    assert!(after.contains("stopped rc=0"), "{after}");
 }
 
 /// Groups in the kernel's flows: an all group's modified copy is a
@@ -317,9 +323,9 @@ fn groups_run_in_the_kernel(mode: &str) {
             .find(|l| l.starts_with(&format!("ff, port 20 {state}:")))
             .unwrap_or_else(|| panic!("no ff {state}:\n{s}"));
         let n = number(line, "for ");
-        assert!(n >= 50, "{line}");
-        assert_eq!(number(line, "out of 10 ") >= n, via10, "{line}");
-        assert_eq!(number(line, "out of 20 ") >= n, via20, "{line}");
+        assert!(n >= 50, "{line}\n{s}");
+        assert_eq!(number(line, "out of 10 ") >= n, via10, "{line}\n{s}");
+        assert_eq!(number(line, "out of 20 ") >= n, via20, "{line}\n{s}");
     }
     let select = s
         .lines()

@@ -229,6 +229,48 @@ fn a_deleted_interface_is_reported_and_a_re_created_one_or_a_link_back_up_rejoin
     assert!(json.contains("\"link_down\": 1"), "{json}");
 }
 
+/// A fast-failover group follows a real link: port 2 while its link is
+/// up, port 3 once it goes down (the kernel's notice, no controller), and
+/// port 2 again once it is back; megaflows of before are revalidated.
+fn a_fast_failover_group_follows_a_link_down_and_up() {
+    let d = Daemon::start("g", 3, "priority=0,actions=NORMAL");
+    assert_eq!(
+        d.ctl("add-group group_id=1,type=ff,bucket=watch_port:2,actions=output:2,bucket=watch_port:3,actions=output:3"),
+        ""
+    );
+    assert_eq!(
+        d.ctl("add-flow priority=100,in_port=1,udp,tp_dst=9,actions=group:1"),
+        ""
+    );
+    let a = [2, 0, 0, 0, 0, 0x31];
+    let f = udp_frame(a, None);
+    assert_eq!(
+        exchange(d.host(1), std::slice::from_ref(&f), d.host(2), a),
+        vec![f.clone()]
+    );
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s2", "down"]).unwrap();
+    wait_for_log(&d, "port 2 (s2): link down; out of the switch until it is up");
+    assert_eq!(
+        exchange(d.host(1), std::slice::from_ref(&f), d.host(3), a),
+        vec![f.clone()],
+        "{}",
+        d.ctl("dump-megaflows")
+    );
+    sh(&["ip", "-n", &d.sb.switch, "link", "set", "s2", "up"]).unwrap();
+    wait_for_log(&d, "port 2 (s2): link up; back in the switch");
+    assert_eq!(
+        exchange(d.host(1), std::slice::from_ref(&f), d.host(2), a),
+        vec![f.clone()]
+    );
+    let stats = d.ctl("dump-group-stats");
+    assert!(
+        stats.contains("packet_count=3,")
+            && stats.contains("bucket0:packet_count=2,")
+            && stats.contains("bucket1:packet_count=1,"),
+        "{stats}"
+    );
+}
+
 fn wait_for_log(d: &Daemon, line: &str) {
     let t = Instant::now();
     while !d.log().contains(line) {
@@ -352,5 +394,5 @@ fn twenty_kill_9s_under_traffic_leave_nothing_that_blocks_a_restart() {
 
 odpx_tests::cases! {
     [odpx_tests::harness::NETNS, odpx_tests::harness::PING] => ping_crosses_the_switch_where_the_rules_let_icmp_through;
-    [odpx_tests::harness::NETNS] => learning_switch_forwards_and_stops_cleanly, rules_forward_drop_and_change_live, vlan_is_pushed_and_popped_on_the_far_side, a_deleted_interface_is_reported_and_a_re_created_one_or_a_link_back_up_rejoins_by_itself, truncated_and_malformed_frames_are_forwarded_by_a_catch_all_rule, a_randomized_soak_gets_no_old_decision, twenty_kill_9s_under_traffic_leave_nothing_that_blocks_a_restart;
+    [odpx_tests::harness::NETNS] => learning_switch_forwards_and_stops_cleanly, rules_forward_drop_and_change_live, vlan_is_pushed_and_popped_on_the_far_side, a_deleted_interface_is_reported_and_a_re_created_one_or_a_link_back_up_rejoins_by_itself, truncated_and_malformed_frames_are_forwarded_by_a_catch_all_rule, a_fast_failover_group_follows_a_link_down_and_up, a_randomized_soak_gets_no_old_decision, twenty_kill_9s_under_traffic_leave_nothing_that_blocks_a_restart;
 }

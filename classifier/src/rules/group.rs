@@ -24,6 +24,7 @@
 //! How the translator runs a group, and what a megaflow of one pins, is
 //! [`crate::xlate`]'s business (its `group` room).
 
+use super::field::Field;
 use super::RuleAction;
 use std::collections::BTreeMap;
 
@@ -90,12 +91,28 @@ impl Bucket {
     }
 }
 
+/// How a select group chooses (`selection_method`, an Open vSwitch
+/// extension: OpenFlow 1.3 leaves it to the switch).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Selection {
+    /// The addresses, the protocol and the ports (see the translator's
+    /// group room).
+    #[default]
+    Default,
+    /// `selection_method=dp_hash`: Open vSwitch hashes in the datapath;
+    /// odpx hashes the same fields as by default.
+    DpHash,
+    /// `selection_method=hash,fields(...)`: these fields only.
+    Hash(Vec<Field>),
+}
+
 /// A group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Group {
     pub id: u32,
     pub kind: GroupKind,
     pub buckets: Vec<Bucket>,
+    pub selection: Selection,
 }
 
 /// Why a group change was refused (OpenFlow's GROUP_MOD_FAILED codes
@@ -260,6 +277,7 @@ mod tests {
 
     fn group(id: u32, kind: GroupKind, targets: &[&[RuleAction]]) -> Group {
         Group {
+            selection: Selection::Default,
             id,
             kind,
             buckets: targets

@@ -23,7 +23,10 @@
 //!   spreads flows over the buckets without a datapath hash. The weighted
 //!   choice is by hash threshold: the hash modulo the live buckets' total
 //!   weight falls into one bucket's share. A select group with one live
-//!   bucket hashes nothing and pins nothing.
+//!   bucket hashes nothing and pins nothing. With
+//!   `selection_method=hash,fields(...)`, the hash is of those fields
+//!   only, and only they are pinned (a field the packet lacks is left
+//!   out, after pinning the Ethertype or protocol that says so).
 //!
 //! # Liveness (as Open vSwitch)
 //! A bucket is live when it watches nothing, or its watched port is live
@@ -41,7 +44,7 @@ use super::{mpls, Xlate, MAX_RESUBMIT_DEPTH};
 use crate::key::{attr, FlowKey, Match, VLAN_CFI};
 use crate::odp::OdpAction;
 use crate::rules::field::Field;
-use crate::rules::group::{Bucket, Group, GroupKind, MAX_LIVENESS_DEPTH};
+use crate::rules::group::{Bucket, Group, GroupKind, Selection, MAX_LIVENESS_DEPTH};
 use crate::rules::ofctl::check_action_prereqs;
 use crate::rules::RuleAction;
 
@@ -129,7 +132,11 @@ impl Xlate<'_> {
             return live.first().copied();
         }
         let total: u64 = live.iter().map(|&i| u64::from(g.buckets[i].weight)).sum();
-        let mut share = self.flow_hash() % total;
+        let hash = match &g.selection {
+            Selection::Hash(fields) => self.fields_hash(fields),
+            Selection::Default | Selection::DpHash => self.flow_hash(),
+        };
+        let mut share = hash % total;
         for &i in &live {
             let w = u64::from(g.buckets[i].weight);
             if share < w {
@@ -186,6 +193,28 @@ impl Xlate<'_> {
                 (wc.tp_src, wc.tp_dst) = (!0, !0);
                 h.pair(u64::from(f.tp_src), u64::from(f.tp_dst));
             }
+        }
+        h.finish()
+    }
+
+    /// The hash of `selection_method=hash,fields(...)`: those fields'
+    /// values, each pinned, a field the packet lacks (its prerequisite
+    /// unmet, which is pinned too) left out.
+    fn fields_hash(&mut self, fields: &[Field]) -> u64 {
+        let mut h = Hash::default();
+        for &f in fields {
+            let set = RuleAction::SetField {
+                field: f,
+                value: 0,
+                mask: f.full_mask(),
+            };
+            if !self.prereqs_hold(&set) {
+                continue;
+            }
+            f.put(&mut self.wc, f.full_mask(), f.full_mask());
+            let v = f.get(&self.flow);
+            h.add(v as u64);
+            h.add((v >> 64) as u64);
         }
         h.finish()
     }
@@ -417,6 +446,22 @@ mod tests {
         }
         assert_eq!(to[4], 0, "a bucket of weight 0 is never chosen");
         assert!((900..1100).contains(&to[2]) && (1900..2100).contains(&to[3]), "{to:?}");
+        // Hashing chosen fields pins those only.
+        let by_dst = pipeline(
+            "in_port=1,actions=group:1",
+            &["group_id=1,type=select,selection_method=hash,fields(ip_dst),bucket=output:2,bucket=output:3"],
+        );
+        let t = translate(&by_dst, &tcp("10.0.0.1", "10.0.0.2", 1, 2), &mut env);
+        assert_eq!(
+            format_match(&t.megaflow),
+            "in_port(1),eth(),eth_type(0x0800),ipv4(dst=10.0.0.2)"
+        );
+        let spread: std::collections::HashSet<String> = (0..64)
+            .map(|i| {
+                format_actions(&translate(&by_dst, &tcp("10.0.0.1", &format!("10.0.1.{i}"), 1, 2), &mut env).actions)
+            })
+            .collect();
+        assert_eq!(spread.len(), 2, "both buckets: {spread:?}");
         // One live bucket: nothing hashed, nothing pinned.
         let one = pipeline("in_port=1,actions=group:1", &["group_id=1,type=select,bucket=output:2"]);
         let t = translate(&one, &tcp("10.0.0.1", "10.0.0.2", 1, 2), &mut env);
@@ -430,7 +475,7 @@ mod tests {
             &[
                 "group_id=2,type=ff,bucket=watch_port:4,actions=output:4",
                 "group_id=1,type=ff,bucket=watch_port:2,actions=output:2,\
-                 bucket=watch_group:2,actions=output:3,bucket=actions=output:4",
+                 bucket=watch_group:2,actions=output:3,bucket=watch_port:1,actions=output:4",
             ],
         );
         let k = tcp("10.0.0.1", "10.0.0.2", 1, 2);

@@ -1,12 +1,13 @@
 //! Groups in `ovs-ofctl`'s syntax: what `add-group` takes and
 //! `dump-groups` prints.
 //!
-//! `group_id=N,type=all|select|indirect|ff[,bucket=BUCKET]...`, where a
-//! bucket is `[weight:W,][watch_port:P,][watch_group:G,][actions=]A,B,...`
+//! `group_id=N,type=all|select|indirect|ff[,selection_method=hash|dp_hash]
+//! [,fields(FIELD,...)][,bucket=BUCKET]...`, where a bucket is `[weight:W,][watch_port:P,][watch_group:G,][actions=]A,B,...`
 //! (`=` or `:` after each key). A select group's bucket without a weight
 //! weighs 1, as in Open vSwitch; other kinds ignore weights.
 
-use super::super::group::{Bucket, Group, GroupKind, ALL_GROUPS, ANY_GROUP, MAX_GROUP_ID};
+use super::super::field::Field;
+use super::super::group::{Bucket, Group, GroupKind, Selection, ALL_GROUPS, ANY_GROUP, MAX_GROUP_ID};
 use super::actions::parse_list;
 use super::format_action;
 use crate::text::{Cursor, PResult, ParseError};
@@ -15,7 +16,7 @@ use crate::text::{Cursor, PResult, ParseError};
 pub fn parse_group(s: &str) -> PResult<Group> {
     let (head, buckets) = split_buckets(s);
     let mut c = Cursor::new(head);
-    let (mut id, mut kind) = (None, None);
+    let (mut id, mut kind, mut method, mut fields) = (None, None, None, None);
     loop {
         c.take_while(|ch| ch == ',' || ch.is_whitespace());
         if c.at_end() {
@@ -23,6 +24,10 @@ pub fn parse_group(s: &str) -> PResult<Group> {
         }
         let start = c.pos;
         let key = c.ident();
+        if key == "fields" && c.eat("(") {
+            fields = Some(parse_fields(&mut c)?);
+            continue;
+        }
         if !(c.eat("=") || c.eat(":")) {
             return c.err_at(start, format!("expected '{key}=VALUE'"));
         }
@@ -38,10 +43,18 @@ pub fn parse_group(s: &str) -> PResult<Group> {
                     other => return c.err_at(at, format!("unknown group type '{other}'")),
                 });
             }
-            "selection_method" | "selection_method_param" | "fields" => {
+            "selection_method" => {
+                let at = c.pos;
+                method = Some(match c.ident() {
+                    "hash" => "hash",
+                    "dp_hash" => "dp_hash",
+                    other => return c.err_at(at, format!("unknown selection method '{other}' (hash or dp_hash)")),
+                });
+            }
+            "selection_method_param" => {
                 return c.err_at(
                     start,
-                    format!("'{key}' is not supported: select groups hash addresses and ports"),
+                    "'selection_method_param' is not supported: the hash has no basis to set",
                 );
             }
             "" => return c.err("expected a group field"),
@@ -56,6 +69,22 @@ pub fn parse_group(s: &str) -> PResult<Group> {
         pos: 0,
         msg: "missing 'type=' (all, select, indirect or ff)".into(),
     })?;
+    let fail = |msg: &str| {
+        Err(ParseError {
+            pos: 0,
+            msg: msg.into(),
+        })
+    };
+    let selection = match (method, fields) {
+        (Some("hash"), Some(f)) => Selection::Hash(f),
+        (Some("hash"), None) => return fail("selection_method=hash needs fields(...)"),
+        (_, Some(_)) => return fail("fields(...) goes with selection_method=hash"),
+        (Some(_), None) => Selection::DpHash,
+        (None, None) => Selection::Default,
+    };
+    if selection != Selection::Default && kind != GroupKind::Select {
+        return fail("a selection method is for select groups");
+    }
     let buckets = buckets
         .into_iter()
         .map(|(at, text)| {
@@ -65,7 +94,34 @@ pub fn parse_group(s: &str) -> PResult<Group> {
             })
         })
         .collect::<PResult<Vec<Bucket>>>()?;
-    Ok(Group { id, kind, buckets })
+    // As ovs-ofctl: a fast-failover bucket says what makes it live.
+    if kind == GroupKind::FastFailover && buckets.iter().any(|b| !b.watches()) {
+        return fail("fast failover bucket requires watch_port or watch_group");
+    }
+    Ok(Group {
+        id,
+        kind,
+        buckets,
+        selection,
+    })
+}
+
+/// `FIELD,...)` of `fields(...)`.
+fn parse_fields(c: &mut Cursor) -> PResult<Vec<Field>> {
+    let mut out = Vec::new();
+    loop {
+        c.skip_ws();
+        let at = c.pos;
+        let name = c.ident();
+        match Field::by_name(name) {
+            Some(f) => out.push(f),
+            None => return c.err_at(at, format!("unknown field '{name}'")),
+        }
+        if c.eat(")") {
+            return Ok(out);
+        }
+        c.expect(",")?;
+    }
 }
 
 /// The group numbers `del-groups` and the statistics verbs take:
@@ -169,6 +225,14 @@ fn watch(c: &mut Cursor, max: u32) -> PResult<Option<u32>> {
 /// the leading space).
 pub fn format_group(g: &Group) -> String {
     let mut s = format!("group_id={},type={}", g.id, g.kind.name());
+    match &g.selection {
+        Selection::Default => {}
+        Selection::DpHash => s.push_str(",selection_method=dp_hash"),
+        Selection::Hash(fields) => {
+            let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+            s.push_str(&format!(",selection_method=hash,fields({})", names.join(",")));
+        }
+    }
     for b in &g.buckets {
         s.push_str(",bucket=");
         let default_weight = u16::from(g.kind == GroupKind::Select);
@@ -269,8 +333,22 @@ mod tests {
         assert!(err("type=all,bucket=output:2").contains("group_id"));
         assert!(err("group_id=1,bucket=output:2").contains("type="));
         assert!(err("group_id=1,type=any").contains("unknown group type"));
+        assert!(
+            err("group_id=1,type=ff,bucket=watch_port:1,actions=output:1,bucket=output:2")
+                .contains("requires watch_port")
+        );
         assert!(err("group_id=1,type=all,bucket=output:2,bucket=frob").contains("frob"));
-        assert!(err("group_id=1,type=select,selection_method=dp_hash").contains("not supported"));
+        assert!(err("group_id=1,type=select,selection_method=hash").contains("needs fields"));
+        assert!(err("group_id=1,type=all,selection_method=dp_hash").contains("for select groups"));
+        assert!(err("group_id=1,type=select,selection_method=hash,fields(ip_dst,frob)").contains("frob"));
+        let g =
+            parse_group("group_id=1,type=select,selection_method=hash,fields(ip_dst,tcp_dst),bucket=output:1").unwrap();
+        assert_eq!(g.selection, Selection::Hash(vec![Field::NwDst, Field::TpDst]));
+        assert_eq!(
+            format_group(&g),
+            "group_id=1,type=select,selection_method=hash,fields(nw_dst,tp_dst),bucket=actions=output:1"
+        );
+        assert_eq!(parse_group(&format_group(&g)).unwrap(), g);
         assert_eq!(parse_group_id("group_id=7"), Ok(7));
         assert_eq!(parse_group_id(""), Ok(ALL_GROUPS));
         assert_eq!(parse_group_id("group_id=all"), Ok(ALL_GROUPS));

@@ -14,7 +14,7 @@ use crate::openflow::codec::action::port;
 use crate::openflow::codec::error::{BadAction, GroupModFailed, OfError};
 use crate::openflow::codec::group::{self as wire, GroupFeatures, GroupMod, GroupModCommand, WireBucket};
 use odpx_classifier::rules::group::{
-    Bucket, Group, GroupError, GroupKind, ALL_GROUPS, ANY_GROUP, MAX_GROUPS, MAX_GROUP_ID,
+    Bucket, Group, GroupError, GroupKind, Selection, ALL_GROUPS, ANY_GROUP, MAX_GROUPS, MAX_GROUP_ID,
 };
 use std::time::Instant;
 
@@ -42,6 +42,7 @@ pub fn group_mod(gm: &GroupMod) -> Result<GroupOp, OfError> {
         id: gm.group_id,
         kind,
         buckets,
+        selection: Selection::Default,
     };
     Ok(match gm.command {
         GroupModCommand::Add => GroupOp::Add(g),
