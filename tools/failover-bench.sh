@@ -44,16 +44,17 @@ round() {
   openflow_start "$sys" $NS t1 t2 t3
   ovs-ofctl -O OpenFlow13 add-group "$target" 'group_id=1,type=ff,bucket=watch_port:2,actions=output:2,bucket=watch_port:3,actions=output:3'
   ovs-ofctl -O OpenFlow13 add-flow "$target" 'in_port=1,actions=group:1'
+  local sinks=()
   for i in 2 3; do
     ip netns exec ${hosts[$((i - 1))]} "$odpx" sink eth0 --core 0 --duration 4.5 --quiet > "$work/sink$i" 2>&1 &
+    sinks+=($!)
   done
   sleep 0.5
   ip netns exec $H1 "$odpx" gen eth0 --rate "$rate" --duration 3 --core 0 > "$work/gen" 2>&1 &
   local gen=$!
   sleep 1
   ip -n $NS link set t2 down
-  wait $gen
-  wait
+  wait $gen "${sinks[@]}"
   local sent rx2 rx3 lost
   sent=$(sed -n 's/^sent \([0-9]*\).*/\1/p' "$work/gen")
   rx2=$(sed -n 's/^received \([0-9]*\).*/\1/p' "$work/sink2")

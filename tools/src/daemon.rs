@@ -33,11 +33,26 @@ pub fn run(config: &Path, flush: bool) -> R {
     let mut links = odpx_control::links::LinkWatch::default();
     let mut losses = odpx_control::logs::LossWatch::default();
     let mut memory = odpx_control::memory::MemoryTrim::default();
+    // The kernel's link notices wake the link watch at once (a fast-failover
+    // group's traffic moves when its port goes down, not at the next
+    // check); the checks also run every WATCH_EVERY without one.
+    let mut notices = odpx_offload::rtnl::RtnlMonitor::open()
+        .map_err(|e| tracing::warn!("no link notices ({e}): links are checked every {WATCH_EVERY:?}"))
+        .ok();
+    let mut last_watch = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(200));
+        match notices.as_mut() {
+            // Any notice, or a lost one (an overflow), is a reason to look.
+            Some(n) => drop(n.recv(WATCH_EVERY)),
+            None => std::thread::sleep(WATCH_EVERY),
+        }
         for line in links.check(&sw) {
             tracing::info!("{line}");
         }
+        if last_watch.elapsed() < WATCH_EVERY {
+            continue;
+        }
+        last_watch = Instant::now();
         if let Some(line) = losses.check(&sw, Instant::now()) {
             tracing::warn!("{line}");
         }
@@ -57,6 +72,9 @@ pub fn run(config: &Path, flush: bool) -> R {
     drop(sw);
     Ok(ExitCode::SUCCESS)
 }
+
+/// How often the daemon checks links, losses and memory without a notice.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
 
 /// What the daemon says once it runs: its datapath, ports, and what it
 /// did with a previous run's kernel flows.
