@@ -99,12 +99,7 @@ impl Switch {
 /// Parses the configured rules (all or none).
 pub fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
     let text = cfg.rules_text()?;
-    let rules = ofctl::parse_rules(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
-    let mut set = RuleSet::new();
-    for r in rules {
-        set.add(r);
-    }
-    Ok(set)
+    ofctl::parse_pipeline(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))
 }
 
 /// Userspace mode: a kernel datapath of this name that a kernel or
@@ -370,7 +365,9 @@ fn kernel_side(cfg: &Config, mut dp: KernelDatapath, opts: StartOptions) -> Resu
 /// Kernel mode: the datapath, its vports, the owner and the handlers.
 fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
     let rules = load_rules(cfg)?;
-    if let Some(e) = rules.iter().find_map(crate::backend::kernel::refusal) {
+    let refused = (rules.iter().find_map(crate::backend::kernel::refusal))
+        .or_else(|| rules.groups().iter().find_map(crate::backend::kernel::group_refusal));
+    if let Some(e) = refused {
         return Err(format!("{e}; no rules loaded"));
     }
     let ports: Vec<(String, u32)> = cfg.numbered_ports().map(|(no, p)| (p.name.clone(), no)).collect();

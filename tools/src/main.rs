@@ -15,7 +15,7 @@ use odpx_tools::pcap;
 
 use clap::{Parser, Subcommand};
 use odpx_classifier::odp::{self, parse_flow_line};
-use odpx_classifier::rules::ofctl::parse_rules;
+use odpx_classifier::rules::ofctl::parse_pipeline;
 use odpx_classifier::rules::RuleSet;
 use odpx_classifier::xlate::FloodEnv;
 use std::io::{BufRead, Write};
@@ -330,11 +330,7 @@ fn parse_pcap(file: &str, in_port: u32) -> Result<ExitCode, String> {
 
 fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(rules_file).map_err(|e| format!("{rules_file}: {e}"))?;
-    let rules = parse_rules(&text).map_err(|e| format!("{rules_file}:{}: {}; no rules loaded", e.line, e.err))?;
-    let mut set = RuleSet::new();
-    for r in rules {
-        set.add(r);
-    }
+    let set = parse_pipeline(&text).map_err(|e| format!("{rules_file}:{}: {}; no rules loaded", e.line, e.err))?;
     let key = odp::parse_key(key_text).map_err(|e| format!("key: {e}"))?;
     if !key.opaque.is_empty() {
         eprintln!(

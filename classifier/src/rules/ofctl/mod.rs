@@ -18,7 +18,8 @@ pub use self::group::{format_group, format_group_stats, parse_group, parse_group
 use self::actions::parse_actions;
 use self::format::FIELD_CANON;
 use super::field::{Field, Prereq};
-use super::{flags, Rule, RuleAction};
+use super::group::groups_named;
+use super::{flags, Rule, RuleAction, RuleSet};
 use crate::key::{FlowKey, Match};
 use crate::text::{Cursor, PResult, ParseError};
 
@@ -44,6 +45,39 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RuleFileError> {
         out.push(parse_rule(t).map_err(|err| RuleFileError { line: i + 1, err })?);
     }
     Ok(out)
+}
+
+/// A rule file with its groups: lines that start with `group_id=` are
+/// groups in `add-group` syntax, the others rules. A group must come
+/// before the rules and groups that name it. All or nothing, like
+/// [`parse_rules`].
+pub fn parse_pipeline(text: &str) -> Result<RuleSet, RuleFileError> {
+    let mut set = RuleSet::new();
+    let fail = |line: usize, msg: String| RuleFileError {
+        line,
+        err: ParseError { pos: 0, msg },
+    };
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if t.starts_with("group_id=") {
+            let g = parse_group(t).map_err(|err| RuleFileError { line: i + 1, err })?;
+            set.groups().check(&g, false).map_err(|e| fail(i + 1, e.to_string()))?;
+            set.groups_mut().put(g);
+            continue;
+        }
+        let r = parse_rule(t).map_err(|err| RuleFileError { line: i + 1, err })?;
+        if let Some(g) = groups_named(&r.actions).find(|g| !set.groups().contains(*g)) {
+            return Err(fail(
+                i + 1,
+                format!("group {g} does not exist (define it on an earlier line)"),
+            ));
+        }
+        set.add(r);
+    }
+    Ok(set)
 }
 
 pub(crate) const SHORTHANDS: &[(&str, u16, Option<u8>)] = &[
@@ -309,6 +343,26 @@ pub fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rule_file_defines_its_groups_before_using_them() {
+        let set = parse_pipeline(
+            "# groups first\ngroup_id=2,type=indirect,bucket=output:3\n\
+             group_id=1,type=all,bucket=output:2,bucket=group:2\n\
+             in_port=1,actions=group:1\n",
+        )
+        .unwrap();
+        assert_eq!((set.len(), set.groups().len()), (1, 2));
+        let e = parse_pipeline("in_port=1,actions=group:1\ngroup_id=1,type=all,bucket=output:2\n")
+            .err()
+            .expect("refused");
+        assert_eq!(e.line, 1);
+        assert!(e.err.msg.contains("group 1 does not exist"), "{e}");
+        let e = parse_pipeline("group_id=1,type=all,bucket=group:1\n")
+            .err()
+            .expect("refused");
+        assert!(e.err.msg.contains("reach itself"), "{e}");
+    }
 
     #[test]
     fn parse_and_format_round_trip() {
