@@ -323,3 +323,51 @@ fn random_rule_changes_mac_moves_and_expiry_never_leave_a_stale_decision() {
         run(seed, 150);
     }
 }
+
+/// A rule's and a group's counters include every packet of a megaflow
+/// that a rule change deleted from its PMD before a sweep read it: the
+/// PMD reports the megaflow's final statistics with its next sweep.
+#[test]
+fn counters_keep_the_packets_of_megaflows_deleted_between_sweeps() {
+    let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
+    let ops = |c: &mut Core, text: &str| {
+        let g = ofctl::parse_group(text).unwrap();
+        let now = Instant::now();
+        c.group_ops(vec![odpx_control::core::groups::GroupOp::Add(g)], now)
+    };
+    assert!(rig
+        .owner
+        .decide(|c| ops(c, "group_id=1,type=all,bucket=output:2"))
+        .iter()
+        .all(Result::is_ok));
+    rig.change(Change::AddRules(vec![ofctl::parse_rule(
+        "priority=10,in_port=1,actions=group:1",
+    )
+    .unwrap()]));
+    let f = frame(&Flow {
+        src: 1,
+        dst: Some(2),
+        tcp: false,
+        dport: 53,
+    });
+    // The first through the owner, four more through the PMD's megaflow.
+    for _ in 0..5 {
+        assert_eq!(rig.send(1, &f).len(), 1);
+    }
+    // A rule that splits the megaflow: it is deleted, unread.
+    rig.change(Change::AddRules(vec![ofctl::parse_rule(
+        "priority=20,in_port=1,tcp,actions=drop",
+    )
+    .unwrap()]));
+    // Sweeps come and report.
+    for _ in 0..3 {
+        rig.advance(Duration::from_secs(1));
+        rig.owner.decide(|c| c.tick(rig.now));
+        rig.settle();
+    }
+    let rules = rig.owner.read(|c| c.select_rules(&Selector::all(None)));
+    let grouped = rules.iter().find(|(r, _)| r.priority == 10).expect("the rule");
+    assert_eq!(grouped.1.packets, 5, "{rules:?}");
+    let groups = rig.owner.read(|c| c.groups(odpx_classifier::rules::group::ALL_GROUPS));
+    assert_eq!((groups[0].1.packets, groups[0].1.buckets[0].0), (5, 5));
+}

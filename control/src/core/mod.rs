@@ -186,6 +186,9 @@ pub struct Core {
     /// `odpx_classifier::xlate::freeze`).
     recirc: RecircStore,
     registry: Registry,
+    /// Megaflows deleted from PMDs whose final statistics are still due
+    /// ([`sweep::Tombstone`]).
+    tombstones: hashbrown::HashMap<odpx_classifier::flow_op::Ufid, sweep::Tombstone>,
     limiter: FlowLimiter,
     /// Whether the flow limit turned an upcall away since the owner was
     /// last below it (logged on each change).
@@ -226,6 +229,7 @@ impl Core {
             macs: MacTable::new(cfg.ports, MAC_AGING, MAC_CAPACITY),
             recirc: RecircStore::default(),
             registry: Registry::new(),
+            tombstones: hashbrown::HashMap::new(),
             limiter: FlowLimiter::new(cfg.megaflow_limit, cfg.idle_timeout),
             at_flow_limit: false,
             holders: cfg.holders,

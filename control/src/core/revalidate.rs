@@ -70,6 +70,7 @@ impl Core {
     pub(super) fn delete(&mut self, ufid: Ufid) {
         if let Some(r) = self.forget(&ufid) {
             add(&self.counters.revalidation_removals, 1);
+            self.bury(ufid, &r);
             self.outbox.push(Op::Flow {
                 holder: r.holder,
                 op: FlowOp::Delete { ufid },

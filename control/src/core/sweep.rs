@@ -51,7 +51,52 @@ pub(super) struct Sweep {
     left: usize,
 }
 
+/// What the owner keeps of a megaflow it had a PMD delete, until the
+/// PMD's next sweep reports its final statistics (the hits since the
+/// last report), so that its rules and groups are credited with them.
+pub(super) struct Tombstone {
+    lookups: Box<[odpx_classifier::xlate::Lookup]>,
+    groups: Box<[odpx_classifier::xlate::group::GroupUse]>,
+    /// What was credited already.
+    usage: Usage,
+    /// The first sweep token that the delete came before.
+    resolved_by: u64,
+}
+
 impl Core {
+    /// Keeps what crediting the final statistics of `r`, deleted from its
+    /// PMD, needs (see [`Tombstone`]).
+    pub(super) fn bury(&mut self, ufid: Ufid, r: &super::registry::Record) {
+        if r.holder.is_kernel() {
+            return;
+        }
+        self.tombstones.insert(
+            ufid,
+            Tombstone {
+                lookups: r.lookups.clone(),
+                groups: r.groups.clone(),
+                usage: r.usage,
+                resolved_by: self.next_token,
+            },
+        );
+    }
+
+    /// Credits what deleted megaflows carried after their last report.
+    fn unbury(&mut self, deleted: &[FlowUse], now: Instant) {
+        for u in deleted {
+            let Some(t) = self.tombstones.remove(&u.ufid) else {
+                continue;
+            };
+            let (dp, db) = (
+                u.stats.packets.saturating_sub(t.usage.packets),
+                u.stats.bytes.saturating_sub(t.usage.bytes),
+            );
+            let used = u.idle.map(|d| now.checked_sub(d).unwrap_or(now));
+            self.rule_counters.credit(&t.lookups, dp, db, used);
+            self.group_counters.credit(&t.groups, dp, db);
+        }
+    }
+
     /// Answers `ticket` with `answer` once every datapath has applied what
     /// was decided so far.
     pub(super) fn barrier(&mut self, ticket: Ticket, answer: Result<usize, String>) {
@@ -99,8 +144,13 @@ impl Core {
                 }
             }
             PmdReport::Swept {
-                token, expired, active, ..
+                token,
+                expired,
+                active,
+                deleted,
+                ..
             } => {
+                self.unbury(&deleted, now);
                 let Some(sweep) = self.sweep.as_mut().filter(|s| s.token == token) else {
                     return;
                 };
@@ -172,6 +222,8 @@ impl Core {
 
     fn sweep_done(&mut self, now: Instant) {
         if let Some(s) = self.sweep.take() {
+            // Every PMD has reported what was deleted before this sweep.
+            self.tombstones.retain(|_, t| t.resolved_by > s.token);
             let took = now.duration_since(s.started);
             self.limiter.after_round(took, self.registry.len());
             if self.at_flow_limit && self.limiter.admits(self.registry.len()) {

@@ -83,6 +83,10 @@ pub enum PmdReport {
         expired: Vec<FlowUse>,
         /// Hit since the previous sweep.
         active: Vec<FlowUse>,
+        /// Deleted by the owner since the previous sweep after being hit,
+        /// with their final statistics (the hits since the last report
+        /// would be lost otherwise).
+        deleted: Vec<FlowUse>,
     },
     Barrier {
         pmd: usize,
@@ -152,6 +156,14 @@ impl Pmd {
             }
             FlowOp::Delete { ufid } => {
                 if let Some(r) = self.by_ufid.remove(&ufid) {
+                    if let Some(f) = self.mf.get(r).filter(|f| f.stats.packets > 0) {
+                        let now = self.clock.now_ns();
+                        self.deleted.push(FlowUse {
+                            ufid,
+                            stats: f.stats,
+                            idle: idle_of(f.stats.used, now),
+                        });
+                    }
                     self.mf.remove(r);
                 }
             }

@@ -314,6 +314,9 @@ pub struct Pmd {
     clock: Box<dyn PmdClock>,
     /// When the previous sweep started (PMD clock, ns).
     last_sweep: u64,
+    /// Megaflows the owner deleted since the last sweep began, with their
+    /// final statistics (reported by the next sweep).
+    deleted: Vec<messages::FlowUse>,
 }
 
 impl Pmd {
@@ -358,6 +361,7 @@ impl Pmd {
             miss_keys: [FlowKey::ZERO; BATCH],
             clock,
             last_sweep: 0,
+            deleted: Vec::new(),
         }
     }
 

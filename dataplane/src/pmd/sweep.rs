@@ -28,6 +28,8 @@ pub(super) struct SweepWalk {
     next_slot: usize,
     expired: Vec<FlowUse>,
     active: Vec<FlowUse>,
+    /// What the owner deleted before the sweep began.
+    deleted: Vec<FlowUse>,
 }
 
 impl Pmd {
@@ -46,6 +48,7 @@ impl Pmd {
             next_slot: 0,
             expired: Vec::new(),
             active: Vec::new(),
+            deleted: std::mem::take(&mut self.deleted),
         });
         self.last_sweep = now;
     }
@@ -98,6 +101,7 @@ impl Pmd {
             token: walk.token,
             expired: walk.expired,
             active: walk.active,
+            deleted: walk.deleted,
         });
     }
 }
