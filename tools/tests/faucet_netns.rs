@@ -355,6 +355,55 @@ fn faucet_switches_the_tutorials_vlans() {
     let _ = sh(&["rm", "-rf", dir.to_str().unwrap()]);
 }
 
+/// Faucet with `group_table: True` floods through OpenFlow groups: an
+/// `all` group per VLAN (its GROUP_MODs) and flood rules that send to
+/// them. Hosts of a VLAN reach each other through them (ARP floods), not
+/// across VLANs; the groups count what they flooded; `ovs-ofctl
+/// dump-groups` and `odpx ctl dump-groups` print the same lines.
+fn faucet_floods_through_groups() {
+    let dir = std::env::temp_dir().join(format!("odpx-faucet-g-{}", std::process::id()));
+    let mgmt_dir = dir.clone();
+    let d = Daemon::start_with("fg", 5, "", move |_, _| openflow_section(&mgmt_dir, None));
+    let yaml = SWITCHING.replace(
+        "        timeout: 3600\n",
+        "        timeout: 3600\n        group_table: True\n",
+    );
+    let faucet = Faucet::start(&d.sb.switch, &dir, &yaml);
+    flows_until(&d, &faucet, "Faucet's flood rules to groups", |f| {
+        f.contains("dl_vlan=100,dl_dst=ff:ff:ff:ff:ff:ff actions=group:")
+            && f.contains("dl_vlan=200,dl_dst=ff:ff:ff:ff:ff:ff actions=group:")
+    });
+    let groups = d.ctl("dump-groups");
+    assert!(
+        groups.contains("type=all,bucket=actions=pop_vlan,output:1"),
+        "{groups}\n{}",
+        faucet.log()
+    );
+    assert!(reaches(Echo::Udp, d.host(1), "10.0.0.2"), "{}", faucet.log());
+    assert!(echo_count(d.host(1), "10.0.0.3", 10) >= 8, "{}", faucet.log());
+    assert_eq!(echo_count(d.host(1), "10.0.0.4", 3), 0, "VLAN 100 to 200");
+    let stats = d.ctl("dump-group-stats");
+    assert!(
+        stats.lines().any(|l| !l.contains("packet_count=0,")),
+        "the flood groups counted the ARP broadcasts:\n{stats}"
+    );
+    let out = Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow13", "dump-groups"])
+        .arg(format!("unix:{}", dir.join("odpx.mgmt").display()))
+        .output()
+        .unwrap();
+    let ofctl = String::from_utf8_lossy(&out.stdout);
+    let lines = |t: &str| {
+        t.lines()
+            .filter(|l| l.starts_with(" group_id="))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lines(&ofctl), lines(&groups), "ovs-ofctl:\n{ofctl}\nodpx:\n{groups}");
+    drop(faucet);
+    let _ = sh(&["rm", "-rf", dir.to_str().unwrap()]);
+}
+
 /// `ovs-ofctl dump-flows` over the passive socket in `dir`.
 fn ofctl_dump(dir: &Path) -> String {
     let out = Command::new("ovs-ofctl")
@@ -410,4 +459,5 @@ fn rule_lines(dump: &str) -> Vec<String> {
 odpx_tests::cases! {
     [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET, odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => faucet_switches_the_tutorials_vlans;
     [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET] => faucet_routes_reloads_and_restarts;
+    [odpx_tests::harness::NETNS, odpx_tests::harness::FAUCET, odpx_tests::harness::OVS_OFCTL] => faucet_floods_through_groups;
 }
