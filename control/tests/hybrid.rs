@@ -82,6 +82,7 @@ impl FlowTable for FakeKernel {
     fn apply(&mut self, ops: &[FlowOp], packets: &[PacketOut]) -> Result<Applied, OdpError> {
         let mut k = self.state.lock().unwrap();
         let mut results = Vec::new();
+        let mut deleted = Vec::new();
         if ops.iter().any(|o| matches!(o, FlowOp::Install { .. })) {
             k.put_batches += 1;
         }
@@ -112,7 +113,14 @@ impl FlowTable for FakeKernel {
                     }
                     None => Err(kernel_error(2)),
                 },
-                FlowOp::Delete { ufid } => k.flows.remove(ufid).map(drop).ok_or_else(|| kernel_error(2)),
+                FlowOp::Delete { ufid } => match k.flows.remove(ufid) {
+                    // As the kernel, which echoes what a deleted flow carried.
+                    Some(f) => {
+                        deleted.push((*ufid, f.packets, f.bytes));
+                        Ok(())
+                    }
+                    None => Err(kernel_error(2)),
+                },
             });
         }
         let mut ex = self.executed.lock().unwrap();
@@ -122,6 +130,7 @@ impl FlowTable for FakeKernel {
         Ok(Applied {
             ops: results,
             packets: packets.iter().map(|_| Ok(())).collect(),
+            deleted,
         })
     }
 
@@ -566,6 +575,34 @@ fn a_hot_stable_flow_moves_into_the_kernel_and_rule_changes_follow_it_there() {
     assert_eq!(out.len(), 10);
     assert!(out.iter().all(|(p, _)| *p == 4), "the new decision, in the PMDs");
     assert_eq!(r.pmd_packets(), pmd_before + 10, "the PMDs have it again");
+}
+
+/// A rule's counters include what the kernel carried for it up to the
+/// moment a change deleted the flow there, before any dump read it: the
+/// kernel says what a deleted flow carried, and the owner credits it.
+#[test]
+fn a_rule_counts_what_the_kernel_carried_until_the_flow_was_deleted() {
+    let mut r = Rig::new(RULES);
+    let hot = udp(2, 1000);
+    for _ in 0..6 {
+        r.step(&[(1, hot.clone(), 1000)]);
+    }
+    assert_eq!(r.kernel_flows(), 1, "moved into the kernel");
+    // 500 more through the kernel flow, read by no dump: then a change
+    // the kernel cannot run deletes the flow there.
+    for _ in 0..500 {
+        assert!(r.receive(1, &hot));
+    }
+    r.settle();
+    r.add_rule("priority=30,ip,nw_dst=10.0.0.2,actions=output:4");
+    assert_eq!(r.kernel_flows(), 0);
+    r.step(&[]);
+    let rules = r.owner.read(|c| c.select_rules(&Selector::all(None)));
+    let to2 = rules
+        .iter()
+        .find(|(rule, _)| rule.priority == 10 && format!("{:?}", rule.actions).contains("port: 2"))
+        .expect("the rule");
+    assert_eq!(to2.1.packets, 6500, "every packet the hot flow sent: {rules:?}");
 }
 
 #[test]

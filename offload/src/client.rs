@@ -533,15 +533,28 @@ impl OdpClient {
     }
 
     /// Sends flow puts, flow deletes and packet executions in one batch, in
-    /// this order, and returns one result per request. A refused request
-    /// carries the kernel's errno and, for EINVAL, the reason the kernel
-    /// logged for the batch.
-    pub fn batch(&mut self, dp_ifindex: i32, reqs: &[DpRequest]) -> Result<Vec<Result<(), OdpError>>, OdpError> {
+    /// this order, and returns one result per request: for a delete, the
+    /// flow as it went, with its last statistics (the kernel echoes it,
+    /// without key, mask or actions). A refused request carries the
+    /// kernel's errno and, for EINVAL, the reason the kernel logged for
+    /// the batch.
+    pub fn batch(
+        &mut self,
+        dp_ifindex: i32,
+        reqs: &[DpRequest],
+    ) -> Result<Vec<Result<Option<Flow>, OdpError>>, OdpError> {
         let framed: Vec<Request> = reqs
             .iter()
             .map(|r| match r {
                 DpRequest::Put(f) => self.put_req(dp_ifindex, f),
-                DpRequest::Delete(id) => request(&self.families, Fam::Flow, cmd::DEL, dp_ifindex, Self::id_attrs(id)),
+                DpRequest::Delete(id) => {
+                    let mut attrs = Self::id_attrs(id);
+                    let omit = uapi::ufid_flag::OMIT_KEY | uapi::ufid_flag::OMIT_MASK | uapi::ufid_flag::OMIT_ACTIONS;
+                    attrs.push((flow_attr::UFID_FLAGS, omit.to_ne_bytes().to_vec()));
+                    let mut req = request(&self.families, Fam::Flow, cmd::DEL, dp_ifindex, attrs);
+                    req.flags = NlmF::ECHO;
+                    req
+                }
                 DpRequest::Execute(e) => self.execute_req(dp_ifindex, e),
             })
             .collect();
@@ -552,7 +565,11 @@ impl OdpClient {
             .into_iter()
             .zip(reqs)
             .map(|(r, q)| {
-                r.map(|_| ()).map_err(|e| {
+                r.map(|replies| match q {
+                    DpRequest::Delete(_) => replies.first().and_then(|r| parse_flow(r).ok()),
+                    _ => None,
+                })
+                .map_err(|e| {
                     let ext_ack = match e.errno {
                         EINVAL => logged
                             .get_or_insert_with(|| KernelLog::openvswitch_lines_since(mark))

@@ -93,6 +93,9 @@ pub struct PacketOut {
 pub struct Applied {
     pub ops: Vec<Result<(), OdpError>>,
     pub packets: Vec<Result<(), OdpError>>,
+    /// The flows deleted, with the statistics they had when they went
+    /// (packets and bytes), where the kernel said.
+    pub deleted: Vec<(Ufid, u64, u64)>,
 }
 
 /// The error for "the kernel has no Open vSwitch datapath".
@@ -303,9 +306,23 @@ impl KernelDatapath {
             Ok(()) => sent.next().expect("one result per request"),
             Err(e) => Err(e),
         };
-        let ops = encoded.into_iter().map(|e| result_of(e.map(|_| ()))).collect();
-        let packets = executes.into_iter().map(|e| result_of(e.map(|_| ()))).collect();
-        Ok(Applied { ops, packets })
+        let mut deleted = Vec::new();
+        let ops = encoded
+            .into_iter()
+            .zip(ops)
+            .map(|(e, op)| {
+                let r = result_of(e.map(|_| ()));
+                if let (FlowOp::Delete { ufid }, Ok(Some(f))) = (op, &r) {
+                    deleted.push((*ufid, f.packets, f.bytes));
+                }
+                r.map(drop)
+            })
+            .collect();
+        let packets = executes
+            .into_iter()
+            .map(|e| result_of(e.map(|_| ())).map(drop))
+            .collect();
+        Ok(Applied { ops, packets, deleted })
     }
 }
 

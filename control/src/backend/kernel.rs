@@ -194,6 +194,9 @@ impl Kernel {
                 return;
             }
         };
+        for (ufid, packets, bytes) in applied.deleted {
+            feedback.push(Feedback::FinalStats { ufid, packets, bytes });
+        }
         for (op, r) in ops.into_iter().zip(applied.ops) {
             let Err(e) = r else { continue };
             let errno = e.errno();
@@ -330,6 +333,7 @@ mod tests {
             Ok(Applied {
                 ops: ops.iter().map(|_| Err(refused())).collect(),
                 packets: packets.iter().map(|_| Ok(())).collect(),
+                deleted: Vec::new(),
             })
         }
         fn delete(&mut self, _: &[FlowId]) -> Result<(), OdpError> {

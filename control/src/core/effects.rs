@@ -139,6 +139,9 @@ pub enum Feedback {
     },
     /// A [`Op::Mark`] was reached.
     Reached(Mark),
+    /// The kernel deleted a flow the owner asked it to, and said what it
+    /// had carried by then.
+    FinalStats { ufid: Ufid, packets: u64, bytes: u64 },
 }
 
 impl Op {

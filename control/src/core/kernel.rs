@@ -59,6 +59,7 @@ impl Core {
                 Feedback::SteerRefused { kernel, pmd, reason } => self.steer_refused(kernel, pmd, reason),
                 Feedback::Reached(Mark::Installed(moves)) => self.offload_installed(moves),
                 Feedback::Reached(Mark::Steered(moves)) => self.offload_steered(moves),
+                Feedback::FinalStats { ufid, packets, bytes } => self.final_stats(&ufid, packets, bytes),
             }
         }
         self.publish_gauges();

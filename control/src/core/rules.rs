@@ -14,7 +14,11 @@
 //! packet itself (credited when it is translated), and then its
 //! megaflow's hits as the sweeps read them back from the PMDs and the
 //! kernel (credited by difference to every rule of the megaflow's
-//! lookups, [`odpx_classifier::xlate::Lookup::rule`]). The tables count
+//! lookups, [`odpx_classifier::xlate::Lookup::rule`]). A megaflow the
+//! owner deletes before a sweep read its last packets is credited too:
+//! the PMD reports its final statistics with its next sweep, the kernel
+//! echoes them with the deletion, and the owner keeps the megaflow's
+//! lookups until then ([`super::sweep`]'s tombstones). The tables count
 //! lookups and matches the same way. A rule's last use is the latest use
 //! of any megaflow that went through it.
 //!

@@ -10,6 +10,15 @@
 //! limit ([`super::limits`]). A megaflow installed again after a sweep was
 //! sent is not expired by it: its install came after the holder's expiry.
 //!
+//! # Deleted megaflows' last packets
+//! A megaflow the owner deletes (a rule change, a MAC move) may have
+//! carried packets since its statistics were last read. The owner keeps
+//! its lookups and groups in a [`Tombstone`] until the holder says what
+//! it carried in all: a PMD with its next sweep's report (the deletes
+//! before the sweep came before it in the PMD's queue), the kernel in its
+//! echo of the deletion. Tombstones a sweep's reports did not claim go
+//! when that sweep is done.
+//!
 //! # Barriers
 //! A change is answered once every PMD answered a barrier sent after the
 //! operations the change caused (the kernel's were acknowledged as they
@@ -67,9 +76,6 @@ impl Core {
     /// Keeps what crediting the final statistics of `r`, deleted from its
     /// PMD, needs (see [`Tombstone`]).
     pub(super) fn bury(&mut self, ufid: Ufid, r: &super::registry::Record) {
-        if r.holder.is_kernel() {
-            return;
-        }
         self.tombstones.insert(
             ufid,
             Tombstone {
@@ -84,17 +90,26 @@ impl Core {
     /// Credits what deleted megaflows carried after their last report.
     fn unbury(&mut self, deleted: &[FlowUse], now: Instant) {
         for u in deleted {
-            let Some(t) = self.tombstones.remove(&u.ufid) else {
-                continue;
-            };
-            let (dp, db) = (
-                u.stats.packets.saturating_sub(t.usage.packets),
-                u.stats.bytes.saturating_sub(t.usage.bytes),
-            );
             let used = u.idle.map(|d| now.checked_sub(d).unwrap_or(now));
-            self.rule_counters.credit(&t.lookups, dp, db, used);
-            self.group_counters.credit(&t.groups, dp, db);
+            self.credit_final(&u.ufid, u.stats.packets, u.stats.bytes, used);
         }
+    }
+
+    /// The kernel's word on a flow it deleted: what it carried in all.
+    pub(super) fn final_stats(&mut self, ufid: &Ufid, packets: u64, bytes: u64) {
+        self.credit_final(ufid, packets, bytes, None);
+    }
+
+    fn credit_final(&mut self, ufid: &Ufid, packets: u64, bytes: u64, used: Option<Instant>) {
+        let Some(t) = self.tombstones.remove(ufid) else {
+            return;
+        };
+        let (dp, db) = (
+            packets.saturating_sub(t.usage.packets),
+            bytes.saturating_sub(t.usage.bytes),
+        );
+        self.rule_counters.credit(&t.lookups, dp, db, used);
+        self.group_counters.credit(&t.groups, dp, db);
     }
 
     /// Answers `ticket` with `answer` once every datapath has applied what
