@@ -371,3 +371,48 @@ fn counters_keep_the_packets_of_megaflows_deleted_between_sweeps() {
     let groups = rig.owner.read(|c| c.groups(odpx_classifier::rules::group::ALL_GROUPS));
     assert_eq!((groups[0].1.packets, groups[0].1.buckets[0].0), (5, 5));
 }
+
+/// A fast-failover bucket that watches a group is live once that group
+/// is: adding the watched group moves the traffic at once, even for the
+/// flow whose megaflow was cached.
+#[test]
+fn a_watched_group_added_revives_the_bucket_that_watches_it() {
+    let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
+    let add = |rig: &mut Rig, text: &str| {
+        let g = ofctl::parse_group(text).unwrap();
+        let r = rig
+            .owner
+            .decide(|c| c.group_ops(vec![odpx_control::core::groups::GroupOp::Add(g)], Instant::now()));
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        rig.change(Change::Sync);
+    };
+    add(
+        &mut rig,
+        "group_id=1,type=ff,bucket=watch_group:2,actions=output:2,bucket=watch_port:3,actions=output:3",
+    );
+    rig.change(Change::AddRules(vec![ofctl::parse_rule(
+        "priority=10,in_port=1,actions=group:1",
+    )
+    .unwrap()]));
+    let f = frame(&Flow {
+        src: 1,
+        dst: Some(2),
+        tcp: false,
+        dport: 53,
+    });
+    for _ in 0..3 {
+        let out = rig.send(1, &f);
+        assert_eq!(
+            out.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            vec![3],
+            "group 2 does not exist yet"
+        );
+    }
+    add(&mut rig, "group_id=2,type=indirect,bucket=output:1");
+    let out = rig.send(1, &f);
+    assert_eq!(
+        out.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![2],
+        "group 2 is live now"
+    );
+}

@@ -10,7 +10,9 @@
 //!
 //! # What a change does
 //! * A group modified: every megaflow whose translation went through it
-//!   is translated again (the registry records which groups each used).
+//!   is translated again (the registry records which groups each used),
+//!   and so is every megaflow through a group whose buckets watch a group
+//!   (its liveness may follow any group: one added, changed or deleted).
 //! * A group deleted: so are the rules that send packets to it, as the
 //!   OpenFlow specification says (reported with reason GROUP_DELETE to the
 //!   controllers that asked), and the megaflows through either are
@@ -112,13 +114,18 @@ impl Core {
         let mut through = Vec::new();
         let mut changed = Touched::default();
         let mut removed = Vec::new();
-        let answers = ops
+        let answers: Vec<_> = ops
             .into_iter()
             .map(|op| self.group_op(op, now, &mut through, &mut changed, &mut removed))
             .collect();
         self.rules_removed(removed);
         if !changed.is_empty() {
             self.rules_changed(changed);
+        }
+        if answers_changed(&answers) {
+            // A group that watches another is live or not by it: what went
+            // through a watching group may change with any group.
+            through.extend(self.rules.groups().iter().filter(|g| watches_a_group(g)).map(|g| g.id));
         }
         if !through.is_empty() {
             let ufids = self.registry.through_groups(&through);
@@ -201,6 +208,15 @@ impl Core {
             .filter(|r| r.actions.iter().any(|a| a.sends_to_group(id)))
             .count()
     }
+}
+
+/// Whether any op of a batch changed the table.
+fn answers_changed(answers: &[Result<usize, GroupError>]) -> bool {
+    answers.iter().any(|a| a.as_ref().is_ok_and(|n| *n > 0))
+}
+
+fn watches_a_group(g: &Group) -> bool {
+    g.buckets.iter().any(|b| b.watch_group.is_some())
 }
 
 #[cfg(test)]
