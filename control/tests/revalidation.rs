@@ -165,6 +165,22 @@ impl Rig {
         rx.try_recv().expect("answered once settled").expect("accepted")
     }
 
+    /// Adds a group (`add-group` syntax), in force once the PMDs agree.
+    fn add_group(&mut self, text: &str) {
+        let g = ofctl::parse_group(text).unwrap();
+        let now = self.now;
+        let r = self
+            .owner
+            .decide(|c| c.group_ops(vec![odpx_control::core::groups::GroupOp::Add(g)], now));
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        self.change(Change::Sync);
+    }
+
+    /// Adds one rule (`add-flow` syntax), in force once the PMDs agree.
+    fn add_rule(&mut self, text: &str) {
+        self.change(Change::AddRules(vec![ofctl::parse_rule(text).unwrap()]));
+    }
+
     /// Sends one frame in on `port`; returns what came out, by port.
     fn send(&mut self, port: u32, frame: &[u8]) -> Vec<(u32, Vec<u8>)> {
         self.ports[port as usize]
@@ -324,41 +340,31 @@ fn random_rule_changes_mac_moves_and_expiry_never_leave_a_stale_decision() {
     }
 }
 
+/// A DNS query from host `src` to host `dst`.
+fn dns(src: u8, dst: u8) -> Vec<u8> {
+    frame(&Flow {
+        src,
+        dst: Some(dst),
+        tcp: false,
+        dport: 53,
+    })
+}
+
 /// A rule's and a group's counters include every packet of a megaflow
 /// that a rule change deleted from its PMD before a sweep read it: the
 /// PMD reports the megaflow's final statistics with its next sweep.
 #[test]
 fn counters_keep_the_packets_of_megaflows_deleted_between_sweeps() {
     let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
-    let ops = |c: &mut Core, text: &str| {
-        let g = ofctl::parse_group(text).unwrap();
-        let now = Instant::now();
-        c.group_ops(vec![odpx_control::core::groups::GroupOp::Add(g)], now)
-    };
-    assert!(rig
-        .owner
-        .decide(|c| ops(c, "group_id=1,type=all,bucket=output:2"))
-        .iter()
-        .all(Result::is_ok));
-    rig.change(Change::AddRules(vec![ofctl::parse_rule(
-        "priority=10,in_port=1,actions=group:1",
-    )
-    .unwrap()]));
-    let f = frame(&Flow {
-        src: 1,
-        dst: Some(2),
-        tcp: false,
-        dport: 53,
-    });
+    rig.add_group("group_id=1,type=all,bucket=output:2");
+    rig.add_rule("priority=10,in_port=1,actions=group:1");
+    let f = dns(1, 2);
     // The first through the owner, four more through the PMD's megaflow.
     for _ in 0..5 {
         assert_eq!(rig.send(1, &f).len(), 1);
     }
     // A rule that splits the megaflow: it is deleted, unread.
-    rig.change(Change::AddRules(vec![ofctl::parse_rule(
-        "priority=20,in_port=1,tcp,actions=drop",
-    )
-    .unwrap()]));
+    rig.add_rule("priority=20,in_port=1,tcp,actions=drop");
     // Sweeps come and report.
     for _ in 0..3 {
         rig.advance(Duration::from_secs(1));
@@ -378,28 +384,9 @@ fn counters_keep_the_packets_of_megaflows_deleted_between_sweeps() {
 #[test]
 fn a_watched_group_added_revives_the_bucket_that_watches_it() {
     let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
-    let add = |rig: &mut Rig, text: &str| {
-        let g = ofctl::parse_group(text).unwrap();
-        let r = rig
-            .owner
-            .decide(|c| c.group_ops(vec![odpx_control::core::groups::GroupOp::Add(g)], Instant::now()));
-        assert!(r.iter().all(Result::is_ok), "{r:?}");
-        rig.change(Change::Sync);
-    };
-    add(
-        &mut rig,
-        "group_id=1,type=ff,bucket=watch_group:2,actions=output:2,bucket=watch_port:3,actions=output:3",
-    );
-    rig.change(Change::AddRules(vec![ofctl::parse_rule(
-        "priority=10,in_port=1,actions=group:1",
-    )
-    .unwrap()]));
-    let f = frame(&Flow {
-        src: 1,
-        dst: Some(2),
-        tcp: false,
-        dport: 53,
-    });
+    rig.add_group("group_id=1,type=ff,bucket=watch_group:2,actions=output:2,bucket=watch_port:3,actions=output:3");
+    rig.add_rule("priority=10,in_port=1,actions=group:1");
+    let f = dns(1, 2);
     for _ in 0..3 {
         let out = rig.send(1, &f);
         assert_eq!(
@@ -408,7 +395,7 @@ fn a_watched_group_added_revives_the_bucket_that_watches_it() {
             "group 2 does not exist yet"
         );
     }
-    add(&mut rig, "group_id=2,type=indirect,bucket=output:1");
+    rig.add_group("group_id=2,type=indirect,bucket=output:1");
     let out = rig.send(1, &f);
     assert_eq!(
         out.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
