@@ -210,8 +210,10 @@ fn a_drop_rule_stops_a_long_lived_flow_at_once_and_idle_megaflows_expire() {
     }
     assert_eq!(sent(&sw, 2, sent_count, W).len(), sent_count, "all forwarded");
     let stats = command(&sw, "pmd-stats-show");
+    // One megaflow, never expired while the flow ran (a second packet
+    // may miss while the first one's install is on its way, under load).
     assert!(
-        stats.contains("upcalls handled: 1\n"),
+        stats.contains("megaflows installed: 1\n") && stats.contains("expired: 0 "),
         "one megaflow served the whole flow:\n{stats}"
     );
     assert_eq!(command(&sw, "add-flow priority=100,in_port=1,actions=drop"), "ok\n");
