@@ -56,6 +56,26 @@ pub enum Request {
     DumpGroupStats {
         group: String,
     },
+    /// A meter in `ovs-ofctl add-meter` syntax.
+    AddMeter {
+        meter: String,
+    },
+    /// A meter's new flags and bands (`ovs-ofctl mod-meter`).
+    ModMeter {
+        meter: String,
+    },
+    /// `meter=N`, `meter=all` or nothing (every meter), and the rules that
+    /// send packets through them.
+    DelMeters {
+        meter: String,
+    },
+    /// `meter=N`, `meter=all` or nothing.
+    DumpMeters {
+        meter: String,
+    },
+    MeterStats {
+        meter: String,
+    },
     DumpMegaflows,
     MacTable,
     Offload {
@@ -115,6 +135,9 @@ pub enum Reply {
     /// Groups, or their counters, as `ovs-ofctl dump-groups` and
     /// `dump-group-stats` print them.
     Groups(Vec<String>),
+    /// Meters, or their counters, as `ovs-ofctl dump-meters` and
+    /// `meter-stats` print them (a meter may take several lines).
+    Meters(Vec<String>),
     Added(usize),
     Deleted(usize),
     Megaflows(Vec<Megaflow>),
@@ -129,7 +152,7 @@ pub enum Reply {
 }
 
 /// The commands `odpx ctl` knows, for its error message.
-pub const COMMANDS: &str = "show, dump-flows, add-flow, add-flows, del-flows [--strict], add-group, mod-group, del-groups, dump-groups, dump-group-stats, dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace";
+pub const COMMANDS: &str = "show, dump-flows, add-flow, add-flows, del-flows [--strict], add-group, mod-group, del-groups, dump-groups, dump-group-stats, add-meter, mod-meter, del-meter(s), dump-meters, meter-stats, dump-megaflows, pmd-stats-show, pmd-stats-clear, mac-table, offload on|off, tnl-routes, tnl-neigh, trace";
 
 impl Request {
     /// The request `odpx ctl WORDS...` makes (the newlines of `add-flows`
@@ -161,6 +184,12 @@ impl Request {
             "del-groups" => Request::DelGroups { group: arg.to_string() },
             "dump-groups" => Request::DumpGroups,
             "dump-group-stats" => Request::DumpGroupStats { group: arg.to_string() },
+            "add-meter" | "mod-meter" if arg.is_empty() => return Err(format!("{cmd}: no meter given")),
+            "add-meter" => Request::AddMeter { meter: arg.to_string() },
+            "mod-meter" => Request::ModMeter { meter: arg.to_string() },
+            "del-meter" | "del-meters" => Request::DelMeters { meter: arg.to_string() },
+            "dump-meters" => Request::DumpMeters { meter: arg.to_string() },
+            "meter-stats" => Request::MeterStats { meter: arg.to_string() },
             "dump-megaflows" => Request::DumpMegaflows,
             "mac-table" => Request::MacTable,
             "offload" => match arg {

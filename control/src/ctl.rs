@@ -36,6 +36,7 @@
 use crate::api::{Megaflow, Reply, Request, TraceReply};
 use crate::config::DatapathKind;
 use crate::core::groups::GroupOp;
+use crate::core::meters::MeterOp;
 use crate::core::Change;
 use crate::owner::{Answer, Query};
 use crate::render;
@@ -138,6 +139,11 @@ pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
         | Request::DelGroups { .. }
         | Request::DumpGroups
         | Request::DumpGroupStats { .. } => groups(sw, r),
+        Request::AddMeter { .. }
+        | Request::ModMeter { .. }
+        | Request::DelMeters { .. }
+        | Request::DumpMeters { .. }
+        | Request::MeterStats { .. } => meters(sw, r),
         Request::DumpMegaflows => megaflows(sw).map(Reply::Megaflows),
         Request::MacTable => match sw.query(Query::MacTable) {
             Answer::MacTable(m) => Ok(Reply::MacTable(m)),
@@ -207,6 +213,40 @@ fn groups(sw: &Switch, r: &Request) -> Result<Reply, String> {
             ))
         }
         _ => Err("not a group request".into()),
+    }
+}
+
+/// The meter verbs, as `ovs-ofctl`'s (see [`groups`]).
+fn meters(sw: &Switch, r: &Request) -> Result<Reply, String> {
+    let change = |op: MeterOp| sw.change(Change::Meter(op)).map(|_| Reply::Done);
+    let id = |text: &str| ofctl::parse_meter_id(text).map_err(|e| format!("{e}"));
+    let dump = |id: u32| {
+        if let Err(e) = sw.change(Change::Refresh) {
+            tracing::debug!("meter statistics not refreshed: {e}");
+        }
+        sw.owner().read(|c| c.meters(id))
+    };
+    match r {
+        Request::AddMeter { meter } => change(MeterOp::Add(
+            ofctl::parse_meter(meter).map_err(|e| format!("{e}; no meter added"))?,
+        )),
+        Request::ModMeter { meter } => change(MeterOp::Modify(
+            ofctl::parse_meter(meter).map_err(|e| format!("{e}; no meter changed"))?,
+        )),
+        Request::DelMeters { meter } => change(MeterOp::Delete(id(meter)?)),
+        Request::DumpMeters { meter } => Ok(Reply::Meters(
+            dump(id(meter)?).iter().map(|(m, ..)| ofctl::format_meter(m)).collect(),
+        )),
+        Request::MeterStats { meter } => {
+            let now = Instant::now();
+            Ok(Reply::Meters(
+                dump(id(meter)?)
+                    .iter()
+                    .map(|(m, s, c)| ofctl::format_meter_stats(m.id, now.saturating_duration_since(s.added), c))
+                    .collect(),
+            ))
+        }
+        _ => Err("not a meter request".into()),
     }
 }
 

@@ -38,6 +38,7 @@
 use crate::backend::Backend;
 use crate::core::counters::TunnelCounters;
 use crate::core::groups::GroupOp;
+use crate::core::meters::MeterOp;
 use crate::core::registry::Usage;
 use crate::core::translate::Trace;
 use crate::core::underlay::{NeighbourRow, RouteRow};
@@ -46,6 +47,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use odpx_classifier::flow_op::Ufid;
 use odpx_classifier::key::FlowKey;
 use odpx_classifier::rules::group::Group;
+use odpx_classifier::rules::meter::Meter;
 use odpx_classifier::rules::Rule;
 use odpx_dataplane::pmd::{PmdReport, PortTable};
 use odpx_dataplane::upcalls::UpcallReceiver;
@@ -209,6 +211,12 @@ impl Owner {
         lock(&self.subscribers).retain(|tx| tx.send(e.clone()).is_ok());
     }
 
+    /// Why the datapath cannot run `m`, if it cannot (checked before the
+    /// core sees a meter change).
+    pub fn refuses_meter(&self, m: &Meter) -> Option<String> {
+        lock(&self.exec).backend.refuses_meter(m)
+    }
+
     /// Reads the core (a query: nothing is decided).
     pub fn read<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         f(&mut lock(&self.core))
@@ -230,6 +238,12 @@ impl Owner {
         }
         if let Change::Group(GroupOp::Add(g) | GroupOp::Modify(g)) = &c {
             if let Some(e) = lock(&self.exec).backend.refuses_group(g) {
+                let _ = reply.send(Err(format!("{e}; nothing changed")));
+                return;
+            }
+        }
+        if let Change::Meter(MeterOp::Add(m) | MeterOp::Modify(m)) = &c {
+            if let Some(e) = self.refuses_meter(m) {
                 let _ = reply.send(Err(format!("{e}; nothing changed")));
                 return;
             }

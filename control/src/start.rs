@@ -366,7 +366,8 @@ fn kernel_side(cfg: &Config, mut dp: KernelDatapath, opts: StartOptions) -> Resu
 fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
     let rules = load_rules(cfg)?;
     let refused = (rules.iter().find_map(crate::backend::kernel::refusal))
-        .or_else(|| rules.groups().iter().find_map(crate::backend::kernel::group_refusal));
+        .or_else(|| rules.groups().iter().find_map(crate::backend::kernel::group_refusal))
+        .or_else(|| (rules.meters().iter()).find_map(|m| odpx_offload::meters::KernelMeter::from_meter(m).err()));
     if let Some(e) = refused {
         return Err(format!("{e}; no rules loaded"));
     }
@@ -391,7 +392,11 @@ fn start_kernel(cfg: &Config, opts: StartOptions) -> Result<Switch, String> {
         },
         Instant::now(),
     );
-    let backend = Kernel::pure(Box::new(flows)).with_upcall_pid(listening.action_pid);
+    let mut backend = Kernel::pure(Box::new(flows)).with_upcall_pid(listening.action_pid);
+    match odpx_offload::meters::MeterClient::connect(info.dp_ifindex) {
+        Ok(m) => backend = backend.with_meters(Box::new(m)),
+        Err(e) => tracing::warn!("kernel datapath: no meters ({e}); meters will be refused"),
+    }
     let owner = Owner::new(core, Box::new(backend), UnderlayIo::none());
     // No PMDs: nothing ever rings.
     let (_, urx) = upcall_queues(1, 1);

@@ -696,8 +696,70 @@ fn groups_through_ovs_ofctl() {
     drop(agent);
 }
 
+/// Meters through `ovs-ofctl`: added, dumped as OVS prints them (odpx's
+/// own `dump-meters` prints the same lines), run (a burst of 3, then 2
+/// packets a second), counted, modified and deleted with their rules.
+fn meters_through_ovs_ofctl() {
+    let (sw, agent, _) = switch(3, "listen = \"ptcp:0:127.0.0.1\"\nfail_mode = \"secure\"\n");
+    let t = format!("tcp:127.0.0.1:{}", agent.tcp_ports()[0]);
+    let t = t.as_str();
+    let meter = "meter=1,pktps,burst,stats,bands=type=drop,rate=2,burst_size=3";
+    ofctl(t, &["add-meter", meter]);
+    assert!(ofctl_refused(t, &["add-meter", meter]).contains("OFPMMFC_METER_EXISTS"));
+    assert!(ofctl_refused(t, &["add-flow", "in_port=1,actions=meter:9,output:2"]).contains("OFPMMFC_INVALID_METER"));
+    ofctl(t, &["add-flow", "priority=100,in_port=1,actions=meter:1,output:2"]);
+    assert!(ofctl(t, &["dump-flows"]).contains("actions=meter:1,output:2"));
+    let dumped = ofctl(t, &["dump-meters"]);
+    let lines: Vec<&str> = dumped.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines,
+        ["meter=1 pktps burst stats bands=", "type=drop rate=2 burst_size=3"]
+    );
+    let ctl = |line: &str| odpx_control::ctl::handle(&sw, &odpx_control::api::Request::parse(line).unwrap());
+    assert_eq!(
+        ctl("dump-meters"),
+        Ok(odpx_control::api::Reply::Meters(vec![lines.join("\n")]))
+    );
+    assert!(ofctl(t, &["meter-features"]).contains("max_meter:65536 max_bands:8"));
+
+    let f = frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53);
+    for _ in 0..10 {
+        push(&sw, 1, f.clone());
+    }
+    let stats = ofctl_until(t, &["meter-stats"], |s| s.contains("packet_in_count:10 "));
+    assert!(
+        stats.contains("meter:1 flow_count:1 packet_in_count:10 byte_in_count:600 "),
+        "{stats}"
+    );
+    // Sent within a second or so: the burst of 3, and 2 a second after it.
+    let dropped: usize = stats
+        .split("0: packet_count:")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stats}"));
+    let sent = taken(&sw, 2, 10 - dropped).len();
+    assert!((3..=5).contains(&sent), "{sent} of 10 sent");
+    assert_eq!(sent + dropped, 10);
+
+    ofctl(t, &["mod-meter", "meter=1,pktps,bands=type=drop,rate=100"]);
+    assert!(ofctl(t, &["dump-meters"]).contains("meter=1 pktps bands=\ntype=drop rate=100"));
+    assert!(ofctl_refused(t, &["mod-meter", "meter=7,pktps,bands=type=drop,rate=1"]).contains("OFPMMFC_UNKNOWN_METER"));
+    // Deleting a meter deletes the rules that use it.
+    ofctl(t, &["del-meter", "meter=1"]);
+    assert!(!ofctl(t, &["dump-flows"]).contains("meter:1"));
+    assert_eq!(
+        ofctl(t, &["dump-meters"])
+            .lines()
+            .filter(|l| l.starts_with("meter="))
+            .count(),
+        0
+    );
+    drop(agent);
+}
+
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
-    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl, meters_through_ovs_ofctl;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

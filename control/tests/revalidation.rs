@@ -10,9 +10,12 @@
 //! output, a missing one or an extra one.
 
 use crossbeam_channel::{Receiver, Sender};
+use odpx_classifier::rules::meter::ALL_METERS;
 use odpx_classifier::rules::{ofctl, RuleSet, Selector};
+use odpx_classifier::wire::{Ipv4Header, ETHERNET_LEN};
 use odpx_control::backend::userspace::Userspace;
 use odpx_control::core::mac::MacTable;
+use odpx_control::core::meters::MeterOp;
 use odpx_control::core::{Change, Core, CoreConfig, Holders, Packet};
 use odpx_control::owner::{Owner, UnderlayIo};
 use odpx_control::reference::{decide, LearningEnv, RuleFamily};
@@ -402,4 +405,80 @@ fn a_watched_group_added_revives_the_bucket_that_watches_it() {
         vec![2],
         "group 2 is live now"
     );
+}
+
+/// Adds a meter (`add-meter` syntax), in force once the PMDs agree.
+fn add_meter(rig: &mut Rig, text: &str) {
+    let m = ofctl::parse_meter(text).unwrap();
+    assert_eq!(rig.change(Change::Meter(MeterOp::Add(m))), 1);
+}
+
+/// How many of `n` DNS queries, sent in turn from hosts 1 (port 1, PMD 0)
+/// and 2 (port 2, PMD 1) to host 3, came out.
+fn passed_from_both_pmds(rig: &mut Rig, n: usize) -> usize {
+    (0..n)
+        .map(|i| rig.send(1 + (i % 2) as u32, &dns(1 + (i % 2) as u8, 3)).len())
+        .sum()
+}
+
+/// One meter shared by two PMDs holds its rate for their sum: ten
+/// packets of bucket, then ten a second, whichever PMD carries them. Its
+/// counters say so, and deleting it deletes the rules that use it.
+#[test]
+fn a_meter_holds_its_rate_across_pmds_and_takes_its_rules_when_deleted() {
+    let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
+    add_meter(&mut rig, "meter=1,pktps,stats,band=type=drop,rate=10");
+    rig.add_rule("priority=10,in_port=1,actions=meter:1,output:3");
+    rig.add_rule("priority=10,in_port=2,actions=meter:1,output:3");
+    assert_eq!(passed_from_both_pmds(&mut rig, 16), 10, "the bucket: 10 packets");
+    rig.advance(Duration::from_millis(500));
+    assert_eq!(passed_from_both_pmds(&mut rig, 16), 5, "half a second: 5 more");
+    // A sweep brings the counters back.
+    rig.advance(Duration::from_secs(1));
+    rig.owner.decide(|c| c.tick(rig.now));
+    rig.settle();
+    let meters = rig.owner.read(|c| c.meters(ALL_METERS));
+    let (m, _, counts) = &meters[0];
+    assert_eq!(m.id, 1);
+    assert_eq!((counts.flows, counts.packets, counts.bands[0].0), (2, 32, 17));
+    // Deleting the meter deletes both rules: the table-miss rule drops.
+    assert_eq!(rig.change(Change::Meter(MeterOp::Delete(1))), 1);
+    assert_eq!(rig.owner.read(|c| c.rules()).len(), 1);
+    assert_eq!(passed_from_both_pmds(&mut rig, 4), 0);
+    // A rule naming a meter that is not there is refused whole.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let r = ofctl::parse_rule("priority=10,in_port=1,actions=meter:1,output:3").unwrap();
+    rig.owner.change(Change::AddRules(vec![r]), tx);
+    let e = rx.recv().unwrap().unwrap_err();
+    assert!(e.contains("meter 1 does not exist"), "{e}");
+}
+
+/// A dscp_remark band raises the drop precedence of what exceeds it
+/// (AF11 to AF12, the IPv4 checksum kept right) and lets it through;
+/// what conforms keeps its DSCP.
+#[test]
+fn a_dscp_remark_band_raises_the_drop_precedence_of_what_exceeds_it() {
+    let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
+    add_meter(
+        &mut rig,
+        "meter=2,pktps,burst,band=type=dscp_remark,rate=1,burst_size=2,prec_level=1",
+    );
+    rig.add_rule("priority=10,in_port=1,actions=meter:2,output:3");
+    let mut f = dns(1, 3);
+    let af11 = 10u8 << 2;
+    {
+        let mut ip = Ipv4Header::new_checked(&mut f[ETHERNET_LEN..]).unwrap();
+        ip.set_tos(af11);
+        ip.fill_checksum();
+    }
+    let tos_out: Vec<u8> = (0..4)
+        .map(|_| {
+            let out = rig.send(1, &f);
+            assert_eq!(out.len(), 1, "a remark band drops nothing");
+            let ip = Ipv4Header::new_checked(&out[0].1[ETHERNET_LEN..]).unwrap();
+            assert!(ip.checksum_ok());
+            ip.tos()
+        })
+        .collect();
+    assert_eq!(tos_out, vec![af11, af11, 12 << 2, 12 << 2]);
 }

@@ -28,8 +28,11 @@
 //!   ([`mpls`]). `recirc(ID)` ends the list: the caller runs the packet
 //!   through the datapath again with that recirculation id
 //!   ([`ExecResult::recirc`]).
+//! * `meter(N)` asks [`OutputSink::meter`] what meter N does with the
+//!   packet: nothing, drop it (the list ends), or raise its DSCP's drop
+//!   precedence ([`dscp`]).
 //! * Actions a userspace switch cannot or need not run here (conntrack,
-//!   metering, sampling)
+//!   sampling)
 //!   are counted as unsupported and end the action list for this packet,
 //!   as a truncated action list would: what was output stays output.
 //!
@@ -48,9 +51,11 @@
 //! are found once per set action, except for Ethernet sets, which need
 //! none.
 
+mod dscp;
 mod mpls;
 mod nd;
 
+use crate::meter::Verdict;
 pub use crate::packet::{Packet, HEADROOM};
 use crate::tunnel::{self, DecapDrop, EncapDrop, TunnelMeta};
 use odpx_classifier::key::attr;
@@ -79,6 +84,12 @@ pub trait OutputSink {
     /// user data, for the control layer (a packet-in). A sink that has no
     /// one to hand it to drops it.
     fn userspace(&mut self, _userdata: &[u8], _packet: &[u8]) {}
+
+    /// A `meter(N)` action on a packet of `len` bytes: what meter N does
+    /// with it. A sink without meters lets every packet pass.
+    fn meter(&mut self, _id: u32, _len: usize) -> Verdict {
+        Verdict::Pass
+    }
 }
 
 impl<F: FnMut(u32, &[u8])> OutputSink for F {
@@ -105,6 +116,8 @@ pub struct ExecResult {
     /// `recirc(ID)`: the packet, as the actions left it, is to go through
     /// the datapath again with this recirculation id.
     pub recirc: Option<u32>,
+    /// A meter dropped the packet.
+    pub metered: bool,
 }
 
 fn be16(d: &[u8], at: usize) -> u16 {
@@ -586,6 +599,16 @@ fn run_op(op: &Op, list: &[OdpAction], p: &mut Packet, sink: &mut dyn OutputSink
                 r.recirc = Some(*id);
                 return false;
             }
+            Some(OdpAction::Meter(id)) => match sink.meter(*id, p.len()) {
+                Verdict::Pass => {}
+                Verdict::Drop => {
+                    r.metered = true;
+                    return false;
+                }
+                Verdict::Remark(levels) => {
+                    dscp::remark(p, levels);
+                }
+            },
             Some(OdpAction::Clone(inner)) => {
                 let mut copy = vec![0u8; HEADROOM + p.len()];
                 copy[HEADROOM..].copy_from_slice(p.data());
@@ -878,9 +901,12 @@ mod tests {
         let (out, r) = run_on(f, "set(ipv4(ttl=1)),7");
         assert_eq!(out, vec![(7, f.to_vec())]);
         assert_eq!(r.skipped_sets, 1);
-        let (out, r) = run_on(&tcp_frame(), "1,meter(0),2");
+        let (out, r) = run_on(&tcp_frame(), "1,ct_clear,2");
         assert_eq!(out.len(), 1);
         assert!(r.unsupported);
+        // A sink without meters lets a meter's packets pass.
+        let (out, r) = run_on(&tcp_frame(), "1,meter(0),2");
+        assert_eq!((out.len(), r.unsupported), (2, false));
         // recirc ends the list, for the packet to go round again.
         let (out, r) = run_on(&tcp_frame(), "1,recirc(0x1),2");
         assert_eq!(out.len(), 1);

@@ -33,6 +33,8 @@
 //! * [`packet`]: a packet inside a frame buffer, with headroom in front.
 //! * [`exec`]: running datapath actions on a packet (set fields with
 //!   incremental checksums, VLAN push/pop, outputs, clone).
+//! * [`meter`]: OpenFlow meters as the PMDs run them: one lock-free set
+//!   of token buckets per meter, shared by every PMD.
 //! * [`tunnel`]: VXLAN encapsulation and decapsulation of a packet in
 //!   place (the `tnl_push` and `tnl_pop` actions).
 //! * [`port`]: AF_XDP and in-memory ports behind one type, batch receive
@@ -46,6 +48,7 @@
 pub mod bpf;
 pub mod emc_policy;
 pub mod exec;
+pub mod meter;
 pub mod packet;
 pub mod pmd;
 pub mod port;

@@ -38,6 +38,7 @@ pub enum Op {
     Vport,
     Flow,
     Packet,
+    Meter,
 }
 
 /// Everything the client can fail with.
@@ -138,6 +139,8 @@ fn meaning(op: Op, errno: i32) -> &'static str {
         (Op::Flow, EOPNOTSUPP) => "an action or key attribute is not supported by this kernel",
         (Op::Flow, EMSGSIZE) => "the actions are too large for one netlink message",
         (Op::Packet, ENODEV) => "no such datapath",
+        (Op::Meter, ENODEV) => "no such datapath",
+        (Op::Meter, EINVAL) => "the kernel refused the meter (one drop band, a rate above 0)",
         (Op::Packet, EINVAL) => "the kernel rejected the packet, its key or its actions",
         (_, EOPNOTSUPP) => "not supported by this kernel",
         (_, ENOMEM | ENOSPC) => "the kernel is out of memory for this request",
@@ -182,6 +185,7 @@ impl fmt::Display for Op {
             Op::Vport => "vport",
             Op::Flow => "flow",
             Op::Packet => "packet",
+            Op::Meter => "meter",
         })
     }
 }

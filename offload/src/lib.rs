@@ -7,6 +7,7 @@
 //!   vxlan, geneve, gre; stats; upcall pids), flows (new/set/del/get/dump
 //!   with masks, UFIDs and the OMIT flags, stats, flush; batched puts and
 //!   deletes), packets (execute), and mixed batches of those.
+//! * [`meters`]: the datapath's meters (`ovs_meter`): set, delete, read.
 //! * [`replies`]: what the kernel reports (datapaths, vports, flows),
 //!   decoded from its replies, and a flow's `ovs-dpctl` text.
 //! * [`channel`]: the netlink socket under it: framing, batched
@@ -68,6 +69,7 @@ pub mod ethtool;
 pub mod fuzz_targets;
 pub mod kernel;
 pub mod keys;
+pub mod meters;
 pub mod nla;
 pub mod policy;
 pub mod replies;

@@ -60,7 +60,8 @@ enum Cmd {
     },
     /// Talk to a running switch: show, dump-flows, add-flow RULE,
     /// del-flows [--strict] MATCH (none: all), add-group GROUP, mod-group GROUP,
-    /// del-groups [group_id=N], dump-groups, dump-group-stats, dump-megaflows, pmd-stats-show, pmd-stats-clear,
+    /// del-groups [group_id=N], dump-groups, dump-group-stats, add-meter METER, mod-meter METER,
+    /// del-meters [meter=N], dump-meters [meter=N], meter-stats [meter=N], dump-megaflows, pmd-stats-show, pmd-stats-clear,
     /// mac-table, offload on|off (hybrid mode), tnl-routes, tnl-neigh, trace KEY.
     Ctl {
         /// The control socket.

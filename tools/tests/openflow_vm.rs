@@ -17,7 +17,8 @@
 //!   `recirc_id(0x1)`);
 //! * ports numbered by `ofport` (10 and 20): vports, rules, kernel flows
 //!   and port counters under those numbers, after a run that had them at
-//!   1 and 2.
+//!   1 and 2;
+//! * groups and meters on those ports.
 
 use odpx_tests::{number, vm_section, which, VmRun};
 use std::path::Path;
@@ -207,6 +208,23 @@ for mode in kernel hybrid; do
   echo "kernel flows to 20: $(ovs-dpctl dump-flows odpx0 | grep -c 'actions:20$'), to 10: $(ovs-dpctl dump-flows odpx0 | grep -c 'actions:10$')"
   ofctl del-groups $OF
   echo "rules after del-groups: $(ofctl dump-flows $OF | grep -c actions)"
+
+  sec $mode-meters
+  # A 100 pps meter (a second's burst) on port 10's traffic, offered
+  # 1000 pps for 3 s: about 100 + 3 * 100 get through.
+  ofctl add-meter $OF 'meter=1,pktps,stats,band=type=drop,rate=100'
+  ofctl add-flow $OF 'priority=10,in_port=10,ip,actions=meter:1,output:20'
+  c0=$(txa2)
+  gen --rate 1000 --duration 3
+  meter_in() { ofctl meter-stats $OF | sed -n 's/.*packet_in_count:\([0-9]*\).*/\1/p'; }
+  until_at_least meter_in $sent
+  echo "metered: $(($(txa2) - c0)) out of 20 for $sent"
+  ofctl meter-stats $OF
+  ofctl dump-meters $OF
+  echo "-- dpctl"
+  ovs-dpctl dump-flows odpx0 | grep 'in_port(10)'
+  ofctl del-meters $OF
+  echo "rules after del-meters: $(ofctl dump-flows $OF | grep -c actions)"
   kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
   cat /tmp/run.log
 done
@@ -300,7 +318,7 @@ fn ports_take_their_ofport_numbers(mode: &str) {
         .nth(1)
         .unwrap_or_else(|| panic!("no port 20:\n{s}"));
     assert!(number(port20, "tx pkts=") >= sent, "{s}");
-    let after = section(&format!("{mode}-groups"));
+    let after = section(&format!("{mode}-meters"));
     assert!(after.contains("stopped rc=0"), "{after}");
 }
 
@@ -363,6 +381,39 @@ fn groups_run_in_the_kernel(mode: &str) {
     assert_eq!(number(&s, "rules after del-groups: "), 0, "{s}");
 }
 
+/// A meter holds its rate whichever datapath carries the flow: the
+/// kernel's meter in kernel mode (its flow runs `meter(0)`), the PMDs'
+/// in hybrid mode (a metered megaflow is never offloaded); its counters
+/// add up; deleting it deletes its rule.
+fn meters_hold_their_rate(mode: &str) {
+    let s = section(&format!("{mode}-meters"));
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("metered: "))
+        .unwrap_or_else(|| panic!("{s}"));
+    let (passed, sent) = (number(line, "metered: "), number(line, " for "));
+    assert!(sent >= 1500, "{line}");
+    assert!(
+        (300..=600).contains(&passed),
+        "a burst of 100, then 100 a second: {line}\n{s}"
+    );
+    let stats = s.split("meter:1 ").nth(1).unwrap_or_else(|| panic!("{s}"));
+    assert_eq!(number(stats, "packet_in_count:"), sent, "{s}");
+    assert_eq!(number(stats, "0: packet_count:") + passed, sent, "{s}");
+    assert!(s.contains("meter=1 pktps stats bands=\ntype=drop rate=100"), "{s}");
+    let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
+    if mode == "kernel" {
+        let flow = dpctl
+            .lines()
+            .find(|l| l.contains("in_port(10)"))
+            .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"));
+        assert!(flow.ends_with("actions:meter(0),20"), "{flow}");
+    } else {
+        assert!(!dpctl.contains("meter("), "a metered megaflow stays in the PMDs: {s}");
+    }
+    assert_eq!(number(&s, "rules after del-meters: "), 0, "{s}");
+}
+
 fn stops_cleanly(mode: &str) {
     let s = section(&format!("{mode}-stop"));
     assert!(s.contains("stopped rc=0"), "{s}");
@@ -395,6 +446,12 @@ fn kernel_mode_runs_groups() {
 fn hybrid_mode_runs_groups() {
     groups_run_in_the_kernel("hybrid");
 }
+fn kernel_mode_runs_meters() {
+    meters_hold_their_rate("kernel");
+}
+fn hybrid_mode_runs_meters() {
+    meters_hold_their_rate("hybrid");
+}
 fn kernel_mode_stops_cleanly() {
     stops_cleanly("kernel");
 }
@@ -412,5 +469,5 @@ fn hybrid_mode_stops_cleanly() {
 }
 
 odpx_tests::cases! {
-    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport, kernel_mode_runs_groups, hybrid_mode_runs_groups;
+    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport, kernel_mode_runs_groups, hybrid_mode_runs_groups, kernel_mode_runs_meters, hybrid_mode_runs_meters;
 }

@@ -259,6 +259,7 @@ fn is_instruction(a: &RuleAction) -> bool {
             | RuleAction::WriteActions(_)
             | RuleAction::WriteMetadata { .. }
             | RuleAction::GotoTable(_)
+            | RuleAction::Meter(_)
     )
 }
 

@@ -81,6 +81,7 @@
 
 pub mod field;
 pub mod group;
+pub mod meter;
 pub mod ofctl;
 
 use crate::key::{FlowKey, Match, WORDS};
@@ -88,6 +89,7 @@ use crate::text::prefix_mask_u128;
 use field::Field;
 use group::GroupTable;
 use hashbrown::HashMap;
+use meter::MeterTable;
 use std::collections::BTreeMap;
 
 /// One action of a rule (OpenFlow level; the translator turns these into
@@ -157,6 +159,9 @@ pub enum RuleAction {
     GotoTable(u8),
     /// `group:N`: the packet goes through group N ([`group`]).
     Group(u32),
+    /// `meter:N`: the packet goes through meter N ([`meter`]), which may
+    /// drop it or remark its DSCP, before the rule's other actions.
+    Meter(u32),
 }
 
 impl RuleAction {
@@ -246,6 +251,9 @@ pub struct Selector {
     pub out_port: Option<u32>,
     /// Only rules that send packets to this group.
     pub out_group: Option<u32>,
+    /// Only rules that send packets through this meter (not an OpenFlow
+    /// filter: deleting a meter deletes its rules).
+    pub meter: Option<u32>,
 }
 
 impl Selector {
@@ -264,6 +272,7 @@ impl Selector {
             cookie_mask: 0,
             out_port: None,
             out_group: None,
+            meter: None,
         }
     }
 
@@ -275,6 +284,7 @@ impl Selector {
             && self
                 .out_group
                 .is_none_or(|g| r.actions.iter().any(|a| a.sends_to_group(g)))
+            && self.meter.is_none_or(|m| meter::meter_named(&r.actions) == Some(m))
             && match self.strict {
                 Some(p) => r.priority == p && r.matched == *m,
                 None => r.matched.mask.masked(&m.mask) == m.mask && r.matched.key.masked(&m.mask) == m.key,
@@ -521,6 +531,8 @@ pub struct RuleSet {
     round_prefix_pins: bool,
     /// The groups the rules send packets to.
     groups: GroupTable,
+    /// The meters the rules send packets through.
+    meters: MeterTable,
 }
 
 impl Default for RuleSet {
@@ -538,6 +550,7 @@ impl Clone for RuleSet {
         out.next_seq = self.next_seq;
         out.round_prefix_pins = self.round_prefix_pins;
         out.groups = self.groups.clone();
+        out.meters = self.meters.clone();
         out
     }
 }
@@ -552,6 +565,7 @@ impl RuleSet {
             stage_masks: stage_fields(),
             round_prefix_pins: true,
             groups: GroupTable::default(),
+            meters: MeterTable::default(),
         }
     }
 
@@ -564,6 +578,16 @@ impl RuleSet {
     /// keep: [`GroupTable::check`] first).
     pub fn groups_mut(&mut self) -> &mut GroupTable {
         &mut self.groups
+    }
+
+    /// The meter table the rules send packets through.
+    pub fn meters(&self) -> &MeterTable {
+        &self.meters
+    }
+
+    /// The meter table, to change ([`MeterTable::check`] first).
+    pub fn meters_mut(&mut self) -> &mut MeterTable {
+        &mut self.meters
     }
 
     /// Numbers this set's rules from `seq` on, so that they never share

@@ -145,6 +145,15 @@ impl Xlate<'_> {
             }
             RuleAction::GotoTable(t) => self.table(*t, depth + 1, false),
             RuleAction::Group(g) => self.group(*g, table, depth + 1),
+            RuleAction::Meter(id) => {
+                // The meter sees the packet as the actions so far made it
+                // (a remark then edits those bytes), and what it drops
+                // stops here; what it lets through goes on.
+                self.commit();
+                // The datapath names it by its slot (see `MeterTable`).
+                let slot = self.rules.meters().slot(*id).unwrap_or(*id);
+                self.out.push(OdpAction::Meter(slot));
+            }
         }
     }
 

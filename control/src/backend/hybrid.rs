@@ -72,18 +72,20 @@ impl Backend for Hybrid {
                 // Both hold megaflows: both sweep.
                 Op::Sweep { token, max_idle } => {
                     self.kernel.take(Op::Sweep { token, max_idle }, feedback);
-                    self.pmds.take(Op::Sweep { token, max_idle });
+                    self.pmds.take(Op::Sweep { token, max_idle }, feedback);
                     continue;
                 }
                 // The kernel's operations before it are acknowledged first.
                 Op::Barrier { token } => {
                     self.kernel.flush(feedback);
-                    self.pmds.take(Op::Barrier { token });
+                    self.pmds.take(Op::Barrier { token }, feedback);
                     continue;
                 }
                 other => other,
             };
-            let Some(op) = self.pmds.take(op) else { continue };
+            let Some(op) = self.pmds.take(op, feedback) else {
+                continue;
+            };
             let Some(op) = self.kernel.take(op, feedback) else {
                 continue;
             };

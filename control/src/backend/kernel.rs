@@ -13,6 +13,15 @@
 //!   userspace VXLAN push becomes `set(tunnel(...))` and an output to the
 //!   kernel's VXLAN vport ([`odpx_offload::policy::kernel_actions`]).
 //!
+//! # Meters
+//! Pure kernel mode runs meters in the kernel's meter table (the
+//! `ovs_meter` family, [`KernelMeters`]), by slot, and reads their
+//! counters at each sweep. The kernel's meters have one drop band; a
+//! meter with more, or a DSCP remark, is refused before anything is set
+//! ([`Backend::refuses_meter`]). In hybrid mode metered megaflows stay in
+//! the PMDs (the offload policy never moves a `meter` action), so the
+//! kernel side has no meters.
+//!
 //! # What the kernel cannot do
 //! The kernel datapath cannot rewrite ICMP, ARP or ND fields, the IP
 //! protocol or fragment type, the Ethertype, TCP flags or the input port:
@@ -22,14 +31,38 @@
 use super::Backend;
 use crate::core::offload::KernelPortSet;
 use crate::core::{Feedback, Op, Packet};
+use hashbrown::HashMap;
 use odpx_classifier::flow_op::{Actions, FlowOp, Holder};
 use odpx_classifier::odp::OdpAction;
 use odpx_classifier::rules::field::Field;
 use odpx_classifier::rules::group::Group;
+use odpx_classifier::rules::meter::Meter;
 use odpx_classifier::rules::{ofctl, Rule, RuleAction};
 use odpx_offload::error::OdpError;
 use odpx_offload::kernel::{FlowTable, PacketOut, RateLimitedLog};
+use odpx_offload::meters::{KernelMeter, KernelMeterStats, MeterClient};
 use odpx_offload::policy::kernel_actions;
+
+/// The kernel's meter table, or a model of it in tests.
+pub trait KernelMeters: Send {
+    fn set(&mut self, slot: u32, m: &KernelMeter) -> Result<(), OdpError>;
+    fn delete(&mut self, slot: u32) -> Result<(), OdpError>;
+    fn stats(&mut self, slot: u32) -> Result<KernelMeterStats, OdpError>;
+}
+
+impl KernelMeters for MeterClient {
+    fn set(&mut self, slot: u32, m: &KernelMeter) -> Result<(), OdpError> {
+        MeterClient::set(self, slot, m)
+    }
+
+    fn delete(&mut self, slot: u32) -> Result<(), OdpError> {
+        MeterClient::delete(self, slot)
+    }
+
+    fn stats(&mut self, slot: u32) -> Result<KernelMeterStats, OdpError> {
+        MeterClient::stats(self, slot)
+    }
+}
 
 /// The kernel datapath (see the module documentation).
 pub struct Kernel {
@@ -45,6 +78,10 @@ pub struct Kernel {
     /// The batch being gathered.
     ops: Vec<FlowOp>,
     packets: Vec<PacketOut>,
+    /// Pure kernel mode: the kernel's meters, and the slot of each meter
+    /// set there, by meter number.
+    meters: Option<Box<dyn KernelMeters>>,
+    meter_slots: HashMap<u32, u32>,
 }
 
 impl Kernel {
@@ -67,7 +104,62 @@ impl Kernel {
             upcall_pid: 0,
             ops: Vec::new(),
             packets: Vec::new(),
+            meters: None,
+            meter_slots: HashMap::new(),
         }
+    }
+
+    /// Meters run in `meters` (pure kernel mode).
+    pub fn with_meters(mut self, meters: Box<dyn KernelMeters>) -> Kernel {
+        self.meters = Some(meters);
+        self
+    }
+
+    /// Sets or deletes a kernel meter, after the flow operations before it
+    /// (a meter is set before any flow that names it and deleted after).
+    fn meter_op(&mut self, op: Op) -> Option<Op> {
+        let Some(meters) = self.meters.as_mut() else {
+            return Some(op);
+        };
+        let done = match &op {
+            Op::SetMeter { slot, meter } => {
+                let set = KernelMeter::from_meter(meter).map_err(|e| e.to_string());
+                self.meter_slots.insert(meter.id, *slot);
+                set.and_then(|k| meters.set(*slot, &k).map_err(|e| e.to_string()))
+            }
+            Op::DeleteMeter { slot, id } => {
+                self.meter_slots.remove(id);
+                meters.delete(*slot).map_err(|e| e.to_string())
+            }
+            _ => return Some(op),
+        };
+        if let Err(e) = done {
+            self.log.say(|| format!("kernel datapath: {e}"));
+        }
+        None
+    }
+
+    /// Every kernel meter's counters, by meter number.
+    fn meter_readings(&mut self) -> Option<Feedback> {
+        let meters = self.meters.as_mut()?;
+        if self.meter_slots.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for (&id, &slot) in &self.meter_slots {
+            match meters.stats(slot) {
+                Ok(s) => out.push((
+                    id,
+                    odpx_dataplane::meter::MeterReading {
+                        packets: s.packets,
+                        bytes: s.bytes,
+                        bands: s.bands,
+                    },
+                )),
+                Err(e) => self.log.say(|| format!("kernel datapath: reading meter {id}: {e}")),
+            }
+        }
+        Some(Feedback::Meters(out))
     }
 
     /// `userspace()` actions (packet-ins) send to the socket `pid`.
@@ -162,6 +254,11 @@ impl Kernel {
             Op::Sweep { token, .. } => {
                 self.flush(feedback);
                 self.flows.request_dump(token);
+                feedback.extend(self.meter_readings());
+            }
+            Op::SetMeter { .. } | Op::DeleteMeter { .. } => {
+                self.flush(feedback);
+                return self.meter_op(op);
             }
             // Every operation is acknowledged as it is carried out.
             Op::Barrier { .. } => self.flush(feedback),
@@ -246,6 +343,16 @@ impl Backend for Kernel {
 
     fn refuses_group(&self, group: &Group) -> Option<String> {
         self.refuse_rules.then(|| group_refusal(group)).flatten()
+    }
+
+    fn refuses_meter(&self, meter: &Meter) -> Option<String> {
+        if !self.refuse_rules {
+            return None;
+        }
+        if self.meters.is_none() {
+            return Some("kernel mode: this kernel has no datapath meters (ovs_meter)".into());
+        }
+        KernelMeter::from_meter(meter).err()
     }
 }
 

@@ -28,6 +28,7 @@ pub mod userspace;
 
 use crate::core::{Feedback, Op};
 use odpx_classifier::rules::group::Group;
+use odpx_classifier::rules::meter::Meter;
 use odpx_classifier::rules::Rule;
 
 /// A datapath mode's backend (see the module documentation).
@@ -43,6 +44,11 @@ pub trait Backend: Send {
 
     /// Why this datapath cannot carry out `group`'s buckets, if it cannot.
     fn refuses_group(&self, _group: &Group) -> Option<String> {
+        None
+    }
+
+    /// Why this datapath cannot run `meter`, if it cannot.
+    fn refuses_meter(&self, _meter: &Meter) -> Option<String> {
         None
     }
 }

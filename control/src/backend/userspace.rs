@@ -11,8 +11,12 @@
 
 use super::Backend;
 use crate::core::{Feedback, Op, Packet};
+use hashbrown::HashMap;
 use odpx_classifier::flow_op::{FlowOp, Holder};
+use odpx_classifier::rules::meter::Meter;
+use odpx_dataplane::meter::MeterCell;
 use odpx_dataplane::pmd::{PmdDoor, PmdMsg};
+use std::sync::Arc;
 
 /// Flow operations per message to a PMD, at most.
 pub const OPS_PER_MESSAGE: usize = 128;
@@ -22,17 +26,24 @@ pub struct Userspace {
     pmds: Vec<PmdDoor>,
     /// Flow operations not sent yet, by PMD.
     pending: Vec<Vec<FlowOp>>,
+    /// The meters the PMDs share, by number: slot and cell.
+    meters: HashMap<u32, (u32, Arc<MeterCell>)>,
 }
 
 impl Userspace {
     pub fn new<D: Into<PmdDoor>>(pmds: Vec<D>) -> Userspace {
         let pmds: Vec<PmdDoor> = pmds.into_iter().map(Into::into).collect();
         let pending = vec![Vec::new(); pmds.len()];
-        Userspace { pmds, pending }
+        Userspace {
+            pmds,
+            pending,
+            meters: HashMap::new(),
+        }
     }
 
     /// Carries out `op` if it is one for the PMDs; gives it back if not.
-    pub(super) fn take(&mut self, op: Op) -> Option<Op> {
+    /// What the core must hear goes to `feedback`.
+    pub(super) fn take(&mut self, op: Op, feedback: &mut Vec<Feedback>) -> Option<Op> {
         match op {
             Op::Flow {
                 holder: Holder::Pmd(i),
@@ -66,21 +77,50 @@ impl Userspace {
                 };
                 self.send(pmd, msg);
             }
-            Op::Barrier { token } => {
-                self.flush();
-                for i in 0..self.pmds.len() {
-                    self.send(i, PmdMsg::Barrier(token));
-                }
-            }
+            Op::Barrier { token } => self.send_to_every_pmd(|| PmdMsg::Barrier(token)),
             Op::Sweep { token, max_idle } => {
                 self.flush();
                 for i in 0..self.pmds.len() {
                     self.send(i, PmdMsg::Sweep { token, max_idle });
                 }
+                if !self.meters.is_empty() {
+                    feedback.push(Feedback::Meters(
+                        self.meters.iter().map(|(id, (_, c))| (*id, c.reading())).collect(),
+                    ));
+                }
+            }
+            Op::SetMeter { slot, meter } => self.set_meter(slot, meter),
+            Op::DeleteMeter { slot, id } => {
+                self.meters.remove(&id);
+                self.send_to_every_pmd(|| PmdMsg::Meter { slot, cell: None });
             }
             other => return Some(other),
         }
         None
+    }
+
+    /// Meter `m.id` is `m` from now on, in slot `slot` of every PMD.
+    fn set_meter(&mut self, slot: u32, m: Meter) {
+        let totals = self
+            .meters
+            .get(&m.id)
+            .map(|(_, c)| c.totals().clone())
+            .unwrap_or_default();
+        let cell = Arc::new(MeterCell::new(&m, totals));
+        self.meters.insert(m.id, (slot, cell.clone()));
+        self.send_to_every_pmd(|| PmdMsg::Meter {
+            slot,
+            cell: Some(cell.clone()),
+        });
+    }
+
+    /// Sends what `msg` makes to every PMD, after the flow operations
+    /// gathered so far.
+    fn send_to_every_pmd(&mut self, msg: impl Fn() -> PmdMsg) {
+        self.flush();
+        for i in 0..self.pmds.len() {
+            self.send(i, msg());
+        }
     }
 
     /// Sends every gathered flow operation.
@@ -110,7 +150,7 @@ impl Userspace {
 impl Backend for Userspace {
     fn execute(&mut self, ops: Vec<Op>, feedback: &mut Vec<Feedback>) {
         for op in ops {
-            match self.take(op) {
+            match self.take(op, feedback) {
                 None => {}
                 Some(Op::Mark(m)) => {
                     self.flush();

@@ -13,6 +13,8 @@
 
 use odpx_classifier::flow_op::{Actions, FlowOp, Holder, Ufid};
 use odpx_classifier::key::Match;
+use odpx_classifier::rules::meter::Meter;
+use odpx_dataplane::meter::MeterReading;
 use odpx_dataplane::steer::SteerEntry;
 use odpx_offload::client::FlowId;
 use std::net::IpAddr;
@@ -107,6 +109,13 @@ pub enum Op {
     },
     /// Tell the core when everything before this has been carried out.
     Mark(Mark),
+    /// Meter `meter.id` is now this one (added or modified), in datapath
+    /// slot `slot` (what `meter(SLOT)` actions name): sent before
+    /// anything that could name it ([`super::meters`]).
+    SetMeter { slot: u32, meter: Meter },
+    /// Meter `id`, in slot `slot`, is gone: sent after every megaflow that
+    /// named it.
+    DeleteMeter { slot: u32, id: u32 },
     /// These rules were deleted (by a controller, a rule file or a
     /// timeout) and asked to be reported: FLOW_REMOVED for the controllers.
     RulesRemoved(Vec<super::rules::RemovedRule>),
@@ -142,6 +151,8 @@ pub enum Feedback {
     /// The kernel deleted a flow the owner asked it to, and said what it
     /// had carried by then.
     FinalStats { ufid: Ufid, packets: u64, bytes: u64 },
+    /// The meters' counters, read at a sweep, by meter number.
+    Meters(Vec<(u32, MeterReading)>),
 }
 
 impl Op {
@@ -156,7 +167,8 @@ impl Op {
             } | Op::Upcalled {
                 packet: Packet::Pmd { .. },
                 ..
-            }
+            } | Op::SetMeter { .. }
+                | Op::DeleteMeter { .. }
         )
     }
 }

@@ -60,6 +60,7 @@ impl Core {
                 Feedback::Reached(Mark::Installed(moves)) => self.offload_installed(moves),
                 Feedback::Reached(Mark::Steered(moves)) => self.offload_steered(moves),
                 Feedback::FinalStats { ufid, packets, bytes } => self.final_stats(&ufid, packets, bytes),
+                Feedback::Meters(readings) => self.meter_counters.read(readings),
             }
         }
         self.publish_gauges();

@@ -46,7 +46,8 @@
 //! * [`offload`]: hybrid mode's moves of hot megaflows into the kernel;
 //! * [`rules`]: the rule tables as OpenFlow defines them (FLOW_MOD's
 //!   commands, per-rule counters, timeouts); [`groups`]: the group table
-//!   (GROUP_MOD's commands, group counters); [`fail_open`]: NORMAL in
+//!   (GROUP_MOD's commands, group counters); [`meters`]: the meter table
+//!   (METER_MOD's commands, meter counters); [`fail_open`]: NORMAL in
 //!   their stead while a standalone switch has lost its controllers;
 //! * its state: [`registry`], [`mac`], [`limits`], [`tunnels`],
 //!   [`underlay`], and its [`counters`].
@@ -75,6 +76,7 @@ pub mod inject;
 pub mod kernel;
 pub mod limits;
 pub mod mac;
+pub mod meters;
 pub mod offload;
 pub mod registry;
 pub mod revalidate;
@@ -90,6 +92,7 @@ use self::counters::{OwnerCounters, Reasons};
 use self::groups::{GroupCounters, GroupOp};
 use self::limits::FlowLimiter;
 use self::mac::MacTable;
+use self::meters::{MeterCounters, MeterOp};
 use self::offload::Offload;
 use self::registry::Registry;
 use self::rules::{RuleCounters, RuleOp, N_TABLES};
@@ -145,6 +148,9 @@ pub enum Change {
     /// One group-table change (`odpx ctl add-group` and kin): answered
     /// with how many groups it touched, or why it was refused.
     Group(GroupOp),
+    /// One meter-table change (`odpx ctl add-meter` and kin): answered
+    /// with how many meters it touched, or why it was refused.
+    Meter(MeterOp),
     /// Nothing: answered once everything decided before is in force.
     Sync,
     /// Hybrid mode: offload on or off (off brings every kernel-held
@@ -181,6 +187,8 @@ pub struct Core {
     rule_counters: RuleCounters,
     /// Each group's and bucket's counters ([`groups`]).
     group_counters: GroupCounters,
+    /// Each meter's and band's counters ([`meters`]).
+    meter_counters: MeterCounters,
     macs: MacTable,
     /// Translations frozen for recirculation, by id (see
     /// `odpx_classifier::xlate::freeze`).
@@ -224,6 +232,7 @@ impl Core {
         let mut c = Core {
             rule_counters: RuleCounters::for_rules(cfg.rules.iter(), now),
             group_counters: GroupCounters::for_groups(cfg.rules.groups().iter(), now),
+            meter_counters: MeterCounters::for_meters(cfg.rules.meters().iter(), now),
             rules: cfg.rules,
             fail_open: None,
             macs: MacTable::new(cfg.ports, MAC_AGING, MAC_CAPACITY),
@@ -248,6 +257,7 @@ impl Core {
             offload: cfg.offload,
             outbox: Vec::new(),
         };
+        c.send_meters();
         c.tell_underlay();
         c.publish_gauges();
         c
@@ -274,9 +284,10 @@ impl Core {
                     self.outbox.push(Op::Reply { ticket, result: Err(e) });
                     return;
                 }
-                if let Some(Err(e)) = rules.iter().map(|r| self.groups_exist(&r.actions)).find(Result::is_err) {
+                if let Some(Err(e)) = rules.iter().map(|r| self.named_exist(&r.actions)).find(Result::is_err) {
                     let e = match e {
                         rules::RuleOpError::UnknownGroup(g) => format!("group {g} does not exist; no rules added"),
+                        rules::RuleOpError::UnknownMeter(m) => format!("meter {m} does not exist; no rules added"),
                         other => format!("{other:?}"),
                     };
                     self.outbox.push(Op::Reply { ticket, result: Err(e) });
@@ -303,6 +314,13 @@ impl Core {
                 self.barrier(ticket, Ok(0));
             }
             Change::Group(op) => match self.group_ops(vec![op], now).remove(0) {
+                Ok(n) => self.barrier(ticket, Ok(n)),
+                Err(e) => self.outbox.push(Op::Reply {
+                    ticket,
+                    result: Err(format!("{e}; nothing changed")),
+                }),
+            },
+            Change::Meter(op) => match self.meter_ops(vec![op], now).remove(0) {
                 Ok(n) => self.barrier(ticket, Ok(n)),
                 Err(e) => self.outbox.push(Op::Reply {
                     ticket,

@@ -36,6 +36,7 @@
 use super::{Core, FULL_REVALIDATION_RULES};
 use hashbrown::HashMap;
 use odpx_classifier::rules::group::groups_named;
+use odpx_classifier::rules::meter::meter_named;
 use odpx_classifier::rules::{flags, Rule, RuleAction, Selector};
 use odpx_classifier::xlate::Lookup;
 use std::time::{Duration, Instant};
@@ -77,6 +78,8 @@ pub enum RuleOpError {
     TableFull,
     /// The actions send packets to a group that does not exist.
     UnknownGroup(u32),
+    /// The actions send packets through a meter that does not exist.
+    UnknownMeter(u32),
 }
 
 /// What a rule saw, for FLOW stats and FLOW_REMOVED.
@@ -203,7 +206,7 @@ impl Core {
                 if rule.table >= N_TABLES {
                     return Err(RuleOpError::BadTable);
                 }
-                self.groups_exist(&rule.actions)?;
+                self.named_exist(&rule.actions)?;
                 if rule.flags & flags::CHECK_OVERLAP != 0
                     && self.rules.overlaps(rule.table, rule.priority, &rule.matched)
                 {
@@ -240,7 +243,7 @@ impl Core {
                 actions,
                 reset_counts,
             } => {
-                self.groups_exist(&actions)?;
+                self.named_exist(&actions)?;
                 let before = self.rules.modify(&sel, |r| r.actions = actions.clone());
                 for r in &before {
                     if reset_counts {
@@ -275,11 +278,14 @@ impl Core {
         })
     }
 
-    /// `Err` with the first group `actions` send packets to that does not
-    /// exist.
-    pub(super) fn groups_exist(&self, actions: &[RuleAction]) -> Result<(), RuleOpError> {
-        match groups_named(actions).find(|g| !self.rules.groups().contains(*g)) {
-            Some(g) => Err(RuleOpError::UnknownGroup(g)),
+    /// `Err` with the first group `actions` send packets to, or the meter
+    /// they send packets through, that does not exist.
+    pub(super) fn named_exist(&self, actions: &[RuleAction]) -> Result<(), RuleOpError> {
+        if let Some(g) = groups_named(actions).find(|g| !self.rules.groups().contains(*g)) {
+            return Err(RuleOpError::UnknownGroup(g));
+        }
+        match meter_named(actions).filter(|m| !self.rules.meters().contains(*m)) {
+            Some(m) => Err(RuleOpError::UnknownMeter(m)),
             None => Ok(()),
         }
     }

@@ -15,6 +15,7 @@
 
 use crate::config::{Config, PortType};
 use crate::core::groups::{GroupOp, GroupStats};
+use crate::core::meters::{MeterOp, MeterStats};
 use crate::core::rules::{RuleOp, RuleOpError, RuleStats, N_TABLES};
 use crate::core::Change;
 use crate::openflow::codec::error::{OfError, PortModFailed};
@@ -23,6 +24,8 @@ use crate::openflow::codec::port::{self as ofport, PortDesc, PortStats};
 use crate::switch::Switch;
 use odpx_classifier::counters::Snapshot as _;
 use odpx_classifier::rules::group::{Group, GroupError};
+use odpx_classifier::rules::meter::{Meter, MeterError};
+use odpx_classifier::rules::ofctl::MeterCounts;
 use odpx_classifier::rules::{Rule, RuleAction, Selector};
 use odpx_offload::replies::VportStats;
 use std::collections::HashMap;
@@ -45,6 +48,11 @@ pub trait Bridge: Send + Sync {
     /// The groups (`id`, or every one for `OFPG_ALL`) with their counters
     /// and how many rules send packets to each.
     fn groups(&self, id: u32) -> Vec<(Group, GroupStats, usize)>;
+    /// Applies meter-table changes in order, each whole or not at all
+    /// (`Err(None)`: the datapath cannot run that meter).
+    fn meter_ops(&self, ops: Vec<MeterOp>) -> Vec<Result<usize, Option<MeterError>>>;
+    /// The meters (`id`, or every one for `OFPM_ALL`) with their counters.
+    fn meters(&self, id: u32) -> Vec<(Meter, MeterStats, MeterCounts)>;
     /// Returns once every datapath carries out everything decided before.
     fn barrier(&self) -> Result<(), String>;
     /// The rules `sel` names, with their counters.
@@ -238,6 +246,27 @@ impl Bridge for SwitchBridge {
                 })
                 .collect()
         })
+    }
+
+    fn meter_ops(&self, ops: Vec<MeterOp>) -> Vec<Result<usize, Option<MeterError>>> {
+        let now = self.now();
+        let owner = self.sw.owner();
+        ops.into_iter()
+            .map(|op| {
+                if let MeterOp::Add(m) | MeterOp::Modify(m) = &op {
+                    if let Some(why) = owner.refuses_meter(m) {
+                        tracing::info!("openflow: meter {} refused: {why}", m.id);
+                        return Err(None);
+                    }
+                }
+                owner.decide(|c| c.meter_ops(vec![op], now)).remove(0).map_err(Some)
+            })
+            .collect()
+    }
+
+    fn meters(&self, id: u32) -> Vec<(Meter, MeterStats, MeterCounts)> {
+        self.refresh();
+        self.sw.owner().read(|c| c.meters(id))
     }
 
     fn barrier(&self) -> Result<(), String> {

@@ -34,10 +34,12 @@ use super::codec::multipart::{AggregateStats, MultipartReply, MultipartRequest};
 use super::codec::packet::PacketOut;
 use super::convert::actions::{action_from, Context};
 use super::convert::groups::{group_desc, group_error, group_features, group_mod, group_stats};
+use super::convert::meters::{meter_config, meter_error, meter_features, meter_mod, meter_stats};
 use super::convert::{flow_mod, flow_selector, flow_stats};
 use super::features;
 use crate::core::rules::RuleOpError;
 use odpx_classifier::rules::group::ALL_GROUPS;
+use odpx_classifier::rules::meter::ALL_METERS;
 use odpx_classifier::rules::RuleAction;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -258,6 +260,10 @@ impl Session {
                     error(out, xid, OfError::BadAction(BadAction::BadOutGroup), &raw);
                     continue;
                 }
+                Err(RuleOpError::UnknownMeter(_)) => {
+                    error(out, xid, OfError::MeterModFailed(MeterModFailed::InvalidMeter), &raw);
+                    continue;
+                }
             };
             error(out, xid, OfError::FlowModFailed(e), &raw);
         }
@@ -388,8 +394,15 @@ impl Session {
                     Err(e) => Err(group_error(&e)),
                 }
             }
-            // Meters come with the pipeline work.
-            Message::MeterMod(_) => Err(OfError::MeterModFailed(MeterModFailed::OutOfMeters)),
+            Message::MeterMod(mm) => {
+                let op = meter_mod(&mm)?;
+                match bridge.meter_ops(vec![op]).remove(0) {
+                    Ok(_) => Ok(()),
+                    Err(Some(e)) => Err(meter_error(&e)),
+                    // What the datapath cannot run (OVS: the provider's refusal).
+                    Err(None) => Err(OfError::MeterModFailed(MeterModFailed::BadBand)),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -452,9 +465,21 @@ impl Session {
                 MultipartReply::GroupDesc(bridge.groups(ALL_GROUPS).iter().map(|(g, ..)| group_desc(g)).collect())
             }
             MultipartRequest::GroupFeatures => MultipartReply::GroupFeatures(group_features()),
+            MultipartRequest::Meter { meter_id } | MultipartRequest::MeterConfig { meter_id } => {
+                let config = matches!(body, MultipartRequest::MeterConfig { .. });
+                let meters = bridge.meters(meter_id);
+                if meter_id != ALL_METERS && meters.is_empty() {
+                    return Err(OfError::MeterModFailed(MeterModFailed::UnknownMeter));
+                }
+                let now = bridge.now();
+                if config {
+                    MultipartReply::MeterConfig(meters.iter().map(|(m, ..)| meter_config(m)).collect())
+                } else {
+                    MultipartReply::Meter(meters.iter().map(|(m, s, c)| meter_stats(m, s, c, now)).collect())
+                }
+            }
+            MultipartRequest::MeterFeatures => MultipartReply::MeterFeatures(meter_features()),
             MultipartRequest::Experimenter { .. } => return Err(OfError::BadRequest(BadRequest::BadExperimenter)),
-            // Meters come with the pipeline work.
-            _ => return Err(OfError::BadRequest(BadRequest::BadMultipart)),
         };
         out.extend(encode_multipart_reply(xid, &reply));
         Ok(())

@@ -27,7 +27,7 @@ pub fn reply(r: &Reply) -> Result<String, String> {
             "owner": serde_json::to_value(snapshot).map_err(|e| e.to_string())?["owner"],
         })),
         Reply::Done => to_text(&serde_json::json!({})),
-        Reply::Rules(r) | Reply::Groups(r) => to_text(r),
+        Reply::Rules(r) | Reply::Groups(r) | Reply::Meters(r) => to_text(r),
         Reply::Added(n) => to_text(&serde_json::json!({ "added": n })),
         Reply::Deleted(n) => to_text(&serde_json::json!({ "deleted": n })),
         Reply::Megaflows(f) => to_text(f),

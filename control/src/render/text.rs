@@ -308,7 +308,7 @@ fn pmd(p: &PmdStatus) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  subtables probed on megaflow hits: {} ({:.2} a hit)\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  packets for the controller: sent to the controller: {} (lost on the way to the controller: {})\n  flow limit hits: {}\n  unsupported actions: {}\n  dropped for want of headroom: {}\n  recirculations: {} (dropped at the recirculation limit: {})\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n  avg processing cycles per packet: {:.0}\n",
+        "pmd thread {} core {}:\n  packets received: {}\n  exact match hits: {} ({:.1}%)\n  megaflow hits: {} ({:.1}%)\n  subtables probed on megaflow hits: {} ({:.2} a hit)\n  upcalls: {} ({:.1}%)\n  lost upcalls: {}\n  packets for the controller: sent to the controller: {} (lost on the way to the controller: {})\n  flow limit hits: {}\n  unsupported actions: {}\n  dropped for want of headroom: {}\n  dropped by meters: {}\n  recirculations: {} (dropped at the recirculation limit: {})\n  megaflows: {}\n  expired megaflows: {}\n  processing: {:.1}% of {:.3} s; {:.0} ns per packet\n  avg processing cycles per packet: {:.0}\n",
         p.id,
         p.core.map_or("-".into(), |c| c.to_string()),
         c.packets,
@@ -326,6 +326,7 @@ fn pmd(p: &PmdStatus) -> String {
         c.flow_limit_hits,
         c.unsupported_actions,
         c.drops_no_headroom,
+        c.drops_meter,
         c.recirculations,
         c.drops_recirc_depth,
         c.megaflows,
@@ -458,6 +459,7 @@ pub fn reply(r: &Reply) -> String {
         } => pmd_stats(snapshot),
         Reply::Done => String::new(),
         Reply::Rules(lines) | Reply::Groups(lines) => lines.iter().map(|r| format!(" {r}\n")).collect(),
+        Reply::Meters(lines) => lines.iter().map(|r| format!("{r}\n")).collect(),
         Reply::Added(n) => format!("{n} rules added\n"),
         Reply::Deleted(n) => format!("{n} rules deleted\n"),
         Reply::Megaflows(flows) => megaflows(flows),

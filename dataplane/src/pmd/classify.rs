@@ -214,11 +214,11 @@ impl Pmd {
     /// batches, so both batches are free), recirculating it if it was
     /// decapsulated or recirculated.
     pub(super) fn run_packet(&mut self, program: &Program, in_port: u32, packet: &[u8]) {
+        let now = self.now();
         self.batches[0].fill(0, in_port, packet);
         let [b0, b1] = &mut self.batches;
         let popped = usize::from(self.out.run(program, b0, 0, b1, 0));
         self.out.flush();
-        let now = self.now();
         self.recirculate(1, popped, now);
     }
 }

@@ -20,6 +20,11 @@ pub trait PmdClock: Send {
     fn ns_of(&self, cycles: u64) -> u64;
     /// Measures the clock's rate again (at each sweep).
     fn recalibrate(&mut self) {}
+    /// Nanoseconds from the meters' shared zero (`crate::meter::epoch`) to
+    /// this clock's: meters shared by PMDs see one time.
+    fn epoch_offset_ns(&self) -> u64 {
+        0
+    }
 }
 
 /// Nanoseconds since the PMD started, from the TSC: one RDTSC where a
@@ -39,6 +44,9 @@ impl TscClock {
     const CALIBRATION: Duration = Duration::from_millis(2);
 
     pub fn new() -> TscClock {
+        // The meters' zero comes first, so this clock's offset from it is
+        // never negative.
+        crate::meter::epoch();
         let (started, started_cycles) = (Instant::now(), cycles());
         while started.elapsed() < Self::CALIBRATION {
             std::hint::spin_loop();
@@ -69,6 +77,10 @@ impl PmdClock for TscClock {
 
     fn ns_of(&self, cycles: u64) -> u64 {
         (cycles as f64 * self.ns_per_cycle) as u64
+    }
+
+    fn epoch_offset_ns(&self) -> u64 {
+        self.started.saturating_duration_since(crate::meter::epoch()).as_nanos() as u64
     }
 
     fn recalibrate(&mut self) {

@@ -38,6 +38,8 @@ odpx_classifier::counters! {
     unsupported_actions: Counter(Packets) "unsupported actions" => "pmd_unsupported_actions";
     /// Packets dropped because a push found no headroom.
     drops_no_headroom: Counter(Packets) "dropped for want of headroom" => "pmd_dropped" reason "no_headroom";
+    /// Packets a meter's drop band dropped.
+    drops_meter: Counter(Packets) "dropped by meters" => "pmd_dropped" reason "meter";
     /// Packets dropped after too many passes through the classifier.
     drops_recirc_depth: Counter(Packets) "dropped at the recirculation limit" => "pmd_dropped" reason "recirculation_depth";
     /// Inner packets classified again after decapsulation.

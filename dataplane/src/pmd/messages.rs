@@ -11,12 +11,14 @@
 use super::output::idle_of;
 use super::Pmd;
 use crate::exec::Program;
+use crate::meter::MeterCell;
 use crossbeam_channel::Sender;
 use odpx_classifier::counters::add_single_writer as add;
 use odpx_classifier::flow_op::{Actions, FlowOp, Ufid};
 use odpx_classifier::key::Match;
 use odpx_classifier::megaflow::FlowStats;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One installed megaflow, as reported by [`PmdMsg::Dump`].
@@ -71,6 +73,13 @@ pub enum PmdMsg {
     /// Report every megaflow.
     Dump(Sender<Vec<MegaflowEntry>>),
     ClearStats,
+    /// The meter in slot `slot` (what `meter(SLOT)` actions name) is now
+    /// this cell, shared with the other PMDs (`None`: deleted). Sent
+    /// before any megaflow that names it.
+    Meter {
+        slot: u32,
+        cell: Option<Arc<MeterCell>>,
+    },
 }
 
 /// What a PMD tells the megaflow owner.
@@ -141,6 +150,7 @@ impl Pmd {
                 let _ = reply.send(self.dump());
             }
             PmdMsg::ClearStats => self.counters.clear_counters(),
+            PmdMsg::Meter { slot, cell } => self.out.meters.set(slot, cell),
         }
     }
 

@@ -312,6 +312,8 @@ pub struct Pmd {
     miss_keys: [FlowKey; BATCH],
     out: Output,
     clock: Box<dyn PmdClock>,
+    /// The clock's zero on the meters' time line ([`PmdClock::epoch_offset_ns`]).
+    meter_offset: u64,
     /// When the previous sweep started (PMD clock, ns).
     last_sweep: u64,
     /// Megaflows the owner deleted since the last sweep began, with their
@@ -359,14 +361,18 @@ impl Pmd {
             keys: [FlowKey::ZERO; BATCH],
             hashes: [0; BATCH],
             miss_keys: [FlowKey::ZERO; BATCH],
+            meter_offset: clock.epoch_offset_ns(),
             clock,
             last_sweep: 0,
             deleted: Vec::new(),
         }
     }
 
+    /// The PMD's time, which its meters see too until the next reading.
     fn now(&mut self) -> u64 {
-        self.clock.now_ns()
+        let t = self.clock.now_ns();
+        self.out.set_time(t + self.meter_offset);
+        t
     }
 
     /// This PMD's counters.

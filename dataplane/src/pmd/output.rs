@@ -10,6 +10,7 @@
 use super::counters::PmdCounters;
 use super::PortTable;
 use crate::exec::{ExecResult, OutputSink, Packet, Program};
+use crate::meter::{Meters, Verdict};
 use crate::port::{Again, RxBatch, TxStage};
 use crate::tunnel::{DecapDrop, EncapDrop, Receivers, TunnelMeta};
 use crate::upcalls::UserspaceSender;
@@ -47,6 +48,11 @@ pub(super) struct Output {
     numbers: Vec<usize>,
     /// Where `userspace` actions hand their packets.
     to_userspace: UserspaceSender,
+    /// The meters `meter` actions run through (shared with the other PMDs).
+    pub(super) meters: Meters,
+    /// Meter time now (nanoseconds since `crate::meter::epoch`), set once a
+    /// pass ([`Output::set_time`]).
+    meter_now: u64,
 }
 
 impl Output {
@@ -77,7 +83,15 @@ impl Output {
             tally: vec![TunnelTally::default(); n],
             numbers,
             to_userspace,
+            meters: Meters::default(),
+            meter_now: 0,
         }
+    }
+
+    /// The time meters see until the next call: `ns` since
+    /// `crate::meter::epoch`.
+    pub(super) fn set_time(&mut self, ns: u64) {
+        self.meter_now = ns;
     }
 
     /// Runs `program` on packet `i` of `cur`. A packet the actions
@@ -100,6 +114,8 @@ impl Output {
             tally: &mut self.tally,
             to_userspace: &self.to_userspace,
             counters: &self.counters,
+            meters: &self.meters,
+            meter_now: self.meter_now,
         };
         let mut p = Packet::new(&mut cur.buf_mut(i)[..], start, len);
         let result = program.run(&mut p, &mut sink);
@@ -154,6 +170,9 @@ impl Output {
         if r.no_headroom {
             add(&self.counters.drops_no_headroom, 1);
         }
+        if r.metered {
+            add(&self.counters.drops_meter, 1);
+        }
         if let Some((underlay, why)) = r.decap_drop {
             port_stats(&self.ports, underlay, |s| s.count_decap_drop(why));
         }
@@ -195,6 +214,8 @@ struct Sink<'a> {
     tally: &'a mut [TunnelTally],
     to_userspace: &'a UserspaceSender,
     counters: &'a PmdCounters,
+    meters: &'a Meters,
+    meter_now: u64,
 }
 
 impl OutputSink for Sink<'_> {
@@ -229,6 +250,10 @@ impl OutputSink for Sink<'_> {
         } else {
             add(&self.counters.to_controller_lost, 1);
         }
+    }
+
+    fn meter(&mut self, id: u32, len: usize) -> Verdict {
+        self.meters.run(id, len, self.meter_now)
     }
 }
 

@@ -1,7 +1,8 @@
 //! Actions (and OpenFlow 1.3 instructions) in `ovs-ofctl` syntax.
 //!
-//! `actions=A,B,...` where the applied actions come first, then the
-//! instructions in OpenFlow's order, each at most once: `clear_actions`,
+//! `actions=A,B,...` where a `meter:N` comes first, then the applied
+//! actions, then the instructions in OpenFlow's order, each at most once:
+//! `clear_actions`,
 //! `write_actions(...)`, `write_metadata:V[/M]`, `goto_table:N` (as
 //! `ovs-ofctl` insists: "invalid instruction ordering").
 
@@ -37,30 +38,34 @@ fn port_action(name: &str) -> Option<RuleAction> {
 }
 
 /// The instruction an action stands for: its place in OpenFlow's order
-/// (0: an applied action, which may repeat).
+/// ([`APPLIED`]: an applied action, which may repeat).
 fn instruction_rank(a: &RuleAction) -> (u8, &'static str) {
     match a {
-        RuleAction::ClearActions => (1, "clear_actions"),
-        RuleAction::WriteActions(_) => (2, "write_actions"),
-        RuleAction::WriteMetadata { .. } => (3, "write_metadata"),
-        RuleAction::GotoTable(_) => (4, "goto_table"),
-        _ => (0, "an applied action"),
+        RuleAction::Meter(_) => (0, "meter"),
+        RuleAction::ClearActions => (2, "clear_actions"),
+        RuleAction::WriteActions(_) => (3, "write_actions"),
+        RuleAction::WriteMetadata { .. } => (4, "write_metadata"),
+        RuleAction::GotoTable(_) => (5, "goto_table"),
+        _ => (APPLIED, "apply_actions"),
     }
 }
+
+/// The rank of the applied actions, the only instruction that may repeat.
+const APPLIED: u8 = 1;
 
 /// Parses the action list after `actions=` to the end of the input.
 pub(super) fn parse_actions(c: &mut Cursor) -> PResult<Vec<RuleAction>> {
     let out = parse_list(c, None)?;
-    let mut last: (u8, &str) = (0, "");
+    let mut last: Option<(u8, &str)> = None;
     for a in &out {
         let rank = instruction_rank(a);
-        if rank.0 < last.0 || (rank.0 == last.0 && rank.0 > 0) {
+        if let Some(last) = last.filter(|l| rank.0 < l.0 || (rank.0 == l.0 && rank.0 != APPLIED)) {
             return c.err_at(
                 0,
                 format!("invalid instruction ordering: {} must appear before {}", rank.1, last.1),
             );
         }
-        last = rank;
+        last = Some(rank);
     }
     Ok(out)
 }
@@ -190,6 +195,14 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
         "group" => {
             c.expect(":")?;
             RuleAction::Group(c.uint(crate::rules::group::MAX_GROUP_ID as u64)? as u32)
+        }
+        "meter" => {
+            c.expect(":")?;
+            let id = c.uint(crate::rules::meter::MAX_METER_ID as u64)? as u32;
+            if id == 0 {
+                return c.err_at(start, "meter 0 does not exist (meters are numbered from 1)");
+            }
+            RuleAction::Meter(id)
         }
         "clear_actions" => RuleAction::ClearActions,
         "write_actions" => parse_write_actions(c)?,

@@ -201,6 +201,7 @@ fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
         ),
         RuleAction::GotoTable(t) => format!("goto_table:{t}"),
         RuleAction::Group(g) => format!("group:{g}"),
+        RuleAction::Meter(m) => format!("meter:{m}"),
     }
 }
 

@@ -11,14 +11,17 @@
 mod actions;
 mod format;
 mod group;
+mod meter;
 
 pub use self::format::{format_action, format_flow, format_match, format_rule};
 pub use self::group::{format_group, format_group_stats, parse_group, parse_group_id};
+pub use self::meter::{format_meter, format_meter_stats, parse_meter, parse_meter_id, MeterCounts};
 
 use self::actions::parse_actions;
 use self::format::FIELD_CANON;
 use super::field::{Field, Prereq};
 use super::group::groups_named;
+use super::meter::meter_named;
 use super::{flags, Rule, RuleAction, RuleSet};
 use crate::key::{FlowKey, Match};
 use crate::text::{Cursor, PResult, ParseError};
@@ -47,10 +50,11 @@ pub fn parse_rules(text: &str) -> Result<Vec<Rule>, RuleFileError> {
     Ok(out)
 }
 
-/// A rule file with its groups: lines that start with `group_id=` are
-/// groups in `add-group` syntax, the others rules. A group must come
-/// before the rules and groups that name it. All or nothing, like
-/// [`parse_rules`].
+/// A rule file with its groups and meters: lines that start with
+/// `group_id=` are groups in `add-group` syntax, lines that start with
+/// `meter=` meters in `add-meter` syntax, the others rules. A group or
+/// meter must come before the rules and groups that name it. All or
+/// nothing, like [`parse_rules`].
 pub fn parse_pipeline(text: &str) -> Result<RuleSet, RuleFileError> {
     let mut set = RuleSet::new();
     let fail = |line: usize, msg: String| RuleFileError {
@@ -68,11 +72,23 @@ pub fn parse_pipeline(text: &str) -> Result<RuleSet, RuleFileError> {
             set.groups_mut().put(g);
             continue;
         }
+        if t.starts_with("meter=") {
+            let m = parse_meter(t).map_err(|err| RuleFileError { line: i + 1, err })?;
+            set.meters().check(&m, false).map_err(|e| fail(i + 1, e.to_string()))?;
+            set.meters_mut().put(m);
+            continue;
+        }
         let r = parse_rule(t).map_err(|err| RuleFileError { line: i + 1, err })?;
         if let Some(g) = groups_named(&r.actions).find(|g| !set.groups().contains(*g)) {
             return Err(fail(
                 i + 1,
                 format!("group {g} does not exist (define it on an earlier line)"),
+            ));
+        }
+        if let Some(m) = meter_named(&r.actions).filter(|m| !set.meters().contains(*m)) {
+            return Err(fail(
+                i + 1,
+                format!("meter {m} does not exist (define it on an earlier line)"),
             ));
         }
         set.add(r);
@@ -362,6 +378,28 @@ mod tests {
             .err()
             .expect("refused");
         assert!(e.err.msg.contains("reach itself"), "{e}");
+    }
+
+    #[test]
+    fn a_pipeline_holds_meters_and_a_meter_comes_first() {
+        let set =
+            parse_pipeline("meter=1,kbps,band=type=drop,rate=5000\nin_port=1,actions=meter:1,output:2\n").unwrap();
+        assert!(set.meters().contains(1));
+        let r = set.iter().next().unwrap();
+        assert_eq!(r.actions, vec![RuleAction::Meter(1), RuleAction::output(2)]);
+        assert_eq!(
+            format_rule(r),
+            "table=0, priority=32768,in_port=1 actions=meter:1,output:2"
+        );
+        let e = parse_pipeline("in_port=1,actions=meter:2,output:2\n")
+            .err()
+            .expect("refused");
+        assert!(e.err.msg.contains("meter 2 does not exist"), "{e}");
+        let e = parse_rule("in_port=1,actions=output:2,meter:1").unwrap_err();
+        assert!(e.msg.contains("meter must appear before apply_actions"), "{e}");
+        assert!(parse_rule("in_port=1,actions=meter:1,meter:2").is_err());
+        assert!(parse_rule("in_port=1,actions=meter:0").is_err());
+        assert!(parse_rule("in_port=1,actions=write_actions(meter:1)").is_err());
     }
 
     #[test]

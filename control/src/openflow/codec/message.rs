@@ -10,6 +10,7 @@
 use super::error::{BadRequest, OfError};
 use super::flow::{FlowMod, FlowRemoved};
 use super::group::GroupMod;
+use super::meter::MeterMod;
 use super::multipart::{MultipartReply, MultipartRequest};
 use super::packet::{PacketIn, PacketOut};
 use super::port::{PortDesc, PortMod};
@@ -163,8 +164,7 @@ pub enum Message {
     GetAsyncRequest,
     GetAsyncReply(AsyncConfig),
     SetAsync(AsyncConfig),
-    /// Meters come with the pipeline work; kept as bytes until then.
-    MeterMod(Vec<u8>),
+    MeterMod(MeterMod),
 }
 
 /// The table of message types: wire number and the spec's name.
@@ -400,7 +400,7 @@ fn decode_body(kind: u8, r: &mut Reader) -> Result<Message, OfError> {
                 M::SetAsync(a)
             }
         }
-        29 => M::MeterMod(r.rest().to_vec()),
+        29 => M::MeterMod(MeterMod::decode(r)?),
         _ => return Err(OfError::BadRequest(BadRequest::BadType)),
     })
 }
@@ -479,8 +479,9 @@ fn encode_body(msg: &Message, out: &mut Vec<u8>) {
             out.put_u16(code);
             out.extend_from_slice(data);
         }
-        M::EchoRequest(d) | M::EchoReply(d) | M::MeterMod(d) => out.extend_from_slice(d),
+        M::EchoRequest(d) | M::EchoReply(d) => out.extend_from_slice(d),
         M::GroupMod(g) => g.encode(out),
+        M::MeterMod(m) => m.encode(out),
         M::Experimenter {
             experimenter,
             exp_type,

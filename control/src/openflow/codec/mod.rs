@@ -34,6 +34,7 @@ pub mod flow;
 pub mod group;
 pub mod instruction;
 pub mod message;
+pub mod meter;
 pub mod multipart;
 pub mod oxm;
 pub mod packet;

@@ -9,6 +9,7 @@
 use super::error::{BadRequest, OfError};
 use super::flow::{FlowStats, FlowStatsRequest};
 use super::group::{GroupDesc, GroupFeatures, GroupStats};
+use super::meter::{MeterConfig, MeterFeatures, MeterStats};
 use super::port::{PortDesc, PortStats};
 use super::wire::{Reader, Writer};
 
@@ -343,7 +344,10 @@ pub enum MultipartReply {
     Group(Vec<GroupStats>),
     GroupDesc(Vec<GroupDesc>),
     GroupFeatures(GroupFeatures),
-    /// Meter and experimenter replies, kept as bytes.
+    Meter(Vec<MeterStats>),
+    MeterConfig(Vec<MeterConfig>),
+    MeterFeatures(MeterFeatures),
+    /// Experimenter replies, kept as bytes.
     Other {
         kind: u16,
         body: Vec<u8>,
@@ -364,6 +368,9 @@ impl MultipartReply {
             MultipartReply::Group(_) => kind::GROUP,
             MultipartReply::GroupDesc(_) => kind::GROUP_DESC,
             MultipartReply::GroupFeatures(_) => kind::GROUP_FEATURES,
+            MultipartReply::Meter(_) => kind::METER,
+            MultipartReply::MeterConfig(_) => kind::METER_CONFIG,
+            MultipartReply::MeterFeatures(_) => kind::METER_FEATURES,
             MultipartReply::Other { kind, .. } => *kind,
         }
     }
@@ -411,6 +418,9 @@ impl MultipartReply {
             MultipartReply::Group(v) => each(v, GroupStats::encode),
             MultipartReply::GroupDesc(v) => each(v, GroupDesc::encode),
             MultipartReply::GroupFeatures(f) => each(std::slice::from_ref(f), GroupFeatures::encode),
+            MultipartReply::Meter(v) => each(v, MeterStats::encode),
+            MultipartReply::MeterConfig(v) => each(v, MeterConfig::encode),
+            MultipartReply::MeterFeatures(f) => each(std::slice::from_ref(f), MeterFeatures::encode),
             MultipartReply::Other { body, .. } => vec![body.clone()],
         }
     }
@@ -469,6 +479,9 @@ impl MultipartReply {
             kind::GROUP => MultipartReply::Group(all(r, GroupStats::decode)?),
             kind::GROUP_DESC => MultipartReply::GroupDesc(all(r, GroupDesc::decode)?),
             kind::GROUP_FEATURES => MultipartReply::GroupFeatures(GroupFeatures::decode(r)?),
+            kind::METER => MultipartReply::Meter(all(r, MeterStats::decode)?),
+            kind::METER_CONFIG => MultipartReply::MeterConfig(all(r, MeterConfig::decode)?),
+            kind::METER_FEATURES => MultipartReply::MeterFeatures(MeterFeatures::decode(r)?),
             kind => MultipartReply::Other {
                 kind,
                 body: r.rest().to_vec(),

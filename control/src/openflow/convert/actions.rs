@@ -14,12 +14,13 @@
 use super::matches::key_field;
 use crate::core::rules::N_TABLES;
 use crate::openflow::codec::action::{port, Action};
-use crate::openflow::codec::error::{BadAction, BadInstruction, OfError};
+use crate::openflow::codec::error::{BadAction, BadInstruction, MeterModFailed, OfError};
 use crate::openflow::codec::instruction::Instruction;
 use crate::openflow::codec::oxm::{Oxm, OxmField};
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::field::Field;
 use odpx_classifier::rules::group::MAX_GROUP_ID;
+use odpx_classifier::rules::meter::{meter_named, MAX_METER_ID};
 use odpx_classifier::rules::ofctl::check_actions_prereqs;
 use odpx_classifier::rules::RuleAction;
 
@@ -122,8 +123,11 @@ pub fn instructions_from(insts: &[Instruction], matched: &Match, table: u8) -> R
     // The order of a rule's actions, whatever the order on the wire.
     let mut out = Vec::new();
     let find = |k: u16| insts.iter().find(|i| i.kind() == k);
-    if let Some(Instruction::Meter(_)) = find(6) {
-        return bad_inst(BadInstruction::UnsupInst);
+    if let Some(Instruction::Meter(id)) = find(6) {
+        if *id == 0 || *id > MAX_METER_ID {
+            return Err(OfError::MeterModFailed(MeterModFailed::InvalidMeter));
+        }
+        out.push(RuleAction::Meter(*id));
     }
     if let Some(Instruction::Experimenter { .. }) = find(0xffff) {
         return bad_inst(BadInstruction::BadExperimenter);
@@ -217,7 +221,8 @@ pub fn action_to(a: &RuleAction, flavor: Flavor) -> Vec<Action> {
         RuleAction::ClearActions
         | RuleAction::WriteActions(_)
         | RuleAction::WriteMetadata { .. }
-        | RuleAction::GotoTable(_) => return Vec::new(),
+        | RuleAction::GotoTable(_)
+        | RuleAction::Meter(_) => return Vec::new(),
     }]
 }
 
@@ -275,6 +280,9 @@ pub fn instructions_to(actions: &[RuleAction], matched: &Match) -> Vec<Instructi
     let to = |a: &RuleAction| action_to(a, flavor);
     let applied: Vec<Action> = actions.iter().flat_map(to).collect();
     let mut out = Vec::new();
+    if let Some(id) = meter_named(actions) {
+        out.push(Instruction::Meter(id));
+    }
     if !applied.is_empty() {
         out.push(Instruction::ApplyActions(applied));
     }

@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod groups;
 pub mod matches;
+pub mod meters;
 
 use self::actions::{instructions_from, instructions_to};
 use self::matches::{from_match, to_match};
@@ -41,6 +42,7 @@ pub fn flow_mod(fm: &FlowMod) -> Result<RuleOp, OfError> {
         cookie_mask: fm.cookie_mask,
         out_port: None,
         out_group: None,
+        meter: None,
     };
     let op = match fm.command {
         FlowModCommand::Add => {
@@ -91,6 +93,7 @@ pub fn flow_selector(req: &FlowStatsRequest) -> Result<Selector, OfError> {
         cookie_mask: req.cookie_mask,
         out_port: (req.out_port != port::ANY).then_some(req.out_port),
         out_group: (req.out_group != GROUP_ANY).then_some(req.out_group),
+        meter: None,
     })
 }
 
@@ -207,10 +210,10 @@ mod tests {
             1,
         ))]);
         assert_eq!(err(&add(0, vec![], vec![set])), Err("OFPBAC_MATCH_INCONSISTENT".into()));
-        // A meter, a group number above OFPG_MAX.
+        // Meter 0, a group number above OFPG_MAX.
         assert_eq!(
-            err(&add(0, vec![], vec![Instruction::Meter(1)])),
-            Err("OFPBIC_UNSUP_INST".into())
+            err(&add(0, vec![], vec![Instruction::Meter(0)])),
+            Err("OFPMMFC_INVALID_METER".into())
         );
         let group = Instruction::ApplyActions(vec![crate::openflow::codec::action::Action::Group(0xffff_ff01)]);
         assert_eq!(err(&add(0, vec![], vec![group])), Err("OFPBAC_BAD_OUT_GROUP".into()));
