@@ -304,10 +304,7 @@ fn ports_take_their_ofport_numbers(mode: &str) {
     let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
     assert!(dpctl.contains("port 10: a1") && dpctl.contains("port 20: a2"), "{s}");
     if mode == "kernel" {
-        let flow = dpctl
-            .lines()
-            .find(|l| l.contains("in_port(10)"))
-            .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"));
+        let flow = kernel_flow_of_port_10(dpctl, &s);
         assert!(flow.ends_with("actions:20"), "{flow}");
     }
     // Port counters are the vports' (the interfaces'), which count what
@@ -335,10 +332,7 @@ fn groups_run_in_the_kernel(mode: &str) {
     assert!(sent >= 150, "{s}");
     let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
     if mode == "kernel" {
-        let flow = dpctl
-            .lines()
-            .find(|l| l.contains("in_port(10)"))
-            .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"));
+        let flow = kernel_flow_of_port_10(dpctl, &s);
         assert!(
             flow.ends_with("actions:20,clone(set(eth(dst=02:00:00:00:00:99)),20)"),
             "{flow}"
@@ -403,15 +397,20 @@ fn meters_hold_their_rate(mode: &str) {
     assert!(s.contains("meter=1 pktps stats bands=\ntype=drop rate=100"), "{s}");
     let dpctl = s.split("-- dpctl").nth(1).unwrap_or_default();
     if mode == "kernel" {
-        let flow = dpctl
-            .lines()
-            .find(|l| l.contains("in_port(10)"))
-            .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"));
+        let flow = kernel_flow_of_port_10(dpctl, &s);
         assert!(flow.ends_with("actions:meter(0),20"), "{flow}");
     } else {
         assert!(!dpctl.contains("meter("), "a metered megaflow stays in the PMDs: {s}");
     }
     assert_eq!(number(&s, "rules after del-meters: "), 0, "{s}");
+}
+
+/// The kernel flow of port 10 in a dpctl dump (`s`: the section, to show).
+fn kernel_flow_of_port_10<'a>(dpctl: &'a str, s: &str) -> &'a str {
+    dpctl
+        .lines()
+        .find(|l| l.contains("in_port(10)"))
+        .unwrap_or_else(|| panic!("no kernel flow of port 10:\n{s}"))
 }
 
 fn stops_cleanly(mode: &str) {
