@@ -97,9 +97,15 @@ impl Switch {
 }
 
 /// Parses the configured rules (all or none).
+/// The rule file's pipeline, with the ports' ingress policers.
 pub fn load_rules(cfg: &Config) -> Result<RuleSet, String> {
     let text = cfg.rules_text()?;
-    ofctl::parse_pipeline(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))
+    let mut rules =
+        ofctl::parse_pipeline(&text).map_err(|e| format!("rules: line {}: {}; no rules loaded", e.line, e.err))?;
+    for p in cfg.policers() {
+        rules.meters_mut().put(p);
+    }
+    Ok(rules)
 }
 
 /// Userspace mode: a kernel datapath of this name that a kernel or

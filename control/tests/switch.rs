@@ -394,3 +394,52 @@ fn dump_flows_counts_what_the_caches_carried_at_once() {
         "{flows}"
     );
 }
+
+/// The packets the PMDs' meters dropped so far (`pmd-stats-show`).
+fn meter_drops(sw: &Switch) -> usize {
+    command(sw, "pmd-stats-show")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("dropped by meters: "))
+        .map(|n| n.trim().parse::<usize>().unwrap())
+        .sum()
+}
+
+/// `ingress_policing_rate` and `_burst`, as the QoS how-to sets them on
+/// Open vSwitch's interfaces: what a port receives beyond its rate (48
+/// kbit/s: a hundred 60-byte frames a second, after a burst of 5 kbit:
+/// ten) is dropped; another port is not limited.
+#[test]
+fn a_ports_ingress_policer_drops_what_exceeds_its_rate() {
+    let cfg = Config::parse(
+        "[switch]\nrules_inline = [\"in_port=1,actions=output:3\", \"in_port=2,actions=output:3\"]\n[[port]]\nname = \"p1\"\ntype = \"memory\"\ningress_policing_rate = 48\ningress_policing_burst = 5\n[[port]]\nname = \"p2\"\ntype = \"memory\"\n[[port]]\nname = \"p3\"\ntype = \"memory\"\n[pmd]\ncores = [0]\n",
+        Path::new("/"),
+    )
+    .unwrap();
+    let ports = (1..=3).map(|i| Port::memory(i, &format!("p{i}"), true)).collect();
+    let sw = Switch::start_with_ports(&cfg, ports).unwrap();
+    for _ in 0..100 {
+        push(&sw, 1, frame(1, MAC2, 53));
+    }
+    let mut out = 0;
+    assert!(
+        wait_until(W, || {
+            out += sent(&sw, 3, 0, Duration::ZERO).len();
+            out + meter_drops(&sw) >= 100
+        }),
+        "every frame forwarded or dropped"
+    );
+    assert!(
+        (10..=30).contains(&out),
+        "the burst and what the rate earned meanwhile: {out}"
+    );
+    for _ in 0..100 {
+        push(&sw, 2, frame(2, MAC1, 53));
+    }
+    assert_eq!(sent(&sw, 3, 100, W).len(), 100, "port 2 has no policer");
+    assert!(Config::parse(
+        "[[port]]\nname = \"p1\"\ntype = \"memory\"\ningress_policing_burst = 5\n",
+        Path::new("/")
+    )
+    .unwrap_err()
+    .contains("needs an ingress_policing_rate"));
+}

@@ -32,6 +32,13 @@ use std::collections::BTreeMap;
 pub const MAX_METER_ID: u32 = 0xffff_0000;
 /// Every meter (`OFPM_ALL`), in deletes and statistics requests.
 pub const ALL_METERS: u32 = 0xffff_ffff;
+/// The meter number of port N's ingress policer is this plus N: above
+/// `OFPM_MAX` and below OpenFlow's virtual meters, so no controller can
+/// name, dump or delete one ([`policer`]).
+pub const POLICER_BASE: u32 = 0xffff_0001;
+/// An ingress policer's burst when none is given (Open vSwitch's default,
+/// in kilobits).
+pub const DEFAULT_POLICING_BURST: u32 = 8000;
 /// Meters a switch holds at most (METER_MOD_FAILED/OUT_OF_METERS beyond).
 pub const MAX_METERS: usize = 65536;
 /// Bands a meter holds at most (METER_MOD_FAILED/OUT_OF_BANDS beyond).
@@ -133,6 +140,34 @@ impl Meter {
     }
 }
 
+/// Port `port`'s ingress policer (`ingress_policing_rate` and `_burst`,
+/// as Open vSwitch's interfaces have them): a hidden meter of one drop
+/// band, `rate_kbps` with a burst of `burst_kb` (0: 8000 kb), that every
+/// packet the port receives goes through first, whichever datapath
+/// carries it (the translator puts it first in the megaflow's actions).
+pub fn policer(port: u32, rate_kbps: u32, burst_kb: u32) -> Meter {
+    Meter {
+        id: POLICER_BASE + port,
+        unit: MeterUnit::Kbps,
+        burst: true,
+        stats: true,
+        bands: vec![Band {
+            kind: BandKind::Drop,
+            rate: rate_kbps,
+            burst_size: if burst_kb == 0 {
+                DEFAULT_POLICING_BURST
+            } else {
+                burst_kb
+            },
+        }],
+    }
+}
+
+/// Whether meter `id` is a port's ingress policer, not an OpenFlow meter.
+pub fn is_policer(id: u32) -> bool {
+    id > MAX_METER_ID && id < 0xffff_fffd
+}
+
 /// Why a meter change was refused (OpenFlow's METER_MOD_FAILED codes say
 /// which; see the control layer's conversion).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,9 +220,14 @@ impl MeterTable {
         self.meters.is_empty()
     }
 
-    /// Every meter, by number.
+    /// Every meter, by number (ingress policers last).
     pub fn iter(&self) -> impl Iterator<Item = &Meter> + '_ {
         self.meters.values()
+    }
+
+    /// The OpenFlow meters: every one but the ingress policers.
+    pub fn openflow(&self) -> impl Iterator<Item = &Meter> + '_ {
+        self.meters.range(..=MAX_METER_ID).map(|(_, m)| m)
     }
 
     /// Whether `m` may be added (`replacing`: modified in place) as the
@@ -199,7 +239,7 @@ impl MeterTable {
         match (self.contains(m.id), replacing) {
             (true, false) => return Err(MeterError::Exists(m.id)),
             (false, true) => return Err(MeterError::Unknown(m.id)),
-            (false, false) if self.len() >= MAX_METERS => return Err(MeterError::Full),
+            (false, false) if self.openflow().count() >= MAX_METERS => return Err(MeterError::Full),
             _ => {}
         }
         check_bands(m)
@@ -228,6 +268,19 @@ impl MeterTable {
     /// Meter `id`'s datapath number (see [`MeterTable`]).
     pub fn slot(&self, id: u32) -> Option<u32> {
         self.slots.get(&id).copied()
+    }
+
+    /// Whether any port has an ingress policer ([`policer`]).
+    pub fn has_policers(&self) -> bool {
+        self.meters
+            .range(POLICER_BASE..)
+            .next()
+            .is_some_and(|(id, _)| is_policer(*id))
+    }
+
+    /// The slot of port `port`'s ingress policer, if it has one.
+    pub fn policer_slot(&self, port: u32) -> Option<u32> {
+        self.slot(POLICER_BASE.checked_add(port)?)
     }
 }
 
@@ -305,6 +358,23 @@ mod tests {
         assert_eq!(t.slot(9), Some(1));
         let nine = meter(2, &[(1, 0); 9]);
         assert_eq!(t.check(&nine, false), Err(MeterError::TooManyBands(2, 9)));
+    }
+
+    #[test]
+    fn ingress_policers_are_meters_no_controller_sees() {
+        let mut t = MeterTable::default();
+        t.put(meter(4, &[(10, 0)]));
+        assert!(!t.has_policers());
+        t.put(policer(2, 1000, 0));
+        assert!(t.has_policers());
+        assert_eq!(t.policer_slot(2), Some(1));
+        assert_eq!(t.policer_slot(3), None);
+        assert_eq!(t.openflow().map(|m| m.id).collect::<Vec<_>>(), vec![4]);
+        assert!(is_policer(POLICER_BASE + 2) && !is_policer(4) && !is_policer(ALL_METERS));
+        assert_eq!(
+            t.get(POLICER_BASE + 2).unwrap().bands[0].burst_size,
+            DEFAULT_POLICING_BURST
+        );
     }
 
     #[test]

@@ -157,6 +157,21 @@ impl Xlate<'_> {
         }
     }
 
+    /// A received packet goes through its port's ingress policer first, if
+    /// the port has one ([`crate::rules::meter::policer`]). With policers
+    /// about, every megaflow pins the input port, so that a policed and
+    /// an unpoliced port never share one.
+    pub(super) fn police(&mut self) {
+        let meters = self.rules.meters();
+        if !meters.has_policers() {
+            return;
+        }
+        self.wc.in_port = !0;
+        if let Some(slot) = meters.policer_slot(self.flow.in_port) {
+            self.out.push(OdpAction::Meter(slot));
+        }
+    }
+
     /// mod_vlan_vid / mod_vlan_pcp / set_field on VLAN bits (OpenFlow 1.0
     /// semantics: a tag is pushed when there is none).
     fn vlan_write(&mut self, f: Field, value: u128, mask: u128) {

@@ -314,6 +314,9 @@ fn run_with(
         l3_unknown: false,
         frozen: None,
     };
+    if actions.is_none() && packet.recirc_id == 0 {
+        x.police();
+    }
     match actions {
         // NO_RECV: nothing the port receives goes further (a drop
         // megaflow of that in_port).

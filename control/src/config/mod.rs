@@ -18,6 +18,8 @@
 //! [[port]]
 //! name = "mem0"
 //! type = "memory"                  # an in-memory port (tests, benchmarks)
+//! # ingress_policing_rate = 1000   # kbit/s this port may receive; beyond, dropped (any port type)
+//! # ingress_policing_burst = 100   # kbit beyond the rate (default 8000, as Open vSwitch)
 //!
 //! [[port]]                         # a VXLAN tunnel port (userspace datapath)
 //! name = "vx0"
@@ -270,6 +272,13 @@ pub struct PortConfig {
     pub tos: Option<u8>,
     /// VXLAN: the outer IPv4 don't-fragment bit (default true).
     pub df: Option<bool>,
+    /// Kbit/s this port may receive; what exceeds it is dropped (Open
+    /// vSwitch's interface column of the same name; 0 or none: no limit).
+    #[serde(default)]
+    pub ingress_policing_rate: u32,
+    /// Kbit the port may receive beyond the rate at once (0: 8000).
+    #[serde(default)]
+    pub ingress_policing_burst: u32,
 }
 
 /// A VXLAN port's settings, defaults applied.
@@ -460,6 +469,13 @@ impl Config {
             }
             p.check_tunnel_fields()
                 .map_err(|e| format!("port {} ({}): {e}", i + 1, p.name))?;
+            if p.ingress_policing_burst != 0 && p.ingress_policing_rate == 0 {
+                return Err(format!(
+                    "port {} ({}): ingress_policing_burst needs an ingress_policing_rate",
+                    i + 1,
+                    p.name
+                ));
+            }
         }
         let numbers = self.port_numbers();
         for (i, (p, &no)) in self.ports.iter().zip(&numbers).enumerate() {
@@ -571,6 +587,17 @@ impl Config {
     /// The ports with their numbers.
     pub fn numbered_ports(&self) -> impl Iterator<Item = (u32, &PortConfig)> + '_ {
         self.port_numbers().into_iter().zip(&self.ports)
+    }
+
+    /// The ingress policers of the ports that have one, as meters
+    /// (`odpx_classifier::rules::meter::policer`).
+    pub fn policers(&self) -> Vec<odpx_classifier::rules::meter::Meter> {
+        self.numbered_ports()
+            .filter(|(_, p)| p.ingress_policing_rate > 0)
+            .map(|(no, p)| {
+                odpx_classifier::rules::meter::policer(no, p.ingress_policing_rate, p.ingress_policing_burst)
+            })
+            .collect()
     }
 
     /// The port of number `no`.

@@ -34,7 +34,7 @@
 use super::rules::{Removal, RemovedRule, Touched};
 use super::{Core, Op};
 use hashbrown::HashMap;
-use odpx_classifier::rules::meter::{meter_named, Meter, MeterError, ALL_METERS};
+use odpx_classifier::rules::meter::{is_policer, meter_named, Meter, MeterError, ALL_METERS};
 use odpx_classifier::rules::ofctl::MeterCounts;
 use odpx_classifier::rules::Selector;
 use odpx_dataplane::meter::MeterReading;
@@ -146,14 +146,14 @@ impl Core {
                 Ok(1)
             }
             MeterOp::Delete(ALL_METERS) => {
-                let ids: Vec<u32> = self.rules.meters().iter().map(|m| m.id).collect();
+                let ids: Vec<u32> = self.rules.meters().openflow().map(|m| m.id).collect();
                 for &id in &ids {
                     self.delete_meter(id, changed, removed, doomed);
                 }
                 Ok(ids.len())
             }
             MeterOp::Delete(id) => {
-                if !self.rules.meters().contains(id) {
+                if is_policer(id) || !self.rules.meters().contains(id) {
                     return Ok(0);
                 }
                 self.delete_meter(id, changed, removed, doomed);
@@ -200,7 +200,7 @@ impl Core {
     pub fn meters(&self, id: u32) -> Vec<(Meter, MeterStats, MeterCounts)> {
         self.rules
             .meters()
-            .iter()
+            .openflow()
             .filter(|m| id == ALL_METERS || m.id == id)
             .filter_map(|m| {
                 let s = self.meter_counters.get(m.id)?;
