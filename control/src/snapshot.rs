@@ -78,6 +78,21 @@ pub struct PortStatus {
     #[serde(default, with = "crate::snapshot::optional_counter_set")]
     pub afxdp: Option<AfxdpStatus>,
     pub vxlan: Option<VxlanStatus>,
+    /// The port's ingress policer, if it has one.
+    #[serde(default)]
+    pub policing: Option<PolicingStatus>,
+}
+
+/// A port's ingress policer (`ingress_policing_rate` and `_burst`) and
+/// what it did, as of the last sweep.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicingStatus {
+    pub rate_kbps: u32,
+    pub burst_kb: u32,
+    /// Packets the port received that went through the policer.
+    pub packets: u64,
+    /// Of those, the ones it dropped.
+    pub dropped: u64,
 }
 
 odpx_classifier::counters! {
@@ -226,13 +241,14 @@ impl Switch {
             .collect();
         let pmd_packets = pmds.iter().map(|p| p.counters.packets).sum();
         let kernel = self.kernel.as_ref().map(kernel_status);
-        let (owner_counters, refusals, tunnels, offload, vteps) = self.owner.read(|c| {
+        let (owner_counters, refusals, tunnels, offload, vteps, policers) = self.owner.read(|c| {
             (
                 c.counters(),
                 c.refusals(),
                 c.tunnel_counters(),
                 c.offload_counters(),
                 c.vteps(),
+                c.policers(),
             )
         });
         let offload = offload.map(|(c, r)| OffloadStatus {
@@ -248,7 +264,15 @@ impl Switch {
                 .map(|k| k.counters.lookups_hit),
             pmd_packets,
         });
-        let ports: Vec<PortStatus> = self.ports.iter().flatten().map(|p| port_status(p)).collect();
+        let mut ports: Vec<PortStatus> = self.ports.iter().flatten().map(|p| port_status(p)).collect();
+        for p in &mut ports {
+            p.policing = policers.iter().find(|x| x.port == p.no).map(|x| PolicingStatus {
+                rate_kbps: x.rate_kbps,
+                burst_kb: x.burst_kb,
+                packets: x.packets,
+                dropped: x.dropped,
+            });
+        }
         let tunnels = ports.iter().any(|p| p.vxlan.is_some()).then(|| TunnelStatus {
             vteps: vteps.iter().map(|(a, p)| format!("{a}:{p}")).collect(),
             counters: tunnels.snapshot(),
@@ -355,6 +379,7 @@ fn port_status(p: &odpx_dataplane::port::Port) -> PortStatus {
             tx_invalid: k.tx_invalid_descs,
         }),
         vxlan,
+        policing: None,
     }
 }
 

@@ -8,8 +8,8 @@ use odpx_control::core::counters::{OffloadSnapshot, OwnerSnapshot, TunnelSnapsho
 use odpx_control::openflow_counters::OpenflowSnapshot;
 use odpx_control::render::{json, prometheus, text};
 use odpx_control::snapshot::{
-    AfxdpStatus, KernelCounters, KernelStatus, OffloadStatus, OpenflowStatus, PmdStatus, PortStatus, Snapshot,
-    TunnelStatus, VportCounters, VportStatus,
+    AfxdpStatus, KernelCounters, KernelStatus, OffloadStatus, OpenflowStatus, PmdStatus, PolicingStatus, PortStatus,
+    Snapshot, TunnelStatus, VportCounters, VportStatus,
 };
 use odpx_dataplane::pmd::PmdSnapshot;
 use odpx_dataplane::port::PortCounters;
@@ -45,6 +45,12 @@ fn snapshot() -> Snapshot {
             counters: filled::<PortCounters>(&mut n),
             afxdp: Some(filled::<AfxdpStatus>(&mut n)),
             vxlan: None,
+            policing: Some(PolicingStatus {
+                rate_kbps: 1000,
+                burst_kb: 100,
+                packets: 777,
+                dropped: 55,
+            }),
         }],
         pmds: vec![PmdStatus {
             id: 0,
@@ -230,4 +236,13 @@ fn the_text_shows_every_counter_under_its_words() {
             assert!(shown, "'{}' ({}) = {value} is not in the text:\n{out}", d.text, d.key);
         }
     }
+    assert!(
+        out.contains("ingress policing: 1000 kbit/s, burst 100 kbit; policed 777 packets, dropped 55"),
+        "{out}"
+    );
+    let metrics = prometheus::render(&s);
+    assert!(
+        metrics.contains("odpx_port_policing_dropped_packets_total{port=\"p1\",no=\"1\"} 55"),
+        "{metrics}"
+    );
 }

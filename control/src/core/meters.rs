@@ -34,7 +34,7 @@
 use super::rules::{Removal, RemovedRule, Touched};
 use super::{Core, Op};
 use hashbrown::HashMap;
-use odpx_classifier::rules::meter::{is_policer, meter_named, Meter, MeterError, ALL_METERS};
+use odpx_classifier::rules::meter::{is_policer, meter_named, Meter, MeterError, ALL_METERS, POLICER_BASE};
 use odpx_classifier::rules::ofctl::MeterCounts;
 use odpx_classifier::rules::Selector;
 use odpx_dataplane::meter::MeterReading;
@@ -50,6 +50,18 @@ pub enum MeterOp {
     /// Deletes a meter ([`ALL_METERS`]: every meter) and the rules that
     /// send packets through it; a meter that does not exist is no error.
     Delete(u32),
+}
+
+/// A port's ingress policer and what it did (for `odpx ctl show`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policer {
+    pub port: u32,
+    pub rate_kbps: u32,
+    pub burst_kb: u32,
+    /// Packets that went through it.
+    pub packets: u64,
+    /// Of those, the ones it dropped.
+    pub dropped: u64,
 }
 
 /// What a meter saw, for METER stats.
@@ -211,6 +223,25 @@ impl Core {
                     bands: s.reading.bands.clone(),
                 };
                 Some((m.clone(), s.clone(), counts))
+            })
+            .collect()
+    }
+
+    /// Every port's ingress policer, as of the last sweep.
+    pub fn policers(&self) -> Vec<Policer> {
+        self.rules
+            .meters()
+            .iter()
+            .filter(|m| is_policer(m.id))
+            .map(|m| {
+                let reading = self.meter_counters.get(m.id).map(|s| &s.reading);
+                Policer {
+                    port: m.id - POLICER_BASE,
+                    rate_kbps: m.bands[0].rate,
+                    burst_kb: m.bands[0].burst_size,
+                    packets: reading.map_or(0, |r| r.packets),
+                    dropped: reading.and_then(|r| r.bands.first()).map_or(0, |b| b.0),
+                }
             })
             .collect()
     }

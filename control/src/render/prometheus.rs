@@ -136,6 +136,22 @@ fn ports(f: &mut Families, s: &Snapshot) {
         if let Some(k) = &p.afxdp {
             f.set(k, &l);
         }
+        if let Some(q) = &p.policing {
+            f.sample(
+                "odpx_port_policed_packets_total",
+                Kind::Counter,
+                "Packets the port received through its ingress policer.",
+                &l,
+                q.packets as f64,
+            );
+            f.sample(
+                "odpx_port_policing_dropped_packets_total",
+                Kind::Counter,
+                "Packets the port's ingress policer dropped (beyond ingress_policing_rate).",
+                &l,
+                q.dropped as f64,
+            );
+        }
     }
 }
 

@@ -144,6 +144,13 @@ fn port(p: &PortStatus) -> String {
             k.rx_dropped, k.rx_ring_full, k.fill_ring_empty, k.rx_invalid, k.tx_invalid
         );
     }
+    if let Some(q) = &p.policing {
+        let _ = writeln!(
+            s,
+            "    ingress policing: {} kbit/s, burst {} kbit; policed {} packets, dropped {}",
+            q.rate_kbps, q.burst_kb, q.packets, q.dropped
+        );
+    }
     s
 }
 
