@@ -427,7 +427,10 @@ fn passed_from_both_pmds(rig: &mut Rig, n: usize) -> usize {
 #[test]
 fn a_meter_holds_its_rate_across_pmds_and_takes_its_rules_when_deleted() {
     let mut rig = Rig::new("priority=0,actions=drop", Duration::from_secs(10));
-    add_meter(&mut rig, "meter=1,pktps,stats,band=type=drop,rate=10");
+    add_meter(
+        &mut rig,
+        "meter=1,pktps,burst,stats,band=type=drop,rate=10,burst_size=10",
+    );
     rig.add_rule("priority=10,in_port=1,actions=meter:1,output:3");
     rig.add_rule("priority=10,in_port=2,actions=meter:1,output:3");
     assert_eq!(passed_from_both_pmds(&mut rig, 16), 10, "the bucket: 10 packets");

@@ -11,7 +11,8 @@
 //! packets per second, whose bucket holds the band's burst (since Linux
 //! 5.14; older kernels added a second of rate to it). odpx asks for the
 //! burst it enforces itself ([`Band::effective_burst`]: as configured with
-//! the `burst` flag, else a second of rate), as Open vSwitch does. What
+//! the `burst` flag, else a twentieth of a second of rate; Open vSwitch
+//! asks for a whole second). What
 //! the kernel cannot do (several bands, DSCP remarking) the control layer
 //! refuses before anything is set ([`KernelMeter::from_meter`]).
 //!
@@ -86,7 +87,7 @@ impl KernelMeter {
         Ok(KernelMeter {
             kbps: m.unit == MeterUnit::Kbps,
             rate: b.rate,
-            burst: b.effective_burst(m.burst),
+            burst: b.effective_burst(m.unit, m.burst),
         })
     }
 }
@@ -218,7 +219,7 @@ mod tests {
             })
         );
         let m = parse_meter("meter=1,pktps,band=type=drop,rate=100").unwrap();
-        assert_eq!(KernelMeter::from_meter(&m).unwrap().burst, 100);
+        assert_eq!(KernelMeter::from_meter(&m).unwrap().burst, 5);
         let two = parse_meter("meter=1,pktps,bands=type=drop,rate=1,type=drop,rate=2").unwrap();
         assert!(KernelMeter::from_meter(&two).unwrap_err().contains("2 bands"));
         let remark = parse_meter("meter=1,pktps,band=type=dscp_remark,rate=1,prec_level=1").unwrap();

@@ -23,7 +23,9 @@
 //! * it has 1..=[`MAX_BANDS`] bands, each of a non-zero rate;
 //!
 //! A band's `burst_size` counts only with the meter's `burst` flag (it is
-//! kept and echoed either way, as OpenFlow asks of a switch).
+//! kept and echoed either way, as OpenFlow asks of a switch); without
+//! one, a band's bucket holds a twentieth of a second of its rate
+//! ([`Band::effective_burst`]).
 
 use super::RuleAction;
 use std::collections::BTreeMap;
@@ -84,17 +86,28 @@ pub struct Band {
 }
 
 impl Band {
-    /// The burst enforced: as given when the meter has the `burst` flag
-    /// (`with_flag`), else (or when 0) one second's worth of the rate, as
-    /// Open vSwitch's userspace datapath does.
-    pub fn effective_burst(&self, with_flag: bool) -> u32 {
-        if self.burst_size == 0 || !with_flag {
-            self.rate
-        } else {
-            self.burst_size
+    /// The burst enforced, in the meter's `unit`: as given when the meter
+    /// has the `burst` flag (`with_flag`) and a size; else a twentieth of a
+    /// second of the rate, and at least one 1500-byte frame (kbps) or one
+    /// packet (pktps). So a meter without a burst holds its rate within 5%
+    /// over any second, where Open vSwitch's bucket holds a whole second of
+    /// rate (twice the rate in the first second of a flood). Larger frames
+    /// through a slow meter need an explicit burst.
+    pub fn effective_burst(&self, unit: MeterUnit, with_flag: bool) -> u32 {
+        if with_flag && self.burst_size != 0 {
+            return self.burst_size;
         }
+        let floor = match unit {
+            MeterUnit::Kbps => MIN_KBPS_BURST,
+            MeterUnit::Pktps => 1,
+        };
+        (self.rate / 20).max(floor)
     }
 }
+
+/// The smallest default burst of a kbps band: one 1500-byte frame, in
+/// kilobits.
+pub const MIN_KBPS_BURST: u32 = 12;
 
 /// `ofp_meter_flags`.
 pub mod meter_flags {
@@ -384,9 +397,21 @@ mod tests {
         assert_eq!(m.band_to_apply(0b001), Some(0));
         assert_eq!(m.band_to_apply(0b101), Some(2));
         assert_eq!(m.band_to_apply(0b111), Some(1));
-        assert_eq!(m.bands[0].effective_burst(false), 5000);
-        assert_eq!(meter(2, &[(100, 7)]).bands[0].effective_burst(true), 7);
-        assert_eq!(meter(2, &[(100, 7)]).bands[0].effective_burst(false), 100);
+        let kbps = MeterUnit::Kbps;
+        assert_eq!(m.bands[0].effective_burst(kbps, false), 250);
+        assert_eq!(meter(2, &[(100, 7)]).bands[0].effective_burst(kbps, true), 7);
+        assert_eq!(
+            meter(2, &[(100, 7)]).bands[0].effective_burst(kbps, false),
+            MIN_KBPS_BURST
+        );
+        assert_eq!(
+            meter(2, &[(100, 0)]).bands[0].effective_burst(MeterUnit::Pktps, false),
+            5
+        );
+        assert_eq!(
+            meter(2, &[(10, 0)]).bands[0].effective_burst(MeterUnit::Pktps, false),
+            1
+        );
         assert_eq!(meter(2, &[(100, 7)]).flags(), meter_flags::KBPS | meter_flags::BURST);
     }
 }

@@ -156,7 +156,7 @@ mod tests {
             panic!("an add")
         };
         assert_eq!((m.unit, m.burst, m.stats), (MeterUnit::Pktps, false, true));
-        assert_eq!(m.bands[0].effective_burst(m.burst), 100);
+        assert_eq!(m.bands[0].effective_burst(m.unit, m.burst), 5);
         let c = meter_config(&m);
         assert_eq!((c.flags, c.meter_id, c.bands.clone()), (mm.flags, 7, mm.bands.clone()));
     }
