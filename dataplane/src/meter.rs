@@ -64,7 +64,6 @@ pub enum Verdict {
 #[derive(Debug)]
 struct BandCell {
     kind: BandKind,
-    rate: u32,
     /// Nanoseconds one unit (a packet, or a bit) costs at the band's rate,
     /// times [`COST_SCALE`] (kept exact for low rates).
     unit_cost: u64,
@@ -110,8 +109,9 @@ pub struct MeterTotals {
 /// One meter as the PMDs run it (see the module documentation).
 #[derive(Debug)]
 pub struct MeterCell {
-    unit: MeterUnit,
     bands: Box<[BandCell]>,
+    /// The configuration: the unit, and the rates that decide which
+    /// exceeded band applies.
     meter: Meter,
     totals: Arc<MeterTotals>,
 }
@@ -143,7 +143,6 @@ impl MeterCell {
                 let per_unit_sec = (NS_PER_SEC * COST_SCALE).div_ceil(per_sec);
                 BandCell {
                     kind: b.kind,
-                    rate: b.rate,
                     unit_cost: per_unit_sec,
                     burst_ns: u64::from(b.effective_burst(m.unit, m.burst)).saturating_mul(NS_PER_SEC) / rate,
                     tat: AtomicU64::new(0),
@@ -153,16 +152,10 @@ impl MeterCell {
             })
             .collect();
         MeterCell {
-            unit: m.unit,
             bands,
             meter: m.clone(),
             totals,
         }
-    }
-
-    /// The meter this cell runs.
-    pub fn meter(&self) -> &Meter {
-        &self.meter
     }
 
     /// The totals, to carry over to the cell of a modified meter.
@@ -176,7 +169,7 @@ impl MeterCell {
         let r = Ordering::Relaxed;
         self.totals.packets.fetch_add(1, r);
         self.totals.bytes.fetch_add(len as u64, r);
-        let units = match self.unit {
+        let units = match self.meter.unit {
             MeterUnit::Kbps => len as u64 * 8,
             MeterUnit::Pktps => 1,
         };
@@ -211,35 +204,36 @@ impl MeterCell {
                 .collect(),
         }
     }
-
-    /// The rate of band `i`, as configured.
-    pub fn band_rate(&self, i: usize) -> Option<u32> {
-        self.bands.get(i).map(|b| b.rate)
-    }
 }
 
 /// The meters a PMD was given, by slot (the number `meter` actions use).
+/// Slots are dense (the smallest free one is taken), so a vector indexed
+/// by slot: no hashing per packet.
 #[derive(Debug, Default)]
 pub struct Meters {
-    cells: hashbrown::HashMap<u32, Arc<MeterCell>>,
+    cells: Vec<Option<Arc<MeterCell>>>,
 }
 
 impl Meters {
     /// Sets the meter of `slot` (`None`: deletes it).
     pub fn set(&mut self, slot: u32, cell: Option<Arc<MeterCell>>) {
-        match cell {
-            Some(c) => self.cells.insert(slot, c),
-            None => self.cells.remove(&slot),
-        };
+        let i = slot as usize;
+        if self.cells.len() <= i {
+            self.cells.resize(i + 1, None);
+        }
+        self.cells[i] = cell;
+        while self.cells.last().is_some_and(Option::is_none) {
+            self.cells.pop();
+        }
     }
 
     /// Meters a packet through the meter of `slot`; one this PMD does not
     /// have lets it pass (as Open vSwitch's datapaths: the owner never
     /// sends a megaflow naming a meter before the meter).
     pub fn run(&self, slot: u32, len: usize, now: u64) -> Verdict {
-        match self.cells.get(&slot) {
-            Some(c) => c.run(len, now),
-            None => Verdict::Pass,
+        match self.cells.get(slot as usize) {
+            Some(Some(c)) => c.run(len, now),
+            _ => Verdict::Pass,
         }
     }
 }

@@ -123,9 +123,12 @@ impl Kernel {
         };
         let done = match &op {
             Op::SetMeter { slot, meter } => {
-                let set = KernelMeter::from_meter(meter).map_err(|e| e.to_string());
-                self.meter_slots.insert(meter.id, *slot);
-                set.and_then(|k| meters.set(*slot, &k).map_err(|e| e.to_string()))
+                let set = KernelMeter::from_meter(meter).and_then(|k| meters.set(*slot, &k).map_err(|e| e.to_string()));
+                if set.is_ok() {
+                    // Only a meter the kernel holds is read at sweeps.
+                    self.meter_slots.insert(meter.id, *slot);
+                }
+                set
             }
             Op::DeleteMeter { slot, id } => {
                 self.meter_slots.remove(id);
