@@ -17,6 +17,8 @@
 //!   The megaflow cache bumps the generation when it removes a flow, so a
 //!   stale entry is detected by the caller's `MegaflowCache::get` and
 //!   treated as a miss; the EMC never needs to be flushed for correctness.
+//! * Keys are datapath keys: their pipeline state (`metadata`, `regs`) is
+//!   zero, so an entry keeps and compares only the [`DP_WORDS`] before it.
 //! * Insertion is probabilistic (`insert_inv_prob`, 1 in N, like OVS's
 //!   `emc-insert-inv-prob`, default 100), so a flood of one-packet flows
 //!   does not thrash it. N = 1 always inserts; N = 0 disables inserts.
@@ -24,12 +26,13 @@
 //! # Threads
 //! Owned by exactly one PMD thread; no sharing, no atomics.
 
-use crate::key::{FlowKey, WORDS};
+use crate::key::{FlowKey, DP_WORDS};
 use crate::megaflow::{FlowRef, BATCH};
 
 /// The small half of an entry, probed first. Keys live in a separate array
 /// so a probe that fails on the hash never touches the 200-byte key: the
 /// tag array (12 bytes an entry, 96 KiB for 8192) stays in L2.
+/// A stored key is the datapath part of a [`FlowKey`] (see the invariants).
 #[derive(Clone, Copy)]
 struct Tag {
     hash: u32,
@@ -49,9 +52,22 @@ pub struct EmcStats {
     pub inserts: u64,
 }
 
+/// The datapath words of a key.
+type DpWords = [u64; DP_WORDS];
+
+/// The datapath words of `key`.
+#[inline(always)]
+fn dp_words(key: &FlowKey) -> &DpWords {
+    debug_assert!(
+        key.metadata == 0 && key.regs == [0; 16],
+        "pipeline state in a datapath key"
+    );
+    key.words()[..DP_WORDS].try_into().expect("DP_WORDS <= WORDS")
+}
+
 pub struct ExactMatchCache {
     tags: Box<[Tag]>,
-    keys: Box<[FlowKey]>,
+    keys: Box<[DpWords]>,
     mask: u32,
     insert_inv_prob: u32,
     rng: u32,
@@ -64,7 +80,7 @@ impl ExactMatchCache {
         let n = entries.max(2).next_power_of_two();
         ExactMatchCache {
             tags: vec![Tag { hash: 0, flow: EMPTY }; n].into_boxed_slice(),
-            keys: vec![FlowKey::ZERO; n].into_boxed_slice(),
+            keys: vec![[0u64; DP_WORDS]; n].into_boxed_slice(),
             mask: (n - 1) as u32,
             insert_inv_prob,
             rng: 0x2545_f491,
@@ -88,7 +104,7 @@ impl ExactMatchCache {
         let (a, b) = self.slots(hash);
         for i in [a, b] {
             let t = self.tags[i];
-            if t.hash == hash && t.flow.index != u32::MAX && self.keys[i] == *key {
+            if t.hash == hash && t.flow.index != u32::MAX && self.keys[i] == *dp_words(key) {
                 self.stats.hits += 1;
                 return Some(t.flow);
             }
@@ -123,8 +139,8 @@ impl ExactMatchCache {
                 let t = self.tags[c];
                 if t.hash == hash && t.flow.index != u32::MAX {
                     candidate[i] = c;
-                    let w = self.keys[c].words();
-                    touched ^= w[0] ^ w[8] ^ w[16] ^ w[WORDS - 1];
+                    let w = &self.keys[c];
+                    touched ^= w[0] ^ w[8] ^ w[16] ^ w[DP_WORDS - 1];
                     break;
                 }
             }
@@ -133,7 +149,7 @@ impl ExactMatchCache {
         let mut hits = 0u32;
         for i in 0..n {
             let c = candidate[i];
-            if c != usize::MAX && self.keys[c] == keys[i] {
+            if c != usize::MAX && self.keys[c] == *dp_words(&keys[i]) {
                 out[i] = Some(self.tags[c].flow);
                 hits |= 1 << i;
             }
@@ -148,7 +164,7 @@ impl ExactMatchCache {
     pub fn insert(&mut self, key: &FlowKey, hash: u32, flow: FlowRef) {
         let (a, b) = self.slots(hash);
         for i in [a, b] {
-            if self.tags[i].hash == hash && self.tags[i].flow.index != u32::MAX && self.keys[i] == *key {
+            if self.tags[i].hash == hash && self.tags[i].flow.index != u32::MAX && self.keys[i] == *dp_words(key) {
                 self.tags[i].flow = flow;
                 return;
             }
@@ -166,7 +182,7 @@ impl ExactMatchCache {
             a
         };
         self.tags[victim] = Tag { hash, flow };
-        self.keys[victim] = *key;
+        self.keys[victim] = *dp_words(key);
         self.stats.inserts += 1;
     }
 

@@ -42,7 +42,13 @@
 use bytemuck::{Pod, Zeroable};
 
 /// Number of 64-bit words in a [`FlowKey`].
-pub const WORDS: usize = 26;
+pub const WORDS: usize = 34;
+
+/// Number of leading words that a datapath key can hold: every word before
+/// the pipeline state (`metadata`, `regs`), which is zero in every key
+/// extracted from a packet. The exact-match cache hashes and compares only
+/// these.
+pub const DP_WORDS: usize = 25;
 
 /// Presence bits for [`FlowKey::attrs`]. Bit numbers equal the ODP
 /// `OVS_KEY_ATTR_*` numbers, except the two odpx-only inner-VLAN bits.
@@ -198,9 +204,15 @@ pub struct FlowKey {
     /// enters the pipeline with 0 and only `write_metadata` changes it, so
     /// no datapath ever matches on it (megaflow masks never include it).
     pub metadata: u64,
+    // words 26-33
+    /// Registers `reg0`..`reg15` (`xregN` is `reg2N`:`reg2N+1`, high word
+    /// first): pipeline state like `metadata`, 0 when a packet enters and
+    /// changed only by actions, so they never reach a datapath key either.
+    pub regs: [u32; 16],
 }
 
 const _: () = assert!(core::mem::size_of::<FlowKey>() == WORDS * 8);
+const _: () = assert!(core::mem::offset_of!(FlowKey, metadata) == DP_WORDS * 8);
 
 /// Equality over the word view: branch-free, vectorisable (a derived
 /// field-by-field compare short-circuits over 42 fields).
@@ -276,6 +288,7 @@ impl FlowKey {
         _pad: 0,
         mpls_lse: [0; 3],
         metadata: 0,
+        regs: [0; 16],
     };
 
     /// The key as 64-bit words (for masking, hashing, comparing).
@@ -335,8 +348,8 @@ impl FlowKey {
     }
 
     /// Bitmap of the words that have any bit set (bit i = word i).
-    pub fn word_map(&self) -> u32 {
-        let mut map = 0u32;
+    pub fn word_map(&self) -> u64 {
+        let mut map = 0u64;
         for (i, &w) in self.words().iter().enumerate() {
             if w != 0 {
                 map |= 1 << i;
@@ -345,7 +358,21 @@ impl FlowKey {
         map
     }
 
-    /// Hash of the whole key, for the exact-match cache: the words are
+    /// True if the datapath words ([`DP_WORDS`]) of both keys are equal:
+    /// the whole comparison for keys extracted from packets, whose pipeline
+    /// state is zero.
+    #[inline(always)]
+    pub fn dp_eq(&self, other: &FlowKey) -> bool {
+        let (a, b) = (self.words(), other.words());
+        let mut diff = 0u64;
+        for i in 0..DP_WORDS {
+            diff |= a[i] ^ b[i];
+        }
+        diff == 0
+    }
+
+    /// Hash of the datapath words ([`DP_WORDS`]: the whole of a key
+    /// extracted from a packet), for the exact-match cache: the words are
     /// folded by XOR with per-position rotations into four independent lanes
     /// (a handful of cycles), then each lane is multiplied and the lanes
     /// mixed. Like the NIC RSS (Toeplitz) hash OVS's EMC uses, the fold is
@@ -353,7 +380,7 @@ impl FlowKey {
     /// compares the whole key.
     #[inline(always)]
     pub fn hash(&self) -> u32 {
-        let w = self.words();
+        let w = &self.words()[..DP_WORDS];
         let mut lanes = [
             0x243f_6a88_85a3_08d3u64,
             0x1319_8a2e_0370_7345,
@@ -459,10 +486,10 @@ mod tests {
     }
 
     #[test]
-    fn hash_changes_with_any_word() {
+    fn hash_changes_with_any_datapath_word() {
         let base = FlowKey::ZERO;
         let h0 = base.hash();
-        for i in 0..WORDS {
+        for i in 0..DP_WORDS {
             let mut w = *base.words();
             w[i] = 1;
             assert_ne!(FlowKey::from_words(w).hash(), h0, "word {i}");

@@ -758,8 +758,34 @@ fn meters_through_ovs_ofctl() {
     drop(agent);
 }
 
+/// Registers through OpenFlow as `ovs-ofctl` sends them (NXM_1 match
+/// fields; Nicira `move`, `load`, `resubmit` and `output:SUBFIELD`),
+/// dumped back as it prints them, and a frame going where they say.
+fn registers_through_ovs_ofctl() {
+    let (sw, agent, _) = switch(3, "listen = \"ptcp:0:127.0.0.1\"\nfail_mode = \"secure\"\n");
+    let t = format!("tcp:127.0.0.1:{}", agent.tcp_ports()[0]);
+    let t = t.as_str();
+    let first = "in_port=1 actions=move:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15],load:0x3->NXM_NX_REG1[],resubmit(,1)";
+    let second = "reg0=0x1,reg1=0x3/0xff actions=output:NXM_NX_REG1[0..15]";
+    ofctl(t, &["add-flow", &format!("table=0,{first}")]);
+    ofctl(t, &["add-flow", &format!("table=1,{second}")]);
+    ofctl(t, &["add-flow", "table=1,priority=1,reg1=0x4,actions=output:2"]);
+    let dump = ofctl(t, &["dump-flows"]);
+    assert!(dump.contains(first) && dump.contains(second), "{dump}");
+    let refused = ofctl_refused(
+        t,
+        &["add-flow", "ip,actions=move:NXM_NX_IP_FRAG[0..1]->NXM_NX_REG0[0..1]"],
+    );
+    assert!(refused.contains("OFPBAC_BAD_ARGUMENT"), "{refused}");
+    // Port 1 moves its number into reg0 and loads 3 into reg1: port 3.
+    push(&sw, 1, frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53));
+    assert_eq!(taken(&sw, 3, 1).len(), 1);
+    assert!(sent_already(&sw, 2).is_empty());
+    drop(agent);
+}
+
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
-    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl, meters_through_ovs_ofctl;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl, meters_through_ovs_ofctl, registers_through_ovs_ofctl;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

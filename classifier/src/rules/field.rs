@@ -15,6 +15,12 @@ use crate::text::{fmt_ipv4, fmt_ipv6, fmt_mac, Cursor, PResult};
 pub enum Field {
     /// OpenFlow metadata (pipeline state, see [`FlowKey::metadata`]).
     Metadata,
+    /// `regN` (0-15), 32 bits of pipeline state ([`FlowKey::regs`]).
+    Reg(u8),
+    /// `xregN` (0-7): `reg2N` (high) and `reg2N+1` (low) as 64 bits.
+    Xreg(u8),
+    /// `xxregN` (0-3): `reg4N` (highest) to `reg4N+3` as 128 bits.
+    Xxreg(u8),
     InPort,
     SkbPriority,
     PktMark,
@@ -94,6 +100,34 @@ pub enum Prereq {
 
 pub const FIELDS: &[(&str, Field)] = &[
     ("metadata", Field::Metadata),
+    ("reg0", Field::Reg(0)),
+    ("reg1", Field::Reg(1)),
+    ("reg2", Field::Reg(2)),
+    ("reg3", Field::Reg(3)),
+    ("reg4", Field::Reg(4)),
+    ("reg5", Field::Reg(5)),
+    ("reg6", Field::Reg(6)),
+    ("reg7", Field::Reg(7)),
+    ("reg8", Field::Reg(8)),
+    ("reg9", Field::Reg(9)),
+    ("reg10", Field::Reg(10)),
+    ("reg11", Field::Reg(11)),
+    ("reg12", Field::Reg(12)),
+    ("reg13", Field::Reg(13)),
+    ("reg14", Field::Reg(14)),
+    ("reg15", Field::Reg(15)),
+    ("xreg0", Field::Xreg(0)),
+    ("xreg1", Field::Xreg(1)),
+    ("xreg2", Field::Xreg(2)),
+    ("xreg3", Field::Xreg(3)),
+    ("xreg4", Field::Xreg(4)),
+    ("xreg5", Field::Xreg(5)),
+    ("xreg6", Field::Xreg(6)),
+    ("xreg7", Field::Xreg(7)),
+    ("xxreg0", Field::Xxreg(0)),
+    ("xxreg1", Field::Xxreg(1)),
+    ("xxreg2", Field::Xxreg(2)),
+    ("xxreg3", Field::Xxreg(3)),
     ("in_port", Field::InPort),
     ("skb_priority", Field::SkbPriority),
     ("pkt_mark", Field::PktMark),
@@ -186,7 +220,9 @@ impl Field {
         use Field::*;
         match self {
             InPort | SkbPriority | PktMark | TunSrc | TunDst | NwSrc | NwDst => 32,
-            TunId | Metadata => 64,
+            Reg(_) => 32,
+            TunId | Metadata | Xreg(_) => 64,
+            Xxreg(_) => 128,
             TunIpv6Src | TunIpv6Dst | Ipv6Src | Ipv6Dst | NdTarget => 128,
             DlSrc | DlDst | ArpSha | ArpTha | NdSll | NdTll => 48,
             DlType | VlanTci | TpSrc | TpDst | ArpOp | TunTpSrc | TunTpDst => 16,
@@ -217,12 +253,31 @@ impl Field {
         }
     }
 
+    /// Pipeline state (metadata and registers): never in a datapath key,
+    /// written by actions without a datapath action.
+    pub fn is_pipeline(self) -> bool {
+        matches!(self, Field::Metadata | Field::Reg(_) | Field::Xreg(_) | Field::Xxreg(_))
+    }
+
+    /// The registers a register field spans, most significant first
+    /// (`xreg1` is `reg2`, `reg3`); empty for other fields.
+    fn reg_span(self) -> core::ops::Range<usize> {
+        let (first, n) = match self {
+            Field::Reg(i) => (i as usize, 1),
+            Field::Xreg(i) => (2 * i as usize, 2),
+            Field::Xxreg(i) => (4 * i as usize, 4),
+            _ => (0, 0),
+        };
+        first.min(16)..(first + n).min(16)
+    }
+
     /// Reads the field from `k` (right-aligned).
     pub fn get(self, k: &FlowKey) -> u128 {
         use Field::*;
         let mac = |m: &[u8; 6]| m.iter().fold(0u128, |a, &b| a << 8 | b as u128);
         match self {
             Metadata => k.metadata as u128,
+            Reg(_) | Xreg(_) | Xxreg(_) => k.regs[self.reg_span()].iter().fold(0u128, |a, &r| a << 32 | r as u128),
             InPort => k.in_port as u128,
             SkbPriority => k.skb_priority as u128,
             PktMark => k.skb_mark as u128,
@@ -277,6 +332,13 @@ impl Field {
         let v = merge(self.get(k));
         match self {
             Metadata => k.metadata = v as u64,
+            Reg(_) | Xreg(_) | Xxreg(_) => {
+                let span = self.reg_span();
+                let n = span.len();
+                for (j, r) in k.regs[span].iter_mut().enumerate() {
+                    *r = (v >> (32 * (n - 1 - j))) as u32;
+                }
+            }
             InPort => k.in_port = v as u32,
             SkbPriority => k.skb_priority = v as u32,
             PktMark => k.skb_mark = v as u32,
@@ -462,9 +524,17 @@ impl Field {
                             | Field::TcpFlags
                             | Field::PktMark
                             | Field::Metadata
+                            | Field::Reg(_)
+                            | Field::Xreg(_)
+                            | Field::Xxreg(_)
                     )
                 {
-                    format!("{v:#x}")
+                    // C's `%#x`, as ovs-ofctl prints: `0`, not `0x0`.
+                    if v == 0 {
+                        "0".to_string()
+                    } else {
+                        format!("{v:#x}")
+                    }
                 } else {
                     v.to_string()
                 }

@@ -83,6 +83,7 @@ pub mod field;
 pub mod group;
 pub mod meter;
 pub mod ofctl;
+pub mod subfield;
 
 use crate::key::{FlowKey, Match, WORDS};
 use crate::text::prefix_mask_u128;
@@ -162,6 +163,22 @@ pub enum RuleAction {
     /// `meter:N`: the packet goes through meter N ([`meter`]), which may
     /// drop it or remark its DSCP, before the rule's other actions.
     Meter(u32),
+    /// `load:VALUE->DST`: write a constant into a subfield (a `set_field`
+    /// that `ovs-ofctl` prints in its own syntax).
+    Load {
+        dst: subfield::Subfield,
+        value: u128,
+    },
+    /// `move:SRC->DST`: copy bits between subfields of equal width.
+    Move {
+        src: subfield::Subfield,
+        dst: subfield::Subfield,
+    },
+    /// `output:SRC`: output to the port number a subfield holds.
+    OutputReg {
+        src: subfield::Subfield,
+        max_len: u16,
+    },
 }
 
 impl RuleAction {

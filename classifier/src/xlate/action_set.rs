@@ -42,6 +42,7 @@ impl ActionSet {
                 RuleAction::DecMplsTtl => self.dec_mpls_ttl = true,
                 RuleAction::SetMplsTtl(t) => self.set_mpls_ttl = Some(*t),
                 RuleAction::SetField { field, .. } => self.set(*field, a),
+                RuleAction::Load { dst, .. } => self.set(dst.field, a),
                 RuleAction::ModVlanVid(_) => self.set(Field::DlVlan, a),
                 RuleAction::ModVlanPcp(_) => self.set(Field::DlVlanPcp, a),
                 RuleAction::Output { .. }

@@ -6,6 +6,7 @@ use super::Xlate;
 use crate::key::{attr, tun_flag, FlowKey, VLAN_CFI};
 use crate::odp::OdpAction;
 use crate::rules::field::Field;
+use crate::rules::subfield::Subfield;
 use crate::rules::RuleAction;
 
 impl Xlate<'_> {
@@ -58,26 +59,17 @@ impl Xlate<'_> {
                     }
                 }
             }
-            RuleAction::SetField { field, value, mask } => {
-                if matches!(field, Field::DlVlan | Field::DlVlanPcp | Field::VlanTci) {
-                    self.vlan_write(*field, *value, *mask);
-                    return;
-                }
-                field.put(&mut self.flow, *value, *mask);
-                let mut m = FlowKey::ZERO;
-                field.put(&mut m, *mask, u128::MAX);
-                self.pending.or_assign(&m);
-                self.written.or_assign(&m);
-                if matches!(
-                    field,
-                    Field::TunId | Field::TunSrc | Field::TunDst | Field::TunIpv6Src | Field::TunIpv6Dst
-                ) {
-                    self.flow.attrs |= attr::TUNNEL;
-                    self.written.attrs |= attr::TUNNEL;
-                    if *field == Field::TunId {
-                        self.flow.tun_flags |= tun_flag::KEY;
-                        self.written.tun_flags |= tun_flag::KEY;
-                    }
+            RuleAction::SetField { field, value, mask } => self.set_field(*field, *value, *mask),
+            RuleAction::Load { dst, value } => self.set_field(dst.field, value << dst.ofs, dst.mask()),
+            RuleAction::Move { src, dst } => {
+                let v = self.read(src);
+                self.set_field(dst.field, v << dst.ofs, dst.mask());
+            }
+            RuleAction::OutputReg { src, .. } => {
+                let port = self.read(src) as u32;
+                self.wc.in_port = !0;
+                if port != self.flow.in_port {
+                    self.output(port);
                 }
             }
             RuleAction::DecTtl => {
@@ -170,6 +162,48 @@ impl Xlate<'_> {
         if let Some(slot) = meters.policer_slot(self.flow.in_port) {
             self.out.push(OdpAction::Meter(slot));
         }
+    }
+
+    /// Writes `value` into the bits of `field` that `mask` selects: into
+    /// the working key, and for packet fields into what the next commit
+    /// sets in the datapath.
+    fn set_field(&mut self, field: Field, value: u128, mask: u128) {
+        if field.is_pipeline() {
+            // Pipeline state: nothing for the datapath to do.
+            field.put(&mut self.flow, value, mask);
+            field.put(&mut self.written, u128::MAX, mask);
+            return;
+        }
+        if matches!(field, Field::DlVlan | Field::DlVlanPcp | Field::VlanTci) {
+            self.vlan_write(field, value, mask);
+            return;
+        }
+        field.put(&mut self.flow, value, mask);
+        let mut m = FlowKey::ZERO;
+        field.put(&mut m, mask, u128::MAX);
+        self.pending.or_assign(&m);
+        self.written.or_assign(&m);
+        if matches!(
+            field,
+            Field::TunId | Field::TunSrc | Field::TunDst | Field::TunIpv6Src | Field::TunIpv6Dst
+        ) {
+            self.flow.attrs |= attr::TUNNEL;
+            self.written.attrs |= attr::TUNNEL;
+            if field == Field::TunId {
+                self.flow.tun_flags |= tun_flag::KEY;
+                self.written.tun_flags |= tun_flag::KEY;
+            }
+        }
+    }
+
+    /// A subfield's value as the actions so far made it. Reading packet
+    /// bits makes the result depend on them, so they are un-wildcarded
+    /// (pipeline state is itself made of what decided it).
+    fn read(&mut self, src: &Subfield) -> u128 {
+        if !src.field.is_pipeline() {
+            src.mark(&mut self.wc);
+        }
+        src.get(&self.flow)
     }
 
     /// mod_vlan_vid / mod_vlan_pcp / set_field on VLAN bits (OpenFlow 1.0

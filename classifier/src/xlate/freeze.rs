@@ -13,7 +13,7 @@
 //!
 //! [`Frozen`] is that "where": the actions left, innermost rule first
 //! ([`Frame`]s: a `resubmit` leaves the rest of its caller's actions
-//! after it), the action set written so far, the metadata, and the rule
+//! after it), the action set written so far, the metadata and registers, and the rule
 //! that packet-ins name. Everything in it comes from rules or from bits
 //! the frozen megaflow pins (its in_port), so every packet of that
 //! megaflow freezes the same state, and the same state gets the same id.
@@ -63,6 +63,8 @@ pub struct Frozen {
     pub frames: Vec<Frame>,
     pub action_set: ActionSet,
     pub metadata: u64,
+    /// The registers (pipeline state, like `metadata`).
+    pub regs: [u32; 16],
     /// The last rule hit: its table, cookie, and whether it was a
     /// table-miss entry (what a packet-in says).
     pub table: u8,
@@ -140,6 +142,7 @@ impl Xlate<'_> {
         let Some(mut f) = self.frozen.take() else { return };
         f.action_set = self.action_set.take();
         f.metadata = self.flow.metadata;
+        f.regs = self.flow.regs;
         (f.table, f.cookie, f.table_miss) = (self.current.table, self.current.cookie, self.current.table_miss);
         if let Some(id) = self.env.freeze(&f) {
             self.out.push(OdpAction::Recirc(id));
@@ -159,6 +162,8 @@ impl Xlate<'_> {
         self.wc.in_port = !0;
         self.flow.metadata = f.metadata;
         self.written.metadata = !0;
+        self.flow.regs = f.regs;
+        self.written.regs = [!0; 16];
         self.action_set = f.action_set.clone();
         self.current = RuleContext {
             table: f.table,

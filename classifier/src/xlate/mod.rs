@@ -42,10 +42,13 @@
 //! * The action set ([`action_set`]): `write_actions` merge into it,
 //!   `clear_actions` empty it, and what it holds runs when the pipeline
 //!   ends without a miss, in the spec's order.
-//! * Metadata lives in the working key ([`FlowKey::metadata`]): 0 when the
-//!   packet enters, changed only by `write_metadata` to values that are the
-//!   same for every packet of the megaflow. So it never appears in a
-//!   megaflow's mask, and the datapath never sees it.
+//! * Metadata and registers live in the working key ([`FlowKey::metadata`],
+//!   [`FlowKey::regs`]): 0 when the packet enters, changed only by actions
+//!   (`write_metadata`, `set_field`, `load`, `move`) to values that are the
+//!   same for every packet of the megaflow: constants, or packet bits that
+//!   `move` un-wildcards as it reads them. So they never appear in a
+//!   megaflow's mask, and the datapath never sees them; a lookup that reads
+//!   them un-wildcards only what decided their values.
 //! * `CONTROLLER` becomes a datapath `userspace` action whose user data
 //!   ([`controller::ToController`]) says everything a packet-in needs
 //!   but the packet: reason, table, cookie, max_len, in_port, metadata,
@@ -350,9 +353,11 @@ fn run_with(
 pub fn megaflow_of(packet: &FlowKey, wc: &FlowKey) -> Match {
     let mut mask = *wc;
     mask._pad = 0;
-    // Metadata is 0 in every packet entering the pipeline (see the module
-    // documentation): what a lookup read of it is the same for all.
+    // Metadata and registers are 0 in every packet entering the pipeline
+    // (see the module documentation): what a lookup read of them is the
+    // same for all.
     mask.metadata = 0;
+    mask.regs = [0; 16];
     // Every megaflow is for one recirculation id (0: packets as received),
     // as in the kernel, where a flow without recirc_id matches only 0.
     mask.recirc_id = !0;

@@ -53,6 +53,9 @@ pub(super) fn needs_l3(a: &RuleAction) -> bool {
     match a {
         RuleAction::GotoTable(_) | RuleAction::Resubmit { .. } | RuleAction::DecTtl | RuleAction::PushMpls(_) => true,
         RuleAction::SetField { field, .. } => !matches!(field.prereq(), Prereq::None),
+        RuleAction::Load { dst, .. } => !matches!(dst.field.prereq(), Prereq::None),
+        RuleAction::Move { src, dst } => [src, dst].iter().any(|s| !matches!(s.field.prereq(), Prereq::None)),
+        RuleAction::OutputReg { src, .. } => !matches!(src.field.prereq(), Prereq::None),
         _ => false,
     }
 }

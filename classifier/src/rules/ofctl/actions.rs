@@ -7,8 +7,9 @@
 //! `ovs-ofctl` insists: "invalid instruction ordering").
 
 use super::super::field::Field;
+use super::super::subfield::{ones, Subfield};
 use super::super::RuleAction;
-use crate::text::{Cursor, PResult};
+use crate::text::{Cursor, PResult, ParseError};
 
 /// The legacy `mod_*` and `set_tunnel` spellings of a set_field.
 const LEGACY_SETS: &[(&str, Field)] = &[
@@ -138,7 +139,18 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
                 let port = c.ident();
                 match port_action(port) {
                     Some(a) => a,
-                    None => return c.err_at(at, format!("unknown port '{port}'")),
+                    None => {
+                        // `output:SUBFIELD`: the port a field holds.
+                        c.pos = at;
+                        let src = Subfield::parse(c).map_err(|e| ParseError {
+                            msg: format!("unknown port or field '{port}': {}", e.msg),
+                            ..e
+                        })?;
+                        if src.n_bits > 32 {
+                            return c.err_at(at, format!("output:{src} is wider than a port number (32 bits)"));
+                        }
+                        RuleAction::OutputReg { src, max_len: 0 }
+                    }
                 }
             }
         }
@@ -204,6 +216,8 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
             }
             RuleAction::Meter(id)
         }
+        "load" => parse_load(c)?,
+        "move" => parse_move(c)?,
         "clear_actions" => RuleAction::ClearActions,
         "write_actions" => parse_write_actions(c)?,
         "write_metadata" => {
@@ -275,6 +289,41 @@ fn parse_set_field(c: &mut Cursor) -> PResult<RuleAction> {
     Ok(RuleAction::SetField { field, value, mask })
 }
 
+/// `load:VALUE->DST`: the value must fit the subfield.
+fn parse_load(c: &mut Cursor) -> PResult<RuleAction> {
+    c.expect(":")?;
+    let at = c.pos;
+    let value = c.uint(u64::MAX)? as u128;
+    c.expect("->")?;
+    let dst = Subfield::parse(c)?;
+    if value & !ones(dst.n_bits as u32) != 0 {
+        return c.err_at(
+            at,
+            format!("{dst}: value {value:#x} does not fit into {} bits", dst.n_bits),
+        );
+    }
+    Ok(RuleAction::Load { dst, value })
+}
+
+/// `move:SRC->DST`: both of the same width.
+fn parse_move(c: &mut Cursor) -> PResult<RuleAction> {
+    c.expect(":")?;
+    let at = c.pos;
+    let src = Subfield::parse(c)?;
+    c.expect("->")?;
+    let dst = Subfield::parse(c)?;
+    if src.n_bits != dst.n_bits {
+        return c.err_at(
+            at,
+            format!(
+                "source field {src} is {} bits wide but destination {dst} is {} bits wide",
+                src.n_bits, dst.n_bits
+            ),
+        );
+    }
+    Ok(RuleAction::Move { src, dst })
+}
+
 /// `resubmit:PORT` or `resubmit([PORT],[TABLE])`.
 fn parse_resubmit(c: &mut Cursor) -> PResult<RuleAction> {
     if c.eat(":") {
@@ -313,6 +362,7 @@ fn parse_write_actions(c: &mut Cursor) -> PResult<RuleAction> {
                 | RuleAction::All
                 | RuleAction::Controller { .. }
                 | RuleAction::SetField { .. }
+                | RuleAction::Load { .. }
                 | RuleAction::PushVlan(_)
                 | RuleAction::PopVlan
                 | RuleAction::ModVlanVid(_)

@@ -16,6 +16,22 @@ const FIELDS_FIRST: &[&str] = &["pkt_mark", "skb_priority"];
 pub(super) const FIELD_CANON: &[&str] = &[
     "pkt_mark",
     "skb_priority",
+    "reg0",
+    "reg1",
+    "reg2",
+    "reg3",
+    "reg4",
+    "reg5",
+    "reg6",
+    "reg7",
+    "reg8",
+    "reg9",
+    "reg10",
+    "reg11",
+    "reg12",
+    "reg13",
+    "reg14",
+    "reg15",
     "tun_id",
     "tun_src",
     "tun_dst",
@@ -152,6 +168,15 @@ fn set_field_name(f: Field, proto: Option<u8>) -> &'static str {
     }
 }
 
+/// C's `%#x` of a value: `0` for zero, `0x..` otherwise.
+fn hex128(v: u128) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
+    }
+}
+
 /// Formats one action.
 pub fn format_action(a: &RuleAction) -> String {
     format_action_in(a, None)
@@ -202,6 +227,9 @@ fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
         RuleAction::GotoTable(t) => format!("goto_table:{t}"),
         RuleAction::Group(g) => format!("group:{g}"),
         RuleAction::Meter(m) => format!("meter:{m}"),
+        RuleAction::Load { dst, value } => format!("load:{}->{dst}", hex128(*value)),
+        RuleAction::Move { src, dst } => format!("move:{src}->{dst}"),
+        RuleAction::OutputReg { src, .. } => format!("output:{src}"),
     }
 }
 

@@ -347,6 +347,16 @@ pub fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
             return list.iter().try_for_each(|a| check_action_prereqs(a, m));
         }
         RuleAction::SetField { field, .. } => (field.name(), field.prereq()),
+        RuleAction::Load { dst, .. } => (dst.field.name(), dst.field.prereq()),
+        RuleAction::Move { src, dst } => {
+            prereq_ok(src.field.prereq(), m)
+                .map_err(|need| format!("action reading {} needs a rule that matches {need}", src.field.name()))?;
+            (dst.field.name(), dst.field.prereq())
+        }
+        RuleAction::OutputReg { src, .. } => {
+            return prereq_ok(src.field.prereq(), m)
+                .map_err(|need| format!("action reading {} needs a rule that matches {need}", src.field.name()));
+        }
         RuleAction::DecTtl => ("dec_ttl", Prereq::Ip),
         RuleAction::PopMpls(_) => ("pop_mpls", Prereq::Mpls),
         RuleAction::SetMplsTtl(_) => ("set_mpls_ttl", Prereq::Mpls),

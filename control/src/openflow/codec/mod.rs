@@ -36,6 +36,7 @@ pub mod instruction;
 pub mod message;
 pub mod meter;
 pub mod multipart;
+pub mod nicira;
 pub mod oxm;
 pub mod packet;
 pub mod port;

@@ -1,7 +1,8 @@
 //! OXM: OpenFlow 1.3's type-length-value match fields (`ofp_match`,
 //! and the field of a `set_field` action).
 //!
-//! An [`Oxm`] is a field of the basic class with its value and, where
+//! An [`Oxm`] is a field of the basic class (or a register, from
+//! Nicira's NXM_1 class, as Open vSwitch takes them) with its value and, where
 //! the field may be masked, its mask, both as unsigned integers of the
 //! field's width (MAC addresses are 48-bit, IPv6 addresses 128-bit). The
 //! decoder checks what the wire alone can show: the length of each TLV
@@ -17,6 +18,12 @@ use super::wire::{Reader, Writer};
 pub const CLASS_BASIC: u16 = 0x8000;
 /// The experimenter class (`OFPXMC_EXPERIMENTER`).
 pub const CLASS_EXPERIMENTER: u16 = 0xffff;
+/// Nicira's second NXM class (`OFPXMC_NXM_1`), which Open vSwitch also
+/// accepts in OpenFlow 1.3 matches: the registers live there.
+pub const CLASS_NXM_1: u16 = 0x0001;
+/// [`OxmField`] numbers from here on are fields of [`CLASS_NXM_1`]
+/// (number − `NXM_1_BASE`), not of the basic class.
+const NXM_1_BASE: u8 = 64;
 
 /// Defines [`OxmField`]: number, width in bytes, maskable, name.
 macro_rules! fields {
@@ -94,9 +101,49 @@ fields! {
     PbbIsid = 37, 3, true, "pbb_isid";
     TunnelId = 38, 8, true, "tunnel_id";
     Ipv6Exthdr = 39, 2, true, "ipv6_exthdr";
+    Reg0 = 64, 4, true, "reg0";
+    Reg1 = 65, 4, true, "reg1";
+    Reg2 = 66, 4, true, "reg2";
+    Reg3 = 67, 4, true, "reg3";
+    Reg4 = 68, 4, true, "reg4";
+    Reg5 = 69, 4, true, "reg5";
+    Reg6 = 70, 4, true, "reg6";
+    Reg7 = 71, 4, true, "reg7";
+    Reg8 = 72, 4, true, "reg8";
+    Reg9 = 73, 4, true, "reg9";
+    Reg10 = 74, 4, true, "reg10";
+    Reg11 = 75, 4, true, "reg11";
+    Reg12 = 76, 4, true, "reg12";
+    Reg13 = 77, 4, true, "reg13";
+    Reg14 = 78, 4, true, "reg14";
+    Reg15 = 79, 4, true, "reg15";
 }
 
 impl OxmField {
+    /// The OXM class and field number on the wire.
+    pub fn class_and_number(self) -> (u16, u8) {
+        let n = self as u8;
+        if n >= NXM_1_BASE {
+            (CLASS_NXM_1, n - NXM_1_BASE)
+        } else {
+            (CLASS_BASIC, n)
+        }
+    }
+
+    /// The field a class and number stand for, if odpx knows it.
+    pub fn from_wire(class: u16, number: u8) -> Option<OxmField> {
+        match class {
+            CLASS_BASIC if number < NXM_1_BASE => OxmField::from_number(number),
+            CLASS_NXM_1 if number < NXM_1_BASE => OxmField::from_number(number + NXM_1_BASE),
+            _ => None,
+        }
+    }
+
+    /// Register `n` (0-15), or `None`.
+    pub fn reg(n: u8) -> Option<OxmField> {
+        OxmField::from_wire(CLASS_NXM_1, n).filter(|_| n < 16)
+    }
+
     /// The largest value the field takes (narrower than its bytes for
     /// VLAN VID, PCP, DSCP, ECN, flow label, MPLS and the IPv6 extension
     /// header flags).
@@ -143,10 +190,8 @@ impl Oxm {
     /// The TLV header: class, field, has-mask, length.
     fn header(&self) -> u32 {
         let len = self.field.bytes() * if self.mask.is_some() { 2 } else { 1 };
-        (u32::from(CLASS_BASIC) << 16)
-            | (u32::from(self.field as u8) << 9)
-            | (u32::from(self.mask.is_some()) << 8)
-            | len as u32
+        let (class, number) = self.field.class_and_number();
+        (u32::from(class) << 16) | (u32::from(number) << 9) | (u32::from(self.mask.is_some()) << 8) | len as u32
     }
 
     /// Encoded length (header, value, mask).
@@ -170,12 +215,8 @@ impl Oxm {
         let class = (header >> 16) as u16;
         let has_mask = header & 0x100 != 0;
         let len = (header & 0xff) as usize;
-        if class != CLASS_BASIC {
-            // Experimenter and Nicira fields: not supported here yet.
-            r.skip(len).map_err(|_| bad(BadMatch::BadLen))?;
-            return Err(bad(BadMatch::BadField));
-        }
-        let Some(field) = OxmField::from_number(((header >> 9) & 0x7f) as u8) else {
+        let Some(field) = OxmField::from_wire(class, ((header >> 9) & 0x7f) as u8) else {
+            // Experimenter fields, and NXM fields but the registers.
             r.skip(len).map_err(|_| bad(BadMatch::BadLen))?;
             return Err(bad(BadMatch::BadField));
         };
@@ -281,6 +322,13 @@ mod tests {
                 Oxm::exact(OxmField::VlanVid, 0x1064),
             ]
         );
+        // reg0=0x5/0xff,reg15=1: NXM_NX_REG0 masked (header 0x00010108),
+        // NXM_NX_REG15 (0x00011e04); 24 bytes, no padding.
+        let m = decode("000100180001010800000005000000ff00011e0400000001").unwrap();
+        assert_eq!(
+            m,
+            vec![Oxm::masked(OxmField::Reg0, 5, 0xff), Oxm::exact(OxmField::Reg15, 1),]
+        );
         // The empty match: type 1, length 4, 4 bytes of padding.
         assert_eq!(decode("0001000400000000").unwrap(), vec![]);
     }
@@ -305,8 +353,10 @@ mod tests {
         assert_eq!(decode("00010010800017080a000001ff000000"), err(BadMatch::BadWildcards));
         // vlan_pcp 9.
         assert_eq!(decode("0001000980000e010900000000000000"), err(BadMatch::BadValue));
-        // An unknown basic field (number 60) and an experimenter field.
+        // An unknown basic field (number 60), an NXM_1 field that is not a
+        // register (tun_id, 16), and an experimenter field.
         assert_eq!(decode("0001000880007800"), err(BadMatch::BadField));
+        assert_eq!(decode("0001001000012008000000000000000a"), err(BadMatch::BadField));
         assert_eq!(decode("0001000cffff54044f4e460000000000"), err(BadMatch::BadField));
     }
 }

@@ -16,19 +16,15 @@ use crate::core::rules::N_TABLES;
 use crate::openflow::codec::action::{port, Action};
 use crate::openflow::codec::error::{BadAction, BadInstruction, MeterModFailed, OfError};
 use crate::openflow::codec::instruction::Instruction;
+use crate::openflow::codec::nicira::{NxAction, IN_PORT_16, NICIRA};
 use crate::openflow::codec::oxm::{Oxm, OxmField};
 use odpx_classifier::key::Match;
 use odpx_classifier::rules::field::Field;
 use odpx_classifier::rules::group::MAX_GROUP_ID;
 use odpx_classifier::rules::meter::{meter_named, MAX_METER_ID};
 use odpx_classifier::rules::ofctl::check_actions_prereqs;
+use odpx_classifier::rules::subfield::ones;
 use odpx_classifier::rules::RuleAction;
-
-/// Nicira's experimenter id, for the actions odpx rules have that
-/// OpenFlow 1.3 lacks (`resubmit`).
-const NICIRA: u32 = 0x0000_2320;
-/// `NXAST_RESUBMIT_TABLE`.
-const NXAST_RESUBMIT_TABLE: u16 = 14;
 
 fn bad_action(c: BadAction) -> OfError {
     OfError::BadAction(c)
@@ -78,9 +74,92 @@ pub fn action_from(a: &Action, ctx: Context) -> Result<Option<RuleAction>, OfErr
         // Whether the group exists is the group table's to say.
         Action::Group(g) if *g <= MAX_GROUP_ID => RuleAction::Group(*g),
         Action::Group(_) => return Err(bad_action(BadAction::BadOutGroup)),
+        Action::Experimenter {
+            experimenter: NICIRA,
+            data,
+        } => nicira_from(&NxAction::decode(data)?)?,
         Action::Experimenter { .. } => return Err(bad_action(BadAction::BadExperimenter)),
         _ => return Err(bad_action(BadAction::BadType)),
     }))
+}
+
+/// A Nicira action as a rule action: fields odpx does not have, bits
+/// beyond a field, a value wider than its bits or widths that differ are
+/// `OFPBAC_BAD_ARGUMENT`.
+fn nicira_from(a: &NxAction) -> Result<RuleAction, OfError> {
+    let bad = || bad_action(BadAction::BadArgument);
+    let sub = |h: u32, ofs: u16, n: u16| super::nxm::subfield(h, ofs, n).ok_or_else(bad);
+    Ok(match *a {
+        NxAction::Resubmit { in_port, table } => RuleAction::Resubmit {
+            in_port: (in_port != IN_PORT_16).then_some(u32::from(in_port)),
+            table: (table != 255).then_some(table),
+        },
+        NxAction::RegLoad {
+            ofs,
+            n_bits,
+            dst,
+            value,
+        } => {
+            let dst = sub(dst, ofs, n_bits)?;
+            if u128::from(value) & !ones(u32::from(n_bits)) != 0 {
+                return Err(bad());
+            }
+            RuleAction::Load {
+                dst,
+                value: u128::from(value),
+            }
+        }
+        NxAction::RegMove {
+            n_bits,
+            src_ofs,
+            dst_ofs,
+            src,
+            dst,
+        } => RuleAction::Move {
+            src: sub(src, src_ofs, n_bits)?,
+            dst: sub(dst, dst_ofs, n_bits)?,
+        },
+        NxAction::OutputReg {
+            ofs,
+            n_bits,
+            src,
+            max_len,
+        } => match sub(src, ofs, n_bits)? {
+            src if src.n_bits <= 32 => RuleAction::OutputReg { src, max_len },
+            _ => return Err(bad()),
+        },
+    })
+}
+
+/// A rule action as a Nicira action, if its fields have NXM names.
+fn nicira_to(a: &RuleAction) -> Option<NxAction> {
+    use super::nxm::header;
+    Some(match a {
+        RuleAction::Resubmit { in_port, table } => NxAction::Resubmit {
+            in_port: in_port.map_or(IN_PORT_16, |p| p as u16),
+            table: table.unwrap_or(255),
+        },
+        RuleAction::Load { dst, value } => NxAction::RegLoad {
+            ofs: dst.ofs.into(),
+            n_bits: dst.n_bits.into(),
+            dst: header(dst)?,
+            value: u64::try_from(*value).ok()?,
+        },
+        RuleAction::Move { src, dst } => NxAction::RegMove {
+            n_bits: src.n_bits.into(),
+            src_ofs: src.ofs.into(),
+            dst_ofs: dst.ofs.into(),
+            src: header(src)?,
+            dst: header(dst)?,
+        },
+        RuleAction::OutputReg { src, max_len } => NxAction::OutputReg {
+            ofs: src.ofs.into(),
+            n_bits: src.n_bits.into(),
+            src: header(src)?,
+            max_len: *max_len,
+        },
+        _ => return None,
+    })
 }
 
 /// A `set_field` as a rule action: the key field the OXM field lies in.
@@ -205,18 +284,16 @@ pub fn action_to(a: &RuleAction, flavor: Flavor) -> Vec<Action> {
         RuleAction::PopMpls(t) => Action::PopMpls(*t),
         RuleAction::SetMplsTtl(t) => Action::SetMplsTtl(*t),
         RuleAction::DecMplsTtl => Action::DecMplsTtl,
-        RuleAction::Resubmit { in_port, table } => {
-            let mut data = Vec::with_capacity(8);
-            data.extend_from_slice(&NXAST_RESUBMIT_TABLE.to_be_bytes());
-            let p = in_port.map_or(0xfff8, |p| p as u16);
-            data.extend_from_slice(&p.to_be_bytes());
-            data.push(table.unwrap_or(255));
-            data.extend_from_slice(&[0; 3]);
-            Action::Experimenter {
+        RuleAction::Resubmit { .. }
+        | RuleAction::Load { .. }
+        | RuleAction::Move { .. }
+        | RuleAction::OutputReg { .. } => match nicira_to(a) {
+            Some(nx) => Action::Experimenter {
                 experimenter: NICIRA,
-                data,
-            }
-        }
+                data: nx.encode(),
+            },
+            None => return Vec::new(),
+        },
         RuleAction::Group(g) => Action::Group(*g),
         RuleAction::ClearActions
         | RuleAction::WriteActions(_)
@@ -243,6 +320,10 @@ fn set_field_to(f: Field, v: u128, flavor: Flavor) -> Vec<Action> {
         (Field::NdTll, ..) => OxmField::Ipv6NdTll,
         (f, ..) => match f {
             Field::Metadata => OxmField::Metadata,
+            Field::Reg(n) => match OxmField::reg(n) {
+                Some(r) => r,
+                None => return Vec::new(),
+            },
             Field::DlDst => OxmField::EthDst,
             Field::DlSrc => OxmField::EthSrc,
             Field::DlVlan => return vec![Action::SetField(Oxm::exact(OxmField::VlanVid, v | 0x1000))],

@@ -49,6 +49,22 @@ pub(super) fn key_field(f: OxmField) -> Option<(Field, u32)> {
         O::MplsBos => (Field::MplsBos, 0),
         O::TunnelId => (Field::TunId, 0),
         O::InPhyPort | O::PbbIsid | O::Ipv6Exthdr => return None,
+        r @ (O::Reg0
+        | O::Reg1
+        | O::Reg2
+        | O::Reg3
+        | O::Reg4
+        | O::Reg5
+        | O::Reg6
+        | O::Reg7
+        | O::Reg8
+        | O::Reg9
+        | O::Reg10
+        | O::Reg11
+        | O::Reg12
+        | O::Reg13
+        | O::Reg14
+        | O::Reg15) => (Field::Reg(r.class_and_number().1), 0),
     })
 }
 

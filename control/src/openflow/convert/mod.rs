@@ -10,6 +10,7 @@ pub mod actions;
 pub mod groups;
 pub mod matches;
 pub mod meters;
+pub mod nxm;
 
 use self::actions::{instructions_from, instructions_to};
 use self::matches::{from_match, to_match};
