@@ -40,7 +40,7 @@
 //! 7 against 19 ns for IPv4/TCP). A property test holds the two walks to
 //! the same headers (`tests/extract.rs`).
 
-use crate::key::{attr, frag, FlowKey, ETH_TYPE_802_2, VLAN_CFI};
+use crate::key::{attr, frag, FlowKey, DP_WORDS, ETH_TYPE_802_2, VLAN_CFI};
 use crate::wire::{
     self, ethertype, ip_proto, ArpPacket, EthernetFrame, IcmpHeader, Ipv4Header, Ipv6Header, TcpHeader, UdpHeader,
 };
@@ -52,10 +52,20 @@ pub fn extract(frame: &[u8], in_port: u32) -> FlowKey {
     key
 }
 
-/// As [`extract`], writing into `key` (the fast path reuses a batch array).
+/// As [`extract`], writing into `key` (the fast path reuses a batch
+/// array), whose pipeline state (`metadata`, `regs`) must be zero: it is
+/// left as it is.
 #[inline]
 pub fn extract_into(frame: &[u8], in_port: u32, key: &mut FlowKey) {
-    *key = FlowKey::ZERO;
+    // Only the datapath words: extraction never writes pipeline state, and
+    // the keys it is given hold none (the fast path's batch keys are only
+    // ever written here). Zeroing all 34 words made extraction 1.2-1.5x
+    // as long.
+    debug_assert!(
+        key.metadata == 0 && key.regs == [0; 16],
+        "pipeline state in a key to extract into"
+    );
+    key.words_mut()[..DP_WORDS].fill(0);
     key.in_port = in_port;
     key.attrs = attr::RECIRC_ID | attr::DP_HASH | attr::PRIORITY | attr::IN_PORT | attr::SKB_MARK | attr::ETHERNET;
     let Ok(eth) = EthernetFrame::new_checked(frame) else {

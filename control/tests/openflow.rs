@@ -758,10 +758,11 @@ fn meters_through_ovs_ofctl() {
     drop(agent);
 }
 
-/// Registers through OpenFlow as `ovs-ofctl` sends them (NXM_1 match
-/// fields; Nicira `move`, `load`, `resubmit` and `output:SUBFIELD`),
-/// dumped back as it prints them, and a frame going where they say.
-fn registers_through_ovs_ofctl() {
+/// Registers and `learn` through OpenFlow as `ovs-ofctl` sends them
+/// (NXM_1 match fields; Nicira `move`, `load`, `resubmit`,
+/// `output:SUBFIELD` and `learn`), dumped back as it prints them, frames
+/// going where they say, and the rule one teaches.
+fn registers_and_learn_through_ovs_ofctl() {
     let (sw, agent, _) = switch(3, "listen = \"ptcp:0:127.0.0.1\"\nfail_mode = \"secure\"\n");
     let t = format!("tcp:127.0.0.1:{}", agent.tcp_ports()[0]);
     let t = t.as_str();
@@ -781,11 +782,29 @@ fn registers_through_ovs_ofctl() {
     push(&sw, 1, frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 53));
     assert_eq!(taken(&sw, 3, 1).len(), 1);
     assert!(sent_already(&sw, 2).is_empty());
+
+    // learn, as the advanced tutorial writes it (NXAST_LEARN both ways),
+    // and the rule a frame teaches, listed like any other.
+    let learn = "learn(table=10,idle_timeout=60,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]),output:3";
+    ofctl(
+        t,
+        &["add-flow", &format!("table=0,priority=100,in_port=2,actions={learn}")],
+    );
+    assert!(ofctl(t, &["dump-flows"]).contains(learn));
+    push(&sw, 2, frame([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 2], 53));
+    assert_eq!(taken(&sw, 3, 1).len(), 1);
+    let dump = ofctl_until(t, &["dump-flows"], |d| d.contains("table=10"));
+    let taught = dump.lines().find(|l| l.contains(" table=10,")).unwrap_or_default();
+    assert!(
+        taught.contains("idle_timeout=60")
+            && taught.ends_with("vlan_tci=0x0000/0x0fff,dl_dst=02:00:00:00:00:09 actions=load:0x2->NXM_NX_REG0[0..15]"),
+        "{dump}"
+    );
     drop(agent);
 }
 
 odpx_tests::cases! {
     [] => a_controller_gets_packet_ins_and_sends_packet_outs, a_standalone_switch_fails_open_without_its_controller_and_recovers, a_controller_that_stops_reading_gets_no_backlog;
-    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl, meters_through_ovs_ofctl, registers_through_ovs_ofctl;
+    [odpx_tests::harness::OVS_OFCTL] => ovs_ofctl_shows_adds_dumps_and_deletes, ports_numbered_by_ofport, port_mod_no_forward_and_no_receive, groups_through_ovs_ofctl, meters_through_ovs_ofctl, registers_and_learn_through_ovs_ofctl;
     [odpx_tests::harness::OVS_OFCTL, odpx_tests::harness::OVS_PKI] => ovs_ofctl_over_tls_and_a_rogue_certificate_refused;
 }

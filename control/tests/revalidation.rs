@@ -485,3 +485,123 @@ fn a_dscp_remark_band_raises_the_drop_precedence_of_what_exceeds_it() {
         .collect();
     assert_eq!(tos_out, vec![af11, af11, 12 << 2, 12 << 2]);
 }
+
+/// The advanced tutorial's pipeline on this rig's three ports: p1 the
+/// trunk, p2 an access port of VLAN 20, p3 one of VLAN 30. The learned
+/// rules idle out after `idle` seconds.
+fn learning_switch(idle: u16) -> String {
+    format!(
+        "table=0, dl_src=01:00:00:00:00:00/01:00:00:00:00:00, actions=drop
+table=0, priority=0, actions=resubmit(,1)
+table=1, priority=0, actions=drop
+table=1, priority=99, in_port=1, actions=resubmit(,2)
+table=1, priority=99, in_port=2, vlan_tci=0, actions=mod_vlan_vid:20, resubmit(,2)
+table=1, priority=99, in_port=3, vlan_tci=0, actions=mod_vlan_vid:30, resubmit(,2)
+table=2 actions=learn(table=10, idle_timeout={idle}, NXM_OF_VLAN_TCI[0..11], NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[], load:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]), resubmit(,3)
+table=3 priority=50 actions=resubmit(,10), resubmit(,4)
+table=3 priority=99 dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,4)
+table=4 reg0=1 actions=1
+table=4 reg0=2 actions=strip_vlan,2
+table=4 reg0=3 actions=strip_vlan,3
+table=4 reg0=0 priority=99 dl_vlan=20 actions=1,strip_vlan,2
+table=4 reg0=0 priority=99 dl_vlan=30 actions=1,strip_vlan,3
+"
+    )
+}
+
+/// A UDP frame from host `src` to host `dst`, tagged with `vlan` if given.
+fn tagged(src: u8, dst: u8, vlan: Option<u16>) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(mac(src), mac(dst));
+    let mut out = Vec::new();
+    match vlan {
+        Some(v) => b
+            .single_vlan(v.try_into().unwrap())
+            .ipv4([10, 0, 0, src], [10, 0, 0, dst], 64)
+            .udp(1000, 53)
+            .write(&mut out, &[0u8; 8]),
+        None => b
+            .ipv4([10, 0, 0, src], [10, 0, 0, dst], 64)
+            .udp(1000, 53)
+            .write(&mut out, &[0u8; 8]),
+    }
+    .unwrap();
+    out
+}
+
+/// Table 10, as `dump-flows` prints it.
+fn learned(rig: &Rig) -> Vec<String> {
+    rig.owner.read(|c| {
+        c.rules()
+            .iter()
+            .filter(|r| r.table == 10)
+            .map(ofctl::format_rule)
+            .collect()
+    })
+}
+
+/// Sweeps: time passes and the PMDs report.
+fn sweep(rig: &mut Rig, by: Duration) {
+    rig.advance(by);
+    rig.owner.decide(|c| c.tick(rig.now));
+    rig.settle();
+}
+
+fn upcalls(rig: &Rig) -> u64 {
+    rig.owner
+        .read(|c| c.counters().upcalls.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn ports_of(out: &[(u32, Vec<u8>)]) -> Vec<u32> {
+    out.iter().map(|(p, _)| *p).collect()
+}
+
+/// `learn` as the tutorial uses it, through two PMDs: a rule learned at
+/// the first packet, the learned destination used, the same rule taught
+/// again in place by packets that never reach the owner (their megaflow
+/// is cached), which keeps it from idling out, and a MAC that moves back
+/// while its old megaflow is cached learned again within one sweep.
+#[test]
+fn learn_teaches_from_cached_megaflows_and_follows_a_moving_mac() {
+    let mut rig = Rig::new(&learning_switch(2), Duration::from_secs(60));
+    // Host 1 on p2 (VLAN 20) to host 2, unknown: flooded to the trunk.
+    assert_eq!(ports_of(&rig.send(2, &tagged(1, 2, None))), [1]);
+    let on_p2 = "table=10, idle_timeout=2, priority=32768,vlan_tci=0x0014/0x0fff,dl_dst=02:00:00:00:00:01 actions=load:0x2->NXM_NX_REG0[0..15]";
+    assert_eq!(learned(&rig), [on_p2]);
+    // Host 2 answers on the trunk: host 1 is known, on p2 only.
+    let out = rig.send(1, &tagged(2, 1, Some(20)));
+    assert_eq!(ports_of(&out), [2]);
+    assert_eq!(learned(&rig).len(), 2);
+    // Host 1 keeps sending for 4 s, past the 2-s idle timeout of what it
+    // taught; only its cached megaflow carries it (once host 2's rule made
+    // it anew: it now pins host 2's address).
+    assert_eq!(ports_of(&rig.send(2, &tagged(1, 2, None))), [1]);
+    let before = upcalls(&rig);
+    for _ in 0..8 {
+        // (A packet in the very nanosecond of the last sweep would count
+        // for that one: on this made-up clock, time passes first.)
+        rig.advance(Duration::from_millis(100));
+        assert_eq!(ports_of(&rig.send(2, &tagged(1, 2, None))), [1]);
+        sweep(&mut rig, Duration::from_millis(400));
+    }
+    assert_eq!(upcalls(&rig), before, "the megaflow carried them");
+    assert!(learned(&rig).contains(&on_p2.to_string()), "{:?}", learned(&rig));
+    // Host 1 shows up on the trunk: learned there, in place.
+    rig.send(1, &tagged(1, 2, Some(20)));
+    let on_p1 = on_p2.replace("load:0x2", "load:0x1");
+    assert!(learned(&rig).contains(&on_p1), "{:?}", learned(&rig));
+    assert_eq!(learned(&rig).len(), 2, "in place: {:?}", learned(&rig));
+    // And back on p2, whose megaflow is still cached: no upcall, yet one
+    // sweep later host 1 is on p2 again, and traffic to it goes there.
+    let before = upcalls(&rig);
+    rig.advance(Duration::from_millis(100));
+    rig.send(2, &tagged(1, 2, None));
+    assert_eq!(upcalls(&rig), before, "the old megaflow carried it");
+    sweep(&mut rig, Duration::from_millis(500));
+    assert!(learned(&rig).contains(&on_p2.to_string()), "{:?}", learned(&rig));
+    assert_eq!(ports_of(&rig.send(1, &tagged(2, 1, Some(20)))), [2]);
+    // Silence: what host 1 taught idles out.
+    for _ in 0..6 {
+        sweep(&mut rig, Duration::from_millis(500));
+    }
+    assert!(learned(&rig).is_empty(), "{:?}", learned(&rig));
+}

@@ -81,6 +81,7 @@
 
 pub mod field;
 pub mod group;
+pub mod learn;
 pub mod meter;
 pub mod ofctl;
 pub mod subfield;
@@ -179,6 +180,8 @@ pub enum RuleAction {
         src: subfield::Subfield,
         max_len: u16,
     },
+    /// `learn(...)`: add a rule made from the packet ([`learn`]).
+    Learn(Box<learn::Learn>),
 }
 
 impl RuleAction {

@@ -6,6 +6,8 @@ use super::Xlate;
 use crate::key::{attr, tun_flag, FlowKey, VLAN_CFI};
 use crate::odp::OdpAction;
 use crate::rules::field::Field;
+use crate::rules::learn::Learn;
+use crate::rules::ofctl::{check_match_prereqs, format_learn, format_rule};
 use crate::rules::subfield::Subfield;
 use crate::rules::RuleAction;
 
@@ -65,6 +67,7 @@ impl Xlate<'_> {
                 let v = self.read(src);
                 self.set_field(dst.field, v << dst.ofs, dst.mask());
             }
+            RuleAction::Learn(l) => self.learn(l, table, depth),
             RuleAction::OutputReg { src, .. } => {
                 let port = self.read(src) as u32;
                 self.wc.in_port = !0;
@@ -204,6 +207,24 @@ impl Xlate<'_> {
             src.mark(&mut self.wc);
         }
         src.get(&self.flow)
+    }
+
+    /// `learn`: the rule the packet teaches, for the caller to add (see
+    /// [`super::Translation::learned`]). A rule whose match lacks its
+    /// prerequisites is not learned (Open vSwitch refuses to add it).
+    fn learn(&mut self, l: &Learn, table: u8, depth: usize) {
+        let rule = l.rule(|sf| self.read(sf));
+        let refused = check_match_prereqs(&rule.matched).err();
+        if self.trace.is_some() {
+            let what = match &refused {
+                Some(why) => format!("not learned: {why}"),
+                None => format_rule(&rule),
+            };
+            self.step(table, depth, Some(format!("{} -> {what}", format_learn(l))));
+        }
+        if refused.is_none() {
+            self.learned.push(rule);
+        }
     }
 
     /// mod_vlan_vid / mod_vlan_pcp / set_field on VLAN bits (OpenFlow 1.0

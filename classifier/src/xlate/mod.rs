@@ -205,6 +205,11 @@ pub struct Translation {
     pub lookups: Vec<Lookup>,
     /// The groups and buckets the packet went through, in order.
     pub groups: Vec<GroupUse>,
+    /// The rules its `learn` actions made, in order, for the caller to
+    /// add: lookups in this translation do not see them (as in Open
+    /// vSwitch, whose translation looks up one version of the tables).
+    /// Every packet of the megaflow learns the same ones.
+    pub learned: Vec<crate::rules::Rule>,
     /// True if the resubmit depth limit cut the pipeline short (the
     /// packet is dropped, as OVS does).
     pub too_deep: bool,
@@ -231,6 +236,7 @@ struct Xlate<'a> {
     vlan_touched: bool,
     lookups: Vec<Lookup>,
     groups: Vec<GroupUse>,
+    learned: Vec<crate::rules::Rule>,
     out: Vec<OdpAction>,
     trace: Option<Vec<TraceStep>>,
     too_deep: bool,
@@ -307,6 +313,7 @@ fn run_with(
         vlan_touched: false,
         lookups: Vec::new(),
         groups: Vec::new(),
+        learned: Vec::new(),
         out: Vec::new(),
         trace: tracing.then(Vec::new),
         too_deep: false,
@@ -345,6 +352,7 @@ fn run_with(
         trace: x.trace.unwrap_or_default(),
         lookups: x.lookups,
         groups: x.groups,
+        learned: x.learned,
         too_deep: x.too_deep,
     }
 }

@@ -56,6 +56,7 @@ pub(super) fn needs_l3(a: &RuleAction) -> bool {
         RuleAction::Load { dst, .. } => !matches!(dst.field.prereq(), Prereq::None),
         RuleAction::Move { src, dst } => [src, dst].iter().any(|s| !matches!(s.field.prereq(), Prereq::None)),
         RuleAction::OutputReg { src, .. } => !matches!(src.field.prereq(), Prereq::None),
+        RuleAction::Learn(_) => true,
         _ => false,
     }
 }

@@ -10,6 +10,7 @@ use super::translate::{translate_all, Env};
 use super::{add, Core};
 use odpx_classifier::flow_op::{Actions, Holder, Ufid};
 use odpx_classifier::key::FlowKey;
+use odpx_classifier::rules::Rule;
 use std::time::Instant;
 
 /// What the owner decided for a missed packet.
@@ -35,7 +36,8 @@ impl Core {
     /// module documentation).
     pub fn upcall(&mut self, key: &FlowKey, packet: Packet, now: Instant) {
         let holder = packet.holder();
-        let op = match self.admit(holder, key, packet.bytes_len(), now) {
+        let (admission, learned) = self.admit(holder, key, packet.bytes_len(), now);
+        let op = match admission {
             Admission::Install {
                 ufid,
                 matched,
@@ -73,21 +75,26 @@ impl Core {
         if needed {
             self.outbox.push(op);
         }
+        // After the install: a learned rule that changes this megaflow's
+        // own decision revalidates it like any other.
+        self.learn(learned, now);
         self.publish_gauges();
     }
 
-    /// Translates a missed packet (learning), applies what learning
-    /// changed, and decides whether its megaflow is installed.
-    fn admit(&mut self, holder: Holder, key: &FlowKey, bytes: usize, now: Instant) -> Admission {
+    /// Translates a missed packet (learning), applies what MAC learning
+    /// changed, and decides whether its megaflow is installed; also gives
+    /// the rules its `learn` actions made ([`super::learn`]).
+    fn admit(&mut self, holder: Holder, key: &FlowKey, bytes: usize, now: Instant) -> (Admission, Vec<Rule>) {
         add(&self.counters.upcalls, 1);
         let mut env = Env::new(&mut self.macs, &mut self.recirc, Some(now));
-        let (t, used) = translate_all(
+        let (mut t, used) = translate_all(
             pipeline(&self.rules, &self.fail_open),
             &self.tunnels,
             key,
             &mut env,
             false,
         );
+        let learned = std::mem::take(&mut t.learned);
         // The upcalled packet itself: its megaflow's counters start after it.
         self.rule_counters.credit(&t.lookups, 1, bytes as u64, Some(now));
         self.group_counters.credit(&t.groups, 1, bytes as u64);
@@ -100,10 +107,8 @@ impl Core {
         if !used.waiting.is_empty() {
             // Not installed: the next packet of the flow, once the next
             // hop is known, installs the whole decision.
-            return Admission::Execute {
-                actions,
-                waiting: used.waiting,
-            };
+            let waiting = used.waiting;
+            return (Admission::Execute { actions, waiting }, learned);
         }
         let again = self.registry.contains(&ufid);
         // What the owner knows of the megaflow beyond its translation
@@ -113,10 +118,8 @@ impl Core {
             (offloaded, carried) = (r.offloaded, r.carried);
             if r.matched != t.megaflow || r.holder != holder {
                 add(&self.counters.ufid_collisions, 1);
-                return Admission::Execute {
-                    actions,
-                    waiting: Vec::new(),
-                };
+                let waiting = Vec::new();
+                return (Admission::Execute { actions, waiting }, learned);
             }
         } else if !self.limiter.admits(self.registry.len()) {
             add(&self.counters.flow_limit_hits, 1);
@@ -127,10 +130,8 @@ impl Core {
                     self.registry.len()
                 );
             }
-            return Admission::Execute {
-                actions,
-                waiting: Vec::new(),
-            };
+            let waiting = Vec::new();
+            return (Admission::Execute { actions, waiting }, learned);
         }
         self.registry.insert(
             ufid,
@@ -142,6 +143,7 @@ impl Core {
                 lookups: t.lookups.into(),
                 groups: t.groups.into(),
                 learns,
+                learned: learned.clone().into(),
                 underlay: used.underlay,
                 usage: Usage::default(),
                 carried,
@@ -154,11 +156,12 @@ impl Core {
         if !again {
             add(&self.counters.installs, 1);
         }
-        Admission::Install {
+        let install = Admission::Install {
             ufid,
             matched: Box::new(t.megaflow),
             actions,
             again,
-        }
+        };
+        (install, learned)
     }
 }

@@ -27,6 +27,8 @@ odpx_classifier::counters! {
     ufid_collisions: Counter(Events) "UFID collisions" => "ufid_collisions";
     /// Rule changes applied.
     rule_changes: Counter(Events) "rule changes" => "rule_changes";
+    /// Rules that `learn` actions added or gave new actions.
+    rules_learned: Counter(Events) "rules learned" => "rules_learned";
     /// Megaflows translated again after a change.
     revalidated: Counter(Events) "revalidated" => "revalidations";
     /// Revalidated megaflows deleted or given new actions in place.

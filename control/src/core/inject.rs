@@ -34,6 +34,7 @@ impl Core {
         let t = translate_actions(pipeline(&self.rules, &self.fail_open), &key, &mut env, actions);
         self.rule_counters.credit(&t.lookups, 1, bytes.len() as u64, Some(now));
         self.group_counters.credit(&t.groups, 1, bytes.len() as u64);
+        self.learn(t.learned, now);
         if t.actions.is_empty() {
             return Ok(());
         }

@@ -161,6 +161,7 @@ impl Core {
                     lookups: t.lookups.into(),
                     groups: t.groups.into(),
                     learns,
+                    learned: t.learned.into(),
                     underlay: false,
                     usage: Usage {
                         packets: f.packets,

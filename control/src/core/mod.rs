@@ -37,7 +37,7 @@
 //! * [`translate`]: the one translation every path uses, NORMAL's view of
 //!   the MAC table, and traces;
 //! * [`admit`]: answering misses, the flow limit; [`inject`]: packets a
-//!   controller sends;
+//!   controller sends; [`learn`]: the rules `learn` actions make;
 //! * [`revalidate`]: what a rule, MAC, port or underlay change does to
 //!   the installed megaflows (the verdicts);
 //! * [`sweep`]: idle expiry and statistics from the datapaths, barriers;
@@ -74,6 +74,7 @@ pub mod fail_open;
 pub mod groups;
 pub mod inject;
 pub mod kernel;
+pub mod learn;
 pub mod limits;
 pub mod mac;
 pub mod meters;

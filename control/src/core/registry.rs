@@ -71,6 +71,9 @@ pub struct Record {
     /// The groups and buckets its translation went through.
     pub groups: Box<[GroupUse]>,
     pub learns: Option<MacSource>,
+    /// The rules its `learn` actions make (the same for every packet of
+    /// the megaflow): taught again while it carries packets.
+    pub learned: Box<[Rule]>,
     /// Its translation read the underlay (a tunnel output or an underlay
     /// port's decapsulation): underlay changes revalidate it.
     pub underlay: bool,
@@ -245,6 +248,13 @@ impl Registry {
         }
     }
 
+    /// What the megaflow's packets learn, as its last translation said.
+    pub fn set_learned(&mut self, ufid: &Ufid, learned: Vec<Rule>) {
+        if let Some(r) = self.records.get_mut(ufid) {
+            r.learned = learned.into();
+        }
+    }
+
     /// Marks a kernel-held megaflow as offloaded (it has a steering
     /// entry), or no longer.
     pub fn set_offloaded(&mut self, ufid: &Ufid, offloaded: bool) {
@@ -333,6 +343,7 @@ mod tests {
                 lookups: t.lookups.into(),
                 groups: t.groups.into(),
                 learns: None,
+                learned: Box::new([]),
                 usage: Usage::default(),
                 carried: Usage::default(),
                 offloaded: false,

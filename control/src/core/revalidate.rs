@@ -122,6 +122,7 @@ impl Core {
             }
             self.registry
                 .update(&ufid, actions, t.lookups.into(), t.groups.into(), learns, used.underlay);
+            self.registry.set_learned(&ufid, t.learned);
         }
     }
 

@@ -90,15 +90,20 @@ pub struct RuleStats {
     pub added: Instant,
     /// The last packet (or the add, if none came since).
     pub used: Instant,
+    /// The add, or the last time `learn` taught the rule again: its hard
+    /// timeout runs from here, its idle timeout from the later of this
+    /// and `used` (as Open vSwitch's `modified`).
+    pub modified: Instant,
 }
 
 impl RuleStats {
-    fn new(now: Instant) -> RuleStats {
+    pub fn new(now: Instant) -> RuleStats {
         RuleStats {
             packets: 0,
             bytes: 0,
             added: now,
             used: now,
+            modified: now,
         }
     }
 }
@@ -170,6 +175,13 @@ impl RuleCounters {
         self.rules.get(&seq).copied()
     }
 
+    /// A rule `learn` taught again at `now`: its timeouts start again.
+    pub fn refresh(&mut self, seq: u64, now: Instant) {
+        if let Some(s) = self.rules.get_mut(&seq) {
+            s.modified = s.modified.max(now);
+        }
+    }
+
     pub fn table(&self, table: u8) -> TableCount {
         self.tables.get(table as usize).copied().unwrap_or_default()
     }
@@ -229,7 +241,7 @@ impl Core {
                     .filter(|_| !reset);
                 if let Some(a) = &added {
                     let mut stats = kept.unwrap_or_else(|| RuleStats::new(now));
-                    stats.added = now;
+                    (stats.added, stats.modified) = (now, now);
                     self.rule_counters.rules.insert(a.seq, stats);
                     changed.note(a);
                 }
@@ -301,9 +313,9 @@ impl Core {
             let after = |secs: u16, since: Instant| {
                 secs != 0 && now.saturating_duration_since(since) >= Duration::from_secs(u64::from(secs))
             };
-            if after(r.hard_timeout, s.added) {
+            if after(r.hard_timeout, s.modified) {
                 doomed.push((r.clone(), Removal::HardTimeout));
-            } else if after(r.idle_timeout, s.used) {
+            } else if after(r.idle_timeout, s.used.max(s.modified)) {
                 doomed.push((r.clone(), Removal::IdleTimeout));
             }
         }

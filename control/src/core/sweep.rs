@@ -192,7 +192,13 @@ impl Core {
     /// keeps the MAC addresses they learned from aging out.
     fn used(&mut self, active: &[FlowUse], now: Instant) {
         let mut events = Vec::new();
+        let mut learned = Vec::new();
         for u in active {
+            // A megaflow that carried packets teaches what its
+            // translation's `learn` actions say ([`super::learn`]).
+            if let Some(r) = self.registry.get(&u.ufid).filter(|r| u.stats.packets > r.usage.packets) {
+                learned.extend(r.learned.iter().cloned());
+            }
             let usage = Usage {
                 packets: u.stats.packets,
                 bytes: u.stats.bytes,
@@ -204,6 +210,7 @@ impl Core {
         if !events.is_empty() {
             self.mac_events(&events);
         }
+        self.learn(learned, now);
     }
 
     /// Records a megaflow's statistics; if it was used since the last

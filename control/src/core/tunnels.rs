@@ -260,6 +260,7 @@ impl Tunnels {
             trace: Vec::new(),
             lookups: Vec::new(),
             groups: Vec::new(),
+            learned: Vec::new(),
             too_deep: false,
         }
     }

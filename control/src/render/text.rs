@@ -286,7 +286,7 @@ pub fn pmd_stats(s: &Snapshot) -> String {
     let o = &s.owner;
     let _ = write!(
         out,
-        "owner:\n  upcalls handled: {}\n  megaflows installed: {}\n  megaflows: {} (flow limit: {}, idle timeout: {} ms)\n  flow limit hits: {}\n  UFID collisions: {}\n  rule changes: {}\n  revalidated: {} (removed: {}, modified: {})\n  expired: {} (sweeps: {}, last took {} ms)\n  MAC addresses learned: {} (moved: {}, aged: {})\n",
+        "owner:\n  upcalls handled: {}\n  megaflows installed: {}\n  megaflows: {} (flow limit: {}, idle timeout: {} ms)\n  flow limit hits: {}\n  UFID collisions: {}\n  rule changes: {} (rules learned: {})\n  revalidated: {} (removed: {}, modified: {})\n  expired: {} (sweeps: {}, last took {} ms)\n  MAC addresses learned: {} (moved: {}, aged: {})\n",
         o.upcalls,
         o.installs,
         o.megaflows,
@@ -295,6 +295,7 @@ pub fn pmd_stats(s: &Snapshot) -> String {
         o.flow_limit_hits,
         o.ufid_collisions,
         o.rule_changes,
+        o.rules_learned,
         o.revalidated,
         o.revalidation_removals,
         o.revalidation_modifications,

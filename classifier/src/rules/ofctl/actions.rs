@@ -217,6 +217,7 @@ fn parse_action(c: &mut Cursor) -> PResult<Option<RuleAction>> {
             RuleAction::Meter(id)
         }
         "load" => parse_load(c)?,
+        "learn" => RuleAction::Learn(Box::new(super::learn::parse_learn(c)?)),
         "move" => parse_move(c)?,
         "clear_actions" => RuleAction::ClearActions,
         "write_actions" => parse_write_actions(c)?,

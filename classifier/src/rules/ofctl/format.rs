@@ -230,6 +230,7 @@ fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
         RuleAction::Load { dst, value } => format!("load:{}->{dst}", hex128(*value)),
         RuleAction::Move { src, dst } => format!("move:{src}->{dst}"),
         RuleAction::OutputReg { src, .. } => format!("output:{src}"),
+        RuleAction::Learn(l) => super::learn::format_learn(l),
     }
 }
 

@@ -11,10 +11,12 @@
 mod actions;
 mod format;
 mod group;
+mod learn;
 mod meter;
 
 pub use self::format::{format_action, format_flow, format_match, format_rule};
 pub use self::group::{format_group, format_group_stats, parse_group, parse_group_id};
+pub use self::learn::format_learn;
 pub use self::meter::{format_meter, format_meter_stats, parse_meter, parse_meter_id, MeterCounts};
 
 use self::actions::parse_actions;
@@ -352,6 +354,12 @@ pub fn check_action_prereqs(a: &RuleAction, m: &Match) -> Result<(), String> {
             prereq_ok(src.field.prereq(), m)
                 .map_err(|need| format!("action reading {} needs a rule that matches {need}", src.field.name()))?;
             (dst.field.name(), dst.field.prereq())
+        }
+        RuleAction::Learn(l) => {
+            return l.sources().try_for_each(|src| {
+                prereq_ok(src.field.prereq(), m)
+                    .map_err(|need| format!("learn reading {} needs a rule that matches {need}", src.field.name()))
+            });
         }
         RuleAction::OutputReg { src, .. } => {
             return prereq_ok(src.field.prereq(), m)

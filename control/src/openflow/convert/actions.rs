@@ -128,6 +128,7 @@ fn nicira_from(a: &NxAction) -> Result<RuleAction, OfError> {
             src if src.n_bits <= 32 => RuleAction::OutputReg { src, max_len },
             _ => return Err(bad()),
         },
+        NxAction::Learn(ref l) => RuleAction::Learn(Box::new(super::learn::learn_from(l).ok_or_else(bad)?)),
     })
 }
 
@@ -158,6 +159,7 @@ fn nicira_to(a: &RuleAction) -> Option<NxAction> {
             src: header(src)?,
             max_len: *max_len,
         },
+        RuleAction::Learn(l) => NxAction::Learn(super::learn::learn_to(l)?),
         _ => return None,
     })
 }
@@ -287,7 +289,8 @@ pub fn action_to(a: &RuleAction, flavor: Flavor) -> Vec<Action> {
         RuleAction::Resubmit { .. }
         | RuleAction::Load { .. }
         | RuleAction::Move { .. }
-        | RuleAction::OutputReg { .. } => match nicira_to(a) {
+        | RuleAction::OutputReg { .. }
+        | RuleAction::Learn(_) => match nicira_to(a) {
             Some(nx) => Action::Experimenter {
                 experimenter: NICIRA,
                 data: nx.encode(),

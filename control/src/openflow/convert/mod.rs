@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod groups;
+pub mod learn;
 pub mod matches;
 pub mod meters;
 pub mod nxm;
@@ -181,8 +182,7 @@ mod tests {
             let stats = RuleStats {
                 packets: 3,
                 bytes: 300,
-                added: now,
-                used: now,
+                ..RuleStats::new(now)
             };
             let fs = flow_stats(&rule, &stats, now);
             let mut fm = add(fs.table_id, fs.matched.clone(), fs.instructions.clone());
