@@ -83,9 +83,12 @@ pub enum Request {
     },
     TnlRoutes,
     TnlNeigh,
-    /// A packet in ODP key syntax.
+    /// A packet in ODP key syntax, or a flow in `ovs-ofctl` match
+    /// syntax; `generate`: add the rules its `learn` actions make.
     Trace {
         key: String,
+        #[serde(default)]
+        generate: bool,
     },
 }
 
@@ -198,7 +201,16 @@ impl Request {
             },
             "tnl-routes" => Request::TnlRoutes,
             "tnl-neigh" => Request::TnlNeigh,
-            "trace" => Request::Trace { key: arg.to_string() },
+            "trace" => {
+                let words: Vec<&str> = arg.split_whitespace().collect();
+                let generate = words.iter().any(|w| matches!(*w, "-generate" | "--generate"));
+                let key = words
+                    .into_iter()
+                    .filter(|w| !matches!(*w, "-generate" | "--generate"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Request::Trace { key, generate }
+            }
             "" => return Err("empty command".into()),
             other => return Err(format!("unknown command '{other}' ({COMMANDS})")),
         })

@@ -160,16 +160,20 @@ pub fn handle(sw: &Switch, r: &Request) -> Result<Reply, String> {
             Answer::Neighbours(n) => Ok(Reply::Neighbours(n)),
             _ => Err("no neighbours in the answer".into()),
         },
-        Request::Trace { key } => {
-            let k = odp::parse_key(key).map_err(|e| format!("key: {e}"))?;
-            match sw.query(Query::Trace(Box::new(k.matched.key))) {
-                Answer::Trace(t) => Ok(Reply::Trace(TraceReply {
-                    text: t.to_string(),
-                    actions: odp::actions::format_actions(&t.actions),
-                    megaflow: odp::format_match(&t.megaflow),
-                })),
-                _ => Err("no trace in the answer".into()),
+        Request::Trace { key, generate } => {
+            let packet = crate::core::translate::packet_of(key)?;
+            let Answer::Trace(t) = sw.query(Query::Trace(Box::new(packet))) else {
+                return Err("no trace in the answer".into());
+            };
+            if *generate && !t.learned.is_empty() {
+                // In force in every datapath when the trace returns.
+                sw.change(Change::Learn(t.learned.clone()))?;
             }
+            Ok(Reply::Trace(TraceReply {
+                text: t.to_string(),
+                actions: odp::actions::format_actions(&t.actions),
+                megaflow: odp::format_match(&t.megaflow),
+            }))
         }
     }
 }

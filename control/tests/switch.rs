@@ -443,3 +443,93 @@ fn a_ports_ingress_policer_drops_what_exceeds_its_rate() {
     .unwrap_err()
     .contains("needs an ingress_policing_rate"));
 }
+
+/// The advanced tutorial through `odpx ctl`, on three ports (p1 the
+/// trunk, p2 an access port of VLAN 20, p3 one of VLAN 30): its tables
+/// added as it adds them, its traces in its own flow syntax (`-generate`
+/// adds what `learn` makes), and then real frames.
+#[test]
+fn the_advanced_tutorials_pipeline_through_odpx_ctl() {
+    let sw = switch("priority=0,actions=drop");
+    let add = |rule: &str| {
+        let out = command(&sw, &format!("add-flow {rule}"));
+        assert!(!out.contains("rror"), "{rule}: {out}");
+    };
+    let trace = |flow: &str| command(&sw, &format!("trace {flow}"));
+    command(&sw, "del-flows");
+    add("table=0, dl_src=01:00:00:00:00:00/01:00:00:00:00:00, actions=drop");
+    add("table=0, dl_dst=01:80:c2:00:00:00/ff:ff:ff:ff:ff:f0, actions=drop");
+    add("table=0, priority=0, actions=resubmit(,1)");
+    assert!(trace("in_port=1,dl_dst=01:80:c2:00:00:05").contains("Datapath actions: drop"));
+    add("table=1, priority=0, actions=drop");
+    add("table=1, priority=99, in_port=1, actions=resubmit(,2)");
+    add("table=1, priority=99, in_port=2, vlan_tci=0, actions=mod_vlan_vid:20, resubmit(,2)");
+    add("table=1, priority=99, in_port=3, vlan_tci=0, actions=mod_vlan_vid:30, resubmit(,2)");
+    add("table=2 actions=learn(table=10, NXM_OF_VLAN_TCI[0..11], NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[], load:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]), resubmit(,3)");
+    let t = trace("in_port=1,vlan_tci=20,dl_src=50:00:00:00:00:01 -generate");
+    assert!(
+        t.contains("learn(table=10,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]) -> table=10, priority=32768,vlan_tci=0x0014/0x0fff,dl_dst=50:00:00:00:00:01 actions=load:0x1->NXM_NX_REG0[0..15]"),
+        "{t}"
+    );
+    let learned = command(&sw, "dump-flows table=10");
+    assert!(
+        learned.contains("table=10, n_packets=0, n_bytes=0, vlan_tci=0x0014/0x0fff,dl_dst=50:00:00:00:00:01 actions=load:0x1->NXM_NX_REG0[0..15]"),
+        "{learned}"
+    );
+    add("table=3 priority=50 actions=resubmit(,10), resubmit(,4)");
+    add("table=3 priority=99 dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,4)");
+    add("table=4 reg0=1 actions=1");
+    add("table=4 reg0=2 actions=strip_vlan,2");
+    add("table=4 reg0=3 actions=strip_vlan,3");
+    add("table=4 reg0=0 priority=99 dl_vlan=20 actions=1,strip_vlan,2");
+    add("table=4 reg0=0 priority=99 dl_vlan=30 actions=1,strip_vlan,3");
+    add("table=4 reg0=0 priority=50 actions=1");
+    for (flow, actions) in [
+        ("in_port=1,dl_dst=ff:ff:ff:ff:ff:ff,dl_vlan=30", "pop_vlan,3"),
+        ("in_port=3,dl_dst=ff:ff:ff:ff:ff:ff", "push_vlan(vid=30,pcp=0),1"),
+        ("in_port=1,dl_dst=ff:ff:ff:ff:ff:ff", "drop"),
+        ("in_port=1,dl_dst=ff:ff:ff:ff:ff:ff,dl_vlan=55", "drop"),
+        (
+            "in_port=1,dl_vlan=20,dl_src=10:00:00:00:00:01,dl_dst=20:00:00:00:00:01 -generate",
+            "pop_vlan,2",
+        ),
+        (
+            "in_port=2,dl_src=20:00:00:00:00:01,dl_dst=10:00:00:00:00:01 -generate",
+            "push_vlan(vid=20,pcp=0),1",
+        ),
+    ] {
+        let t = trace(flow);
+        assert!(t.contains(&format!("Datapath actions: {actions}\n")), "{flow}: {t}");
+    }
+    // The first again: now to the learned destination, through table 10.
+    let t = trace("in_port=1,dl_vlan=20,dl_src=10:00:00:00:00:01,dl_dst=20:00:00:00:00:01");
+    assert!(
+        t.contains("dl_dst=20:00:00:00:00:01 actions=load:0x2->NXM_NX_REG0[0..15]"),
+        "{t}"
+    );
+    // Real frames: host 1 (02:..:01) on the trunk in VLAN 20 to host 2,
+    // then host 2 on p2 back to it, tagged on the way out.
+    let tagged = {
+        let b = etherparse::PacketBuilder::ethernet2(MAC1, MAC2).single_vlan(20.try_into().unwrap());
+        let mut f = Vec::new();
+        b.ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(1000, 53)
+            .write(&mut f, &[0u8; 18])
+            .unwrap();
+        f
+    };
+    push(&sw, 1, tagged);
+    assert_eq!(sent(&sw, 2, 1, W).len(), 1, "flooded to VLAN 20's access port");
+    push(&sw, 2, frame(2, MAC1, 53));
+    let back = sent(&sw, 1, 1, W);
+    assert_eq!(back.len(), 1);
+    let parsed = etherparse::SlicedPacket::from_ethernet(&back[0]).unwrap();
+    let vlan = match parsed.vlan {
+        Some(etherparse::VlanSlice::SingleVlan(v)) => Some(v.vlan_identifier().value()),
+        _ => None,
+    };
+    assert_eq!(vlan, Some(20), "tagged for VLAN 20");
+    assert!(sent(&sw, 3, 1, SHORT).is_empty());
+    let flows = command(&sw, "dump-flows table=10");
+    assert!(flows.contains("dl_dst=02:00:00:00:00:02 actions=load:0x2"), "{flows}");
+}

@@ -190,7 +190,8 @@ enum Cmd {
         /// default: every port the rules mention.
         #[arg(long, value_delimiter = ',')]
         ports: Vec<u32>,
-        /// The packet, as an ODP key (unmentioned fields are zero).
+        /// The packet: an ODP key, or a flow in ovs-ofctl match syntax as
+        /// ofproto/trace takes it (unmentioned fields are zero).
         key: String,
     },
 }
@@ -332,14 +333,16 @@ fn parse_pcap(file: &str, in_port: u32) -> Result<ExitCode, String> {
 fn trace(rules_file: &str, mut ports: Vec<u32>, key_text: &str) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(rules_file).map_err(|e| format!("{rules_file}: {e}"))?;
     let set = parse_pipeline(&text).map_err(|e| format!("{rules_file}:{}: {}; no rules loaded", e.line, e.err))?;
-    let key = odp::parse_key(key_text).map_err(|e| format!("key: {e}"))?;
-    if !key.opaque.is_empty() {
-        eprintln!(
-            "odpx: note: attributes odpx does not interpret ({}) do not take part in the trace",
-            key.opaque.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
-        );
+    if key_text.contains('(') {
+        let key = odp::parse_key(key_text).map_err(|e| format!("key: {e}"))?;
+        if !key.opaque.is_empty() {
+            eprintln!(
+                "odpx: note: attributes odpx does not interpret ({}) do not take part in the trace",
+                key.opaque.iter().map(|o| o.name()).collect::<Vec<_>>().join(", ")
+            );
+        }
     }
-    let packet = key.matched.key;
+    let packet = odpx_control::core::translate::packet_of(key_text)?;
     if ports.is_empty() {
         ports = mentioned_ports(&set);
     }

@@ -160,6 +160,9 @@ pub enum Change {
     /// Fail-open begins (NORMAL switching in the rule tables' stead) or
     /// ends ([`fail_open`]); answered with 1 if that changed anything.
     FailOpen(bool),
+    /// Adds the rules `learn` actions made, as a packet teaching them
+    /// would (`trace --generate`); answered with how many.
+    Learn(Vec<Rule>),
     /// Fresh statistics: answered once a sweep sent after it came back,
     /// so that rule, table and megaflow counters include every packet the
     /// datapaths carried before it (OpenFlow's statistics requests).
@@ -336,6 +339,11 @@ impl Core {
             Change::FailOpen(open) => {
                 let changed = self.set_fail_open(open);
                 self.barrier(ticket, Ok(usize::from(changed)));
+            }
+            Change::Learn(rules) => {
+                let n = rules.len();
+                self.learn(rules, now);
+                self.barrier(ticket, Ok(n));
             }
             Change::Refresh => self.refresh(ticket, now),
         }

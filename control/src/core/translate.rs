@@ -149,6 +149,19 @@ pub struct Trace {
     pub waiting: Vec<NextHopKey>,
     pub actions: Vec<OdpAction>,
     pub megaflow: Match,
+    /// The rules its `learn` actions made (added only by `--generate`).
+    pub learned: Vec<odpx_classifier::rules::Rule>,
+}
+
+/// A packet to trace: an ODP key (`in_port(1),eth(...)`) or, as
+/// `ofproto/trace` takes it, a flow in `ovs-ofctl` match syntax
+/// (`in_port=1,dl_vlan=20,dl_src=...`); fields not given are zero.
+pub fn packet_of(text: &str) -> Result<FlowKey, String> {
+    if text.contains('(') {
+        let k = odp::parse_key(text).map_err(|e| format!("key: {e}"))?;
+        return Ok(k.matched.key);
+    }
+    odpx_classifier::rules::ofctl::parse_flow(text).map_err(|e| format!("flow: {e}"))
 }
 
 /// Traces `packet` through `rules` and `tunnels`, reading (not learning
@@ -163,6 +176,7 @@ pub fn trace(rules: &RuleSet, tunnels: &Tunnels, packet: &FlowKey, env: &mut dyn
         waiting: used.waiting,
         actions: t.actions,
         megaflow: t.megaflow,
+        learned: t.learned,
     }
 }
 

@@ -9,11 +9,13 @@
 //! text, with its line number.
 
 mod actions;
+mod flow;
 mod format;
 mod group;
 mod learn;
 mod meter;
 
+pub use self::flow::parse_flow;
 pub use self::format::{format_action, format_flow, format_match, format_rule};
 pub use self::group::{format_group, format_group_stats, parse_group, parse_group_id};
 pub use self::learn::format_learn;
