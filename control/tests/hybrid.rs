@@ -605,6 +605,45 @@ fn a_rule_counts_what_the_kernel_carried_until_the_flow_was_deleted() {
     assert_eq!(to2.1.packets, 6500, "every packet the hot flow sent: {rules:?}");
 }
 
+/// `learn` from a flow the kernel carries: the rule it taught (idle 2 s)
+/// stays while only the kernel flow carries the traffic, the sweeps'
+/// dumps teaching it again, and idles out once the traffic stops.
+#[test]
+fn what_a_kernel_flow_carries_keeps_teaching_its_learned_rule() {
+    let learning = format!(
+        "priority=20,ip,nw_dst=10.0.0.2,actions=learn(table=10,idle_timeout=2,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),output:2\n{RULES}"
+    );
+    let mut r = Rig::new(&learning);
+    let hot = udp(2, 1000);
+    let taught = |r: &Rig| {
+        r.owner.read(|c| {
+            c.rules()
+                .iter()
+                .filter(|rule| rule.table == 10)
+                .map(odpx_classifier::rules::ofctl::format_rule)
+                .collect::<Vec<_>>()
+        })
+    };
+    for _ in 0..6 {
+        r.step(&[(1, hot.clone(), 1000)]);
+    }
+    assert_eq!(r.kernel_flows(), 1, "moved into the kernel");
+    let rule = "table=10, idle_timeout=2, priority=32768,dl_dst=02:00:00:00:00:01 actions=output:1";
+    assert_eq!(taught(&r), [rule]);
+    // 4 s of traffic that only the kernel flow carries.
+    let in_pmds = r.pmd_packets();
+    for _ in 0..8 {
+        r.step(&[(1, hot.clone(), 100)]);
+    }
+    assert_eq!(r.pmd_packets(), in_pmds, "the kernel carried it all");
+    assert_eq!(taught(&r), [rule], "taught again by the kernel flow");
+    // Silence: it idles out.
+    for _ in 0..6 {
+        r.step(&[]);
+    }
+    assert!(taught(&r).is_empty(), "{:?}", taught(&r));
+}
+
 #[test]
 fn an_idle_offloaded_flow_comes_back_and_offload_off_leaves_nothing() {
     let mut r = Rig::new(RULES);

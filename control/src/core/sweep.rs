@@ -33,6 +33,7 @@ use super::registry::Usage;
 use super::translate::MacEvent;
 use super::{add, Core, SWEEP_INTERVAL};
 use odpx_classifier::flow_op::{FlowOp, Holder, Ufid};
+use odpx_classifier::rules::Rule;
 use odpx_dataplane::pmd::{FlowUse, PmdReport};
 use odpx_offload::client::FlowId;
 use odpx_offload::kernel::DumpReport;
@@ -192,35 +193,35 @@ impl Core {
     /// keeps the MAC addresses they learned from aging out.
     fn used(&mut self, active: &[FlowUse], now: Instant) {
         let mut events = Vec::new();
-        let mut learned = Vec::new();
+        let mut taught = Vec::new();
         for u in active {
-            // A megaflow that carried packets teaches what its
-            // translation's `learn` actions say ([`super::learn`]).
-            if let Some(r) = self.registry.get(&u.ufid).filter(|r| u.stats.packets > r.usage.packets) {
-                learned.extend(r.learned.iter().cloned());
-            }
             let usage = Usage {
                 packets: u.stats.packets,
                 bytes: u.stats.bytes,
                 used: u.idle.map(|d| now.checked_sub(d).unwrap_or(now)),
             };
-            events.extend(self.note_usage(&u.ufid, usage, now));
+            events.extend(self.note_usage(&u.ufid, usage, now, &mut taught));
             self.offload_observe(&u.ufid, u.stats.packets, now);
         }
         if !events.is_empty() {
             self.mac_events(&events);
         }
-        self.learn(learned, now);
+        self.learn(taught, now);
     }
 
     /// Records a megaflow's statistics; if it was used since the last
-    /// reading and learned a source, refreshes that MAC entry (a MAC event
-    /// if the entry had gone).
-    fn note_usage(&mut self, ufid: &Ufid, usage: Usage, now: Instant) -> Option<MacEvent> {
+    /// reading, adds what its `learn` actions teach to `taught` (see
+    /// [`super::learn`]) and, if it learned a source, refreshes that MAC
+    /// entry (a MAC event if the entry had gone).
+    fn note_usage(&mut self, ufid: &Ufid, usage: Usage, now: Instant, taught: &mut Vec<Rule>) -> Option<MacEvent> {
         self.credit_usage(ufid, usage.packets, usage.bytes, usage.used);
         let before = self.registry.get(ufid)?.usage.packets;
         let r = self.registry.set_usage(ufid, usage)?;
-        let s = r.learns.filter(|_| usage.packets > before)?;
+        if usage.packets <= before {
+            return None;
+        }
+        taught.extend(r.learned.iter().cloned());
+        let s = r.learns?;
         (self.macs.refresh(s.vlan, s.mac, s.port, now) == super::mac::Learned::New).then_some(MacEvent {
             mac: s.mac,
             port: Some(s.port),
@@ -356,6 +357,7 @@ impl Core {
         let mut strays: Vec<FlowId> = Vec::new();
         let mut seen = HashSet::new();
         let mut events: Vec<MacEvent> = Vec::new();
+        let mut taught = Vec::new();
         for f in flows {
             let ufid = match f.ufid {
                 Some(u) if self.registry.get(&u).is_some_and(|rec| rec.holder.is_kernel()) => u,
@@ -377,7 +379,7 @@ impl Core {
                 bytes: f.bytes,
                 used: idle.map(|d| now.checked_sub(d).unwrap_or(now)),
             };
-            events.extend(self.note_usage(&ufid, usage, now));
+            events.extend(self.note_usage(&ufid, usage, now, &mut taught));
             let Some(rec) = self.registry.get(&ufid) else { continue };
             let idle_for = now.saturating_duration_since(rec.last_activity());
             if idle_for >= max_idle && rec.install_seq < first_later {
@@ -408,5 +410,6 @@ impl Core {
         if !events.is_empty() {
             self.mac_events(&events);
         }
+        self.learn(taught, now);
     }
 }
