@@ -1,7 +1,8 @@
 //! `learn` in translation: the advanced tutorial's four-table VLAN and
 //! MAC-learning pipeline, traced packet by packet with its learned rules
-//! added after each translation (as `ofproto/trace -generate` does), and
-//! the megaflows it makes.
+//! added after each translation (as `ofproto/trace -generate` does), the
+//! megaflows it makes, and a property: after any traffic, the learned
+//! table is a reference model's MAC table.
 
 use odpx_classifier::key::FlowKey;
 use odpx_classifier::odp::actions::format_actions;
@@ -153,4 +154,77 @@ fn a_learned_match_without_its_prerequisites_is_not_learned() {
     // nw_src without ip in the learned rule: Open vSwitch refuses it too.
     assert!(t.learned.is_empty());
     assert_eq!(format_actions(&t.actions), "2");
+}
+
+/// One frame of the property: from host `host` (a unicast MAC, or with
+/// `multicast` a group address) in on `port`, tagged with `vlan`.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    port: u32,
+    host: u8,
+    vlan: Option<u16>,
+    multicast: bool,
+}
+
+fn sent() -> impl proptest::strategy::Strategy<Value = Sent> {
+    use proptest::prelude::*;
+    (
+        1u32..=4,
+        1u8..=6,
+        proptest::option::of(prop_oneof![Just(20u16), Just(30), Just(55)]),
+        proptest::bool::weighted(0.1),
+    )
+        .prop_map(|(port, host, vlan, multicast)| Sent {
+            port,
+            host,
+            vlan,
+            multicast,
+        })
+}
+
+/// What the tutorial's switch should have learned: (VLAN, MAC) to the
+/// port it was last seen on, for sources its table 0 and 1 let in (the
+/// trunk takes any frame, access ports untagged ones only; group
+/// addresses never).
+fn model(seq: &[Sent]) -> std::collections::BTreeMap<(u16, [u8; 6]), u32> {
+    let mut m = std::collections::BTreeMap::new();
+    for s in seq {
+        let vid = match (s.port, s.vlan) {
+            _ if s.multicast => continue,
+            (1, v) => v.unwrap_or(0),
+            (2, None) => 20,
+            (3 | 4, None) => 30,
+            _ => continue,
+        };
+        m.insert((vid, mac_of(s)), s.port);
+    }
+    m
+}
+
+fn mac_of(s: &Sent) -> [u8; 6] {
+    [if s.multicast { 1 } else { 0x02 }, 0, 0, 0, 0, s.host]
+}
+
+proptest::proptest! {
+    /// After any traffic, table 10 is the model's MAC table: one rule per
+    /// (VLAN, MAC), loading the port it was last seen on.
+    #[test]
+    fn learned_rules_are_the_mac_table_of_the_traffic(seq in proptest::collection::vec(sent(), 1..60)) {
+        let mut rules = tutorial();
+        for s in &seq {
+            let src = odpx_classifier::text::fmt_mac(&mac_of(s));
+            generate(&mut rules, &frame(s.port, s.vlan, &src, "02:00:00:00:00:ff"));
+        }
+        let mut got = std::collections::BTreeMap::new();
+        for r in rules.iter().filter(|r| r.table == 10) {
+            let (k, m) = (r.matched.key, r.matched.mask);
+            proptest::prop_assert_eq!((m.vlan_tci, m.eth_dst), (0x0fff, [0xff; 6]));
+            let port = match r.actions.as_slice() {
+                [odpx_classifier::rules::RuleAction::Load { value, .. }] => *value as u32,
+                other => panic!("{other:?}"),
+            };
+            proptest::prop_assert!(got.insert((k.vlan_tci, k.eth_dst), port).is_none(), "one rule each");
+        }
+        proptest::prop_assert_eq!(got, model(&seq));
+    }
 }

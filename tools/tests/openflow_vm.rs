@@ -18,7 +18,9 @@
 //! * ports numbered by `ofport` (10 and 20): vports, rules, kernel flows
 //!   and port counters under those numbers, after a run that had them at
 //!   1 and 2;
-//! * groups and meters on those ports.
+//! * groups and meters on those ports;
+//! * the advanced tutorial's learning switch (registers, `learn`) on
+//!   them: what pings teach, kept by the kernel flows that carry them.
 
 use odpx_tests::{number, vm_section, which, VmRun};
 use std::path::Path;
@@ -225,6 +227,37 @@ for mode in kernel hybrid; do
   ovs-dpctl dump-flows odpx0 | grep 'in_port(10)'
   ofctl del-meters $OF
   echo "rules after del-meters: $(ofctl dump-flows $OF | grep -c actions)"
+
+  sec $mode-learn
+  # The advanced tutorial's learning switch on two access ports of VLAN
+  # 20, its learned rules idle after 2 s (table 4 matches the VLAN its
+  # pop_vlan needs: ovs-ofctl's OpenFlow 1.3 insists). Pings learn both hosts; then
+  # 4 s of pings that kernel flows carry keep them; 4 s of silence ends
+  # them.
+  ofctl del-flows $OF
+  ofctl add-flows $OF - <<'RULES'
+table=0, dl_src=01:00:00:00:00:00/01:00:00:00:00:00, actions=drop
+table=0, priority=0, actions=resubmit(,1)
+table=1, priority=0, actions=drop
+table=1, priority=99, in_port=10, vlan_tci=0, actions=mod_vlan_vid:20, resubmit(,2)
+table=1, priority=99, in_port=20, vlan_tci=0, actions=mod_vlan_vid:20, resubmit(,2)
+table=2 actions=learn(table=10, idle_timeout=2, NXM_OF_VLAN_TCI[0..11], NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[], load:NXM_OF_IN_PORT[]->NXM_NX_REG0[0..15]), resubmit(,3)
+table=3 priority=50 actions=resubmit(,10), resubmit(,4)
+table=3 priority=99 dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=resubmit(,4)
+table=4 reg0=10 dl_vlan=20 actions=strip_vlan,10
+table=4 reg0=20 dl_vlan=20 actions=strip_vlan,20
+table=4 reg0=0 priority=99 dl_vlan=20 actions=strip_vlan,10,20
+RULES
+  echo "ping: $($IP netns exec h1 ping -c 3 -i 0.2 -W 2 10.0.0.2 | grep -o '[0-9]* packets received')"
+  echo "learned: $(ofctl dump-flows $OF table=10 | grep -c 'actions=load')"
+  ofctl dump-flows $OF table=10
+  echo "ping on: $($IP netns exec h1 ping -c 20 -i 0.2 -W 2 10.0.0.2 | grep -o '[0-9]* packets received')"
+  echo "learned after 4 s of pings: $(ofctl dump-flows $OF table=10 | grep -c 'actions=load')"
+  echo "-- dpctl"
+  ovs-dpctl dump-flows odpx0
+  ctl pmd-stats-show | grep 'rules learned'
+  sleep 4
+  echo "learned after 4 s of silence: $(ofctl dump-flows $OF table=10 | grep -c 'actions=load')"
   kill -TERM $ODPX; wait $ODPX; echo "stopped rc=$?"
   cat /tmp/run.log
 done
@@ -315,7 +348,7 @@ fn ports_take_their_ofport_numbers(mode: &str) {
         .nth(1)
         .unwrap_or_else(|| panic!("no port 20:\n{s}"));
     assert!(number(port20, "tx pkts=") >= sent, "{s}");
-    let after = section(&format!("{mode}-meters"));
+    let after = section(&format!("{mode}-learn"));
     assert!(after.contains("stopped rc=0"), "{after}");
 }
 
@@ -406,6 +439,28 @@ fn meters_hold_their_rate(mode: &str) {
 }
 
 /// The kernel flow of port 10 in a dpctl dump (`s`: the section, to show).
+fn learn_follows_the_kernel_flows(mode: &str) {
+    let s = section(&format!("{mode}-learn"));
+    assert_eq!(number(&s, "ping: "), 3, "{s}");
+    assert_eq!(number(&s, "learned: "), 2, "both hosts: {s}");
+    for port in ["0xa", "0x14"] {
+        assert!(
+            s.lines().any(|l| l.contains("vlan_tci=0x0014/0x0fff,dl_dst=")
+                && l.ends_with(&format!("actions=load:{port}->NXM_NX_REG0[0..15]"))),
+            "a host on port {port}: {s}"
+        );
+    }
+    assert_eq!(number(&s, "ping on: "), 20, "{s}");
+    assert_eq!(
+        number(&s, "learned after 4 s of pings: "),
+        2,
+        "kept by the traffic: {s}"
+    );
+    assert_eq!(number(&s, "learned after 4 s of silence: "), 0, "idled out: {s}");
+    // What the pings' megaflows learned was taught again from them.
+    assert!(number(&s, "rules learned: ") >= 2, "{s}");
+}
+
 fn kernel_flow_of_port_10<'a>(dpctl: &'a str, s: &str) -> &'a str {
     dpctl
         .lines()
@@ -451,6 +506,12 @@ fn kernel_mode_runs_meters() {
 fn hybrid_mode_runs_meters() {
     meters_hold_their_rate("hybrid");
 }
+fn kernel_mode_learns_from_kernel_flows() {
+    learn_follows_the_kernel_flows("kernel");
+}
+fn hybrid_mode_learns_from_kernel_flows() {
+    learn_follows_the_kernel_flows("hybrid");
+}
 fn kernel_mode_stops_cleanly() {
     stops_cleanly("kernel");
 }
@@ -468,5 +529,5 @@ fn hybrid_mode_stops_cleanly() {
 }
 
 odpx_tests::cases! {
-    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport, kernel_mode_runs_groups, hybrid_mode_runs_groups, kernel_mode_runs_meters, hybrid_mode_runs_meters;
+    [odpx_tests::harness::VM, odpx_tests::harness::OVS_OFCTL] => kernel_mode_starts_in_secure_mode_and_answers_ovs_ofctl, kernel_mode_sends_a_packet_in_per_packet_of_a_kernel_flow, kernel_mode_carries_packet_outs_to_a_port_and_through_the_table, kernel_mode_recirculates_a_popped_mpls_packet, kernel_mode_stops_cleanly, kernel_mode_numbers_ports_by_ofport, hybrid_mode_starts_in_secure_mode_and_answers_ovs_ofctl, hybrid_mode_sends_a_packet_in_per_packet_of_an_offloaded_flow, hybrid_mode_carries_packet_outs_to_a_port_and_through_the_table, hybrid_mode_recirculates_a_popped_mpls_packet, hybrid_mode_stops_cleanly, hybrid_mode_numbers_ports_by_ofport, kernel_mode_runs_groups, hybrid_mode_runs_groups, kernel_mode_runs_meters, hybrid_mode_runs_meters, kernel_mode_learns_from_kernel_flows, hybrid_mode_learns_from_kernel_flows;
 }
