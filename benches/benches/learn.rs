@@ -22,7 +22,8 @@ use odpx_dataplane::pmd::{FlowUse, PmdReport};
 use std::time::{Duration, Instant};
 
 /// The tutorial's tables on four ports: 1 the trunk, 2 in VLAN 20, 3 and
-/// 4 in VLAN 30.
+/// 4 in VLAN 30 (`tests/data/advanced-tutorial.rules` without its
+/// link-local drop rule, as BENCHMARKS.md's figures were measured).
 const TUTORIAL: &str = "\
 table=0, dl_src=01:00:00:00:00:00/01:00:00:00:00:00, actions=drop
 table=0, priority=0, actions=resubmit(,1)

@@ -248,7 +248,8 @@ pub fn prefix_mask_u128(len: u32) -> u128 {
 }
 
 /// C's `%#x`: `0` for zero, `0x..` otherwise.
-pub fn hexc(v: u64) -> String {
+pub fn hexc(v: impl Into<u128>) -> String {
+    let v: u128 = v.into();
     if v == 0 {
         "0".to_string()
     } else {
@@ -286,7 +287,7 @@ mod tests {
         assert_eq!(c.ipv4_masked().unwrap(), (0x0a00_0000, 0xff00_0000));
         let mut c = Cursor::new("300");
         assert!(c.uint(255).unwrap_err().msg.contains("out of range"));
-        assert_eq!(hexc(0), "0");
-        assert_eq!(hexc(16), "0x10");
+        assert_eq!(hexc(0u64), "0");
+        assert_eq!(hexc(16u64), "0x10");
     }
 }

@@ -530,11 +530,7 @@ impl Field {
                     )
                 {
                     // C's `%#x`, as ovs-ofctl prints: `0`, not `0x0`.
-                    if v == 0 {
-                        "0".to_string()
-                    } else {
-                        format!("{v:#x}")
-                    }
+                    crate::text::hexc(v)
                 } else {
                     v.to_string()
                 }

@@ -4,6 +4,7 @@ use super::super::field::Field;
 use super::super::{Rule, RuleAction};
 use super::{exact, FLAG_WORDS, SHORTHANDS};
 use crate::key::{Match, VLAN_CFI};
+use crate::text::hexc;
 use std::time::Duration;
 
 /// Field names printed by [`format_match`] before the protocol
@@ -168,15 +169,6 @@ fn set_field_name(f: Field, proto: Option<u8>) -> &'static str {
     }
 }
 
-/// C's `%#x` of a value: `0` for zero, `0x..` otherwise.
-fn hex128(v: u128) -> String {
-    if v == 0 {
-        "0".into()
-    } else {
-        format!("{v:#x}")
-    }
-}
-
 /// Formats one action.
 pub fn format_action(a: &RuleAction) -> String {
     format_action_in(a, None)
@@ -227,7 +219,7 @@ fn format_action_in(a: &RuleAction, proto: Option<u8>) -> String {
         RuleAction::GotoTable(t) => format!("goto_table:{t}"),
         RuleAction::Group(g) => format!("group:{g}"),
         RuleAction::Meter(m) => format!("meter:{m}"),
-        RuleAction::Load { dst, value } => format!("load:{}->{dst}", hex128(*value)),
+        RuleAction::Load { dst, value } => format!("load:{}->{dst}", hexc(*value)),
         RuleAction::Move { src, dst } => format!("move:{src}->{dst}"),
         RuleAction::OutputReg { src, .. } => format!("output:{src}"),
         RuleAction::Learn(l) => super::learn::format_learn(l),

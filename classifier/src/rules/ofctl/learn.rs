@@ -4,7 +4,7 @@
 use super::super::learn::{learn_flags, Learn, LearnSpec, LearnSrc};
 use super::super::subfield::{ones, Subfield};
 use super::DEFAULT_PRIORITY;
-use crate::text::{Cursor, PResult};
+use crate::text::{hexc, Cursor, PResult};
 
 /// Parses the part after `learn`: `(OPTION=N,...,SPEC,...)`.
 pub(super) fn parse_learn(c: &mut Cursor) -> PResult<Learn> {
@@ -119,15 +119,6 @@ fn check_widths(c: &Cursor, at: usize, src: &LearnSrc, dst: &Subfield) -> PResul
     }
 }
 
-/// A constant as ovs-ofctl prints it: C's `%#x`.
-fn hex(v: u128) -> String {
-    if v == 0 {
-        "0".into()
-    } else {
-        format!("{v:#x}")
-    }
-}
-
 /// `learn(...)` as `ovs-ofctl` prints it: the table, the options that are
 /// not defaults, then the specs.
 pub fn format_learn(l: &Learn) -> String {
@@ -177,7 +168,7 @@ pub fn format_learn(l: &Learn) -> String {
             LearnSpec::Match {
                 dst,
                 src: LearnSrc::Value(v),
-            } => format!("{dst}={}", hex(*v)),
+            } => format!("{dst}={}", hexc(*v)),
             LearnSpec::Load {
                 dst,
                 src: LearnSrc::Field(s),
@@ -185,7 +176,7 @@ pub fn format_learn(l: &Learn) -> String {
             LearnSpec::Load {
                 dst,
                 src: LearnSrc::Value(v),
-            } => format!("load:{}->{dst}", hex(*v)),
+            } => format!("load:{}->{dst}", hexc(*v)),
             LearnSpec::Output { src } => format!("output:{src}"),
         });
     }
